@@ -1,0 +1,411 @@
+//! Ring buffer vs `crossbeam_channel::bounded` vs `std::sync::mpsc::sync_channel`.
+//!
+//! * `throughput/*`: 1→1 and 4→1 producers, `u64` and a 64-byte struct,
+//!   `ITEMS` items per iteration, reported as elements/s.
+//! * `handoff/*`: one-way handoff latency from a ping-pong over two queues
+//!   (round trip / 2), all peers busy-polling so the data structure is what is
+//!   compared (no futex wakeups).
+//! * `overhead/instant_pair`: cost of one `Instant::now()` + `elapsed()`,
+//!   to read the per-handoff percentiles against.
+//! * After Criterion, a per-handoff percentile table (p50/p90/p99/p99.9 of
+//!   round trip / 2) is printed for each peer.
+//!
+//! `cargo bench -p peregrine-sequencer --bench ring -- --warm-up-time 1 --measurement-time 3`
+
+#![allow(missing_docs)]
+
+use std::hint::black_box;
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, Throughput};
+use peregrine_sequencer::ring::{self, Consumer, Producer};
+
+/// Items moved per throughput iteration.
+const ITEMS: u64 = 1 << 20;
+/// Queue capacity for every peer.
+const CAPACITY: usize = 4096;
+/// Consumer batch for our ring's `drain_into`.
+const BATCH: usize = 256;
+/// Round trips per peer for the percentile table.
+const PERCENTILE_ROUND_TRIPS: usize = 200_000;
+
+/// 64-byte payload (one cache line), like a small transaction envelope.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Msg64 {
+    words: [u64; 8],
+}
+
+trait Item: Copy + Send + 'static {
+    const NAME: &'static str;
+    fn make(i: u64) -> Self;
+    fn key(&self) -> u64;
+}
+
+impl Item for u64 {
+    const NAME: &'static str = "u64";
+    #[inline(always)]
+    fn make(i: u64) -> Self {
+        i
+    }
+    #[inline(always)]
+    fn key(&self) -> u64 {
+        *self
+    }
+}
+
+impl Item for Msg64 {
+    const NAME: &'static str = "msg64";
+    #[inline(always)]
+    fn make(i: u64) -> Self {
+        Self {
+            words: [i, i ^ 1, i ^ 2, i ^ 3, i ^ 4, i ^ 5, i ^ 6, i ^ 7],
+        }
+    }
+    #[inline(always)]
+    fn key(&self) -> u64 {
+        self.words.iter().fold(0u64, |acc, w| acc.wrapping_add(*w))
+    }
+}
+
+/// A bounded MPSC queue under test.
+trait Peer<T: Send + 'static> {
+    const NAME: &'static str;
+    type Tx: Clone + Send + 'static;
+    type Rx: Send + 'static;
+    fn pair(capacity: usize) -> (Self::Tx, Self::Rx);
+    /// Sends, waiting (the peer's natural way) while full.
+    fn send(tx: &Self::Tx, value: T);
+    /// Receives at least one item, waiting the peer's natural way; returns
+    /// how many were handed to `f`.
+    fn recv_some(rx: &mut Self::Rx, f: &mut impl FnMut(T)) -> usize;
+    /// Non-blocking send (latency benches busy-poll).
+    fn try_send(tx: &Self::Tx, value: T) -> Result<(), T>;
+    /// Non-blocking receive (latency benches busy-poll).
+    fn try_recv(rx: &mut Self::Rx) -> Option<T>;
+}
+
+struct Ours;
+struct Crossbeam;
+struct StdSync;
+
+impl<T: Send + 'static> Peer<T> for Ours {
+    const NAME: &'static str = "ring";
+    type Tx = Producer<T>;
+    type Rx = Consumer<T>;
+    fn pair(capacity: usize) -> (Self::Tx, Self::Rx) {
+        ring::channel(capacity).unwrap()
+    }
+    #[inline]
+    fn send(tx: &Self::Tx, mut value: T) {
+        let mut spins = 0u32;
+        while let Err(full) = tx.try_push(value) {
+            value = full.into_inner();
+            spins += 1;
+            if spins < 16 {
+                std::hint::spin_loop();
+            } else {
+                thread::yield_now();
+            }
+        }
+    }
+    #[inline]
+    fn recv_some(rx: &mut Self::Rx, f: &mut impl FnMut(T)) -> usize {
+        loop {
+            let n = rx.drain_into(BATCH, &mut *f);
+            if n > 0 {
+                return n;
+            }
+            ring::WaitStrategy::Yield.idle(None);
+        }
+    }
+    #[inline]
+    fn try_send(tx: &Self::Tx, value: T) -> Result<(), T> {
+        tx.try_push(value).map_err(|full| full.into_inner())
+    }
+    #[inline]
+    fn try_recv(rx: &mut Self::Rx) -> Option<T> {
+        rx.try_pop()
+    }
+}
+
+impl<T: Send + 'static> Peer<T> for Crossbeam {
+    const NAME: &'static str = "crossbeam";
+    type Tx = crossbeam_channel::Sender<T>;
+    type Rx = crossbeam_channel::Receiver<T>;
+    fn pair(capacity: usize) -> (Self::Tx, Self::Rx) {
+        crossbeam_channel::bounded(capacity)
+    }
+    #[inline]
+    fn send(tx: &Self::Tx, value: T) {
+        tx.send(value).ok().unwrap();
+    }
+    #[inline]
+    fn recv_some(rx: &mut Self::Rx, f: &mut impl FnMut(T)) -> usize {
+        f(rx.recv().unwrap());
+        1
+    }
+    #[inline]
+    fn try_send(tx: &Self::Tx, value: T) -> Result<(), T> {
+        tx.try_send(value).map_err(|e| e.into_inner())
+    }
+    #[inline]
+    fn try_recv(rx: &mut Self::Rx) -> Option<T> {
+        rx.try_recv().ok()
+    }
+}
+
+impl<T: Send + 'static> Peer<T> for StdSync {
+    const NAME: &'static str = "std_mpsc";
+    type Tx = mpsc::SyncSender<T>;
+    type Rx = mpsc::Receiver<T>;
+    fn pair(capacity: usize) -> (Self::Tx, Self::Rx) {
+        mpsc::sync_channel(capacity)
+    }
+    #[inline]
+    fn send(tx: &Self::Tx, value: T) {
+        tx.send(value).ok().unwrap();
+    }
+    #[inline]
+    fn recv_some(rx: &mut Self::Rx, f: &mut impl FnMut(T)) -> usize {
+        f(rx.recv().unwrap());
+        1
+    }
+    #[inline]
+    fn try_send(tx: &Self::Tx, value: T) -> Result<(), T> {
+        tx.try_send(value).map_err(|e| match e {
+            mpsc::TrySendError::Full(v) | mpsc::TrySendError::Disconnected(v) => v,
+        })
+    }
+    #[inline]
+    fn try_recv(rx: &mut Self::Rx) -> Option<T> {
+        rx.try_recv().ok()
+    }
+}
+
+/// Moves `ITEMS` items from `producers` threads to this thread; returns the
+/// elapsed time (channel creation excluded, thread start included).
+fn run_throughput<T: Item, P: Peer<T>>(producers: u64) -> Duration {
+    let (tx, mut rx) = P::pair(CAPACITY);
+    let per = ITEMS / producers;
+    let start = Instant::now();
+    thread::scope(|s| {
+        for p in 0..producers {
+            let tx = tx.clone();
+            s.spawn(move || {
+                let base = p * per;
+                for i in base..base + per {
+                    P::send(&tx, T::make(i));
+                }
+            });
+        }
+        let mut received = 0u64;
+        let mut checksum = 0u64;
+        let mut sink = |v: T| checksum = checksum.wrapping_add(v.key());
+        while received < per * producers {
+            received += P::recv_some(&mut rx, &mut sink) as u64;
+        }
+        black_box(checksum);
+    });
+    let elapsed = start.elapsed();
+    drop(tx);
+    elapsed
+}
+
+fn throughput_for<T: Item>(c: &mut Criterion) {
+    let mut group = c.benchmark_group(format!("throughput/{}", T::NAME));
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(ITEMS));
+    for producers in [1u64, 4] {
+        let label = format!("{producers}p1c");
+        group.bench_function(BenchmarkId::new(<Ours as Peer<T>>::NAME, &label), |b| {
+            b.iter_custom(|iters| (0..iters).map(|_| run_throughput::<T, Ours>(producers)).sum())
+        });
+        group.bench_function(BenchmarkId::new(<Crossbeam as Peer<T>>::NAME, &label), |b| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| run_throughput::<T, Crossbeam>(producers))
+                    .sum()
+            })
+        });
+        group.bench_function(BenchmarkId::new(<StdSync as Peer<T>>::NAME, &label), |b| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| run_throughput::<T, StdSync>(producers))
+                    .sum()
+            })
+        });
+    }
+    group.finish();
+}
+
+/// Ping-pong harness: an echo thread busy-polls `ping` and sends every value
+/// back on `pong`; `u64::MAX` stops it.
+struct PingPong<P: Peer<u64>> {
+    ping: P::Tx,
+    pong: P::Rx,
+    echo: Option<thread::JoinHandle<()>>,
+}
+
+impl<P: Peer<u64>> PingPong<P> {
+    fn start() -> Self {
+        let (ping, mut ping_rx) = P::pair(1024);
+        let (pong_tx, pong) = P::pair(1024);
+        let echo = thread::spawn(move || {
+            loop {
+                let v = loop {
+                    if let Some(v) = P::try_recv(&mut ping_rx) {
+                        break v;
+                    }
+                    std::hint::spin_loop();
+                };
+                if v == u64::MAX {
+                    return;
+                }
+                let mut v = v;
+                while let Err(back) = P::try_send(&pong_tx, v) {
+                    v = back;
+                    std::hint::spin_loop();
+                }
+            }
+        });
+        Self {
+            ping,
+            pong,
+            echo: Some(echo),
+        }
+    }
+
+    /// One round trip.
+    #[inline(always)]
+    fn round_trip(&mut self, v: u64) {
+        let mut out = v;
+        while let Err(back) = P::try_send(&self.ping, out) {
+            out = back;
+            std::hint::spin_loop();
+        }
+        loop {
+            if let Some(r) = P::try_recv(&mut self.pong) {
+                debug_assert_eq!(r, v);
+                black_box(r);
+                return;
+            }
+            std::hint::spin_loop();
+        }
+    }
+}
+
+impl<P: Peer<u64>> Drop for PingPong<P> {
+    fn drop(&mut self) {
+        let mut stop = u64::MAX;
+        while let Err(back) = P::try_send(&self.ping, stop) {
+            stop = back;
+            thread::yield_now();
+        }
+        if let Some(echo) = self.echo.take() {
+            echo.join().unwrap();
+        }
+    }
+}
+
+fn handoff_one<P: Peer<u64>>(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+    group.bench_function(P::NAME, |b| {
+        let mut pp = PingPong::<P>::start();
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            for i in 0..iters {
+                pp.round_trip(i);
+            }
+            // One-way handoff = half a round trip.
+            start.elapsed() / 2
+        });
+    });
+}
+
+fn handoff(c: &mut Criterion) {
+    let mut group = c.benchmark_group("handoff/one_way_rtt_half");
+    handoff_one::<Ours>(&mut group);
+    handoff_one::<Crossbeam>(&mut group);
+    handoff_one::<StdSync>(&mut group);
+    group.finish();
+}
+
+fn overhead(c: &mut Criterion) {
+    c.bench_function("overhead/instant_pair", |b| {
+        b.iter(|| {
+            let t = Instant::now();
+            black_box(t.elapsed())
+        })
+    });
+}
+
+/// Per-round-trip timings → percentiles of the one-way estimate (rtt / 2).
+fn percentiles<P: Peer<u64>>() -> [f64; 4] {
+    let mut pp = PingPong::<P>::start();
+    for i in 0..10_000 {
+        pp.round_trip(i);
+    }
+    let mut samples = Vec::with_capacity(PERCENTILE_ROUND_TRIPS);
+    for i in 0..PERCENTILE_ROUND_TRIPS as u64 {
+        let t = Instant::now();
+        pp.round_trip(i);
+        samples.push(t.elapsed().as_nanos() as f64 / 2.0);
+    }
+    samples.sort_by(f64::total_cmp);
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize];
+    [at(0.50), at(0.90), at(0.99), at(0.999)]
+}
+
+fn instant_pair_median() -> f64 {
+    let mut samples: Vec<f64> = (0..100_000)
+        .map(|_| {
+            let t = Instant::now();
+            let e = black_box(t.elapsed());
+            let t2 = Instant::now();
+            black_box(e);
+            t2.elapsed().as_nanos() as f64
+        })
+        .collect();
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+fn print_percentiles() {
+    println!();
+    println!(
+        "one-way handoff (round trip / 2), {PERCENTILE_ROUND_TRIPS} round trips each, busy-polling both sides:"
+    );
+    println!(
+        "{:<10} {:>9} {:>9} {:>9} {:>9}",
+        "peer", "p50 ns", "p90 ns", "p99 ns", "p99.9 ns"
+    );
+    let rows = [
+        (<Ours as Peer<u64>>::NAME, percentiles::<Ours>()),
+        (<Crossbeam as Peer<u64>>::NAME, percentiles::<Crossbeam>()),
+        (<StdSync as Peer<u64>>::NAME, percentiles::<StdSync>()),
+    ];
+    for (name, [p50, p90, p99, p999]) in rows {
+        println!("{name:<10} {p50:>9.1} {p90:>9.1} {p99:>9.1} {p999:>9.1}");
+    }
+    println!(
+        "(each sample includes one Instant::now()+elapsed() pair: median {:.1} ns, i.e. {:.1} ns per one-way figure)",
+        instant_pair_median(),
+        instant_pair_median() / 2.0
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--test" || a == "--list");
+    let mut c = Criterion::default().configure_from_args();
+    throughput_for::<u64>(&mut c);
+    throughput_for::<Msg64>(&mut c);
+    handoff(&mut c);
+    overhead(&mut c);
+    c.final_summary();
+    if !quick && std::env::var_os("RING_BENCH_NO_PERCENTILES").is_none() {
+        print_percentiles();
+    }
+}

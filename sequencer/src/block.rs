@@ -1,0 +1,47 @@
+//! Mini-blocks and the L2 block context they execute in.
+
+use crate::{diff::StateDiff, tx::ExecutedTx};
+use alloy_primitives::{Address, B256};
+
+/// The environment of one L2 block, fixed when the block opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockContext {
+    /// Block number.
+    pub number: u64,
+    /// Timestamp in seconds (non-decreasing; equal for blocks within one second).
+    pub timestamp: u64,
+    /// EIP-1559 base fee in wei.
+    pub base_fee: u64,
+    /// Block gas limit.
+    pub gas_limit: u64,
+    /// Fee recipient.
+    pub beneficiary: Address,
+    /// `PREVRANDAO` value: keccak256(chain id ‖ number), deterministic and documented.
+    pub prevrandao: B256,
+}
+
+/// A closed mini-block: everything a replica needs to apply it without re-executing.
+#[derive(Debug, Clone)]
+pub struct MiniBlock {
+    /// Global mini-block number (0-based, gap-free).
+    pub number: u64,
+    /// The L2 block it belongs to.
+    pub block: BlockContext,
+    /// Sequence number of its first transaction.
+    pub first_seq: u64,
+    /// Executed transactions, in order.
+    pub txs: Vec<ExecutedTx>,
+    /// State changes of all its transactions together.
+    pub diff: StateDiff,
+    /// When it was closed, µs since the Unix epoch.
+    pub closed_us: u64,
+}
+
+/// The end of an L2 block: the sequencer loop closed it; the chain service seals it.
+#[derive(Debug, Clone, Copy)]
+pub struct BlockEnd {
+    /// The block's context.
+    pub ctx: BlockContext,
+    /// Gas used by all its transactions.
+    pub gas_used: u64,
+}

@@ -1,0 +1,276 @@
+//! The chain service: applies mini-blocks to the read view, seals L2 blocks and stores them.
+//!
+//! Runs on its own named thread, off the sequencer core. Readers share [`Chain`]:
+//! `pending` reads lock [`Chain::pending`] (one lock covers the state and the open
+//! block's transactions, so a reader sees whole mini-blocks), `latest` reads open a redb
+//! read transaction ([`Chain::reader`]) that pins one head.
+
+use crate::{
+    block::{BlockContext, BlockEnd, MiniBlock},
+    diff::StateDiff,
+    error::StoreError,
+    hashes::BlockHashes,
+    sequencer_loop::ChainEvent,
+    state::WorldState,
+    store::{Counters, Store, StoreReader, StoredBlock},
+    tx::ExecutedTx,
+};
+use alloy_consensus::{
+    EMPTY_OMMER_ROOT_HASH, Header, TxReceipt,
+    proofs::{calculate_receipt_root, calculate_transaction_root},
+};
+use alloy_eips::{eip7685::EMPTY_REQUESTS_HASH};
+use alloy_primitives::{B256, Bloom, Bytes, map::B256Map};
+use alloy_trie::EMPTY_ROOT_HASH;
+use crossbeam_channel::Receiver;
+use parking_lot::{Mutex, RwLock};
+use std::{collections::VecDeque, sync::Arc};
+
+/// How many dropped/queued transaction statuses are remembered (oldest forgotten first).
+/// Bounded so a flood of bad transactions cannot grow memory.
+const STATUS_MEMORY: usize = 16_384;
+
+/// The executed but not yet sealed part of the chain.
+#[derive(Debug, Default)]
+pub struct OpenBlock {
+    /// Context of the open block (`None` before its first mini-block).
+    pub ctx: Option<BlockContext>,
+    /// Its transactions so far.
+    pub txs: Vec<ExecutedTx>,
+    /// Index into `txs` by hash.
+    pub by_hash: B256Map<usize>,
+    /// Number of mini-blocks closed so far, all blocks together.
+    pub mini_blocks: u64,
+}
+
+/// The pending view: state after the latest mini-block, and the open block.
+#[derive(Debug, Default)]
+pub struct Pending {
+    /// World state after the latest mini-block.
+    pub state: WorldState,
+    /// Transactions executed since the last sealed block.
+    pub open: OpenBlock,
+}
+
+/// What happened to a transaction that is not (yet) in a block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TxStatus {
+    /// Waiting for a nonce gap to close.
+    Queued {
+        /// The nonce the sender must use first.
+        missing_nonce: u64,
+    },
+    /// Dropped by the sequencer.
+    Dropped {
+        /// Why.
+        reason: String,
+    },
+}
+
+#[derive(Debug, Default)]
+struct Statuses {
+    map: B256Map<TxStatus>,
+    order: VecDeque<B256>,
+}
+
+/// The sealed head, cached for cheap reads.
+#[derive(Debug, Clone)]
+pub struct Head {
+    /// Header of the head block.
+    pub header: Header,
+    /// Its hash.
+    pub hash: B256,
+}
+
+/// Shared read access to the chain.
+#[derive(Debug)]
+pub struct Chain {
+    /// Chain id.
+    pub chain_id: u64,
+    /// The pending view.
+    pub pending: RwLock<Pending>,
+    head: RwLock<Head>,
+    store: Store,
+    /// Recent block hashes.
+    pub hashes: Arc<BlockHashes>,
+    statuses: Mutex<Statuses>,
+}
+
+impl Chain {
+    pub(crate) fn new(
+        chain_id: u64,
+        state: WorldState,
+        head: Head,
+        store: Store,
+        hashes: Arc<BlockHashes>,
+    ) -> Self {
+        Self {
+            chain_id,
+            pending: RwLock::new(Pending {
+                state,
+                open: OpenBlock::default(),
+            }),
+            head: RwLock::new(head),
+            store,
+            hashes,
+            statuses: Mutex::new(Statuses::default()),
+        }
+    }
+
+    /// The last sealed block.
+    pub fn head(&self) -> Head {
+        self.head.read().clone()
+    }
+
+    /// A consistent read view of the sealed chain and its head state.
+    pub fn reader(&self) -> Result<StoreReader, StoreError> {
+        self.store.reader()
+    }
+
+    /// The status of a transaction that was queued or dropped.
+    pub fn tx_status(&self, hash: &B256) -> Option<TxStatus> {
+        self.statuses.lock().map.get(hash).cloned()
+    }
+
+    fn set_status(&self, hash: B256, status: TxStatus) {
+        let mut s = self.statuses.lock();
+        if s.map.insert(hash, status).is_none() {
+            s.order.push_back(hash);
+            if s.order.len() > STATUS_MEMORY
+                && let Some(old) = s.order.pop_front()
+            {
+                s.map.remove(&old);
+            }
+        }
+    }
+}
+
+/// Builds the header of a block over `txs` on top of `parent`.
+pub fn build_header(
+    parent_hash: B256,
+    ctx: &BlockContext,
+    gas_used: u64,
+    state_root: B256,
+    txs: &[ExecutedTx],
+    extra_data: Bytes,
+) -> Header {
+    let envelopes: Vec<_> = txs.iter().map(|t| t.envelope.clone()).collect();
+    let receipts: Vec<_> = txs.iter().map(|t| t.receipt.clone()).collect();
+    let mut bloom = Bloom::ZERO;
+    for r in &receipts {
+        bloom.accrue_bloom(&r.bloom());
+    }
+    Header {
+        parent_hash,
+        ommers_hash: EMPTY_OMMER_ROOT_HASH,
+        beneficiary: ctx.beneficiary,
+        state_root,
+        transactions_root: calculate_transaction_root(&envelopes),
+        receipts_root: calculate_receipt_root(&receipts),
+        logs_bloom: bloom,
+        difficulty: Default::default(),
+        number: ctx.number,
+        gas_limit: ctx.gas_limit,
+        gas_used,
+        timestamp: ctx.timestamp,
+        extra_data,
+        mix_hash: ctx.prevrandao,
+        nonce: Default::default(),
+        base_fee_per_gas: Some(ctx.base_fee),
+        withdrawals_root: Some(EMPTY_ROOT_HASH),
+        blob_gas_used: Some(0),
+        excess_blob_gas: Some(0),
+        parent_beacon_block_root: Some(B256::ZERO),
+        requests_hash: Some(EMPTY_REQUESTS_HASH),
+        ..Default::default()
+    }
+}
+
+/// The thread behind [`Chain`]: consumes the sequencer loop's events.
+pub(crate) struct ChainService {
+    pub(crate) chain: Arc<Chain>,
+    pub(crate) events: Receiver<ChainEvent>,
+    pub(crate) counters: Counters,
+    pub(crate) block_diff: StateDiff,
+}
+
+impl ChainService {
+    /// Runs until the sequencer loop hangs up. Panics (stopping the node) if the store
+    /// fails: a sequencer that cannot persist must not keep promising.
+    pub(crate) fn run(mut self) {
+        while let Ok(event) = self.events.recv() {
+            match event {
+                ChainEvent::MiniBlock(mini) => self.apply(mini),
+                ChainEvent::BlockEnd(end) => {
+                    if let Err(e) = self.seal(end) {
+                        tracing::error!(error = %e, "cannot store sealed block; stopping");
+                        panic!("cannot store sealed block: {e}");
+                    }
+                }
+                ChainEvent::Queued {
+                    hash,
+                    missing_nonce,
+                } => self.chain.set_status(hash, TxStatus::Queued { missing_nonce }),
+                ChainEvent::Dropped { hash, reason } => {
+                    tracing::debug!(%hash, %reason, "transaction dropped");
+                    self.chain.set_status(hash, TxStatus::Dropped { reason });
+                }
+            }
+        }
+    }
+
+    fn apply(&mut self, mini: MiniBlock) {
+        self.block_diff.merge(&mini.diff);
+        self.counters.next_mini_block = mini.number + 1;
+        if let Some(last) = mini.txs.last() {
+            self.counters.next_seq = last.seq + 1;
+        }
+        let mut pending = self.chain.pending.write();
+        pending.state.apply(&mini.diff);
+        let open = &mut pending.open;
+        open.ctx = Some(mini.block);
+        open.mini_blocks += 1;
+        for tx in mini.txs {
+            open.by_hash.insert(tx.hash, open.txs.len());
+            open.txs.push(tx);
+        }
+    }
+
+    fn seal(&mut self, end: BlockEnd) -> Result<(), StoreError> {
+        let parent = self.chain.head();
+        let (state_root, txs) = {
+            let mut pending = self.chain.pending.write();
+            let root = pending.state.state_root();
+            (root, pending.open.txs.clone())
+        };
+        let header = build_header(parent.hash, &end.ctx, end.gas_used, state_root, &txs, Bytes::new());
+        let hash = header.hash_slow();
+        let block = StoredBlock {
+            hash,
+            txs: txs.iter().map(|t| t.envelope.clone()).collect(),
+            senders: txs.iter().map(|t| t.sender).collect(),
+            receipts: txs.iter().map(|t| t.receipt.clone()).collect(),
+            header,
+        };
+        let diff = std::mem::take(&mut self.block_diff);
+        self.chain
+            .store
+            .put_block(&block, &diff, self.counters, self.chain.chain_id)?;
+        self.chain.hashes.insert(block.header.number, hash);
+        *self.chain.head.write() = Head {
+            header: block.header,
+            hash,
+        };
+        let mut pending = self.chain.pending.write();
+        let open = &mut pending.open;
+        // Only this block's transactions leave the open block; they stayed readable
+        // there until the store had them.
+        open.txs.drain(..txs.len());
+        open.by_hash.clear();
+        for (i, tx) in open.txs.iter().enumerate() {
+            open.by_hash.insert(tx.hash, i);
+        }
+        open.ctx = None;
+        Ok(())
+    }
+}

@@ -1,0 +1,120 @@
+//! Configuration of the ordering core.
+
+use crate::ring::WaitStrategy;
+use std::{path::PathBuf, time::Duration};
+
+/// Default chain id of `peregrine dev`.
+pub const DEFAULT_CHAIN_ID: u64 = 901;
+/// Default interval between sealed L2 blocks.
+pub const DEFAULT_BLOCK_TIME: Duration = Duration::from_secs(1);
+/// Default L2 block gas limit: 1 Ggas, enough for ~47k plain transfers per block.
+pub const DEFAULT_BLOCK_GAS_LIMIT: u64 = 1_000_000_000;
+/// Default floor of the EIP-1559 base fee, in wei (0.001 gwei, a typical L2 floor).
+pub const DEFAULT_MIN_BASE_FEE: u64 = 1_000_000;
+/// Default ring capacity (slots). Bounded so a flood becomes `-32005 busy` instead of memory growth.
+pub const DEFAULT_RING_CAPACITY: usize = 1 << 14;
+/// Default maximum number of transactions in one mini-block.
+pub const DEFAULT_MAX_MINI_BLOCK_TXS: usize = 1024;
+/// Default time a nonce-gapped transaction waits for its gap to close.
+pub const DEFAULT_NONCE_HOLD: Duration = Duration::from_secs(1);
+/// Default bound on gapped transactions held per sender.
+pub const DEFAULT_MAX_QUEUED_PER_SENDER: usize = 64;
+/// Default bound on gapped transactions held in total.
+pub const DEFAULT_MAX_QUEUED_TOTAL: usize = 8192;
+/// Default bound on the queue from the sequencer loop to the chain service (mini-blocks).
+/// Bounded so a stalled disk back-pressures the sequencer instead of growing memory.
+pub const DEFAULT_CHAIN_QUEUE: usize = 4096;
+/// Default maximum size of one raw transaction (bytes); geth's pool uses 128 KiB.
+pub const DEFAULT_MAX_TX_SIZE: usize = 128 * 1024;
+/// Default balance of each prefunded dev account: 10 000 ETH.
+pub const DEFAULT_DEV_BALANCE_ETH: u64 = 10_000;
+
+/// Configuration of the ordering core and the chain it builds.
+#[derive(Debug, Clone)]
+pub struct SequencerConfig {
+    /// Chain id enforced on every transaction (EIP-155).
+    pub chain_id: u64,
+    /// Interval between sealed L2 blocks.
+    pub block_time: Duration,
+    /// Gas limit of each L2 block.
+    pub block_gas_limit: u64,
+    /// Floor of the EIP-1559 base fee, in wei.
+    pub min_base_fee: u64,
+    /// Slots in the ingress ring (a power of two).
+    pub ring_capacity: usize,
+    /// Maximum transactions per mini-block.
+    pub max_mini_block_txs: usize,
+    /// How the sequencer loop waits when the ring is empty.
+    pub wait_strategy: WaitStrategy,
+    /// CPU core the sequencer loop is pinned to; unpinned when `None`.
+    pub core: Option<usize>,
+    /// How long a nonce-gapped transaction waits for its gap to close.
+    pub nonce_hold: Duration,
+    /// Bound on gapped transactions per sender.
+    pub max_queued_per_sender: usize,
+    /// Bound on gapped transactions in total.
+    pub max_queued_total: usize,
+    /// Bound on closed mini-blocks waiting for the chain service.
+    pub chain_queue: usize,
+    /// Maximum size of one raw transaction, in bytes.
+    pub max_tx_size: usize,
+    /// Data directory (redb database lives in `<datadir>/chain.redb`).
+    pub datadir: PathBuf,
+}
+
+impl SequencerConfig {
+    /// A configuration with every default and the given data directory.
+    pub fn new(datadir: PathBuf) -> Self {
+        Self {
+            chain_id: DEFAULT_CHAIN_ID,
+            block_time: DEFAULT_BLOCK_TIME,
+            block_gas_limit: DEFAULT_BLOCK_GAS_LIMIT,
+            min_base_fee: DEFAULT_MIN_BASE_FEE,
+            ring_capacity: DEFAULT_RING_CAPACITY,
+            max_mini_block_txs: DEFAULT_MAX_MINI_BLOCK_TXS,
+            wait_strategy: WaitStrategy::default(),
+            core: None,
+            nonce_hold: DEFAULT_NONCE_HOLD,
+            max_queued_per_sender: DEFAULT_MAX_QUEUED_PER_SENDER,
+            max_queued_total: DEFAULT_MAX_QUEUED_TOTAL,
+            chain_queue: DEFAULT_CHAIN_QUEUE,
+            max_tx_size: DEFAULT_MAX_TX_SIZE,
+            datadir,
+        }
+    }
+
+    /// Checks the values that cannot be checked by their types; called at start-up.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.chain_id == 0 {
+            return Err("sequencer.chain-id must not be 0".into());
+        }
+        if self.block_time < Duration::from_millis(10) {
+            return Err("sequencer.block-time must be at least 10ms".into());
+        }
+        if self.block_gas_limit < 21_000 {
+            return Err("sequencer.block-gas-limit must be at least 21000".into());
+        }
+        if !self.ring_capacity.is_power_of_two() || self.ring_capacity < 2 {
+            return Err(format!(
+                "sequencer.ring-capacity must be a power of two >= 2, got {}",
+                self.ring_capacity
+            ));
+        }
+        if self.max_mini_block_txs == 0 {
+            return Err("sequencer.max-mini-block-txs must be at least 1".into());
+        }
+        if let Some(core) = self.core {
+            let available = core_affinity::get_core_ids().unwrap_or_default();
+            if !available.iter().any(|c| c.id == core) {
+                return Err(format!(
+                    "sequencer.core = {core} is not an available core (available: {:?})",
+                    available.iter().map(|c| c.id).collect::<Vec<_>>()
+                ));
+            }
+        }
+        if self.chain_queue == 0 || self.max_tx_size == 0 {
+            return Err("sequencer.chain-queue and sequencer.max-tx-size must be > 0".into());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,125 @@
+//! Errors of the ordering core.
+
+use alloy_primitives::B256;
+
+/// Failure in the redb store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be opened.
+    #[error("database: {0}")]
+    Database(#[from] redb::DatabaseError),
+    /// A transaction could not be started.
+    #[error("database transaction: {0}")]
+    Transaction(#[from] redb::TransactionError),
+    /// A table could not be opened.
+    #[error("database table: {0}")]
+    Table(#[from] redb::TableError),
+    /// Reading or writing failed.
+    #[error("database storage: {0}")]
+    Storage(#[from] redb::StorageError),
+    /// A commit failed.
+    #[error("database commit: {0}")]
+    Commit(#[from] redb::CommitError),
+    /// Stored bytes do not decode.
+    #[error("database is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// Why ingress refused a transaction. Each kind maps to a JSON-RPC error in `peregrine-rpc`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IngressError {
+    /// Larger than `max-tx-size`.
+    #[error("oversized data: transaction is {size} bytes, the limit is {limit}")]
+    Oversized {
+        /// Size of the raw transaction.
+        size: usize,
+        /// Configured limit.
+        limit: usize,
+    },
+    /// The bytes are not a valid EIP-2718 transaction.
+    #[error("invalid raw transaction: {0}")]
+    Decode(String),
+    /// An EIP-4844 blob transaction (or another type this chain does not accept).
+    #[error("transaction type not supported: {0}")]
+    UnsupportedType(&'static str),
+    /// Pre-EIP-155 legacy transaction.
+    #[error("only replay-protected (EIP-155) transactions allowed over RPC")]
+    NotReplayProtected,
+    /// Signed for another chain.
+    #[error("invalid chain id: expected {expected}, got {got}")]
+    WrongChainId {
+        /// This chain's id.
+        expected: u64,
+        /// The transaction's.
+        got: u64,
+    },
+    /// The signature does not recover.
+    #[error("invalid sender: {0}")]
+    InvalidSignature(String),
+    /// Gas limit below the intrinsic cost.
+    #[error("intrinsic gas too low: gas {gas}, minimum needed {needed}")]
+    IntrinsicGas {
+        /// The transaction's gas limit.
+        gas: u64,
+        /// Intrinsic gas.
+        needed: u64,
+    },
+    /// Gas limit above the block gas limit.
+    #[error("exceeds block gas limit: gas {gas}, block gas limit {limit}")]
+    GasLimit {
+        /// The transaction's gas limit.
+        gas: u64,
+        /// Block gas limit.
+        limit: u64,
+    },
+    /// Priority fee above max fee.
+    #[error("max priority fee per gas higher than max fee per gas")]
+    TipAboveFeeCap,
+    /// Max fee below the base fee.
+    #[error("max fee per gas less than block base fee: maxFeePerGas: {max_fee}, baseFee: {base_fee}")]
+    FeeCapTooLow {
+        /// The transaction's max fee per gas.
+        max_fee: u128,
+        /// The pending block's base fee.
+        base_fee: u64,
+    },
+    /// Nonce already used.
+    #[error("nonce too low: next nonce {next}, tx nonce {nonce}")]
+    NonceTooLow {
+        /// Sender's next nonce.
+        next: u64,
+        /// Transaction nonce.
+        nonce: u64,
+    },
+    /// Balance below gas * price + value.
+    #[error("insufficient funds for gas * price + value: balance {balance}, tx cost {cost}")]
+    InsufficientFunds {
+        /// Sender balance.
+        balance: alloy_primitives::U256,
+        /// gas * max fee + value.
+        cost: alloy_primitives::U256,
+    },
+    /// The same transaction was already accepted.
+    #[error("already known")]
+    AlreadyKnown(B256),
+    /// The ring is full: the sequencer is saturated.
+    #[error("sequencer busy: ingress queue is full, retry later")]
+    Busy,
+    /// The node is shutting down.
+    #[error("sequencer is shutting down")]
+    ShuttingDown,
+}
+
+/// Failure to start the node.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// Storage failure.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Invalid configuration or genesis.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// A thread could not be spawned or pinned.
+    #[error("thread: {0}")]
+    Thread(String),
+}

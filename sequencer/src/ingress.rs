@@ -1,0 +1,195 @@
+//! Ingress: decode, check and recover transactions off the sequencer core, then hand them
+//! to the ring.
+//!
+//! [`Ingress`] is a cheap handle; every RPC task calls [`Ingress::submit`] on its own
+//! tokio worker, so decoding and signature recovery (~40 µs with libsecp256k1) run in
+//! parallel across workers, never on the sequencer thread.
+
+use crate::{
+    chain::Chain,
+    error::IngressError,
+    exec::SPEC,
+    ring::Producer,
+    sequencer_loop::{next_base_fee, now_us},
+    tx::PendingTx,
+};
+use alloy_consensus::{Transaction as _, TxEnvelope, transaction::SignerRecoverable};
+use alloy_eips::Decodable2718;
+use alloy_primitives::{B256, U256};
+use revm::context_interface::cfg::gas::calculate_initial_tx_gas_for_tx;
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
+};
+
+/// Limits ingress enforces.
+#[derive(Debug, Clone, Copy)]
+pub struct IngressLimits {
+    /// Chain id.
+    pub chain_id: u64,
+    /// Largest raw transaction accepted, in bytes.
+    pub max_tx_size: usize,
+    /// Block gas limit.
+    pub block_gas_limit: u64,
+    /// Base fee floor.
+    pub min_base_fee: u64,
+}
+
+/// Front door of the sequencer (cheap to clone).
+#[derive(Debug, Clone)]
+pub struct Ingress {
+    producer: Producer<PendingTx>,
+    chain: Arc<Chain>,
+    limits: IngressLimits,
+    stopping: Arc<AtomicBool>,
+}
+
+impl Ingress {
+    pub(crate) fn new(
+        producer: Producer<PendingTx>,
+        chain: Arc<Chain>,
+        limits: IngressLimits,
+        stopping: Arc<AtomicBool>,
+    ) -> Self {
+        Self {
+            producer,
+            chain,
+            limits,
+            stopping,
+        }
+    }
+
+    /// Slots in use in the ring (for metrics and back-pressure decisions).
+    pub fn ring_len(&self) -> usize {
+        self.producer.len()
+    }
+
+    /// Stateless checks and sender recovery.
+    pub fn decode(&self, raw: &[u8]) -> Result<PendingTx, IngressError> {
+        let received_us = now_us();
+        let limits = &self.limits;
+        if raw.len() > limits.max_tx_size {
+            return Err(IngressError::Oversized {
+                size: raw.len(),
+                limit: limits.max_tx_size,
+            });
+        }
+        if raw.is_empty() {
+            return Err(IngressError::Decode("empty transaction".into()));
+        }
+        let mut buf = raw;
+        let envelope =
+            TxEnvelope::decode_2718(&mut buf).map_err(|e| IngressError::Decode(e.to_string()))?;
+        if !buf.is_empty() {
+            return Err(IngressError::Decode(format!(
+                "{} trailing bytes after the transaction",
+                buf.len()
+            )));
+        }
+        if envelope.is_eip4844() {
+            return Err(IngressError::UnsupportedType(
+                "EIP-4844 blob transactions are not accepted by this chain",
+            ));
+        }
+        match envelope.chain_id() {
+            None => return Err(IngressError::NotReplayProtected),
+            Some(id) if id != limits.chain_id => {
+                return Err(IngressError::WrongChainId {
+                    expected: limits.chain_id,
+                    got: id,
+                });
+            }
+            Some(_) => {}
+        }
+        if let Some(tip) = envelope.max_priority_fee_per_gas()
+            && tip > envelope.max_fee_per_gas()
+        {
+            return Err(IngressError::TipAboveFeeCap);
+        }
+        if envelope.gas_limit() > limits.block_gas_limit {
+            return Err(IngressError::GasLimit {
+                gas: envelope.gas_limit(),
+                limit: limits.block_gas_limit,
+            });
+        }
+        let sender = envelope
+            .recover_signer()
+            .map_err(|e| IngressError::InvalidSignature(e.to_string()))?;
+        let tx = PendingTx::new(envelope, sender, received_us);
+        let gas = calculate_initial_tx_gas_for_tx(&tx.tx_env, SPEC, None);
+        let needed = (gas.initial_regular_gas + gas.initial_state_gas).max(gas.floor_gas);
+        if tx.tx_env.gas_limit < needed {
+            return Err(IngressError::IntrinsicGas {
+                gas: tx.tx_env.gas_limit,
+                needed,
+            });
+        }
+        Ok(tx)
+    }
+
+    /// Checks against the pending state: duplicates, nonce, balance, base fee.
+    pub fn check_state(&self, tx: &PendingTx) -> Result<(), IngressError> {
+        let base_fee = {
+            let pending = self.chain.pending.read();
+            if pending.open.by_hash.contains_key(&tx.hash) {
+                return Err(IngressError::AlreadyKnown(tx.hash));
+            }
+            let (next, balance) = pending
+                .state
+                .account(&tx.sender)
+                .map_or((0, U256::ZERO), |a| (a.nonce, a.balance));
+            if tx.nonce() < next {
+                return Err(IngressError::NonceTooLow {
+                    next,
+                    nonce: tx.nonce(),
+                });
+            }
+            let cost = U256::from(tx.tx_env.gas_limit) * U256::from(tx.tx_env.gas_price)
+                + tx.tx_env.value;
+            if balance < cost {
+                return Err(IngressError::InsufficientFunds { balance, cost });
+            }
+            match pending.open.ctx {
+                Some(ctx) => ctx.base_fee,
+                None => self.pending_base_fee(),
+            }
+        };
+        if tx.envelope.max_fee_per_gas() < u128::from(base_fee) {
+            return Err(IngressError::FeeCapTooLow {
+                max_fee: tx.envelope.max_fee_per_gas(),
+                base_fee,
+            });
+        }
+        if let Ok(reader) = self.chain.reader()
+            && matches!(reader.tx_location(&tx.hash), Ok(Some(_)))
+        {
+            return Err(IngressError::AlreadyKnown(tx.hash));
+        }
+        Ok(())
+    }
+
+    /// The base fee the next block will have if none is open yet.
+    pub fn pending_base_fee(&self) -> u64 {
+        let head = self.chain.head().header;
+        next_base_fee(
+            head.gas_used,
+            head.gas_limit,
+            head.base_fee_per_gas.unwrap_or(self.limits.min_base_fee),
+            self.limits.min_base_fee,
+        )
+    }
+
+    /// Decodes, checks and enqueues a raw transaction; returns its hash.
+    pub fn submit(&self, raw: &[u8]) -> Result<B256, IngressError> {
+        if self.stopping.load(Ordering::Acquire) {
+            return Err(IngressError::ShuttingDown);
+        }
+        let tx = self.decode(raw)?;
+        self.check_state(&tx)?;
+        let hash = tx.hash;
+        self.producer
+            .try_push(tx)
+            .map_err(|_| IngressError::Busy)?;
+        Ok(hash)
+    }
+}

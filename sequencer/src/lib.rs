@@ -1,0 +1,47 @@
+//! Peregrine's ordering core.
+//!
+//! Transactions arrive through [`Ingress`] (decoded, checked and sender-recovered on the
+//! caller's thread), cross a lock-free [`ring`] to the single sequencer loop, which orders
+//! them first-come first-served, executes them with revm and closes **mini-blocks** as
+//! soon as the ring drains. The chain service applies each mini-block's state diff to
+//! the pending view readers use, and every `block-time` seals an L2 block with a real
+//! Ethereum header and stores it in redb.
+//!
+//! ```text
+//!  RPC tasks ──Ingress::submit──▶ ring (MPSC, lock-free) ──▶ sequencer loop (pinned thread)
+//!   (decode, recover,                                          │ revm, mini-blocks
+//!    state pre-checks)                                         ▼
+//!                                           chain queue (bounded) ──▶ chain service thread
+//!                                                                     │ pending view (RwLock)
+//!                                                                     │ seal: roots, header
+//!                                                                     ▼
+//!                                                                   redb (blocks, state)
+//! ```
+//!
+//! The most critical files are `ring/` and `sequencer_loop.rs`: they are the hot path.
+
+pub mod block;
+pub mod chain;
+pub mod config;
+pub mod diff;
+pub mod error;
+pub mod exec;
+pub mod genesis;
+pub mod hashes;
+pub mod ingress;
+pub mod node;
+pub mod ring;
+pub mod sequencer_loop;
+pub mod state;
+pub mod store;
+pub mod tx;
+
+pub use block::{BlockContext, MiniBlock};
+pub use chain::{Chain, Head, Pending, TxStatus};
+pub use config::SequencerConfig;
+pub use error::{IngressError, NodeError, StoreError};
+pub use genesis::GenesisSpec;
+pub use ingress::Ingress;
+pub use node::Node;
+pub use state::WorldState;
+pub use tx::{ExecutedTx, PendingTx};

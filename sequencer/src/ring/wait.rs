@@ -1,0 +1,78 @@
+//! How the consumer idles while the ring is empty.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use super::error::ParseWaitStrategyError;
+use super::sync::{park_timeout, spin_loop, yield_now};
+
+/// Park timeout used when a strategy is parsed from `"park"`: 50 µs.
+pub const DEFAULT_PARK_TIMEOUT: Duration = Duration::from_micros(50);
+
+/// Consumer-side idling policy between empty polls.
+///
+/// Producers never wake the consumer (the push path stays free of syscalls),
+/// so every strategy is a bounded pause followed by another poll.
+///
+/// Parses from `"busy-spin"`, `"yield"` or `"park"` (the latter with
+/// [`DEFAULT_PARK_TIMEOUT`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum WaitStrategy {
+    /// Spin on the CPU with [`std::hint::spin_loop`]: lowest latency, burns a
+    /// full core.
+    BusySpin,
+    /// Give the time slice away with [`std::thread::yield_now`]: low latency,
+    /// still busy but friendly to other runnable threads.
+    #[default]
+    Yield,
+    /// Sleep with [`std::thread::park_timeout`] for at most this long per idle
+    /// step (nobody unparks the consumer; this just bounds the sleep).
+    Park(Duration),
+}
+
+impl WaitStrategy {
+    /// Performs one idle step. `budget` (time left until a deadline, if any)
+    /// caps the park duration; spinning and yielding ignore it.
+    #[inline]
+    pub fn idle(&self, budget: Option<Duration>) {
+        match *self {
+            Self::BusySpin => spin_loop(),
+            Self::Yield => yield_now(),
+            Self::Park(max) => park_timeout(budget.map_or(max, |b| b.min(max))),
+        }
+    }
+
+    /// The canonical name accepted by [`FromStr`].
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::BusySpin => "busy-spin",
+            Self::Yield => "yield",
+            Self::Park(_) => "park",
+        }
+    }
+}
+
+impl FromStr for WaitStrategy {
+    type Err = ParseWaitStrategyError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "busy-spin" => Ok(Self::BusySpin),
+            "yield" => Ok(Self::Yield),
+            "park" => Ok(Self::Park(DEFAULT_PARK_TIMEOUT)),
+            _ => Err(ParseWaitStrategyError {
+                input: s.to_owned(),
+            }),
+        }
+    }
+}
+
+impl fmt::Display for WaitStrategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Park(d) => write!(f, "park({d:?})"),
+            other => f.write_str(other.name()),
+        }
+    }
+}

@@ -1,0 +1,419 @@
+//! The sequencer loop: one named thread, optionally pinned, that orders and executes.
+//!
+//! ```text
+//!  ring ──pop──▶ nonce check ──▶ revm ──▶ commit + diff ──▶ mini-block ──▶ chain queue
+//!                     │ gap                                    (closed when the ring
+//!                     ▼                                         drains or is full-size)
+//!                 gap queue (bounded, held `nonce_hold`)
+//! ```
+//!
+//! Per transaction this thread does no logging, takes no lock and makes no syscall
+//! (clocks are read through the vDSO). It does allocate: revm's journal and the receipt's
+//! log vector allocate per transaction; the mini-block's vectors are reused with their
+//! capacity. The `alloc_per_tx` test measures what is left.
+
+use crate::{
+    block::{BlockContext, BlockEnd, MiniBlock},
+    config::SequencerConfig,
+    diff::StateDiff,
+    exec::{self, SequencerEvm},
+    ring::Consumer,
+    tx::{ExecutedTx, PendingTx},
+};
+use alloy_consensus::Transaction as _;
+use alloy_eips::eip1559::{BaseFeeParams, calc_next_block_base_fee};
+use alloy_primitives::{Address, B256, map::AddressMap};
+use crossbeam_channel::Sender;
+use revm::{
+    ExecuteEvm,
+    context::result::{EVMError, ExecutionResult},
+    context_interface::ContextTr,
+};
+use std::{
+    collections::BTreeMap,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+/// Longest the loop waits for a transaction before re-checking the stop flag.
+const STOP_POLL: Duration = Duration::from_millis(20);
+
+/// What the sequencer loop tells the chain service.
+#[derive(Debug)]
+pub enum ChainEvent {
+    /// A mini-block was closed.
+    MiniBlock(MiniBlock),
+    /// An L2 block was closed; seal it.
+    BlockEnd(BlockEnd),
+    /// A transaction is waiting for a nonce gap to close.
+    Queued {
+        /// Transaction hash.
+        hash: B256,
+        /// The nonce the sender needs first.
+        missing_nonce: u64,
+    },
+    /// A transaction accepted at ingress was dropped by the sequencer.
+    Dropped {
+        /// Transaction hash.
+        hash: B256,
+        /// Why, in words a user understands.
+        reason: String,
+    },
+}
+
+/// Microseconds since the Unix epoch (vDSO clock, no syscall).
+pub fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or_default()
+}
+
+fn now_secs() -> u64 {
+    now_us() / 1_000_000
+}
+
+struct Gapped {
+    tx: PendingTx,
+    expires: Instant,
+}
+
+/// Where the loop starts: the chain tip it continues from.
+#[derive(Debug, Clone, Copy)]
+pub struct LoopStart {
+    /// The last sealed block's number.
+    pub head_number: u64,
+    /// The last sealed block's timestamp.
+    pub head_timestamp: u64,
+    /// The last sealed block's base fee.
+    pub head_base_fee: u64,
+    /// The last sealed block's gas used.
+    pub head_gas_used: u64,
+    /// Next global sequence number.
+    pub next_seq: u64,
+    /// Next mini-block number.
+    pub next_mini_block: u64,
+}
+
+/// The sequencer loop's state. Build with [`SequencerLoop::new`], then [`SequencerLoop::run`].
+pub struct SequencerLoop {
+    cfg: SequencerConfig,
+    consumer: Consumer<PendingTx>,
+    evm: SequencerEvm,
+    out: Sender<ChainEvent>,
+    stop: Arc<AtomicBool>,
+    block: BlockContext,
+    block_gas_used: u64,
+    block_txs: u32,
+    deadline: Instant,
+    next_seq: u64,
+    next_mini: u64,
+    txs: Vec<ExecutedTx>,
+    diff: StateDiff,
+    gapped: AddressMap<BTreeMap<u64, Gapped>>,
+    gapped_total: usize,
+}
+
+impl std::fmt::Debug for SequencerLoop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SequencerLoop")
+            .field("block", &self.block)
+            .field("next_seq", &self.next_seq)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SequencerLoop {
+    /// Prepares the loop to continue the chain after `start`.
+    pub fn new(
+        cfg: SequencerConfig,
+        consumer: Consumer<PendingTx>,
+        db: exec::SequencerDb,
+        out: Sender<ChainEvent>,
+        stop: Arc<AtomicBool>,
+        start: LoopStart,
+    ) -> Self {
+        let base_fee = next_base_fee(
+            start.head_gas_used,
+            cfg.block_gas_limit,
+            start.head_base_fee,
+            cfg.min_base_fee,
+        );
+        let block = BlockContext {
+            number: start.head_number + 1,
+            timestamp: now_secs().max(start.head_timestamp),
+            base_fee,
+            gas_limit: cfg.block_gas_limit,
+            beneficiary: Address::ZERO,
+            prevrandao: exec::prevrandao(cfg.chain_id, start.head_number + 1),
+        };
+        let evm = exec::sequencer_evm(db, cfg.chain_id, &block);
+        Self {
+            deadline: Instant::now() + cfg.block_time,
+            txs: Vec::with_capacity(cfg.max_mini_block_txs),
+            consumer,
+            evm,
+            out,
+            stop,
+            block,
+            block_gas_used: 0,
+            block_txs: 0,
+            next_seq: start.next_seq,
+            next_mini: start.next_mini_block,
+            diff: StateDiff::default(),
+            gapped: AddressMap::default(),
+            gapped_total: 0,
+            cfg,
+        }
+    }
+
+    /// Runs until the stop flag is set and the ring is drained; closes the last block.
+    pub fn run(mut self) {
+        loop {
+            let stopping = self.stop.load(Ordering::Acquire);
+            let now = Instant::now();
+            if now >= self.deadline {
+                self.close_block();
+            }
+            if stopping && self.consumer.is_empty() {
+                self.close_mini_block();
+                self.close_block();
+                return;
+            }
+            let wait_until = self.deadline.min(now + STOP_POLL);
+            if let Some(tx) = self
+                .consumer
+                .pop_wait(self.cfg.wait_strategy, Some(wait_until))
+            {
+                self.process(tx);
+                while self.txs.len() < self.cfg.max_mini_block_txs {
+                    match self.consumer.try_pop() {
+                        Some(tx) => self.process(tx),
+                        None => break,
+                    }
+                }
+                self.close_mini_block();
+            }
+            if self.gapped_total > 0 {
+                self.expire_gapped(Instant::now());
+            }
+        }
+    }
+
+    fn emit(&self, event: ChainEvent) {
+        // The chain service only stops after this loop; a send error means it died,
+        // and the node is shutting down anyway.
+        let _ = self.out.send(event);
+    }
+
+    fn drop_tx(&self, hash: B256, reason: String) {
+        self.emit(ChainEvent::Dropped { hash, reason });
+    }
+
+    /// Orders one transaction: executes it now, holds it for a nonce gap, or drops it.
+    fn process(&mut self, tx: PendingTx) {
+        let expected = self
+            .evm
+            .ctx
+            .db_ref()
+            .state
+            .account(&tx.sender)
+            .map_or(0, |a| a.nonce);
+        let nonce = tx.nonce();
+        if nonce < expected {
+            let reason = format!("nonce too low: next nonce {expected}, tx nonce {nonce}");
+            self.drop_tx(tx.hash, reason);
+            return;
+        }
+        if nonce > expected {
+            self.hold(tx, expected);
+            return;
+        }
+        let sender = tx.sender;
+        if self.execute(tx) {
+            self.release_gapped(sender, nonce + 1);
+        }
+    }
+
+    fn hold(&mut self, tx: PendingTx, expected: u64) {
+        let queue = self.gapped.entry(tx.sender).or_default();
+        if queue.len() >= self.cfg.max_queued_per_sender
+            || self.gapped_total >= self.cfg.max_queued_total
+        {
+            let reason = format!(
+                "nonce gap: sender's next nonce is {expected}, and the queue for future nonces is full"
+            );
+            self.drop_tx(tx.hash, reason);
+            return;
+        }
+        let hash = tx.hash;
+        let replaced = queue.insert(
+            tx.nonce(),
+            Gapped {
+                tx,
+                expires: Instant::now() + self.cfg.nonce_hold,
+            },
+        );
+        if let Some(old) = replaced {
+            self.drop_tx(old.tx.hash, "replaced by a transaction with the same nonce".into());
+        } else {
+            self.gapped_total += 1;
+        }
+        self.emit(ChainEvent::Queued {
+            hash,
+            missing_nonce: expected,
+        });
+    }
+
+    fn release_gapped(&mut self, sender: Address, mut next: u64) {
+        while self.gapped_total > 0 {
+            let Some(queue) = self.gapped.get_mut(&sender) else {
+                return;
+            };
+            let Some(entry) = queue.remove(&next) else {
+                return;
+            };
+            if queue.is_empty() {
+                self.gapped.remove(&sender);
+            }
+            self.gapped_total -= 1;
+            if !self.execute(entry.tx) {
+                return;
+            }
+            next += 1;
+        }
+    }
+
+    fn expire_gapped(&mut self, now: Instant) {
+        let mut expired = Vec::new();
+        self.gapped.retain(|_, queue| {
+            queue.retain(|_, g| {
+                let keep = g.expires > now;
+                if !keep {
+                    expired.push(g.tx.hash);
+                }
+                keep
+            });
+            !queue.is_empty()
+        });
+        self.gapped_total -= expired.len();
+        for hash in expired {
+            self.drop_tx(
+                hash,
+                "nonce gap: the missing nonce did not arrive within the hold time".into(),
+            );
+        }
+    }
+
+    /// Executes `tx` and appends it to the open mini-block. Returns false if dropped.
+    fn execute(&mut self, tx: PendingTx) -> bool {
+        if tx.tx_env.gas_limit > self.block.gas_limit - self.block_gas_used {
+            // The block is full: close it early and open the next one.
+            self.close_mini_block();
+            self.close_block();
+        }
+        let PendingTx {
+            hash,
+            sender,
+            envelope,
+            tx_env,
+            received_us,
+        } = tx;
+        let result = match self.evm.transact(tx_env) {
+            Ok(result) => result,
+            Err(EVMError::Transaction(invalid)) => {
+                self.drop_tx(hash, invalid.to_string());
+                return false;
+            }
+            Err(other) => {
+                self.drop_tx(hash, format!("execution failed: {other}"));
+                return false;
+            }
+        };
+        let db = self.evm.ctx.db_mut();
+        db.state.commit(&result.state, &mut self.diff);
+        let gas_used = result.result.tx_gas_used();
+        self.block_gas_used += gas_used;
+        let contract_address = match &result.result {
+            ExecutionResult::Success { .. } if envelope.is_create() => {
+                Some(sender.create(envelope.nonce()))
+            }
+            _ => None,
+        };
+        let receipt = exec::receipt(envelope.tx_type(), &result.result, self.block_gas_used);
+        let effective_gas_price = envelope.effective_gas_price(Some(self.block.base_fee));
+        self.txs.push(ExecutedTx {
+            seq: self.next_seq,
+            hash,
+            sender,
+            envelope,
+            receipt,
+            gas_used,
+            effective_gas_price,
+            contract_address,
+            index_in_block: self.block_txs,
+            received_us,
+            executed_us: now_us(),
+        });
+        self.next_seq += 1;
+        self.block_txs += 1;
+        true
+    }
+
+    fn close_mini_block(&mut self) {
+        if self.txs.is_empty() {
+            return;
+        }
+        let txs = std::mem::replace(&mut self.txs, Vec::with_capacity(self.cfg.max_mini_block_txs));
+        let first_seq = txs[0].seq;
+        let mini = MiniBlock {
+            number: self.next_mini,
+            block: self.block,
+            first_seq,
+            txs,
+            diff: std::mem::take(&mut self.diff),
+            closed_us: now_us(),
+        };
+        self.next_mini += 1;
+        self.emit(ChainEvent::MiniBlock(mini));
+    }
+
+    fn close_block(&mut self) {
+        self.close_mini_block();
+        self.emit(ChainEvent::BlockEnd(BlockEnd {
+            ctx: self.block,
+            gas_used: self.block_gas_used,
+        }));
+        let number = self.block.number + 1;
+        self.block = BlockContext {
+            number,
+            timestamp: now_secs().max(self.block.timestamp),
+            base_fee: next_base_fee(
+                self.block_gas_used,
+                self.block.gas_limit,
+                self.block.base_fee,
+                self.cfg.min_base_fee,
+            ),
+            gas_limit: self.cfg.block_gas_limit,
+            beneficiary: self.block.beneficiary,
+            prevrandao: exec::prevrandao(self.cfg.chain_id, number),
+        };
+        self.evm.set_block(exec::block_env(&self.block));
+        self.block_gas_used = 0;
+        self.block_txs = 0;
+        let now = Instant::now();
+        self.deadline += self.cfg.block_time;
+        if self.deadline <= now {
+            self.deadline = now + self.cfg.block_time;
+        }
+    }
+}
+
+/// The EIP-1559 base fee after a block, never below `min_base_fee`.
+pub fn next_base_fee(gas_used: u64, gas_limit: u64, base_fee: u64, min_base_fee: u64) -> u64 {
+    calc_next_block_base_fee(gas_used, gas_limit, base_fee, BaseFeeParams::ethereum())
+        .max(min_base_fee)
+}

@@ -1,0 +1,84 @@
+//! Running node.js scripts from `tests/js` (solc-js compilation, viem scenarios).
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::util::{CmdOutput, run_with_timeout};
+
+/// Upper bound for one node script.
+pub const SCRIPT_TIMEOUT: Duration = Duration::from_secs(180);
+
+fn check_installed() {
+    let dir = crate::js_dir();
+    for pkg in ["viem", "solc"] {
+        assert!(
+            dir.join("node_modules").join(pkg).is_dir(),
+            "{}/node_modules/{pkg} is missing; run scripts/install-tools.sh first",
+            dir.display()
+        );
+    }
+}
+
+/// Runs `node <script> <args...>` in `tests/js` and captures its output
+/// (exit status not checked). `NODE_BIN` overrides the `node` executable.
+#[track_caller]
+pub fn node_script(script: &str, args: &[&str]) -> CmdOutput {
+    check_installed();
+    let node = std::env::var("NODE_BIN").unwrap_or_else(|_| "node".into());
+    let mut cmd = Command::new(node);
+    cmd.current_dir(crate::js_dir())
+        .arg(script)
+        .args(args)
+        .env("NO_COLOR", "1");
+    run_with_timeout(&mut cmd, SCRIPT_TIMEOUT)
+}
+
+/// A compiled contract, as printed by `tests/js/compile.mjs`.
+#[derive(Debug, Clone)]
+pub struct Contract {
+    /// ABI JSON.
+    pub abi: Value,
+    /// Creation bytecode (`0x`-hex).
+    pub bytecode: String,
+    /// Runtime bytecode (`0x`-hex); what `eth_getCode` returns after deployment.
+    pub deployed_bytecode: String,
+}
+
+/// Compiles `tests/js/contracts/*.sol` with solc-js; returns contracts by name.
+#[track_caller]
+pub fn compile_contracts() -> BTreeMap<String, Contract> {
+    let out = node_script("compile.mjs", &[]).expect_success();
+    let v: Value = serde_json::from_str(out.out())
+        .unwrap_or_else(|e| panic!("compile.mjs printed non-JSON ({e}):\n{out}"));
+    let obj = v.as_object().expect("compile.mjs output is an object");
+    obj.iter()
+        .map(|(name, c)| {
+            let s = |k: &str| {
+                c[k].as_str()
+                    .unwrap_or_else(|| panic!("{name}.{k} missing in compile output"))
+                    .to_owned()
+            };
+            let contract = Contract {
+                abi: c["abi"].clone(),
+                bytecode: s("bytecode"),
+                deployed_bytecode: s("deployedBytecode"),
+            };
+            assert!(
+                contract.bytecode.len() > 2 && contract.deployed_bytecode.len() > 2,
+                "{name} compiled to empty bytecode"
+            );
+            (name.clone(), contract)
+        })
+        .collect()
+}
+
+/// Compiles and returns one contract by name.
+#[track_caller]
+pub fn compile(name: &str) -> Contract {
+    compile_contracts()
+        .remove(name)
+        .unwrap_or_else(|| panic!("contract {name} not produced by compile.mjs"))
+}
