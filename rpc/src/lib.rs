@@ -1,1 +1,32 @@
-//! x
+//! Peregrine's Ethereum JSON-RPC server.
+//!
+//! jsonrpsee serves HTTP and WebSocket on one port. Reads go straight to the sequencer's
+//! shared [`peregrine_sequencer::Chain`]: `pending` to the in-memory view after the latest
+//! mini-block, `latest` (and `safe`, `finalized`) to the last sealed block in redb.
+//! `eth_call`, `eth_estimateGas`, `eth_getLogs` and `eth_feeHistory` run on jsonrpsee's
+//! blocking pool, never on the sequencer core. `eth_sendRawTransaction` decodes and
+//! recovers on the calling task, then pushes into the ring.
+//!
+//! ```text
+//!  client ──HTTP/WS──▶ jsonrpsee ──▶ EthHandler ──▶ Ingress::submit ──▶ ring
+//!                                        │
+//!                                        ├─ pending reads ──▶ Chain::pending (RwLock)
+//!                                        └─ latest reads  ──▶ redb read transaction
+//! ```
+//!
+//! Errors follow geth: `-32000` with geth's messages for transaction and state errors,
+//! `3` with revert data for reverts, `-32602` for bad parameters, `-32005` for limits.
+
+mod api;
+mod call;
+pub mod config;
+mod convert;
+pub mod error;
+mod eth;
+mod server;
+
+pub use api::{EthApiServer, TransactionStatus};
+pub use config::RpcConfig;
+pub use error::{RpcError, RpcResult};
+pub use eth::EthHandler;
+pub use server::{RpcServer, RpcServerError, start};

@@ -1,6 +1,10 @@
 //! EVM execution with revm (Prague rules) over the in-memory [`WorldState`].
 
-use crate::{block::BlockContext, hashes::BlockHashes, state::WorldState};
+use crate::{
+    block::BlockContext, error::StoreError, hashes::BlockHashes, state::WorldState,
+    store::StoreReader,
+};
+use alloy_trie::KECCAK_EMPTY;
 use alloy_consensus::{Eip658Value, Receipt, ReceiptEnvelope, ReceiptWithBloom, TxType};
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use revm::{
@@ -84,6 +88,54 @@ impl DatabaseRef for ReadDb<'_> {
     }
 }
 
+/// A read-only view of the sealed head state in redb (for `latest` calls).
+#[derive(Debug, Clone, Copy)]
+pub struct StoreDb<'a> {
+    /// The read transaction pinning the head.
+    pub reader: &'a StoreReader,
+    /// Recent block hashes.
+    pub hashes: &'a BlockHashes,
+}
+
+impl DatabaseRef for StoreDb<'_> {
+    type Error = StoreError;
+
+    fn basic_ref(&self, address: Address) -> Result<Option<AccountInfo>, Self::Error> {
+        let Some((nonce, balance, code_hash)) = self.reader.account(&address)? else {
+            return Ok(None);
+        };
+        let code = match code_hash {
+            KECCAK_EMPTY => None,
+            hash => self.reader.code(&hash)?.map(Bytecode::new_raw),
+        };
+        Ok(Some(AccountInfo {
+            balance,
+            nonce,
+            code_hash,
+            account_id: None,
+            code,
+        }))
+    }
+
+    fn code_by_hash_ref(&self, code_hash: B256) -> Result<Bytecode, Self::Error> {
+        Ok(self
+            .reader
+            .code(&code_hash)?
+            .map(Bytecode::new_raw)
+            .unwrap_or_default())
+    }
+
+    fn storage_ref(&self, address: Address, index: U256) -> Result<U256, Self::Error> {
+        self.reader.storage(&address, &index)
+    }
+
+    fn block_hash_ref(&self, number: u64) -> Result<B256, Self::Error> {
+        Ok(self.hashes.get(number).unwrap_or_default())
+    }
+}
+
+impl revm::database_interface::DBErrorMarker for StoreError {}
+
 /// revm's block environment for `ctx`.
 pub fn block_env(ctx: &BlockContext) -> BlockEnv {
     BlockEnv {
@@ -129,12 +181,12 @@ pub fn sequencer_evm(db: SequencerDb, chain_id: u64, block: &BlockContext) -> Se
 }
 
 /// The EVM type used for calls: a throw-away cache over a read-only view.
-pub type CallEvm<'a> =
-    MainnetEvm<Context<BlockEnv, TxEnv, CfgEnv, CacheDB<ReadDb<'a>>, revm::Journal<CacheDB<ReadDb<'a>>>, ()>>;
+pub type CallEvm<DB> =
+    MainnetEvm<Context<BlockEnv, TxEnv, CfgEnv, CacheDB<DB>, revm::Journal<CacheDB<DB>>, ()>>;
 
-/// Builds an EVM for `eth_call`/`eth_estimateGas` over `db`; `checks` off disables the
-/// balance and base-fee checks the way geth does for calls without fees.
-pub fn call_evm<'a>(db: ReadDb<'a>, cfg: CfgEnv, block: BlockEnv) -> CallEvm<'a> {
+/// Builds an EVM for `eth_call`/`eth_estimateGas` over `db`; writes stay in a throw-away
+/// cache.
+pub fn call_evm<DB: DatabaseRef>(db: DB, cfg: CfgEnv, block: BlockEnv) -> CallEvm<DB> {
     Context::mainnet()
         .with_db(CacheDB::new(db))
         .with_cfg(cfg)

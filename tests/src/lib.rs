@@ -48,7 +48,6 @@ pub fn js_dir() -> PathBuf {
 pub fn skip_on_anvil(reason: &str) -> bool {
     if Target::from_env() == Target::Anvil {
         eprintln!("SKIP on anvil: {reason}");
-        println!("SKIP on anvil: {reason}");
         true
     } else {
         false

@@ -171,6 +171,14 @@ impl Node {
             Target::Peregrine => peregrine_bin(),
             Target::Anvil => anvil_bin(),
         };
+        Node::start_with(target, program)
+    }
+
+    /// Like [`Node::start`] with an explicit executable (e.g. a release build),
+    /// given the command-line arguments of `target`.
+    #[track_caller]
+    pub fn start_with(target: Target, program: impl Into<PathBuf>) -> Node {
+        let program = program.into();
         let dir = tempfile::Builder::new()
             .prefix(&format!("peregrine-e2e-{}-", target.name()))
             .tempdir()
@@ -479,4 +487,3 @@ fn tail(s: &str, lines: usize) -> String {
     let all: Vec<&str> = s.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
 }
-

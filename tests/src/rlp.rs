@@ -50,6 +50,30 @@ pub fn uint(n: u128) -> Item {
     Item::Bytes(be[skip..].to_vec())
 }
 
+/// A JSON-RPC quantity of any size (e.g. a 256-bit signature value) as an RLP
+/// integer. Panics on a malformed quantity (no `0x`, leading zeros).
+#[track_caller]
+pub fn big_uint(v: &Value) -> Item {
+    let s = v
+        .as_str()
+        .unwrap_or_else(|| panic!("expected a hex quantity string, got {v}"));
+    let hex = s
+        .strip_prefix("0x")
+        .unwrap_or_else(|| panic!("quantity {s:?} lacks 0x prefix"));
+    assert!(
+        !hex.is_empty() && (hex == "0" || !hex.starts_with('0')),
+        "malformed quantity {s:?}"
+    );
+    let padded = if hex.len() % 2 == 1 {
+        format!("0{hex}")
+    } else {
+        hex.to_owned()
+    };
+    let bytes = decode_hex(&padded);
+    let skip = bytes.iter().take_while(|b| **b == 0).count();
+    Item::Bytes(bytes[skip..].to_vec())
+}
+
 /// Header fields in consensus order: (JSON name, is a quantity). Fields from
 /// `baseFeePerGas` on are optional (London, Shanghai, Cancun, Prague) and must
 /// be contiguous.
@@ -95,7 +119,7 @@ pub fn header_rlp(block: &Value) -> Vec<u8> {
                     "header field {name} present after an absent optional field: {block}"
                 );
                 items.push(if *quantity {
-                    uint(hex_quantity(v))
+                    big_uint(v)
                 } else {
                     Item::Bytes(decode_hex(v.as_str().unwrap_or_else(|| {
                         panic!("header field {name} is not a string: {v}")
@@ -105,6 +129,97 @@ pub fn header_rlp(block: &Value) -> Vec<u8> {
         }
     }
     encode(&Item::List(items))
+}
+
+fn field<'a>(v: &'a Value, name: &str) -> &'a Value {
+    v.get(name)
+        .filter(|x| !x.is_null())
+        .unwrap_or_else(|| panic!("transaction lacks field {name}: {v}"))
+}
+
+fn q(v: &Value, name: &str) -> Item {
+    big_uint(field(v, name))
+}
+
+fn b(v: &Value, name: &str) -> Item {
+    Item::Bytes(decode_hex(field(v, name).as_str().unwrap_or_else(|| {
+        panic!("transaction field {name} is not a string: {v}")
+    })))
+}
+
+fn access_list(v: &Value) -> Item {
+    let list = v
+        .get("accessList")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    Item::List(
+        list.iter()
+            .map(|entry| {
+                let keys = entry["storageKeys"]
+                    .as_array()
+                    .unwrap_or_else(|| panic!("bad access list entry {entry}"))
+                    .iter()
+                    .map(|k| Item::Bytes(decode_hex(k.as_str().expect("storage key string"))))
+                    .collect();
+                Item::List(vec![b(entry, "address"), Item::List(keys)])
+            })
+            .collect(),
+    )
+}
+
+/// The signed network encoding of a legacy (type 0), EIP-2930 (type 1) or
+/// EIP-1559 (type 2) transaction described by an `eth_getTransactionByHash`
+/// result; `keccak256` of it is the transaction hash.
+#[track_caller]
+pub fn signed_tx_encoding(tx: &Value) -> Vec<u8> {
+    let ty = tx.get("type").map(hex_quantity).unwrap_or(0);
+    let to = match tx.get("to") {
+        Some(Value::String(s)) => Item::Bytes(decode_hex(s)),
+        _ => Item::Bytes(vec![]),
+    };
+    let y_parity = |tx: &Value| {
+        tx.get("yParity")
+            .filter(|x| !x.is_null())
+            .map(big_uint)
+            .unwrap_or_else(|| q(tx, "v"))
+    };
+    match ty {
+        0 => encode(&Item::List(vec![
+            q(tx, "nonce"),
+            q(tx, "gasPrice"),
+            q(tx, "gas"),
+            to,
+            q(tx, "value"),
+            b(tx, "input"),
+            q(tx, "v"),
+            q(tx, "r"),
+            q(tx, "s"),
+        ])),
+        1 | 2 => {
+            let mut fields = vec![q(tx, "chainId"), q(tx, "nonce")];
+            if ty == 1 {
+                fields.push(q(tx, "gasPrice"));
+            } else {
+                fields.push(q(tx, "maxPriorityFeePerGas"));
+                fields.push(q(tx, "maxFeePerGas"));
+            }
+            fields.extend([
+                q(tx, "gas"),
+                to,
+                q(tx, "value"),
+                b(tx, "input"),
+                access_list(tx),
+                y_parity(tx),
+                q(tx, "r"),
+                q(tx, "s"),
+            ]);
+            let mut out = vec![ty as u8];
+            out.extend(encode(&Item::List(fields)));
+            out
+        }
+        other => panic!("transaction type {other} not supported by the test encoder: {tx}"),
+    }
 }
 
 #[cfg(test)]

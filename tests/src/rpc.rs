@@ -31,9 +31,10 @@ impl fmt::Display for RpcError {
 impl RpcError {
     fn from_value(v: &Value) -> Self {
         RpcError {
-            code: v.get("code").and_then(Value::as_i64).unwrap_or_else(|| {
-                panic!("JSON-RPC error object lacks an integer code: {v}")
-            }),
+            code: v
+                .get("code")
+                .and_then(Value::as_i64)
+                .unwrap_or_else(|| panic!("JSON-RPC error object lacks an integer code: {v}")),
             message: v
                 .get("message")
                 .and_then(Value::as_str)
@@ -78,7 +79,11 @@ impl RawResponse {
             v.get("result").is_none(),
             "response has both result and error: {v}"
         );
-        assert_eq!(v.get("jsonrpc"), Some(&json!("2.0")), "bad jsonrpc member: {v}");
+        assert_eq!(
+            v.get("jsonrpc"),
+            Some(&json!("2.0")),
+            "bad jsonrpc member: {v}"
+        );
         RpcError::from_value(e)
     }
 }
@@ -153,7 +158,9 @@ impl Rpc {
             )
         })?;
         if v.get("id") != Some(&json!(id)) {
-            return Err(format!("{method}: response id does not match request id {id}: {v}"));
+            return Err(format!(
+                "{method}: response id does not match request id {id}: {v}"
+            ));
         }
         if v.get("jsonrpc") != Some(&json!("2.0")) {
             return Err(format!("{method}: response lacks \"jsonrpc\":\"2.0\": {v}"));

@@ -68,9 +68,9 @@ fn describe(cmd: &Command) -> String {
     for a in cmd.get_args() {
         s.push(' ');
         let a = a.to_string_lossy();
-        if a.len() > 120 {
-            s.push_str(&a[..60]);
-            s.push_str("…");
+        if a.chars().count() > 120 {
+            s.extend(a.chars().take(60));
+            s.push('…');
         } else {
             s.push_str(&a);
         }
@@ -83,7 +83,9 @@ fn describe(cmd: &Command) -> String {
 #[track_caller]
 pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> CmdOutput {
     let cmdline = describe(cmd);
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = cmd
         .spawn()
         .unwrap_or_else(|e| panic!("cannot spawn `{cmdline}`: {e}"));
@@ -167,7 +169,10 @@ pub fn hex_quantity(v: &Value) -> u128 {
     let hex = s
         .strip_prefix("0x")
         .unwrap_or_else(|| panic!("quantity {s:?} lacks 0x prefix"));
-    assert!(!hex.is_empty(), "quantity {s:?} has no digits (zero is \"0x0\")");
+    assert!(
+        !hex.is_empty(),
+        "quantity {s:?} has no digits (zero is \"0x0\")"
+    );
     assert!(
         hex == "0" || !hex.starts_with('0'),
         "quantity {s:?} has leading zeros"
@@ -184,7 +189,7 @@ pub fn to_quantity(n: u128) -> String {
 #[track_caller]
 pub fn decode_hex(s: &str) -> Vec<u8> {
     let h = s.trim().strip_prefix("0x").unwrap_or(s.trim());
-    assert!(h.len() % 2 == 0, "odd-length hex: {s:?}");
+    assert!(h.len().is_multiple_of(2), "odd-length hex: {s:?}");
     (0..h.len())
         .step_by(2)
         .map(|i| {

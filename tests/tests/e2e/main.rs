@@ -1,1 +1,16 @@
-fn main() {}
+//! End-to-end tests of the JSON-RPC surface with real clients (cast, viem).
+//!
+//! Every test starts its own node — `PEREGRINE_E2E_TARGET=anvil` runs them
+//! against anvil, otherwise against `target/debug/peregrine` (or `$PEREGRINE_BIN`).
+//! Run: `scripts/install-tools.sh && cargo build --bin peregrine && cargo nextest run -p peregrine-tests`.
+
+mod basics;
+mod blocks;
+mod common;
+mod contract;
+mod errors;
+mod gas;
+mod harness;
+mod persistence;
+mod transfer;
+mod viem;

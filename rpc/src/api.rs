@@ -1,0 +1,122 @@
+//! The JSON-RPC method table (names are the Ethereum ones, a contract with every client).
+
+use alloy_primitives::{Address, B256, Bytes, U64, U256};
+use alloy_rpc_types_eth::{
+    Block, BlockId, BlockNumberOrTag, FeeHistory, Filter, Log, Transaction, TransactionReceipt,
+    TransactionRequest,
+};
+use jsonrpsee::proc_macros::rpc;
+use serde::Serialize;
+
+use crate::error::RpcError;
+
+/// Status of a transaction that is not (yet) in a sealed block.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct TransactionStatus {
+    /// `pending` (executed, block not sealed yet), `included`, `queued` (nonce gap),
+    /// `dropped`, or `unknown`.
+    pub status: &'static str,
+    /// Block number for `pending` and `included`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub block_number: Option<U64>,
+    /// Why, for `queued` and `dropped`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Ethereum JSON-RPC methods served by Peregrine.
+#[rpc(server)]
+pub trait EthApi {
+    /// `eth_chainId`
+    #[method(name = "eth_chainId")]
+    fn chain_id(&self) -> Result<U64, RpcError>;
+    /// `net_version`
+    #[method(name = "net_version")]
+    fn net_version(&self) -> Result<String, RpcError>;
+    /// `web3_clientVersion`
+    #[method(name = "web3_clientVersion")]
+    fn client_version(&self) -> Result<String, RpcError>;
+    /// `eth_blockNumber`
+    #[method(name = "eth_blockNumber")]
+    fn block_number(&self) -> Result<U64, RpcError>;
+    /// `eth_syncing`
+    #[method(name = "eth_syncing")]
+    fn syncing(&self) -> Result<bool, RpcError>;
+    /// `eth_accounts` (always empty: Peregrine holds no user keys).
+    #[method(name = "eth_accounts")]
+    fn accounts(&self) -> Result<Vec<Address>, RpcError>;
+    /// `eth_getBalance`
+    #[method(name = "eth_getBalance")]
+    fn balance(&self, address: Address, block: Option<BlockId>) -> Result<U256, RpcError>;
+    /// `eth_getTransactionCount`
+    #[method(name = "eth_getTransactionCount")]
+    fn transaction_count(&self, address: Address, block: Option<BlockId>)
+    -> Result<U64, RpcError>;
+    /// `eth_getCode`
+    #[method(name = "eth_getCode")]
+    fn code(&self, address: Address, block: Option<BlockId>) -> Result<Bytes, RpcError>;
+    /// `eth_getStorageAt`
+    #[method(name = "eth_getStorageAt")]
+    fn storage_at(
+        &self,
+        address: Address,
+        slot: U256,
+        block: Option<BlockId>,
+    ) -> Result<B256, RpcError>;
+    /// `eth_call`
+    #[method(name = "eth_call", blocking)]
+    fn call(&self, request: TransactionRequest, block: Option<BlockId>) -> Result<Bytes, RpcError>;
+    /// `eth_estimateGas`
+    #[method(name = "eth_estimateGas", blocking)]
+    fn estimate_gas(
+        &self,
+        request: TransactionRequest,
+        block: Option<BlockId>,
+    ) -> Result<U64, RpcError>;
+    /// `eth_gasPrice`
+    #[method(name = "eth_gasPrice")]
+    fn gas_price(&self) -> Result<U256, RpcError>;
+    /// `eth_maxPriorityFeePerGas`
+    #[method(name = "eth_maxPriorityFeePerGas")]
+    fn max_priority_fee(&self) -> Result<U256, RpcError>;
+    /// `eth_feeHistory`
+    #[method(name = "eth_feeHistory", blocking)]
+    fn fee_history(
+        &self,
+        block_count: U64,
+        newest: BlockNumberOrTag,
+        percentiles: Option<Vec<f64>>,
+    ) -> Result<FeeHistory, RpcError>;
+    /// `eth_sendRawTransaction`
+    #[method(name = "eth_sendRawTransaction")]
+    fn send_raw_transaction(&self, raw: Bytes) -> Result<B256, RpcError>;
+    /// `eth_getTransactionByHash`
+    #[method(name = "eth_getTransactionByHash")]
+    fn transaction_by_hash(&self, hash: B256) -> Result<Option<Transaction>, RpcError>;
+    /// `eth_getTransactionReceipt`
+    #[method(name = "eth_getTransactionReceipt")]
+    fn transaction_receipt(&self, hash: B256) -> Result<Option<TransactionReceipt>, RpcError>;
+    /// `eth_getBlockByNumber`
+    #[method(name = "eth_getBlockByNumber")]
+    fn block_by_number(&self, number: BlockNumberOrTag, full: bool)
+    -> Result<Option<Block>, RpcError>;
+    /// `eth_getBlockByHash`
+    #[method(name = "eth_getBlockByHash")]
+    fn block_by_hash(&self, hash: B256, full: bool) -> Result<Option<Block>, RpcError>;
+    /// `eth_getBlockTransactionCountByNumber`
+    #[method(name = "eth_getBlockTransactionCountByNumber")]
+    fn block_tx_count_by_number(&self, number: BlockNumberOrTag) -> Result<Option<U64>, RpcError>;
+    /// `eth_getBlockTransactionCountByHash`
+    #[method(name = "eth_getBlockTransactionCountByHash")]
+    fn block_tx_count_by_hash(&self, hash: B256) -> Result<Option<U64>, RpcError>;
+    /// `eth_getBlockReceipts`
+    #[method(name = "eth_getBlockReceipts")]
+    fn block_receipts(&self, block: BlockId) -> Result<Option<Vec<TransactionReceipt>>, RpcError>;
+    /// `eth_getLogs`
+    #[method(name = "eth_getLogs", blocking)]
+    fn logs(&self, filter: Filter) -> Result<Vec<Log>, RpcError>;
+    /// `peregrine_getTransactionStatus`: where a transaction is, including why it was dropped.
+    #[method(name = "peregrine_getTransactionStatus")]
+    fn transaction_status(&self, hash: B256) -> Result<TransactionStatus, RpcError>;
+}

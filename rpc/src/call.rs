@@ -1,0 +1,217 @@
+//! `eth_call` and `eth_estimateGas`: run a transaction request against a read-only view,
+//! off the sequencer core (on jsonrpsee's blocking pool).
+
+use crate::{
+    eth::{At, EthHandler},
+    error::{RpcError, RpcResult},
+};
+use alloy_primitives::{Bytes, TxKind};
+use alloy_rpc_types_eth::{BlockId, TransactionRequest};
+use peregrine_sequencer::{
+    BlockContext,
+    exec::{self, ReadDb, StoreDb},
+};
+use revm::{
+    DatabaseRef, ExecuteEvm,
+    context::{BlockEnv, CfgEnv, TxEnv, either::Either, result::{EVMError, ExecutionResult, HaltReason, OutOfGasError}},
+};
+use std::fmt::Display;
+
+/// Runs `tx` over `db` and returns the result, leaving no trace.
+fn run<DB>(db: DB, cfg: CfgEnv, block: BlockEnv, tx: TxEnv) -> RpcResult<ExecutionResult>
+where
+    DB: DatabaseRef,
+    DB::Error: Display,
+{
+    let mut evm = exec::call_evm(db, cfg, block);
+    match evm.transact(tx) {
+        Ok(result) => Ok(result.result),
+        Err(EVMError::Transaction(e)) => Err(RpcError::Execution(e.to_string())),
+        Err(EVMError::Header(e)) => Err(RpcError::Execution(e.to_string())),
+        Err(e) => Err(RpcError::Execution(format!("call failed: {e}"))),
+    }
+}
+
+/// A prepared call: where it runs and what it runs.
+struct Prepared {
+    at: At,
+    cfg: CfgEnv,
+    block: BlockEnv,
+    tx: TxEnv,
+}
+
+fn block_context(handler: &EthHandler, at: At) -> BlockContext {
+    match at {
+        At::Pending => handler.chain.pending.read().open.ctx.unwrap_or_else(|| {
+            let head = handler.chain.head().header;
+            BlockContext {
+                number: head.number + 1,
+                timestamp: head.timestamp,
+                base_fee: handler.ingress.pending_base_fee(),
+                gas_limit: head.gas_limit,
+                beneficiary: head.beneficiary,
+                prevrandao: head.mix_hash,
+            }
+        }),
+        At::Sealed(_) => {
+            let head = handler.chain.head().header;
+            BlockContext {
+                number: head.number,
+                timestamp: head.timestamp,
+                base_fee: head.base_fee_per_gas.unwrap_or_default(),
+                gas_limit: head.gas_limit,
+                beneficiary: head.beneficiary,
+                prevrandao: head.mix_hash,
+            }
+        }
+    }
+}
+
+fn prepare(
+    handler: &EthHandler,
+    req: &TransactionRequest,
+    block: Option<BlockId>,
+) -> RpcResult<Prepared> {
+    let reader = handler.reader()?;
+    let at = EthHandler::state_at(&reader, EthHandler::resolve(&reader, block)?)?;
+    let ctx = block_context(handler, at);
+    let mut block = exec::block_env(&ctx);
+    let mut cfg = exec::cfg_env(handler.chain.chain_id);
+    cfg.disable_nonce_check = true;
+    let fee = req.max_fee_per_gas.or(req.gas_price);
+    if fee.is_none() {
+        // As geth: a call that names no fee pays none, and sees a zero base fee.
+        block.basefee = 0;
+    }
+    let gas = req
+        .gas
+        .unwrap_or(handler.cfg.gas_cap)
+        .min(handler.cfg.gas_cap)
+        .min(ctx.gas_limit);
+    let mut tx = TxEnv {
+        caller: req.from.unwrap_or_default(),
+        gas_limit: gas,
+        gas_price: fee.unwrap_or(0),
+        kind: req.to.unwrap_or(TxKind::Create),
+        value: req.value.unwrap_or_default(),
+        data: req.input.input().cloned().unwrap_or_default(),
+        nonce: req.nonce.unwrap_or_default(),
+        chain_id: Some(handler.chain.chain_id),
+        access_list: req.access_list.clone().unwrap_or_default(),
+        gas_priority_fee: req.max_priority_fee_per_gas,
+        authorization_list: req
+            .authorization_list
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(Either::Left)
+            .collect(),
+        ..Default::default()
+    };
+    if fee.is_none() {
+        tx.gas_priority_fee = None;
+    }
+    tx.derive_tx_type()
+        .map_err(|e| RpcError::InvalidParams(format!("cannot derive the transaction type: {e:?}")))?;
+    Ok(Prepared {
+        at,
+        cfg,
+        block,
+        tx,
+    })
+}
+
+fn execute(handler: &EthHandler, p: &Prepared, gas: u64) -> RpcResult<ExecutionResult> {
+    let mut tx = p.tx.clone();
+    tx.gas_limit = gas;
+    let hashes = &handler.chain.hashes;
+    match p.at {
+        At::Pending => {
+            let pending = handler.chain.pending.read();
+            let db = ReadDb {
+                state: &pending.state,
+                hashes,
+            };
+            run(db, p.cfg.clone(), p.block.clone(), tx)
+        }
+        At::Sealed(_) => {
+            let reader = handler.reader()?;
+            let db = StoreDb {
+                reader: &reader,
+                hashes,
+            };
+            run(db, p.cfg.clone(), p.block.clone(), tx)
+        }
+    }
+}
+
+fn reverted(output: Bytes) -> RpcError {
+    RpcError::Reverted {
+        reason: alloy_sol_types::decode_revert_reason(&output),
+        data: output,
+    }
+}
+
+/// `eth_call`.
+pub(crate) fn call(
+    handler: &EthHandler,
+    req: TransactionRequest,
+    block: Option<BlockId>,
+) -> RpcResult<Bytes> {
+    let p = prepare(handler, &req, block)?;
+    match execute(handler, &p, p.tx.gas_limit)? {
+        ExecutionResult::Success { output, .. } => Ok(output.into_data()),
+        ExecutionResult::Revert { output, .. } => Err(reverted(output)),
+        ExecutionResult::Halt { reason, .. } => Err(RpcError::Execution(halt_message(&reason))),
+    }
+}
+
+fn halt_message(reason: &HaltReason) -> String {
+    match reason {
+        HaltReason::OutOfGas(OutOfGasError::Basic | OutOfGasError::Memory | OutOfGasError::MemoryLimit | OutOfGasError::Precompile | OutOfGasError::InvalidOperand | OutOfGasError::ReentrancySentry) => "out of gas".into(),
+        other => format!("execution halted: {other:?}"),
+    }
+}
+
+/// `eth_estimateGas`: the smallest gas limit with which the request succeeds.
+pub(crate) fn estimate_gas(
+    handler: &EthHandler,
+    req: TransactionRequest,
+    block: Option<BlockId>,
+) -> RpcResult<u64> {
+    let p = prepare(handler, &req, block)?;
+    let cap = p.tx.gas_limit;
+    let used = match execute(handler, &p, cap)? {
+        ExecutionResult::Success { gas, .. } => gas.tx_gas_used(),
+        ExecutionResult::Revert { output, .. } => return Err(reverted(output)),
+        ExecutionResult::Halt { reason, .. } => {
+            return Err(RpcError::Execution(match reason {
+                HaltReason::OutOfGas(_) => format!("gas required exceeds allowance ({cap})"),
+                other => halt_message(&other),
+            }));
+        }
+    };
+    let ok = |gas: u64| -> RpcResult<bool> {
+        Ok(match execute(handler, &p, gas) {
+            Ok(r) => r.is_success(),
+            // Too little gas for the intrinsic cost is a failure, not an error.
+            Err(RpcError::Execution(_)) => false,
+            Err(e) => return Err(e),
+        })
+    };
+    let (mut lo, mut hi) = (used.saturating_sub(1), cap);
+    // Most transactions need a little over what they used (63/64 rule, refunds): try that first.
+    let optimistic = (used + 2300) * 64 / 63;
+    if optimistic < hi && ok(optimistic)? {
+        hi = optimistic;
+    }
+    while lo + 1 < hi {
+        let mid = lo + (hi - lo) / 2;
+        if ok(mid)? {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    Ok(hi)
+}

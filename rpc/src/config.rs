@@ -1,0 +1,71 @@
+//! Configuration of the JSON-RPC server.
+
+use std::net::SocketAddr;
+
+/// Default listen address (HTTP and WebSocket on one port).
+pub const DEFAULT_RPC_ADDR: &str = "127.0.0.1:8545";
+/// Default largest request body: 5 MiB, as geth.
+pub const DEFAULT_MAX_REQUEST_SIZE: u32 = 5 * 1024 * 1024;
+/// Default largest response body: 64 MiB (a full block with its transactions fits).
+pub const DEFAULT_MAX_RESPONSE_SIZE: u32 = 64 * 1024 * 1024;
+/// Default bound on simultaneous connections.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 1024;
+/// Default bound on the calls in one batch request.
+pub const DEFAULT_MAX_BATCH_LEN: u32 = 1000;
+/// Default bound on subscriptions per WebSocket connection.
+pub const DEFAULT_MAX_SUBSCRIPTIONS: u32 = 1024;
+/// Default gas cap for `eth_call` and `eth_estimateGas` (geth's is 50M).
+pub const DEFAULT_GAS_CAP: u64 = 50_000_000;
+/// Default bound on logs one `eth_getLogs` returns.
+pub const DEFAULT_MAX_LOGS: usize = 10_000;
+/// Default bound on blocks one `eth_getLogs` scans.
+pub const DEFAULT_MAX_LOG_RANGE: u64 = 10_000;
+/// Default bound on `eth_feeHistory` block count (geth's is 1024).
+pub const DEFAULT_MAX_FEE_HISTORY: u64 = 1024;
+/// Default suggested priority fee in wei (0.001 gwei).
+pub const DEFAULT_PRIORITY_FEE: u128 = 1_000_000;
+
+/// Configuration of the JSON-RPC server.
+#[derive(Debug, Clone)]
+pub struct RpcConfig {
+    /// Listen address.
+    pub addr: SocketAddr,
+    /// Largest request body in bytes.
+    pub max_request_size: u32,
+    /// Largest response body in bytes.
+    pub max_response_size: u32,
+    /// Simultaneous connections.
+    pub max_connections: u32,
+    /// Calls in one batch.
+    pub max_batch_len: u32,
+    /// Subscriptions per WebSocket connection.
+    pub max_subscriptions: u32,
+    /// Gas cap of calls and estimates.
+    pub gas_cap: u64,
+    /// Logs per `eth_getLogs`.
+    pub max_logs: usize,
+    /// Blocks per `eth_getLogs`.
+    pub max_log_range: u64,
+    /// Blocks per `eth_feeHistory`.
+    pub max_fee_history: u64,
+    /// Priority fee suggested by `eth_maxPriorityFeePerGas`, in wei.
+    pub priority_fee: u128,
+}
+
+impl Default for RpcConfig {
+    fn default() -> Self {
+        Self {
+            addr: DEFAULT_RPC_ADDR.parse().expect("valid default address"),
+            max_request_size: DEFAULT_MAX_REQUEST_SIZE,
+            max_response_size: DEFAULT_MAX_RESPONSE_SIZE,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_batch_len: DEFAULT_MAX_BATCH_LEN,
+            max_subscriptions: DEFAULT_MAX_SUBSCRIPTIONS,
+            gas_cap: DEFAULT_GAS_CAP,
+            max_logs: DEFAULT_MAX_LOGS,
+            max_log_range: DEFAULT_MAX_LOG_RANGE,
+            max_fee_history: DEFAULT_MAX_FEE_HISTORY,
+            priority_fee: DEFAULT_PRIORITY_FEE,
+        }
+    }
+}

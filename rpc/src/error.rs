@@ -1,0 +1,88 @@
+//! JSON-RPC errors, with the codes geth and EIP-1474 use.
+
+use alloy_primitives::Bytes;
+use jsonrpsee::types::ErrorObjectOwned;
+use peregrine_sequencer::{IngressError, StoreError};
+
+/// Invalid method parameters (JSON-RPC 2.0).
+pub const INVALID_PARAMS: i32 = -32602;
+/// Internal error (JSON-RPC 2.0).
+pub const INTERNAL_ERROR: i32 = -32603;
+/// Generic server error, used by geth for transaction and state errors.
+pub const SERVER_ERROR: i32 = -32000;
+/// Limit exceeded / busy (EIP-1474).
+pub const LIMIT_EXCEEDED: i32 = -32005;
+/// Execution reverted, with the revert data in `data` (geth).
+pub const EXECUTION_REVERTED: i32 = 3;
+
+/// Everything an RPC method can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum RpcError {
+    /// Ingress refused the transaction.
+    #[error(transparent)]
+    Ingress(#[from] IngressError),
+    /// The store failed; details are logged, not sent.
+    #[error("internal error")]
+    Store(#[from] StoreError),
+    /// Parameters are well-formed JSON but not acceptable.
+    #[error("invalid params: {0}")]
+    InvalidParams(String),
+    /// The requested block does not exist.
+    #[error("header not found")]
+    HeaderNotFound,
+    /// State of an older block was asked for; only the latest and pending are kept.
+    #[error("historical state unavailable: block {requested} is older than the head {head}; this node keeps only the latest state")]
+    HistoricalState {
+        /// Block asked for.
+        requested: u64,
+        /// Current head.
+        head: u64,
+    },
+    /// The call reverted.
+    #[error("execution reverted{}", reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default())]
+    Reverted {
+        /// Decoded `Error(string)` reason, if any.
+        reason: Option<String>,
+        /// Raw revert data.
+        data: Bytes,
+    },
+    /// The call or transaction could not run (halt, invalid transaction).
+    #[error("{0}")]
+    Execution(String),
+    /// A configured limit was hit.
+    #[error("{0}")]
+    LimitExceeded(String),
+}
+
+impl From<RpcError> for ErrorObjectOwned {
+    fn from(err: RpcError) -> Self {
+        let message = err.to_string();
+        match err {
+            RpcError::Ingress(e) => {
+                let code = match e {
+                    IngressError::Decode(_) => INVALID_PARAMS,
+                    IngressError::Busy => LIMIT_EXCEEDED,
+                    _ => SERVER_ERROR,
+                };
+                ErrorObjectOwned::owned(code, message, None::<()>)
+            }
+            RpcError::Store(e) => {
+                tracing::error!(error = %e, "store error while serving RPC");
+                ErrorObjectOwned::owned(INTERNAL_ERROR, message, None::<()>)
+            }
+            RpcError::InvalidParams(_) => ErrorObjectOwned::owned(INVALID_PARAMS, message, None::<()>),
+            RpcError::Reverted { data, .. } => {
+                ErrorObjectOwned::owned(EXECUTION_REVERTED, message, Some(data))
+            }
+            RpcError::LimitExceeded(_) => {
+                ErrorObjectOwned::owned(LIMIT_EXCEEDED, message, None::<()>)
+            }
+            RpcError::HeaderNotFound
+            | RpcError::HistoricalState { .. }
+            | RpcError::Execution(_) => ErrorObjectOwned::owned(SERVER_ERROR, message, None::<()>),
+        }
+    }
+}
+
+/// Result of an RPC method.
+pub type RpcResult<T> = Result<T, RpcError>;

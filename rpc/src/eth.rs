@@ -1,0 +1,490 @@
+//! The implementation of [`EthApiServer`] over the sequencer's [`Chain`] and [`Ingress`].
+
+use crate::{
+    api::{EthApiServer, TransactionStatus},
+    call,
+    config::RpcConfig,
+    convert,
+    error::{RpcError, RpcResult},
+};
+use alloy_consensus::Transaction as _;
+use alloy_primitives::{Address, B256, Bytes, U64, U256};
+use alloy_rpc_types_eth::{
+    Block, BlockId, BlockNumberOrTag, FeeHistory, Filter, FilterBlockOption, Log, Transaction,
+    TransactionReceipt, TransactionRequest,
+};
+use alloy_trie::KECCAK_EMPTY;
+use peregrine_sequencer::{
+    Chain, Ingress, TxStatus,
+    chain::build_header,
+    store::{StoreReader, StoredBlock},
+};
+use std::sync::Arc;
+
+/// Where a state or block query points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum At {
+    /// After the latest mini-block.
+    Pending,
+    /// A sealed block.
+    Sealed(u64),
+}
+
+/// The `eth_` handler.
+#[derive(Debug, Clone)]
+pub struct EthHandler {
+    pub(crate) chain: Arc<Chain>,
+    pub(crate) ingress: Ingress,
+    pub(crate) cfg: RpcConfig,
+}
+
+impl EthHandler {
+    /// A handler over a running node.
+    pub fn new(chain: Arc<Chain>, ingress: Ingress, cfg: RpcConfig) -> Self {
+        Self {
+            chain,
+            ingress,
+            cfg,
+        }
+    }
+
+    pub(crate) fn reader(&self) -> RpcResult<StoreReader> {
+        Ok(self.chain.reader()?)
+    }
+
+    fn head_of(reader: &StoreReader) -> RpcResult<u64> {
+        Ok(reader.head()?.unwrap_or_default())
+    }
+
+    /// Resolves a block number or tag against `reader`'s head.
+    pub(crate) fn resolve_tag(reader: &StoreReader, tag: BlockNumberOrTag) -> RpcResult<At> {
+        let head = Self::head_of(reader)?;
+        Ok(match tag {
+            BlockNumberOrTag::Latest | BlockNumberOrTag::Safe | BlockNumberOrTag::Finalized => {
+                At::Sealed(head)
+            }
+            BlockNumberOrTag::Earliest => At::Sealed(0),
+            BlockNumberOrTag::Pending => At::Pending,
+            BlockNumberOrTag::Number(n) if n <= head => At::Sealed(n),
+            BlockNumberOrTag::Number(_) => return Err(RpcError::HeaderNotFound),
+        })
+    }
+
+    /// Resolves an EIP-1898 block id.
+    pub(crate) fn resolve(reader: &StoreReader, id: Option<BlockId>) -> RpcResult<At> {
+        match id.unwrap_or(BlockId::Number(BlockNumberOrTag::Latest)) {
+            BlockId::Number(tag) => Self::resolve_tag(reader, tag),
+            BlockId::Hash(h) => reader
+                .number_of(&h.block_hash)?
+                .map(At::Sealed)
+                .ok_or(RpcError::HeaderNotFound),
+        }
+    }
+
+    /// Checks that state is available at `at` (only the head and pending are kept).
+    pub(crate) fn state_at(reader: &StoreReader, at: At) -> RpcResult<At> {
+        let head = Self::head_of(reader)?;
+        match at {
+            At::Sealed(n) if n != head => Err(RpcError::HistoricalState { requested: n, head }),
+            other => Ok(other),
+        }
+    }
+
+    fn account(&self, address: Address, block: Option<BlockId>) -> RpcResult<(u64, U256, B256)> {
+        let reader = self.reader()?;
+        let at = Self::state_at(&reader, Self::resolve(&reader, block)?)?;
+        Ok(match at {
+            At::Pending => self
+                .chain
+                .pending
+                .read()
+                .state
+                .account(&address)
+                .map_or((0, U256::ZERO, KECCAK_EMPTY), |a| (a.nonce, a.balance, a.code_hash)),
+            At::Sealed(_) => reader
+                .account(&address)?
+                .unwrap_or((0, U256::ZERO, KECCAK_EMPTY)),
+        })
+    }
+
+    /// The block being built: its executed transactions, with the head as parent.
+    fn pending_block(&self, full: bool) -> RpcResult<Block> {
+        let head = self.chain.head();
+        let pending = self.chain.pending.read();
+        let ctx = pending.open.ctx.unwrap_or(peregrine_sequencer::BlockContext {
+            number: head.header.number + 1,
+            timestamp: head.header.timestamp,
+            base_fee: self.ingress.pending_base_fee(),
+            gas_limit: head.header.gas_limit,
+            beneficiary: head.header.beneficiary,
+            prevrandao: B256::ZERO,
+        });
+        let txs = &pending.open.txs;
+        let gas_used = txs.last().map_or(0, |t| t.receipt.cumulative_gas_used());
+        let header = build_header(head.hash, &ctx, gas_used, B256::ZERO, txs, Bytes::new());
+        let hash = header.hash_slow();
+        let envelopes: Vec<_> = txs.iter().map(|t| t.envelope.clone()).collect();
+        let senders: Vec<_> = txs.iter().map(|t| t.sender).collect();
+        Ok(convert::rpc_block(header, hash, &envelopes, &senders, full))
+    }
+
+    fn sealed_block(reader: &StoreReader, at: At) -> RpcResult<Option<StoredBlock>> {
+        match at {
+            At::Sealed(n) => Ok(reader.block(n)?),
+            At::Pending => Ok(None),
+        }
+    }
+
+    fn block_at(&self, at: At, full: bool) -> RpcResult<Option<Block>> {
+        if at == At::Pending {
+            return self.pending_block(full).map(Some);
+        }
+        let reader = self.reader()?;
+        Ok(Self::sealed_block(&reader, at)?
+            .map(|b| convert::rpc_block(b.header, b.hash, &b.txs, &b.senders, full)))
+    }
+
+    fn fee_history_impl(
+        &self,
+        count: u64,
+        newest: BlockNumberOrTag,
+        percentiles: Option<Vec<f64>>,
+    ) -> RpcResult<FeeHistory> {
+        if count == 0 {
+            return Ok(FeeHistory::default());
+        }
+        let count = count.min(self.cfg.max_fee_history);
+        if let Some(p) = &percentiles {
+            let sorted = p.windows(2).all(|w| w[0] <= w[1]);
+            if !sorted || p.iter().any(|x| !(0.0..=100.0).contains(x)) {
+                return Err(RpcError::InvalidParams(
+                    "reward percentiles must be ascending and within [0, 100]".into(),
+                ));
+            }
+        }
+        let reader = self.reader()?;
+        let head = Self::head_of(&reader)?;
+        let newest = match Self::resolve_tag(&reader, newest)? {
+            At::Sealed(n) => n,
+            At::Pending => head,
+        };
+        let oldest = newest.saturating_sub(count - 1);
+        let mut base_fees = Vec::new();
+        let mut ratios = Vec::new();
+        let mut rewards = Vec::new();
+        let mut last = None;
+        for n in oldest..=newest {
+            let block = reader.block(n)?.ok_or(RpcError::HeaderNotFound)?;
+            let base_fee = block.header.base_fee_per_gas.unwrap_or_default();
+            base_fees.push(u128::from(base_fee));
+            ratios.push(block.header.gas_used as f64 / block.header.gas_limit.max(1) as f64);
+            if let Some(p) = &percentiles {
+                rewards.push(block_rewards(&block, base_fee, p));
+            }
+            last = Some(block.header);
+        }
+        let last = last.expect("at least one block");
+        base_fees.push(u128::from(peregrine_sequencer::sequencer_loop::next_base_fee(
+            last.gas_used,
+            last.gas_limit,
+            last.base_fee_per_gas.unwrap_or_default(),
+            0,
+        )));
+        let n = ratios.len();
+        Ok(FeeHistory {
+            base_fee_per_gas: base_fees,
+            gas_used_ratio: ratios,
+            base_fee_per_blob_gas: vec![0; n + 1],
+            blob_gas_used_ratio: vec![0.0; n],
+            oldest_block: oldest,
+            reward: percentiles.map(|_| rewards),
+        })
+    }
+}
+
+/// Priority fees paid at the given gas-weighted percentiles of a block (as geth computes).
+fn block_rewards(block: &StoredBlock, base_fee: u64, percentiles: &[f64]) -> Vec<u128> {
+    if block.txs.is_empty() {
+        return vec![0; percentiles.len()];
+    }
+    let mut prev = 0;
+    let mut tips: Vec<(u128, u64)> = block
+        .txs
+        .iter()
+        .zip(&block.receipts)
+        .map(|(tx, r)| {
+            let used = r.cumulative_gas_used() - prev;
+            prev = r.cumulative_gas_used();
+            (tx.effective_tip_per_gas(base_fee).unwrap_or_default(), used)
+        })
+        .collect();
+    tips.sort_unstable();
+    let total: u64 = tips.iter().map(|t| t.1).sum();
+    percentiles
+        .iter()
+        .map(|p| {
+            let threshold = (total as f64 * p / 100.0) as u64;
+            let mut acc = 0;
+            for (tip, used) in &tips {
+                acc += used;
+                if acc >= threshold {
+                    return *tip;
+                }
+            }
+            tips.last().map_or(0, |t| t.0)
+        })
+        .collect()
+}
+
+impl EthApiServer for EthHandler {
+    fn chain_id(&self) -> RpcResult<U64> {
+        Ok(U64::from(self.chain.chain_id))
+    }
+
+    fn net_version(&self) -> RpcResult<String> {
+        Ok(self.chain.chain_id.to_string())
+    }
+
+    fn client_version(&self) -> RpcResult<String> {
+        Ok(format!(
+            "peregrine/v{}/{}-{}",
+            env!("CARGO_PKG_VERSION"),
+            std::env::consts::OS,
+            std::env::consts::ARCH
+        ))
+    }
+
+    fn block_number(&self) -> RpcResult<U64> {
+        Ok(U64::from(self.chain.head().header.number))
+    }
+
+    fn syncing(&self) -> RpcResult<bool> {
+        Ok(false)
+    }
+
+    fn accounts(&self) -> RpcResult<Vec<Address>> {
+        Ok(vec![])
+    }
+
+    fn balance(&self, address: Address, block: Option<BlockId>) -> RpcResult<U256> {
+        Ok(self.account(address, block)?.1)
+    }
+
+    fn transaction_count(&self, address: Address, block: Option<BlockId>) -> RpcResult<U64> {
+        Ok(U64::from(self.account(address, block)?.0))
+    }
+
+    fn code(&self, address: Address, block: Option<BlockId>) -> RpcResult<Bytes> {
+        let reader = self.reader()?;
+        let at = Self::state_at(&reader, Self::resolve(&reader, block)?)?;
+        Ok(match at {
+            At::Pending => self.chain.pending.read().state.code_of(&address),
+            At::Sealed(_) => match reader.account(&address)? {
+                Some((_, _, hash)) if hash != KECCAK_EMPTY => {
+                    reader.code(&hash)?.unwrap_or_default()
+                }
+                _ => Bytes::new(),
+            },
+        })
+    }
+
+    fn storage_at(&self, address: Address, slot: U256, block: Option<BlockId>) -> RpcResult<B256> {
+        let reader = self.reader()?;
+        let at = Self::state_at(&reader, Self::resolve(&reader, block)?)?;
+        let value = match at {
+            At::Pending => self.chain.pending.read().state.storage(&address, &slot),
+            At::Sealed(_) => reader.storage(&address, &slot)?,
+        };
+        Ok(B256::from(value))
+    }
+
+    fn call(&self, request: TransactionRequest, block: Option<BlockId>) -> RpcResult<Bytes> {
+        call::call(self, request, block)
+    }
+
+    fn estimate_gas(&self, request: TransactionRequest, block: Option<BlockId>) -> RpcResult<U64> {
+        call::estimate_gas(self, request, block).map(U64::from)
+    }
+
+    fn gas_price(&self) -> RpcResult<U256> {
+        Ok(U256::from(u128::from(self.ingress.pending_base_fee()) + self.cfg.priority_fee))
+    }
+
+    fn max_priority_fee(&self) -> RpcResult<U256> {
+        Ok(U256::from(self.cfg.priority_fee))
+    }
+
+    fn fee_history(
+        &self,
+        block_count: U64,
+        newest: BlockNumberOrTag,
+        percentiles: Option<Vec<f64>>,
+    ) -> RpcResult<FeeHistory> {
+        self.fee_history_impl(block_count.to(), newest, percentiles)
+    }
+
+    fn send_raw_transaction(&self, raw: Bytes) -> RpcResult<B256> {
+        Ok(self.ingress.submit(&raw)?)
+    }
+
+    fn transaction_by_hash(&self, hash: B256) -> RpcResult<Option<Transaction>> {
+        let reader = self.reader()?;
+        if let Some((number, index)) = reader.tx_location(&hash)? {
+            let block = reader.block(number)?.ok_or(RpcError::HeaderNotFound)?;
+            let i = index as usize;
+            let place = convert::place_in(&block, i);
+            return Ok(Some(convert::rpc_tx(&block.txs[i], block.senders[i], Some(place))));
+        }
+        let pending = self.chain.pending.read();
+        Ok(pending.open.by_hash.get(&hash).map(|&i| {
+            let tx = &pending.open.txs[i];
+            convert::rpc_tx(&tx.envelope, tx.sender, None)
+        }))
+    }
+
+    fn transaction_receipt(&self, hash: B256) -> RpcResult<Option<TransactionReceipt>> {
+        let reader = self.reader()?;
+        let Some((number, index)) = reader.tx_location(&hash)? else {
+            return Ok(None);
+        };
+        let block = reader.block(number)?.ok_or(RpcError::HeaderNotFound)?;
+        Ok(convert::block_receipts(&block).into_iter().nth(index as usize))
+    }
+
+    fn block_by_number(&self, number: BlockNumberOrTag, full: bool) -> RpcResult<Option<Block>> {
+        let reader = self.reader()?;
+        match Self::resolve_tag(&reader, number) {
+            Ok(at) => self.block_at(at, full),
+            Err(RpcError::HeaderNotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn block_by_hash(&self, hash: B256, full: bool) -> RpcResult<Option<Block>> {
+        let reader = self.reader()?;
+        match reader.number_of(&hash)? {
+            Some(n) => self.block_at(At::Sealed(n), full),
+            None => Ok(None),
+        }
+    }
+
+    fn block_tx_count_by_number(&self, number: BlockNumberOrTag) -> RpcResult<Option<U64>> {
+        Ok(self
+            .block_by_number(number, false)?
+            .map(|b| U64::from(b.transactions.len())))
+    }
+
+    fn block_tx_count_by_hash(&self, hash: B256) -> RpcResult<Option<U64>> {
+        Ok(self
+            .block_by_hash(hash, false)?
+            .map(|b| U64::from(b.transactions.len())))
+    }
+
+    fn block_receipts(&self, block: BlockId) -> RpcResult<Option<Vec<TransactionReceipt>>> {
+        let reader = self.reader()?;
+        let at = match Self::resolve(&reader, Some(block)) {
+            Ok(at) => at,
+            Err(RpcError::HeaderNotFound) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        Ok(Self::sealed_block(&reader, at)?.map(|b| convert::block_receipts(&b)))
+    }
+
+    fn logs(&self, filter: Filter) -> RpcResult<Vec<Log>> {
+        let reader = self.reader()?;
+        let head = Self::head_of(&reader)?;
+        let (from, to) = match filter.block_option {
+            FilterBlockOption::AtBlockHash(hash) => {
+                let n = reader.number_of(&hash)?.ok_or(RpcError::HeaderNotFound)?;
+                (n, n)
+            }
+            FilterBlockOption::Range {
+                from_block,
+                to_block,
+            } => {
+                let number = |tag: Option<BlockNumberOrTag>| -> RpcResult<u64> {
+                    match tag.unwrap_or(BlockNumberOrTag::Latest) {
+                        BlockNumberOrTag::Number(n) => Ok(n.min(head)),
+                        tag => match Self::resolve_tag(&reader, tag)? {
+                            At::Sealed(n) => Ok(n),
+                            At::Pending => Ok(head),
+                        },
+                    }
+                };
+                (number(from_block)?, number(to_block)?)
+            }
+        };
+        if from > to {
+            return Err(RpcError::InvalidParams(format!(
+                "invalid block range: fromBlock {from} is after toBlock {to}"
+            )));
+        }
+        if to - from >= self.cfg.max_log_range {
+            return Err(RpcError::LimitExceeded(format!(
+                "block range too large: {} blocks, the limit is {}",
+                to - from + 1,
+                self.cfg.max_log_range
+            )));
+        }
+        let mut out = Vec::new();
+        for n in from..=to {
+            let header = reader.header(n)?.ok_or(RpcError::HeaderNotFound)?;
+            if !filter.matches_bloom(header.logs_bloom) {
+                continue;
+            }
+            let block = reader.block(n)?.ok_or(RpcError::HeaderNotFound)?;
+            for receipt in convert::block_receipts(&block) {
+                for log in receipt.inner.logs() {
+                    if filter.matches(&log.inner) {
+                        if out.len() >= self.cfg.max_logs {
+                            return Err(RpcError::LimitExceeded(format!(
+                                "query returned more than {} results",
+                                self.cfg.max_logs
+                            )));
+                        }
+                        out.push(log.clone());
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn transaction_status(&self, hash: B256) -> RpcResult<TransactionStatus> {
+        let reader = self.reader()?;
+        if let Some((number, _)) = reader.tx_location(&hash)? {
+            return Ok(TransactionStatus {
+                status: "included",
+                block_number: Some(U64::from(number)),
+                reason: None,
+            });
+        }
+        {
+            let pending = self.chain.pending.read();
+            if pending.open.by_hash.contains_key(&hash) {
+                return Ok(TransactionStatus {
+                    status: "pending",
+                    block_number: pending.open.ctx.map(|c| U64::from(c.number)),
+                    reason: None,
+                });
+            }
+        }
+        Ok(match self.chain.tx_status(&hash) {
+            Some(TxStatus::Queued { missing_nonce }) => TransactionStatus {
+                status: "queued",
+                block_number: None,
+                reason: Some(format!("waiting for nonce {missing_nonce} from the same sender")),
+            },
+            Some(TxStatus::Dropped { reason }) => TransactionStatus {
+                status: "dropped",
+                block_number: None,
+                reason: Some(reason),
+            },
+            None => TransactionStatus {
+                status: "unknown",
+                block_number: None,
+                reason: None,
+            },
+        })
+    }
+}
