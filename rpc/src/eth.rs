@@ -188,7 +188,7 @@ impl EthHandler {
             last.gas_used,
             last.gas_limit,
             last.base_fee_per_gas.unwrap_or_default(),
-            0,
+            self.ingress.min_base_fee(),
         )));
         let n = ratios.len();
         Ok(FeeHistory {

@@ -20,7 +20,7 @@ use alloy_consensus::{
     proofs::{calculate_receipt_root, calculate_transaction_root},
 };
 use alloy_eips::{eip7685::EMPTY_REQUESTS_HASH};
-use alloy_primitives::{B256, Bloom, Bytes, map::B256Map};
+use alloy_primitives::{B256, Bloom, Bytes, map::{B256Map, B256Set}};
 use alloy_trie::EMPTY_ROOT_HASH;
 use crossbeam_channel::Receiver;
 use parking_lot::{Mutex, RwLock};
@@ -94,6 +94,10 @@ pub struct Chain {
     /// Recent block hashes.
     pub hashes: Arc<BlockHashes>,
     statuses: Mutex<Statuses>,
+    /// Hashes accepted by ingress but not yet executed or dropped (in the ring or the
+    /// gap queue), so that a resubmission is answered `already known`. Bounded by the
+    /// ring capacity plus the gap queue bound.
+    inflight: Mutex<B256Set>,
 }
 
 impl Chain {
@@ -114,6 +118,7 @@ impl Chain {
             store,
             hashes,
             statuses: Mutex::new(Statuses::default()),
+            inflight: Mutex::new(B256Set::default()),
         }
     }
 
@@ -130,6 +135,16 @@ impl Chain {
     /// The status of a transaction that was queued or dropped.
     pub fn tx_status(&self, hash: &B256) -> Option<TxStatus> {
         self.statuses.lock().map.get(hash).cloned()
+    }
+
+    /// Marks `hash` as accepted and on its way; false if it already was.
+    pub(crate) fn begin_inflight(&self, hash: B256) -> bool {
+        self.inflight.lock().insert(hash)
+    }
+
+    /// Forgets an in-flight hash (executed, dropped, or refused by the ring).
+    pub(crate) fn end_inflight(&self, hash: &B256) {
+        self.inflight.lock().remove(hash);
     }
 
     fn set_status(&self, hash: B256, status: TxStatus) {
@@ -212,6 +227,7 @@ impl ChainService {
                     missing_nonce,
                 } => self.chain.set_status(hash, TxStatus::Queued { missing_nonce }),
                 ChainEvent::Dropped { hash, reason } => {
+                    self.chain.end_inflight(&hash);
                     tracing::debug!(%hash, %reason, "transaction dropped");
                     self.chain.set_status(hash, TxStatus::Dropped { reason });
                 }
@@ -225,14 +241,23 @@ impl ChainService {
         if let Some(last) = mini.txs.last() {
             self.counters.next_seq = last.seq + 1;
         }
-        let mut pending = self.chain.pending.write();
-        pending.state.apply(&mini.diff);
-        let open = &mut pending.open;
-        open.ctx = Some(mini.block);
-        open.mini_blocks += 1;
-        for tx in mini.txs {
-            open.by_hash.insert(tx.hash, open.txs.len());
-            open.txs.push(tx);
+        let hashes: Vec<B256> = mini.txs.iter().map(|t| t.hash).collect();
+        {
+            let mut pending = self.chain.pending.write();
+            pending.state.apply(&mini.diff);
+            let open = &mut pending.open;
+            open.ctx = Some(mini.block);
+            open.mini_blocks += 1;
+            for tx in mini.txs {
+                open.by_hash.insert(tx.hash, open.txs.len());
+                open.txs.push(tx);
+            }
+        }
+        // Only now that they are visible in the open block do they leave the in-flight
+        // set, so a duplicate is caught by one check or the other at every moment.
+        let mut inflight = self.chain.inflight.lock();
+        for hash in &hashes {
+            inflight.remove(hash);
         }
     }
 

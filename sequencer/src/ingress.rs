@@ -168,6 +168,11 @@ impl Ingress {
         Ok(())
     }
 
+    /// The configured base fee floor.
+    pub fn min_base_fee(&self) -> u64 {
+        self.limits.min_base_fee
+    }
+
     /// The base fee the next block will have if none is open yet.
     pub fn pending_base_fee(&self) -> u64 {
         let head = self.chain.head().header;
@@ -187,9 +192,13 @@ impl Ingress {
         let tx = self.decode(raw)?;
         self.check_state(&tx)?;
         let hash = tx.hash;
-        self.producer
-            .try_push(tx)
-            .map_err(|_| IngressError::Busy)?;
+        if !self.chain.begin_inflight(hash) {
+            return Err(IngressError::AlreadyKnown(hash));
+        }
+        if self.producer.try_push(tx).is_err() {
+            self.chain.end_inflight(&hash);
+            return Err(IngressError::Busy);
+        }
         Ok(hash)
     }
 }

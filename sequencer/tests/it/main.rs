@@ -1,0 +1,3 @@
+//! Integration tests of the ordering core: a real node (threads, redb) in a temp directory.
+
+mod node;

@@ -1,0 +1,230 @@
+use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope, TxLegacy};
+use alloy_eips::Encodable2718;
+use alloy_primitives::{Address, B256, Bytes, TxKind, U256, address};
+use alloy_signer::SignerSync;
+use alloy_signer_local::PrivateKeySigner;
+use peregrine_sequencer::{
+    GenesisSpec, IngressError, Node, SequencerConfig, TxStatus, genesis::dev_mnemonic_signers,
+};
+use std::time::{Duration, Instant};
+
+const CHAIN_ID: u64 = 901;
+const ETH: u128 = 1_000_000_000_000_000_000;
+const BOB: Address = address!("70997970C51812dc3A010C7d01b50e0d17dc79C8");
+
+fn config(dir: &std::path::Path) -> SequencerConfig {
+    let mut cfg = SequencerConfig::new(dir.to_path_buf());
+    cfg.block_time = Duration::from_millis(50);
+    cfg
+}
+
+fn genesis() -> GenesisSpec {
+    GenesisSpec::dev(0, U256::from(10_000 * ETH))
+}
+
+fn signer(i: usize) -> PrivateKeySigner {
+    dev_mnemonic_signers().remove(i)
+}
+
+fn transfer(signer: &PrivateKeySigner, nonce: u64, to: Address, value: u128) -> Vec<u8> {
+    transfer_on(signer, CHAIN_ID, nonce, to, value, 1_000_000_000)
+}
+
+fn transfer_on(
+    signer: &PrivateKeySigner,
+    chain_id: u64,
+    nonce: u64,
+    to: Address,
+    value: u128,
+    max_fee: u128,
+) -> Vec<u8> {
+    let tx = TxEip1559 {
+        chain_id,
+        nonce,
+        gas_limit: 21_000,
+        max_fee_per_gas: max_fee,
+        max_priority_fee_per_gas: 0,
+        to: TxKind::Call(to),
+        value: U256::from(value),
+        access_list: Default::default(),
+        input: Bytes::new(),
+    };
+    let sig = signer.sign_hash_sync(&tx.signature_hash()).unwrap();
+    TxEnvelope::from(tx.into_signed(sig)).encoded_2718()
+}
+
+/// Waits (bounded) until `hash` is in a sealed block; returns (block, index).
+fn wait_included(node: &Node, hash: B256) -> (u64, u32) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(loc) = node.chain().reader().unwrap().tx_location(&hash).unwrap() {
+            return loc;
+        }
+        assert!(Instant::now() < deadline, "transaction {hash} was not included within 10s");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn balance(node: &Node, a: &Address) -> U256 {
+    node.chain().reader().unwrap().account(a).unwrap().map_or(U256::ZERO, |a| a.1)
+}
+
+#[test]
+fn transfer_is_executed_sealed_and_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(config(dir.path()), &genesis()).unwrap();
+    let alice = signer(0);
+    let hash = node.ingress().submit(&transfer(&alice, 0, BOB, ETH)).unwrap();
+    let (number, index) = wait_included(&node, hash);
+    assert_eq!(index, 0);
+    let reader = node.chain().reader().unwrap();
+    let block = reader.block(number).unwrap().unwrap();
+    assert_eq!(block.txs.len(), 1);
+    assert_eq!(block.senders, vec![alice.address()]);
+    assert!(block.receipts[0].status());
+    let fee = U256::from(21_000u64) * U256::from(block.header.base_fee_per_gas.unwrap());
+    assert_eq!(balance(&node, &BOB), U256::from(10_001 * ETH));
+    assert_eq!(
+        balance(&node, &alice.address()),
+        U256::from(9_999 * ETH) - fee
+    );
+    // The stored state root is the root of the stored state.
+    let mut state = reader.load_state().unwrap();
+    assert_eq!(state.state_root(), reader.header(reader.head().unwrap().unwrap()).unwrap().unwrap().state_root);
+    // Parent links hold.
+    let parent = reader.header(number - 1).unwrap().unwrap();
+    assert_eq!(block.header.parent_hash, parent.hash_slow());
+    node.shutdown().unwrap();
+}
+
+#[test]
+fn nonce_gap_is_held_then_released_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(config(dir.path()), &genesis()).unwrap();
+    let alice = signer(1);
+    let later = node.ingress().submit(&transfer(&alice, 1, BOB, 2)).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(matches!(
+        node.chain().tx_status(&later),
+        Some(TxStatus::Queued { missing_nonce: 0 })
+    ));
+    let first = node.ingress().submit(&transfer(&alice, 0, BOB, 1)).unwrap();
+    let a = wait_included(&node, first);
+    let b = wait_included(&node, later);
+    assert!(a < b, "nonce 0 at {a:?} must come before nonce 1 at {b:?}");
+    node.shutdown().unwrap();
+}
+
+#[test]
+fn nonce_gap_expires_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.nonce_hold = Duration::from_millis(100);
+    let node = Node::start(cfg, &genesis()).unwrap();
+    let hash = node.ingress().submit(&transfer(&signer(2), 5, BOB, 1)).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(TxStatus::Dropped { reason }) = node.chain().tx_status(&hash) {
+            assert!(reason.contains("nonce gap"), "{reason}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "gapped transaction was never dropped");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    node.shutdown().unwrap();
+}
+
+#[test]
+fn restart_continues_the_same_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let alice = signer(3);
+    let (head, root) = {
+        let node = Node::start(config(dir.path()), &genesis()).unwrap();
+        let hash = node.ingress().submit(&transfer(&alice, 0, BOB, ETH)).unwrap();
+        // Submitted and immediately shut down: SIGTERM-style shutdown must not lose it.
+        let second = node.ingress().submit(&transfer(&alice, 1, BOB, ETH)).unwrap();
+        let chain = node.chain().clone();
+        node.shutdown().unwrap();
+        let reader = chain.reader().unwrap();
+        assert!(reader.tx_location(&hash).unwrap().is_some());
+        assert!(reader.tx_location(&second).unwrap().is_some());
+        let head = chain.head();
+        (head.header.number, head.header.state_root)
+    };
+    let node = Node::start(config(dir.path()), &genesis()).unwrap();
+    assert_eq!(node.chain().head().header.number, head);
+    assert_eq!(node.chain().head().header.state_root, root);
+    assert_eq!(balance(&node, &BOB), U256::from(10_002 * ETH));
+    let hash = node.ingress().submit(&transfer(&alice, 2, BOB, ETH)).unwrap();
+    let (number, _) = wait_included(&node, hash);
+    assert!(number > head);
+    node.shutdown().unwrap();
+}
+
+#[test]
+fn ingress_rejects_bad_transactions_with_reasons() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(config(dir.path()), &genesis()).unwrap();
+    let ingress = node.ingress();
+    let alice = signer(4);
+    let poor = PrivateKeySigner::random();
+
+    assert!(matches!(ingress.submit(&[]), Err(IngressError::Decode(_))));
+    assert!(matches!(ingress.submit(&[0x02, 0xf8, 0x01]), Err(IngressError::Decode(_))));
+    let wrong_chain = transfer_on(&alice, 1, 0, BOB, 1, 1_000_000_000);
+    assert!(matches!(
+        ingress.submit(&wrong_chain),
+        Err(IngressError::WrongChainId { expected: 901, got: 1 })
+    ));
+    assert!(matches!(
+        ingress.submit(&transfer(&poor, 0, BOB, 1)),
+        Err(IngressError::InsufficientFunds { .. })
+    ));
+    let cheap = transfer_on(&alice, CHAIN_ID, 0, BOB, 1, 1);
+    assert!(matches!(ingress.submit(&cheap), Err(IngressError::FeeCapTooLow { .. })));
+    let hash = ingress.submit(&transfer(&alice, 0, BOB, 1)).unwrap();
+    assert_eq!(
+        ingress.submit(&transfer(&alice, 0, BOB, 1)),
+        Err(IngressError::AlreadyKnown(hash))
+    );
+    wait_included(&node, hash);
+    assert!(matches!(
+        ingress.submit(&transfer(&alice, 0, BOB, 7)),
+        Err(IngressError::NonceTooLow { next: 1, nonce: 0 })
+    ));
+    // Pre-EIP-155 legacy transaction.
+    let legacy = TxLegacy {
+        chain_id: None,
+        nonce: 1,
+        gas_price: 1_000_000_000,
+        gas_limit: 21_000,
+        to: TxKind::Call(BOB),
+        value: U256::from(1),
+        input: Bytes::new(),
+    };
+    let sig = alice.sign_hash_sync(&legacy.signature_hash()).unwrap();
+    let raw = TxEnvelope::from(legacy.into_signed(sig)).encoded_2718();
+    assert_eq!(ingress.submit(&raw), Err(IngressError::NotReplayProtected));
+    // Intrinsic gas.
+    let low = TxEip1559 {
+        chain_id: CHAIN_ID,
+        nonce: 1,
+        gas_limit: 20_000,
+        max_fee_per_gas: 1_000_000_000,
+        max_priority_fee_per_gas: 0,
+        to: TxKind::Call(BOB),
+        value: U256::from(1),
+        access_list: Default::default(),
+        input: Bytes::new(),
+    };
+    let sig = alice.sign_hash_sync(&low.signature_hash()).unwrap();
+    let raw = TxEnvelope::from(low.into_signed(sig)).encoded_2718();
+    assert!(matches!(
+        ingress.submit(&raw),
+        Err(IngressError::IntrinsicGas { gas: 20_000, needed: 21_000 })
+    ));
+    // Oversized.
+    let big = vec![0u8; 200 * 1024];
+    assert!(matches!(ingress.submit(&big), Err(IngressError::Oversized { .. })));
+    node.shutdown().unwrap();
+}
