@@ -221,15 +221,22 @@ fn throughput_for<T: Item>(c: &mut Criterion) {
     for producers in [1u64, 4] {
         let label = format!("{producers}p1c");
         group.bench_function(BenchmarkId::new(<Ours as Peer<T>>::NAME, &label), |b| {
-            b.iter_custom(|iters| (0..iters).map(|_| run_throughput::<T, Ours>(producers)).sum())
-        });
-        group.bench_function(BenchmarkId::new(<Crossbeam as Peer<T>>::NAME, &label), |b| {
             b.iter_custom(|iters| {
                 (0..iters)
-                    .map(|_| run_throughput::<T, Crossbeam>(producers))
+                    .map(|_| run_throughput::<T, Ours>(producers))
                     .sum()
             })
         });
+        group.bench_function(
+            BenchmarkId::new(<Crossbeam as Peer<T>>::NAME, &label),
+            |b| {
+                b.iter_custom(|iters| {
+                    (0..iters)
+                        .map(|_| run_throughput::<T, Crossbeam>(producers))
+                        .sum()
+                })
+            },
+        );
         group.bench_function(BenchmarkId::new(<StdSync as Peer<T>>::NAME, &label), |b| {
             b.iter_custom(|iters| {
                 (0..iters)
@@ -310,7 +317,9 @@ impl<P: Peer<u64>> Drop for PingPong<P> {
     }
 }
 
-fn handoff_one<P: Peer<u64>>(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+fn handoff_one<P: Peer<u64>>(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+) {
     group.bench_function(P::NAME, |b| {
         let mut pp = PingPong::<P>::start();
         b.iter_custom(|iters| {

@@ -11,12 +11,12 @@ use loom::thread;
 
 use super::{Producer, channel};
 
-/// Model builder with a preemption bound (3 unless `LOOM_MAX_PREEMPTIONS` is
+/// Model builder with a preemption bound (4 unless `LOOM_MAX_PREEMPTIONS` is
 /// set) so every model finishes in seconds.
 fn check(f: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
     if builder.preemption_bound.is_none() {
-        builder.preemption_bound = Some(3);
+        builder.preemption_bound = Some(4);
     }
     builder.check(f);
 }
@@ -80,7 +80,10 @@ fn two_producers_one_consumer_exactly_once_fifo() {
         // Per-producer FIFO.
         for producer in 0..2 {
             let order: Vec<_> = got.iter().filter(|(p, _)| *p == producer).collect();
-            assert!(order.windows(2).all(|w| w[0].1 < w[1].1), "FIFO broken in {got:?}");
+            assert!(
+                order.windows(2).all(|w| w[0].1 < w[1].1),
+                "FIFO broken in {got:?}"
+            );
         }
     });
 }
@@ -139,7 +142,10 @@ fn bounded_retries_deliver_in_order() {
         assert_eq!(sorted, accepted, "lost or phantom item in {got:?}");
         for producer in 0..2 {
             let order: Vec<_> = got.iter().filter(|(p, _)| *p == producer).collect();
-            assert!(order.windows(2).all(|w| w[0].1 < w[1].1), "FIFO broken in {got:?}");
+            assert!(
+                order.windows(2).all(|w| w[0].1 < w[1].1),
+                "FIFO broken in {got:?}"
+            );
         }
     });
 }
@@ -249,4 +255,3 @@ fn remaining_items_dropped_once() {
         assert_eq!(drops.load(LoomOrdering::Relaxed), 3);
     });
 }
-

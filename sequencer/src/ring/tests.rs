@@ -38,8 +38,14 @@ fn handles_have_the_right_auto_traits() {
 
 #[test]
 fn capacity_is_validated() {
-    assert_eq!(channel::<u8>(0).unwrap_err(), RingError::CapacityTooSmall(0));
-    assert_eq!(channel::<u8>(1).unwrap_err(), RingError::CapacityTooSmall(1));
+    assert_eq!(
+        channel::<u8>(0).unwrap_err(),
+        RingError::CapacityTooSmall(0)
+    );
+    assert_eq!(
+        channel::<u8>(1).unwrap_err(),
+        RingError::CapacityTooSmall(1)
+    );
     assert_eq!(
         channel::<u8>(3).unwrap_err(),
         RingError::CapacityNotPowerOfTwo(3)

@@ -80,7 +80,7 @@ fn block_by_number_hash_and_tags() {
     assert_eq!(hashes_only["parentHash"], parent["hash"]);
     assert_header_hash(&parent);
 
-    // Transaction counts and by-index lookups.
+    // Transaction counts.
     assert_eq!(
         rpc.request("eth_getBlockTransactionCountByNumber", json!([n_hex])),
         json!("0x1")
@@ -88,24 +88,6 @@ fn block_by_number_hash_and_tags() {
     assert_eq!(
         rpc.request("eth_getBlockTransactionCountByHash", json!([block_hash])),
         json!("0x1")
-    );
-    let by_idx = rpc.request(
-        "eth_getTransactionByBlockNumberAndIndex",
-        json!([n_hex, "0x0"]),
-    );
-    assert_eq!(lower(as_str(&by_idx["hash"])), hash);
-    let by_idx = rpc.request(
-        "eth_getTransactionByBlockHashAndIndex",
-        json!([block_hash, "0x0"]),
-    );
-    assert_eq!(lower(as_str(&by_idx["hash"])), hash);
-    assert_eq!(
-        rpc.request(
-            "eth_getTransactionByBlockNumberAndIndex",
-            json!([n_hex, "0x1"])
-        ),
-        Value::Null,
-        "index past the end is null"
     );
     assert_eq!(
         rpc.request("eth_getBlockTransactionCountByNumber", json!(["earliest"])),
@@ -165,6 +147,36 @@ fn block_by_number_hash_and_tags() {
     );
     // Block 1 links to genesis.
     assert_eq!(rpc.block("0x1", false)["parentHash"], json!(genesis_hash));
+}
+
+#[test]
+fn transaction_by_block_and_index() {
+    let node = Node::from_env();
+    let rpc = node.rpc();
+    let receipt = send_value(&node.cast(), dev(4), dev(5).address, 7);
+    assert_success(&receipt);
+    let hash = tx_hash(&receipt);
+    let n_hex = to_quantity(block_of(&receipt) as u128);
+    let idx = receipt["transactionIndex"].clone();
+    let by_idx = rpc.request(
+        "eth_getTransactionByBlockNumberAndIndex",
+        json!([n_hex, idx]),
+    );
+    assert_eq!(lower(as_str(&by_idx["hash"])), hash);
+    assert_eq!(by_idx["blockHash"], receipt["blockHash"]);
+    let by_idx = rpc.request(
+        "eth_getTransactionByBlockHashAndIndex",
+        json!([receipt["blockHash"], idx]),
+    );
+    assert_eq!(lower(as_str(&by_idx["hash"])), hash);
+    assert_eq!(
+        rpc.request(
+            "eth_getTransactionByBlockNumberAndIndex",
+            json!([n_hex, "0x1"])
+        ),
+        Value::Null,
+        "index past the end is null"
+    );
 }
 
 #[test]

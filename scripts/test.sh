@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Peregrine's whole test suite: installs the real clients the end-to-end tests drive
+# (cast, anvil, viem, solc-js from the npm registry), builds the `peregrine` binary,
+# then runs every unit, integration, end-to-end and loom test with cargo-nextest.
+#
+#   ./scripts/test.sh            # everything
+#   ./scripts/test.sh -E 'test(/cast/)'   # extra arguments go to `cargo nextest run`
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+"$ROOT/scripts/install-tools.sh"
+
+if ! command -v cargo-nextest >/dev/null 2>&1; then
+  echo "[test] cargo-nextest not found: installing it from crates.io"
+  cargo install --locked cargo-nextest
+fi
+
+echo "[test] building the peregrine binary"
+cargo build --locked --bin peregrine
+
+echo "[test] unit, integration and end-to-end tests"
+cargo nextest run --locked --workspace --no-fail-fast "$@"
+
+echo "[test] loom model of the ring buffer"
+cargo nextest run --locked -p peregrine-sequencer --features loom --lib -E 'test(/loom/)'
