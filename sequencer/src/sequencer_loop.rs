@@ -8,9 +8,10 @@
 //! ```
 //!
 //! Per transaction this thread does no logging, takes no lock and makes no syscall
-//! (clocks are read through the vDSO). It does allocate: revm's journal and the receipt's
-//! log vector allocate per transaction; the mini-block's vectors are reused with their
-//! capacity. The `alloc_per_tx` test measures what is left.
+//! (clocks are read through the vDSO). It still allocates: measured 4.0 heap allocations
+//! per plain transfer (revm's per-transaction state map and journal entries; a receipt
+//! with logs adds its log vector). The `alloc_per_tx` test measures this and fails if it
+//! grows.
 
 use crate::{
     block::{BlockContext, BlockEnd, MiniBlock},

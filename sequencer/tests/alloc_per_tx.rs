@@ -1,0 +1,92 @@
+//! Measures heap allocations per transaction on the sequencer loop.
+//!
+//! The loop runs on this test's thread; `allocation_counter::measure` counts this
+//! thread's allocations while the loop runs. Two runs of different sizes give
+//! the marginal allocations per transaction (fixed costs cancel out).
+//!
+//! Hot-path discipline asks for zero. revm's journal and the receipt's log vector still
+//! allocate per transaction; this test prints the number and fails if it grows past
+//! today's measured value, so a regression cannot slip in unnoticed.
+
+use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
+use alloy_primitives::{Address, Bytes, TxKind, U256, address};
+use alloy_signer::SignerSync;
+use peregrine_sequencer::{
+    GenesisSpec, PendingTx, SequencerConfig,
+    exec::SequencerDb,
+    genesis::dev_mnemonic_signers,
+    hashes::BlockHashes,
+    ring,
+    sequencer_loop::{LoopStart, SequencerLoop},
+};
+use std::sync::{Arc, atomic::AtomicBool};
+
+const BOB: Address = address!("70997970C51812dc3A010C7d01b50e0d17dc79C8");
+
+/// Allocations made by the loop while ordering and executing `n` transfers.
+fn allocations_for(n: u64) -> u64 {
+    let signer = dev_mnemonic_signers().remove(0);
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = SequencerConfig::new(dir.path().to_path_buf());
+    cfg.ring_capacity = 4096;
+    cfg.chain_queue = 8192;
+    let genesis = GenesisSpec::dev(0, U256::from(10u64).pow(U256::from(24)));
+    let (producer, consumer) = ring::channel(cfg.ring_capacity).unwrap();
+    for nonce in 0..n {
+        let tx = TxEip1559 {
+            chain_id: cfg.chain_id,
+            nonce,
+            gas_limit: 21_000,
+            max_fee_per_gas: 1_000_000_000,
+            max_priority_fee_per_gas: 0,
+            to: TxKind::Call(BOB),
+            value: U256::from(1),
+            access_list: Default::default(),
+            input: Bytes::new(),
+        };
+        let sig = signer.sign_hash_sync(&tx.signature_hash()).unwrap();
+        let envelope = TxEnvelope::from(tx.into_signed(sig));
+        producer
+            .try_push(PendingTx::new(envelope, signer.address(), 0))
+            .unwrap();
+    }
+    let (events, received) = crossbeam_channel::bounded(cfg.chain_queue);
+    let db = SequencerDb {
+        state: genesis.state(),
+        hashes: Arc::new(BlockHashes::default()),
+    };
+    let start = LoopStart {
+        head_number: 0,
+        head_timestamp: 0,
+        head_base_fee: cfg.min_base_fee,
+        head_gas_used: 0,
+        next_seq: 0,
+        next_mini_block: 0,
+    };
+    // Stop is set up front: the loop drains the ring, closes the block and returns.
+    let stop = Arc::new(AtomicBool::new(true));
+    let looper = SequencerLoop::new(cfg, consumer, db, events, stop, start);
+    let info = allocation_counter::measure(|| looper.run());
+    let executed: usize = received
+        .try_iter()
+        .map(|e| match e {
+            peregrine_sequencer::sequencer_loop::ChainEvent::MiniBlock(m) => m.txs.len(),
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(executed as u64, n, "every transaction must execute");
+    info.count_total
+}
+
+#[test]
+fn allocations_per_transaction_on_the_sequencer_loop() {
+    let small = allocations_for(256);
+    let large = allocations_for(2304);
+    let per_tx = (large.saturating_sub(small)) as f64 / 2048.0;
+    println!("sequencer loop: {per_tx:.2} allocations per transaction (runs: {small}, {large})");
+    // Today's measured value, rounded up; lower it as allocations are removed.
+    assert!(per_tx <= MAX_ALLOCS_PER_TX, "{per_tx} allocations per transaction");
+}
+
+/// Upper bound for the regression check (see the module docs).
+const MAX_ALLOCS_PER_TX: f64 = 4.5;
