@@ -104,6 +104,20 @@ pub trait EthApi {
     /// `eth_getBlockByHash`
     #[method(name = "eth_getBlockByHash")]
     fn block_by_hash(&self, hash: B256, full: bool) -> Result<Option<Block>, RpcError>;
+    /// `eth_getTransactionByBlockNumberAndIndex`
+    #[method(name = "eth_getTransactionByBlockNumberAndIndex")]
+    fn transaction_by_block_number_and_index(
+        &self,
+        number: BlockNumberOrTag,
+        index: U64,
+    ) -> Result<Option<Transaction>, RpcError>;
+    /// `eth_getTransactionByBlockHashAndIndex`
+    #[method(name = "eth_getTransactionByBlockHashAndIndex")]
+    fn transaction_by_block_hash_and_index(
+        &self,
+        hash: B256,
+        index: U64,
+    ) -> Result<Option<Transaction>, RpcError>;
     /// `eth_getBlockTransactionCountByNumber`
     #[method(name = "eth_getBlockTransactionCountByNumber")]
     fn block_tx_count_by_number(&self, number: BlockNumberOrTag) -> Result<Option<U64>, RpcError>;

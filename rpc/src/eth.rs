@@ -202,6 +202,16 @@ impl EthHandler {
     }
 }
 
+/// Transaction `index` of a block fetched with full transactions.
+fn nth_tx(block: Block, index: U64) -> Option<Transaction> {
+    match block.transactions {
+        alloy_rpc_types_eth::BlockTransactions::Full(txs) => {
+            txs.into_iter().nth(usize::try_from(index).ok()?)
+        }
+        _ => None,
+    }
+}
+
 /// Priority fees paid at the given gas-weighted percentiles of a block (as geth computes).
 fn block_rewards(block: &StoredBlock, base_fee: u64, percentiles: &[f64]) -> Vec<u128> {
     if block.txs.is_empty() {
@@ -366,6 +376,22 @@ impl EthApiServer for EthHandler {
             Some(n) => self.block_at(At::Sealed(n), full),
             None => Ok(None),
         }
+    }
+
+    fn transaction_by_block_number_and_index(
+        &self,
+        number: BlockNumberOrTag,
+        index: U64,
+    ) -> RpcResult<Option<Transaction>> {
+        Ok(self.block_by_number(number, true)?.and_then(|b| nth_tx(b, index)))
+    }
+
+    fn transaction_by_block_hash_and_index(
+        &self,
+        hash: B256,
+        index: U64,
+    ) -> RpcResult<Option<Transaction>> {
+        Ok(self.block_by_hash(hash, true)?.and_then(|b| nth_tx(b, index)))
     }
 
     fn block_tx_count_by_number(&self, number: BlockNumberOrTag) -> RpcResult<Option<U64>> {

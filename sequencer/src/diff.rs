@@ -46,7 +46,7 @@ impl StateDiff {
     }
 
     /// Records that `address` was deleted (its storage with it).
-    pub(crate) fn delete(&mut self, address: Address) {
+    pub fn delete(&mut self, address: Address) {
         self.accounts.insert(
             address,
             AccountChange {
@@ -59,7 +59,7 @@ impl StateDiff {
 
     /// Records the new fields of `address`, wiping its storage first when `clear` is set,
     /// then the given slot writes.
-    pub(crate) fn update(
+    pub fn update(
         &mut self,
         address: Address,
         fields: AccountFields,

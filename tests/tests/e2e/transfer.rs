@@ -227,7 +227,7 @@ fn at_block(node: &Node, method: &str, addr: &str, block: Value) -> Option<u128>
 }
 
 #[test]
-fn balance_nonce_and_storage_at_historical_blocks() {
+fn balance_and_nonce_at_historical_blocks() {
     let node = Node::from_env();
     let cast = node.cast();
     let (from, to) = (dev(7), dev(8));
