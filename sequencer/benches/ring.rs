@@ -1,14 +1,19 @@
 //! Ring buffer vs `crossbeam_channel::bounded` vs `std::sync::mpsc::sync_channel`.
 //!
 //! * `throughput/*`: 1→1 and 4→1 producers, `u64` and a 64-byte struct,
-//!   `ITEMS` items per iteration, reported as elements/s.
+//!   `ITEMS` items per iteration, reported as elements/s. Peers: `ring`
+//!   (`try_push` with spin-then-yield while full, `drain_into` batches,
+//!   yield while empty), `crossbeam` and `std_mpsc` with their natural
+//!   blocking `send`/`recv`, and `crossbeam_polling` (crossbeam driven exactly
+//!   like the ring, to separate the data structure from the blocking policy).
 //! * `handoff/*`: one-way handoff latency from a ping-pong over two queues
-//!   (round trip / 2), all peers busy-polling so the data structure is what is
-//!   compared (no futex wakeups).
+//!   (round trip / 2), every peer polling with `try_*` (spin, then yield after
+//!   `POLL_SPINS` misses) so the data structure is what is compared.
 //! * `overhead/instant_pair`: cost of one `Instant::now()` + `elapsed()`,
 //!   to read the per-handoff percentiles against.
 //! * After Criterion, a per-handoff percentile table (p50/p90/p99/p99.9 of
-//!   round trip / 2) is printed for each peer.
+//!   round trip / 2, each round trip timed individually) is printed for each
+//!   peer; `RING_BENCH_NO_PERCENTILES=1` skips it.
 //!
 //! `cargo bench -p peregrine-sequencer --bench ring -- --warm-up-time 1 --measurement-time 3`
 
@@ -19,8 +24,11 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use criterion::{BenchmarkId, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 use peregrine_sequencer::ring::{self, Consumer, Producer};
+
+type Group<'a> = BenchmarkGroup<'a, WallTime>;
 
 /// Items moved per throughput iteration.
 const ITEMS: u64 = 1 << 20;
@@ -30,6 +38,48 @@ const CAPACITY: usize = 4096;
 const BATCH: usize = 256;
 /// Round trips per peer for the percentile table.
 const PERCENTILE_ROUND_TRIPS: usize = 200_000;
+
+/// Spin-then-yield pause used by every busy-polling loop in this file: spin
+/// briefly (the partner is normally running on the other core), then yield so
+/// that a descheduled partner on a 2-core box can get the CPU back.
+struct Pause {
+    spins: u32,
+    spin_limit: u32,
+}
+
+impl Pause {
+    fn new(spin_limit: u32) -> Self {
+        Self {
+            spins: 0,
+            spin_limit,
+        }
+    }
+
+    #[inline(always)]
+    fn pause(&mut self) {
+        if self.spins < self.spin_limit {
+            self.spins += 1;
+            std::hint::spin_loop();
+        } else {
+            thread::yield_now();
+        }
+    }
+}
+
+/// Spin limit for full-queue retries in the throughput benches.
+const SEND_SPINS: u32 = 16;
+/// Spin limit for the ping-pong polls before falling back to yielding.
+const POLL_SPINS: u32 = 1 << 14;
+
+/// Sends through `try_send`, pausing while full.
+#[inline(always)]
+fn send_polling<T: Send + 'static, P: Peer<T>>(tx: &P::Tx, mut value: T) {
+    let mut pause = Pause::new(SEND_SPINS);
+    while let Err(back) = P::try_send(tx, value) {
+        value = back;
+        pause.pause();
+    }
+}
 
 /// 64-byte payload (one cache line), like a small transaction envelope.
 #[derive(Clone, Copy)]
@@ -89,6 +139,9 @@ trait Peer<T: Send + 'static> {
 
 struct Ours;
 struct Crossbeam;
+/// Crossbeam driven like our ring: `try_send` with spin-then-yield while full,
+/// `try_recv` with a yield while empty (no parking, no futex wakeups).
+struct CrossbeamPolling;
 struct StdSync;
 
 impl<T: Send + 'static> Peer<T> for Ours {
@@ -99,17 +152,8 @@ impl<T: Send + 'static> Peer<T> for Ours {
         ring::channel(capacity).unwrap()
     }
     #[inline]
-    fn send(tx: &Self::Tx, mut value: T) {
-        let mut spins = 0u32;
-        while let Err(full) = tx.try_push(value) {
-            value = full.into_inner();
-            spins += 1;
-            if spins < 16 {
-                std::hint::spin_loop();
-            } else {
-                thread::yield_now();
-            }
-        }
+    fn send(tx: &Self::Tx, value: T) {
+        send_polling::<T, Self>(tx, value);
     }
     #[inline]
     fn recv_some(rx: &mut Self::Rx, f: &mut impl FnMut(T)) -> usize {
@@ -146,6 +190,46 @@ impl<T: Send + 'static> Peer<T> for Crossbeam {
     fn recv_some(rx: &mut Self::Rx, f: &mut impl FnMut(T)) -> usize {
         f(rx.recv().unwrap());
         1
+    }
+    #[inline]
+    fn try_send(tx: &Self::Tx, value: T) -> Result<(), T> {
+        tx.try_send(value).map_err(|e| e.into_inner())
+    }
+    #[inline]
+    fn try_recv(rx: &mut Self::Rx) -> Option<T> {
+        rx.try_recv().ok()
+    }
+}
+
+impl<T: Send + 'static> Peer<T> for CrossbeamPolling {
+    const NAME: &'static str = "crossbeam_polling";
+    type Tx = crossbeam_channel::Sender<T>;
+    type Rx = crossbeam_channel::Receiver<T>;
+    fn pair(capacity: usize) -> (Self::Tx, Self::Rx) {
+        crossbeam_channel::bounded(capacity)
+    }
+    #[inline]
+    fn send(tx: &Self::Tx, value: T) {
+        send_polling::<T, Self>(tx, value);
+    }
+    #[inline]
+    fn recv_some(rx: &mut Self::Rx, f: &mut impl FnMut(T)) -> usize {
+        loop {
+            let mut n = 0;
+            while n < BATCH {
+                match rx.try_recv() {
+                    Ok(v) => {
+                        f(v);
+                        n += 1;
+                    }
+                    Err(_) => break,
+                }
+            }
+            if n > 0 {
+                return n;
+            }
+            thread::yield_now();
+        }
     }
     #[inline]
     fn try_send(tx: &Self::Tx, value: T) -> Result<(), T> {
@@ -214,36 +298,22 @@ fn run_throughput<T: Item, P: Peer<T>>(producers: u64) -> Duration {
     elapsed
 }
 
+fn bench_throughput<T: Item, P: Peer<T>>(group: &mut Group<'_>, producers: u64, label: &str) {
+    group.bench_function(BenchmarkId::new(P::NAME, label), |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| run_throughput::<T, P>(producers)).sum())
+    });
+}
+
 fn throughput_for<T: Item>(c: &mut Criterion) {
     let mut group = c.benchmark_group(format!("throughput/{}", T::NAME));
     group.sample_size(10);
     group.throughput(Throughput::Elements(ITEMS));
     for producers in [1u64, 4] {
         let label = format!("{producers}p1c");
-        group.bench_function(BenchmarkId::new(<Ours as Peer<T>>::NAME, &label), |b| {
-            b.iter_custom(|iters| {
-                (0..iters)
-                    .map(|_| run_throughput::<T, Ours>(producers))
-                    .sum()
-            })
-        });
-        group.bench_function(
-            BenchmarkId::new(<Crossbeam as Peer<T>>::NAME, &label),
-            |b| {
-                b.iter_custom(|iters| {
-                    (0..iters)
-                        .map(|_| run_throughput::<T, Crossbeam>(producers))
-                        .sum()
-                })
-            },
-        );
-        group.bench_function(BenchmarkId::new(<StdSync as Peer<T>>::NAME, &label), |b| {
-            b.iter_custom(|iters| {
-                (0..iters)
-                    .map(|_| run_throughput::<T, StdSync>(producers))
-                    .sum()
-            })
-        });
+        bench_throughput::<T, Ours>(&mut group, producers, &label);
+        bench_throughput::<T, Crossbeam>(&mut group, producers, &label);
+        bench_throughput::<T, CrossbeamPolling>(&mut group, producers, &label);
+        bench_throughput::<T, StdSync>(&mut group, producers, &label);
     }
     group.finish();
 }
@@ -262,19 +332,21 @@ impl<P: Peer<u64>> PingPong<P> {
         let (pong_tx, pong) = P::pair(1024);
         let echo = thread::spawn(move || {
             loop {
+                let mut pause = Pause::new(POLL_SPINS);
                 let v = loop {
                     if let Some(v) = P::try_recv(&mut ping_rx) {
                         break v;
                     }
-                    std::hint::spin_loop();
+                    pause.pause();
                 };
                 if v == u64::MAX {
                     return;
                 }
                 let mut v = v;
+                let mut pause = Pause::new(POLL_SPINS);
                 while let Err(back) = P::try_send(&pong_tx, v) {
                     v = back;
-                    std::hint::spin_loop();
+                    pause.pause();
                 }
             }
         });
@@ -289,17 +361,19 @@ impl<P: Peer<u64>> PingPong<P> {
     #[inline(always)]
     fn round_trip(&mut self, v: u64) {
         let mut out = v;
+        let mut pause = Pause::new(POLL_SPINS);
         while let Err(back) = P::try_send(&self.ping, out) {
             out = back;
-            std::hint::spin_loop();
+            pause.pause();
         }
+        let mut pause = Pause::new(POLL_SPINS);
         loop {
             if let Some(r) = P::try_recv(&mut self.pong) {
                 debug_assert_eq!(r, v);
                 black_box(r);
                 return;
             }
-            std::hint::spin_loop();
+            pause.pause();
         }
     }
 }
@@ -367,18 +441,15 @@ fn percentiles<P: Peer<u64>>() -> [f64; 4] {
     [at(0.50), at(0.90), at(0.99), at(0.999)]
 }
 
-fn instant_pair_median() -> f64 {
-    let mut samples: Vec<f64> = (0..100_000)
-        .map(|_| {
-            let t = Instant::now();
-            let e = black_box(t.elapsed());
-            let t2 = Instant::now();
-            black_box(e);
-            t2.elapsed().as_nanos() as f64
-        })
-        .collect();
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
+/// Amortized cost of one `Instant::now()` + `elapsed()` pair, in ns.
+fn instant_pair_cost() -> f64 {
+    const N: u32 = 1_000_000;
+    let start = Instant::now();
+    for _ in 0..N {
+        let t = Instant::now();
+        black_box(t.elapsed());
+    }
+    start.elapsed().as_nanos() as f64 / f64::from(N)
 }
 
 fn print_percentiles() {
@@ -387,7 +458,7 @@ fn print_percentiles() {
         "one-way handoff (round trip / 2), {PERCENTILE_ROUND_TRIPS} round trips each, busy-polling both sides:"
     );
     println!(
-        "{:<10} {:>9} {:>9} {:>9} {:>9}",
+        "{:<10} {:>9} {:>9} {:>9} {:>10}",
         "peer", "p50 ns", "p90 ns", "p99 ns", "p99.9 ns"
     );
     let rows = [
@@ -396,12 +467,13 @@ fn print_percentiles() {
         (<StdSync as Peer<u64>>::NAME, percentiles::<StdSync>()),
     ];
     for (name, [p50, p90, p99, p999]) in rows {
-        println!("{name:<10} {p50:>9.1} {p90:>9.1} {p99:>9.1} {p999:>9.1}");
+        println!("{name:<10} {p50:>9.1} {p90:>9.1} {p99:>9.1} {p999:>10.1}");
     }
+    let pair = instant_pair_cost();
     println!(
-        "(each sample includes one Instant::now()+elapsed() pair: median {:.1} ns, i.e. {:.1} ns per one-way figure)",
-        instant_pair_median(),
-        instant_pair_median() / 2.0
+        "(each sample includes one Instant::now()+elapsed() pair, {pair:.1} ns amortized, \
+         i.e. at most {:.1} ns of each one-way figure)",
+        pair / 2.0
     );
 }
 
