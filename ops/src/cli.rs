@@ -60,7 +60,11 @@ pub struct DevArgs {
     #[arg(long = "sequencer.core", value_name = "CORE")]
     pub sequencer_core: Option<usize>,
     /// How the sequencer loop waits for work: busy-spin, yield or park.
-    #[arg(long = "sequencer.wait", value_name = "STRATEGY", default_value = "yield")]
+    #[arg(
+        long = "sequencer.wait",
+        value_name = "STRATEGY",
+        default_value = "yield"
+    )]
     pub sequencer_wait: WaitStrategy,
     /// Log format.
     #[arg(long = "log.format", value_enum, default_value = "human")]

@@ -30,7 +30,9 @@ pub enum RunError {
 pub fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Human => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -42,7 +44,9 @@ pub async fn dev(args: DevArgs) -> Result<(), RunError> {
     let (datadir, _tmp) = match &args.datadir {
         Some(dir) => (dir.clone(), None),
         None => {
-            let tmp = tempfile::Builder::new().prefix("peregrine-dev-").tempdir()?;
+            let tmp = tempfile::Builder::new()
+                .prefix("peregrine-dev-")
+                .tempdir()?;
             (tmp.path().to_path_buf(), Some(tmp))
         }
     };
@@ -65,7 +69,8 @@ pub async fn dev(args: DevArgs) -> Result<(), RunError> {
         addr: args.rpc_addr,
         ..RpcConfig::default()
     };
-    let server = peregrine_rpc::start(rpc_cfg, node.chain().clone(), node.ingress().clone()).await?;
+    let server =
+        peregrine_rpc::start(rpc_cfg, node.chain().clone(), node.ingress().clone()).await?;
     if args.genesis.is_none() {
         print_banner(&args);
     }

@@ -51,8 +51,7 @@ pub trait EthApi {
     fn balance(&self, address: Address, block: Option<BlockId>) -> Result<U256, RpcError>;
     /// `eth_getTransactionCount`
     #[method(name = "eth_getTransactionCount")]
-    fn transaction_count(&self, address: Address, block: Option<BlockId>)
-    -> Result<U64, RpcError>;
+    fn transaction_count(&self, address: Address, block: Option<BlockId>) -> Result<U64, RpcError>;
     /// `eth_getCode`
     #[method(name = "eth_getCode")]
     fn code(&self, address: Address, block: Option<BlockId>) -> Result<Bytes, RpcError>;
@@ -99,8 +98,11 @@ pub trait EthApi {
     fn transaction_receipt(&self, hash: B256) -> Result<Option<TransactionReceipt>, RpcError>;
     /// `eth_getBlockByNumber`
     #[method(name = "eth_getBlockByNumber")]
-    fn block_by_number(&self, number: BlockNumberOrTag, full: bool)
-    -> Result<Option<Block>, RpcError>;
+    fn block_by_number(
+        &self,
+        number: BlockNumberOrTag,
+        full: bool,
+    ) -> Result<Option<Block>, RpcError>;
     /// `eth_getBlockByHash`
     #[method(name = "eth_getBlockByHash")]
     fn block_by_hash(&self, hash: B256, full: bool) -> Result<Option<Block>, RpcError>;

@@ -2,8 +2,8 @@
 //! off the sequencer core (on jsonrpsee's blocking pool).
 
 use crate::{
-    eth::{At, EthHandler},
     error::{RpcError, RpcResult},
+    eth::{At, EthHandler},
 };
 use alloy_primitives::{Bytes, TxKind};
 use alloy_rpc_types_eth::{BlockId, TransactionRequest};
@@ -13,7 +13,11 @@ use peregrine_sequencer::{
 };
 use revm::{
     DatabaseRef, ExecuteEvm,
-    context::{BlockEnv, CfgEnv, TxEnv, either::Either, result::{EVMError, ExecutionResult, HaltReason, OutOfGasError}},
+    context::{
+        BlockEnv, CfgEnv, TxEnv,
+        either::Either,
+        result::{EVMError, ExecutionResult, HaltReason, OutOfGasError},
+    },
 };
 use std::fmt::Display;
 
@@ -111,14 +115,10 @@ fn prepare(
     if fee.is_none() {
         tx.gas_priority_fee = None;
     }
-    tx.derive_tx_type()
-        .map_err(|e| RpcError::InvalidParams(format!("cannot derive the transaction type: {e:?}")))?;
-    Ok(Prepared {
-        at,
-        cfg,
-        block,
-        tx,
-    })
+    tx.derive_tx_type().map_err(|e| {
+        RpcError::InvalidParams(format!("cannot derive the transaction type: {e:?}"))
+    })?;
+    Ok(Prepared { at, cfg, block, tx })
 }
 
 fn execute(handler: &EthHandler, p: &Prepared, gas: u64) -> RpcResult<ExecutionResult> {
@@ -168,7 +168,14 @@ pub(crate) fn call(
 
 fn halt_message(reason: &HaltReason) -> String {
     match reason {
-        HaltReason::OutOfGas(OutOfGasError::Basic | OutOfGasError::Memory | OutOfGasError::MemoryLimit | OutOfGasError::Precompile | OutOfGasError::InvalidOperand | OutOfGasError::ReentrancySentry) => "out of gas".into(),
+        HaltReason::OutOfGas(
+            OutOfGasError::Basic
+            | OutOfGasError::Memory
+            | OutOfGasError::MemoryLimit
+            | OutOfGasError::Precompile
+            | OutOfGasError::InvalidOperand
+            | OutOfGasError::ReentrancySentry,
+        ) => "out of gas".into(),
         other => format!("execution halted: {other:?}"),
     }
 }

@@ -1,5 +1,6 @@
 //! Conversions from stored blocks and executed transactions to the JSON-RPC types.
 
+use alloy_consensus::transaction::Recovered;
 use alloy_consensus::{
     Block as ConsensusBlock, BlockBody, Header, ReceiptEnvelope, Transaction as _, TxEnvelope,
 };
@@ -9,7 +10,6 @@ use alloy_rlp::Encodable;
 use alloy_rpc_types_eth::{
     Block, BlockTransactions, Header as RpcHeader, Log, Transaction, TransactionReceipt,
 };
-use alloy_consensus::transaction::Recovered;
 use peregrine_sequencer::store::StoredBlock;
 
 /// Where a transaction sits in a block.
@@ -23,7 +23,11 @@ pub(crate) struct TxPlace {
 }
 
 /// A transaction as `eth_getTransactionByHash` returns it.
-pub(crate) fn rpc_tx(envelope: &TxEnvelope, sender: Address, place: Option<TxPlace>) -> Transaction {
+pub(crate) fn rpc_tx(
+    envelope: &TxEnvelope,
+    sender: Address,
+    place: Option<TxPlace>,
+) -> Transaction {
     Transaction {
         inner: Recovered::new_unchecked(envelope.clone(), sender),
         block_hash: place.and_then(|p| p.block_hash),
@@ -62,8 +66,8 @@ pub(crate) fn rpc_receipt(
         log_index += 1;
         rpc
     });
-    let contract_address = (envelope.is_create() && receipt.status())
-        .then(|| sender.create(envelope.nonce()));
+    let contract_address =
+        (envelope.is_create() && receipt.status()).then(|| sender.create(envelope.nonce()));
     TransactionReceipt {
         inner,
         transaction_hash: tx_hash,

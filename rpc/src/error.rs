@@ -31,7 +31,9 @@ pub enum RpcError {
     #[error("header not found")]
     HeaderNotFound,
     /// State of an older block was asked for; only the latest and pending are kept.
-    #[error("historical state unavailable: block {requested} is older than the head {head}; this node keeps only the latest state")]
+    #[error(
+        "historical state unavailable: block {requested} is older than the head {head}; this node keeps only the latest state"
+    )]
     HistoricalState {
         /// Block asked for.
         requested: u64,
@@ -70,7 +72,9 @@ impl From<RpcError> for ErrorObjectOwned {
                 tracing::error!(error = %e, "store error while serving RPC");
                 ErrorObjectOwned::owned(INTERNAL_ERROR, message, None::<()>)
             }
-            RpcError::InvalidParams(_) => ErrorObjectOwned::owned(INVALID_PARAMS, message, None::<()>),
+            RpcError::InvalidParams(_) => {
+                ErrorObjectOwned::owned(INVALID_PARAMS, message, None::<()>)
+            }
             RpcError::Reverted { data, .. } => {
                 ErrorObjectOwned::owned(EXECUTION_REVERTED, message, Some(data))
             }

@@ -100,7 +100,9 @@ impl EthHandler {
                 .read()
                 .state
                 .account(&address)
-                .map_or((0, U256::ZERO, KECCAK_EMPTY), |a| (a.nonce, a.balance, a.code_hash)),
+                .map_or((0, U256::ZERO, KECCAK_EMPTY), |a| {
+                    (a.nonce, a.balance, a.code_hash)
+                }),
             At::Sealed(_) => reader
                 .account(&address)?
                 .unwrap_or((0, U256::ZERO, KECCAK_EMPTY)),
@@ -111,14 +113,17 @@ impl EthHandler {
     fn pending_block(&self, full: bool) -> RpcResult<Block> {
         let head = self.chain.head();
         let pending = self.chain.pending.read();
-        let ctx = pending.open.ctx.unwrap_or(peregrine_sequencer::BlockContext {
-            number: head.header.number + 1,
-            timestamp: head.header.timestamp,
-            base_fee: self.ingress.pending_base_fee(),
-            gas_limit: head.header.gas_limit,
-            beneficiary: head.header.beneficiary,
-            prevrandao: B256::ZERO,
-        });
+        let ctx = pending
+            .open
+            .ctx
+            .unwrap_or(peregrine_sequencer::BlockContext {
+                number: head.header.number + 1,
+                timestamp: head.header.timestamp,
+                base_fee: self.ingress.pending_base_fee(),
+                gas_limit: head.header.gas_limit,
+                beneficiary: head.header.beneficiary,
+                prevrandao: B256::ZERO,
+            });
         let txs = &pending.open.txs;
         let gas_used = txs.last().map_or(0, |t| t.receipt.cumulative_gas_used());
         let header = build_header(head.hash, &ctx, gas_used, B256::ZERO, txs, Bytes::new());
@@ -184,12 +189,14 @@ impl EthHandler {
             last = Some(block.header);
         }
         let last = last.expect("at least one block");
-        base_fees.push(u128::from(peregrine_sequencer::sequencer_loop::next_base_fee(
-            last.gas_used,
-            last.gas_limit,
-            last.base_fee_per_gas.unwrap_or_default(),
-            self.ingress.min_base_fee(),
-        )));
+        base_fees.push(u128::from(
+            peregrine_sequencer::sequencer_loop::next_base_fee(
+                last.gas_used,
+                last.gas_limit,
+                last.base_fee_per_gas.unwrap_or_default(),
+                self.ingress.min_base_fee(),
+            ),
+        ));
         let n = ratios.len();
         Ok(FeeHistory {
             base_fee_per_gas: base_fees,
@@ -317,7 +324,9 @@ impl EthApiServer for EthHandler {
     }
 
     fn gas_price(&self) -> RpcResult<U256> {
-        Ok(U256::from(u128::from(self.ingress.pending_base_fee()) + self.cfg.priority_fee))
+        Ok(U256::from(
+            u128::from(self.ingress.pending_base_fee()) + self.cfg.priority_fee,
+        ))
     }
 
     fn max_priority_fee(&self) -> RpcResult<U256> {
@@ -343,7 +352,11 @@ impl EthApiServer for EthHandler {
             let block = reader.block(number)?.ok_or(RpcError::HeaderNotFound)?;
             let i = index as usize;
             let place = convert::place_in(&block, i);
-            return Ok(Some(convert::rpc_tx(&block.txs[i], block.senders[i], Some(place))));
+            return Ok(Some(convert::rpc_tx(
+                &block.txs[i],
+                block.senders[i],
+                Some(place),
+            )));
         }
         let pending = self.chain.pending.read();
         Ok(pending.open.by_hash.get(&hash).map(|&i| {
@@ -358,7 +371,9 @@ impl EthApiServer for EthHandler {
             return Ok(None);
         };
         let block = reader.block(number)?.ok_or(RpcError::HeaderNotFound)?;
-        Ok(convert::block_receipts(&block).into_iter().nth(index as usize))
+        Ok(convert::block_receipts(&block)
+            .into_iter()
+            .nth(index as usize))
     }
 
     fn block_by_number(&self, number: BlockNumberOrTag, full: bool) -> RpcResult<Option<Block>> {
@@ -383,7 +398,9 @@ impl EthApiServer for EthHandler {
         number: BlockNumberOrTag,
         index: U64,
     ) -> RpcResult<Option<Transaction>> {
-        Ok(self.block_by_number(number, true)?.and_then(|b| nth_tx(b, index)))
+        Ok(self
+            .block_by_number(number, true)?
+            .and_then(|b| nth_tx(b, index)))
     }
 
     fn transaction_by_block_hash_and_index(
@@ -391,7 +408,9 @@ impl EthApiServer for EthHandler {
         hash: B256,
         index: U64,
     ) -> RpcResult<Option<Transaction>> {
-        Ok(self.block_by_hash(hash, true)?.and_then(|b| nth_tx(b, index)))
+        Ok(self
+            .block_by_hash(hash, true)?
+            .and_then(|b| nth_tx(b, index)))
     }
 
     fn block_tx_count_by_number(&self, number: BlockNumberOrTag) -> RpcResult<Option<U64>> {
@@ -499,7 +518,9 @@ impl EthApiServer for EthHandler {
             Some(TxStatus::Queued { missing_nonce }) => TransactionStatus {
                 status: "queued",
                 block_number: None,
-                reason: Some(format!("waiting for nonce {missing_nonce} from the same sender")),
+                reason: Some(format!(
+                    "waiting for nonce {missing_nonce} from the same sender"
+                )),
             },
             Some(TxStatus::Dropped { reason }) => TransactionStatus {
                 status: "dropped",

@@ -115,10 +115,23 @@ fn seal(c: &mut Criterion) {
         })
     });
     group.bench_function("header_20k_txs_tx_and_receipt_roots", |b| {
-        b.iter(|| black_box(build_header(B256::ZERO, &ctx, 0, B256::ZERO, &txs, Bytes::new())))
+        b.iter(|| {
+            black_box(build_header(
+                B256::ZERO,
+                &ctx,
+                0,
+                B256::ZERO,
+                &txs,
+                Bytes::new(),
+            ))
+        })
     });
     group.finish();
 }
 
-criterion_group!(benches, seal);
+criterion_group! {
+    name = benches;
+    config = Criterion::default();
+    targets = seal
+}
 criterion_main!(benches);

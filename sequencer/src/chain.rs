@@ -19,8 +19,11 @@ use alloy_consensus::{
     EMPTY_OMMER_ROOT_HASH, Header, TxReceipt,
     proofs::{calculate_receipt_root, calculate_transaction_root},
 };
-use alloy_eips::{eip7685::EMPTY_REQUESTS_HASH};
-use alloy_primitives::{B256, Bloom, Bytes, map::{B256Map, B256Set}};
+use alloy_eips::eip7685::EMPTY_REQUESTS_HASH;
+use alloy_primitives::{
+    B256, Bloom, Bytes,
+    map::{B256Map, B256Set},
+};
 use alloy_trie::EMPTY_ROOT_HASH;
 use crossbeam_channel::Receiver;
 use parking_lot::{Mutex, RwLock};
@@ -225,7 +228,9 @@ impl ChainService {
                 ChainEvent::Queued {
                     hash,
                     missing_nonce,
-                } => self.chain.set_status(hash, TxStatus::Queued { missing_nonce }),
+                } => self
+                    .chain
+                    .set_status(hash, TxStatus::Queued { missing_nonce }),
                 ChainEvent::Dropped { hash, reason } => {
                     self.chain.end_inflight(&hash);
                     tracing::debug!(%hash, %reason, "transaction dropped");
@@ -268,7 +273,14 @@ impl ChainService {
             let root = pending.state.state_root();
             (root, pending.open.txs.clone())
         };
-        let header = build_header(parent.hash, &end.ctx, end.gas_used, state_root, &txs, Bytes::new());
+        let header = build_header(
+            parent.hash,
+            &end.ctx,
+            end.gas_used,
+            state_root,
+            &txs,
+            Bytes::new(),
+        );
         let hash = header.hash_slow();
         let block = StoredBlock {
             hash,

@@ -66,11 +66,14 @@ impl StateDiff {
         clear: bool,
         slots: impl Iterator<Item = (U256, U256)>,
     ) {
-        let change = self.accounts.entry(address).or_insert_with(|| AccountChange {
-            info: None,
-            storage_cleared: false,
-            storage: BTreeMap::new(),
-        });
+        let change = self
+            .accounts
+            .entry(address)
+            .or_insert_with(|| AccountChange {
+                info: None,
+                storage_cleared: false,
+                storage: BTreeMap::new(),
+            });
         if clear {
             change.storage_cleared = true;
             change.storage.clear();

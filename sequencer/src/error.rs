@@ -76,7 +76,9 @@ pub enum IngressError {
     #[error("max priority fee per gas higher than max fee per gas")]
     TipAboveFeeCap,
     /// Max fee below the base fee.
-    #[error("max fee per gas less than block base fee: maxFeePerGas: {max_fee}, baseFee: {base_fee}")]
+    #[error(
+        "max fee per gas less than block base fee: maxFeePerGas: {max_fee}, baseFee: {base_fee}"
+    )]
     FeeCapTooLow {
         /// The transaction's max fee per gas.
         max_fee: u128,

@@ -4,9 +4,9 @@ use crate::{
     block::BlockContext, error::StoreError, hashes::BlockHashes, state::WorldState,
     store::StoreReader,
 };
-use alloy_trie::KECCAK_EMPTY;
 use alloy_consensus::{Eip658Value, Receipt, ReceiptEnvelope, ReceiptWithBloom, TxType};
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
+use alloy_trie::KECCAK_EMPTY;
 use revm::{
     Context, Database, DatabaseRef, MainBuilder, MainContext, MainnetEvm,
     bytecode::Bytecode,
@@ -167,9 +167,8 @@ pub fn cfg_env(chain_id: u64) -> CfgEnv {
 }
 
 /// The sequencer loop's EVM type.
-pub type SequencerEvm = MainnetEvm<
-    Context<BlockEnv, TxEnv, CfgEnv, SequencerDb, revm::Journal<SequencerDb>, ()>,
->;
+pub type SequencerEvm =
+    MainnetEvm<Context<BlockEnv, TxEnv, CfgEnv, SequencerDb, revm::Journal<SequencerDb>, ()>>;
 
 /// Builds the sequencer loop's EVM over `db`.
 pub fn sequencer_evm(db: SequencerDb, chain_id: u64, block: &BlockContext) -> SequencerEvm {

@@ -144,8 +144,8 @@ impl Ingress {
                     nonce: tx.nonce(),
                 });
             }
-            let cost = U256::from(tx.tx_env.gas_limit) * U256::from(tx.tx_env.gas_price)
-                + tx.tx_env.value;
+            let cost =
+                U256::from(tx.tx_env.gas_limit) * U256::from(tx.tx_env.gas_price) + tx.tx_env.value;
             if balance < cost {
                 return Err(IngressError::InsufficientFunds { balance, cost });
             }

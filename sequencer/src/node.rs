@@ -71,7 +71,10 @@ impl Node {
             )));
         }
         std::fs::create_dir_all(&cfg.datadir).map_err(|e| {
-            NodeError::Config(format!("cannot create datadir {}: {e}", cfg.datadir.display()))
+            NodeError::Config(format!(
+                "cannot create datadir {}: {e}",
+                cfg.datadir.display()
+            ))
         })?;
         let store = Store::open(&cfg.datadir.join(DB_FILE))?;
         let reader = store.reader()?;
@@ -100,7 +103,12 @@ impl Node {
                 senders: vec![],
                 receipts: vec![],
             };
-            store.put_block(&block, &genesis_diff(genesis), Counters::default(), cfg.chain_id)?;
+            store.put_block(
+                &block,
+                &genesis_diff(genesis),
+                Counters::default(),
+                cfg.chain_id,
+            )?;
             tracing::info!(hash = %block.hash, accounts = genesis.accounts.len(), "created genesis block");
         }
         let reader = store.reader()?;

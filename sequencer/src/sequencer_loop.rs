@@ -259,7 +259,10 @@ impl SequencerLoop {
             },
         );
         if let Some(old) = replaced {
-            self.drop_tx(old.tx.hash, "replaced by a transaction with the same nonce".into());
+            self.drop_tx(
+                old.tx.hash,
+                "replaced by a transaction with the same nonce".into(),
+            );
         } else {
             self.gapped_total += 1;
         }
@@ -368,7 +371,10 @@ impl SequencerLoop {
         if self.txs.is_empty() {
             return;
         }
-        let txs = std::mem::replace(&mut self.txs, Vec::with_capacity(self.cfg.max_mini_block_txs));
+        let txs = std::mem::replace(
+            &mut self.txs,
+            Vec::with_capacity(self.cfg.max_mini_block_txs),
+        );
         let first_seq = txs[0].seq;
         let mini = MiniBlock {
             number: self.next_mini,

@@ -76,7 +76,9 @@ fn encode_account(nonce: u64, balance: U256, code_hash: B256) -> [u8; 72] {
 
 fn decode_account(bytes: &[u8]) -> Result<(u64, U256, B256), StoreError> {
     if bytes.len() != 72 {
-        return Err(StoreError::Corrupt("account record has the wrong length".into()));
+        return Err(StoreError::Corrupt(
+            "account record has the wrong length".into(),
+        ));
     }
     let nonce = u64::from_be_bytes(bytes[..8].try_into().expect("8 bytes"));
     let balance = U256::from_be_slice(&bytes[8..40]);
@@ -136,10 +138,13 @@ impl Store {
             let body = encode_list(block.txs.iter().map(|t| t.encoded_2718()));
             txn.open_table(BODIES)?.insert(number, body.as_slice())?;
             let senders: Vec<u8> = block.senders.iter().flat_map(|a| a.0).collect();
-            txn.open_table(SENDERS)?.insert(number, senders.as_slice())?;
+            txn.open_table(SENDERS)?
+                .insert(number, senders.as_slice())?;
             let receipts = encode_list(block.receipts.iter().map(|r| r.encoded_2718()));
-            txn.open_table(RECEIPTS)?.insert(number, receipts.as_slice())?;
-            txn.open_table(BLOCK_NUMBERS)?.insert(&block.hash.0, number)?;
+            txn.open_table(RECEIPTS)?
+                .insert(number, receipts.as_slice())?;
+            txn.open_table(BLOCK_NUMBERS)?
+                .insert(&block.hash.0, number)?;
             let mut index = txn.open_table(TX_INDEX)?;
             for (i, tx) in block.txs.iter().enumerate() {
                 index.insert(&tx.tx_hash().0, (number, i as u32))?;
@@ -241,7 +246,11 @@ impl StoreReader {
 
     /// Where a transaction was included: (block number, index).
     pub fn tx_location(&self, hash: &B256) -> Result<Option<(u64, u32)>, StoreError> {
-        Ok(self.txn.open_table(TX_INDEX)?.get(&hash.0)?.map(|v| v.value()))
+        Ok(self
+            .txn
+            .open_table(TX_INDEX)?
+            .get(&hash.0)?
+            .map(|v| v.value()))
     }
 
     /// The whole block `number`.
@@ -261,7 +270,12 @@ impl StoreReader {
         let senders_raw = self.txn.open_table(SENDERS)?;
         let senders = senders_raw
             .get(number)?
-            .map(|v| v.value().chunks_exact(20).map(Address::from_slice).collect())
+            .map(|v| {
+                v.value()
+                    .chunks_exact(20)
+                    .map(Address::from_slice)
+                    .collect()
+            })
             .unwrap_or_default();
         let receipts_raw = self.txn.open_table(RECEIPTS)?;
         let raw = receipts_raw
@@ -313,7 +327,10 @@ impl StoreReader {
         let mut state = WorldState::new();
         for entry in self.txn.open_table(CODES)?.iter()? {
             let (hash, code) = entry?;
-            state.insert_code(B256::from(*hash.value()), Bytes::copy_from_slice(code.value()));
+            state.insert_code(
+                B256::from(*hash.value()),
+                Bytes::copy_from_slice(code.value()),
+            );
         }
         let storage = self.txn.open_table(STORAGE)?;
         for entry in self.txn.open_table(ACCOUNTS)?.iter()? {

@@ -85,7 +85,10 @@ fn allocations_per_transaction_on_the_sequencer_loop() {
     let per_tx = (large.saturating_sub(small)) as f64 / 2048.0;
     println!("sequencer loop: {per_tx:.2} allocations per transaction (runs: {small}, {large})");
     // Today's measured value, rounded up; lower it as allocations are removed.
-    assert!(per_tx <= MAX_ALLOCS_PER_TX, "{per_tx} allocations per transaction");
+    assert!(
+        per_tx <= MAX_ALLOCS_PER_TX,
+        "{per_tx} allocations per transaction"
+    );
 }
 
 /// Upper bound for the regression check (see the module docs).

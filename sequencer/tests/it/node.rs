@@ -60,13 +60,21 @@ fn wait_included(node: &Node, hash: B256) -> (u64, u32) {
         if let Some(loc) = node.chain().reader().unwrap().tx_location(&hash).unwrap() {
             return loc;
         }
-        assert!(Instant::now() < deadline, "transaction {hash} was not included within 10s");
+        assert!(
+            Instant::now() < deadline,
+            "transaction {hash} was not included within 10s"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }
 
 fn balance(node: &Node, a: &Address) -> U256 {
-    node.chain().reader().unwrap().account(a).unwrap().map_or(U256::ZERO, |a| a.1)
+    node.chain()
+        .reader()
+        .unwrap()
+        .account(a)
+        .unwrap()
+        .map_or(U256::ZERO, |a| a.1)
 }
 
 #[test]
@@ -74,7 +82,10 @@ fn transfer_is_executed_sealed_and_stored() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(config(dir.path()), &genesis()).unwrap();
     let alice = signer(0);
-    let hash = node.ingress().submit(&transfer(&alice, 0, BOB, ETH)).unwrap();
+    let hash = node
+        .ingress()
+        .submit(&transfer(&alice, 0, BOB, ETH))
+        .unwrap();
     let (number, index) = wait_included(&node, hash);
     assert_eq!(index, 0);
     let reader = node.chain().reader().unwrap();
@@ -90,7 +101,14 @@ fn transfer_is_executed_sealed_and_stored() {
     );
     // The stored state root is the root of the stored state.
     let mut state = reader.load_state().unwrap();
-    assert_eq!(state.state_root(), reader.header(reader.head().unwrap().unwrap()).unwrap().unwrap().state_root);
+    assert_eq!(
+        state.state_root(),
+        reader
+            .header(reader.head().unwrap().unwrap())
+            .unwrap()
+            .unwrap()
+            .state_root
+    );
     // Parent links hold.
     let parent = reader.header(number - 1).unwrap().unwrap();
     assert_eq!(block.header.parent_hash, parent.hash_slow());
@@ -121,14 +139,20 @@ fn nonce_gap_expires_with_a_reason() {
     let mut cfg = config(dir.path());
     cfg.nonce_hold = Duration::from_millis(100);
     let node = Node::start(cfg, &genesis()).unwrap();
-    let hash = node.ingress().submit(&transfer(&signer(2), 5, BOB, 1)).unwrap();
+    let hash = node
+        .ingress()
+        .submit(&transfer(&signer(2), 5, BOB, 1))
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         if let Some(TxStatus::Dropped { reason }) = node.chain().tx_status(&hash) {
             assert!(reason.contains("nonce gap"), "{reason}");
             break;
         }
-        assert!(Instant::now() < deadline, "gapped transaction was never dropped");
+        assert!(
+            Instant::now() < deadline,
+            "gapped transaction was never dropped"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     node.shutdown().unwrap();
@@ -140,9 +164,15 @@ fn restart_continues_the_same_chain() {
     let alice = signer(3);
     let (head, root) = {
         let node = Node::start(config(dir.path()), &genesis()).unwrap();
-        let hash = node.ingress().submit(&transfer(&alice, 0, BOB, ETH)).unwrap();
+        let hash = node
+            .ingress()
+            .submit(&transfer(&alice, 0, BOB, ETH))
+            .unwrap();
         // Submitted and immediately shut down: SIGTERM-style shutdown must not lose it.
-        let second = node.ingress().submit(&transfer(&alice, 1, BOB, ETH)).unwrap();
+        let second = node
+            .ingress()
+            .submit(&transfer(&alice, 1, BOB, ETH))
+            .unwrap();
         let chain = node.chain().clone();
         node.shutdown().unwrap();
         let reader = chain.reader().unwrap();
@@ -155,7 +185,10 @@ fn restart_continues_the_same_chain() {
     assert_eq!(node.chain().head().header.number, head);
     assert_eq!(node.chain().head().header.state_root, root);
     assert_eq!(balance(&node, &BOB), U256::from(10_002 * ETH));
-    let hash = node.ingress().submit(&transfer(&alice, 2, BOB, ETH)).unwrap();
+    let hash = node
+        .ingress()
+        .submit(&transfer(&alice, 2, BOB, ETH))
+        .unwrap();
     let (number, _) = wait_included(&node, hash);
     assert!(number > head);
     node.shutdown().unwrap();
@@ -170,18 +203,27 @@ fn ingress_rejects_bad_transactions_with_reasons() {
     let poor = PrivateKeySigner::random();
 
     assert!(matches!(ingress.submit(&[]), Err(IngressError::Decode(_))));
-    assert!(matches!(ingress.submit(&[0x02, 0xf8, 0x01]), Err(IngressError::Decode(_))));
+    assert!(matches!(
+        ingress.submit(&[0x02, 0xf8, 0x01]),
+        Err(IngressError::Decode(_))
+    ));
     let wrong_chain = transfer_on(&alice, 1, 0, BOB, 1, 1_000_000_000);
     assert!(matches!(
         ingress.submit(&wrong_chain),
-        Err(IngressError::WrongChainId { expected: 901, got: 1 })
+        Err(IngressError::WrongChainId {
+            expected: 901,
+            got: 1
+        })
     ));
     assert!(matches!(
         ingress.submit(&transfer(&poor, 0, BOB, 1)),
         Err(IngressError::InsufficientFunds { .. })
     ));
     let cheap = transfer_on(&alice, CHAIN_ID, 0, BOB, 1, 1);
-    assert!(matches!(ingress.submit(&cheap), Err(IngressError::FeeCapTooLow { .. })));
+    assert!(matches!(
+        ingress.submit(&cheap),
+        Err(IngressError::FeeCapTooLow { .. })
+    ));
     let hash = ingress.submit(&transfer(&alice, 0, BOB, 1)).unwrap();
     assert_eq!(
         ingress.submit(&transfer(&alice, 0, BOB, 1)),
@@ -221,10 +263,16 @@ fn ingress_rejects_bad_transactions_with_reasons() {
     let raw = TxEnvelope::from(low.into_signed(sig)).encoded_2718();
     assert!(matches!(
         ingress.submit(&raw),
-        Err(IngressError::IntrinsicGas { gas: 20_000, needed: 21_000 })
+        Err(IngressError::IntrinsicGas {
+            gas: 20_000,
+            needed: 21_000
+        })
     ));
     // Oversized.
     let big = vec![0u8; 200 * 1024];
-    assert!(matches!(ingress.submit(&big), Err(IngressError::Oversized { .. })));
+    assert!(matches!(
+        ingress.submit(&big),
+        Err(IngressError::Oversized { .. })
+    ));
     node.shutdown().unwrap();
 }
