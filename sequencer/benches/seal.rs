@@ -3,6 +3,8 @@
 //! Goal from the design: a block of 20k transactions over 1M accounts seals in ≤ 200 ms,
 //! off the sequencer core. Run: `cargo bench -p peregrine-sequencer --bench seal`.
 
+#![allow(missing_docs)] // criterion_group! generates an undocumented function
+
 use alloy_consensus::{
     Eip658Value, Receipt, ReceiptEnvelope, ReceiptWithBloom, SignableTransaction, TxEip1559,
     TxEnvelope,
@@ -129,9 +131,5 @@ fn seal(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group! {
-    name = benches;
-    config = Criterion::default();
-    targets = seal
-}
+criterion_group!(benches, seal);
 criterion_main!(benches);
