@@ -34,6 +34,7 @@ pub mod ring;
 pub mod sequencer_loop;
 pub mod state;
 pub mod store;
+pub mod trie;
 pub mod tx;
 
 pub use block::{BlockContext, MiniBlock};

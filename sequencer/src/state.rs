@@ -6,10 +6,13 @@
 //! so they see whole mini-blocks, never half of one. Both copies change through the same
 //! [`StateDiff`] rules, which keeps them identical (tested below).
 
-use crate::diff::{AccountFields, StateDiff};
+use crate::{
+    diff::{AccountFields, StateDiff},
+    trie::MerkleTrie,
+};
 use alloy_primitives::{
     Address, B256, Bytes, U256, keccak256,
-    map::{AddressMap, B256Map, HashMap},
+    map::{AddressMap, AddressSet, B256Map, HashMap},
 };
 use alloy_trie::{KECCAK_EMPTY, TrieAccount};
 use revm::{
@@ -63,17 +66,34 @@ impl AccountState {
     }
 }
 
+/// The account trie, kept up to date incrementally once the first root was asked for.
+#[derive(Debug, Clone, Default)]
+struct AccountTrie {
+    trie: MerkleTrie,
+    /// Accounts changed since the last root.
+    dirty: AddressSet,
+}
+
 /// Accounts, storage and code of the whole chain.
 #[derive(Debug, Clone, Default)]
 pub struct WorldState {
     accounts: AddressMap<AccountState>,
     codes: B256Map<Bytecode>,
+    /// Built on the first [`WorldState::state_root`] call (only the readers' copy ever
+    /// asks), so the sequencer loop's copy pays nothing for it.
+    trie: Option<AccountTrie>,
 }
 
 impl WorldState {
     /// An empty state.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    fn touch(&mut self, address: Address) {
+        if let Some(t) = &mut self.trie {
+            t.dirty.insert(address);
+        }
     }
 
     /// Number of accounts.
@@ -151,6 +171,7 @@ impl WorldState {
             account.set_slot(slot, value);
         }
         self.accounts.insert(address, account);
+        self.touch(address);
     }
 
     /// Inserts an account whose code is already stored under `code_hash` (loading from disk).
@@ -172,6 +193,7 @@ impl WorldState {
             account.set_slot(slot, value);
         }
         self.accounts.insert(address, account);
+        self.touch(address);
     }
 
     /// Inserts code under its hash (loading from disk).
@@ -190,6 +212,7 @@ impl WorldState {
             if !account.is_touched() {
                 continue;
             }
+            self.touch(*address);
             if account.is_selfdestructed() || account.is_empty() {
                 if self.accounts.remove(address).is_some() || account.is_selfdestructed() {
                     diff.delete(*address);
@@ -233,6 +256,7 @@ impl WorldState {
                 .or_insert_with(|| Bytecode::new_raw(code.clone()));
         }
         for (address, change) in &diff.accounts {
+            self.touch(*address);
             let Some(fields) = change.info else {
                 self.accounts.remove(address);
                 continue;
@@ -252,17 +276,47 @@ impl WorldState {
     }
 
     /// The Merkle-Patricia root over all accounts and their storage.
+    ///
+    /// The first call builds the account trie (a full pass); later calls update only
+    /// the accounts changed since, and rehash only the nodes on their paths.
     pub fn state_root(&mut self) -> B256 {
-        let accounts = self.accounts.iter_mut().map(|(address, account)| {
-            let trie = TrieAccount {
-                nonce: account.nonce,
-                balance: account.balance,
-                storage_root: account.storage_root(),
-                code_hash: account.code_hash,
-            };
-            (keccak256(address), trie)
+        let trie = self.trie.get_or_insert_with(|| AccountTrie {
+            trie: MerkleTrie::new(),
+            dirty: self.accounts.keys().copied().collect(),
         });
-        let hashed: Vec<(B256, TrieAccount)> = accounts.collect();
+        for address in trie.dirty.drain() {
+            let key = keccak256(address);
+            match self.accounts.get_mut(&address) {
+                Some(account) => {
+                    let leaf = TrieAccount {
+                        nonce: account.nonce,
+                        balance: account.balance,
+                        storage_root: account.storage_root(),
+                        code_hash: account.code_hash,
+                    };
+                    trie.trie.insert(key, alloy_rlp::encode(leaf));
+                }
+                None => trie.trie.remove(key),
+            }
+        }
+        trie.trie.root()
+    }
+
+    /// The root computed from scratch with alloy-trie (reference for tests).
+    pub fn state_root_from_scratch(&mut self) -> B256 {
+        let hashed: Vec<(B256, TrieAccount)> = self
+            .accounts
+            .iter_mut()
+            .map(|(address, account)| {
+                let trie = TrieAccount {
+                    nonce: account.nonce,
+                    balance: account.balance,
+                    storage_root: account.storage_root(),
+                    code_hash: account.code_hash,
+                };
+                (keccak256(address), trie)
+            })
+            .collect();
         alloy_trie::root::state_root_unsorted(hashed)
     }
 
@@ -304,6 +358,31 @@ mod tests {
         diff.delete(a);
         applied.apply(&diff);
         assert!(applied.is_empty());
+    }
+
+    #[test]
+    fn incremental_root_equals_root_from_scratch() {
+        let mut s = WorldState::new();
+        for i in 0..50u8 {
+            s.insert_account(Address::repeat_byte(i), i as u64, U256::from(i), None, []);
+        }
+        assert_eq!(s.state_root(), s.state_root_from_scratch());
+        let mut diff = StateDiff::default();
+        for i in 0..10u8 {
+            diff.delete(Address::repeat_byte(i));
+        }
+        diff.update(
+            Address::repeat_byte(99),
+            AccountFields {
+                nonce: 1,
+                balance: U256::from(5),
+                code_hash: KECCAK_EMPTY,
+            },
+            true,
+            [(U256::from(1), U256::from(2))].into_iter(),
+        );
+        s.apply(&diff);
+        assert_eq!(s.state_root(), s.state_root_from_scratch());
     }
 
     #[test]
