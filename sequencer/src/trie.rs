@@ -156,7 +156,7 @@ impl Node {
                 let child = std::mem::take(child.as_mut());
                 *self = match child {
                     Node::Empty => Node::Empty,
-                    other => other.with_prefix(path.clone()),
+                    other => other.with_prefix(*path),
                 };
             }
             Node::Branch { children, .. } => {
@@ -260,7 +260,7 @@ impl MerkleTrie {
 
     fn root_contains(&self, key: &Nibbles) -> bool {
         let mut node = &self.root;
-        let mut key = key.clone();
+        let mut key = *key;
         loop {
             match node {
                 Node::Empty => return false,
