@@ -90,3 +90,42 @@ impl From<RpcError> for ErrorObjectOwned {
 
 /// Result of an RPC method.
 pub type RpcResult<T> = Result<T, RpcError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(e: RpcError) -> i32 {
+        ErrorObjectOwned::from(e).code()
+    }
+
+    #[test]
+    fn codes_follow_geth_and_eip_1474() {
+        assert_eq!(code(RpcError::Ingress(IngressError::Busy)), LIMIT_EXCEEDED);
+        assert_eq!(
+            code(RpcError::Ingress(IngressError::Decode("x".into()))),
+            INVALID_PARAMS
+        );
+        let low = IngressError::NonceTooLow { next: 2, nonce: 1 };
+        let obj = ErrorObjectOwned::from(RpcError::Ingress(low));
+        assert_eq!(obj.code(), SERVER_ERROR);
+        assert!(obj.message().starts_with("nonce too low"));
+        let reverted = ErrorObjectOwned::from(RpcError::Reverted {
+            reason: Some("nope".into()),
+            data: Bytes::from_static(&[1, 2]),
+        });
+        assert_eq!(reverted.code(), EXECUTION_REVERTED);
+        assert_eq!(reverted.message(), "execution reverted: nope");
+        assert_eq!(reverted.data().unwrap().get(), "\"0x0102\"");
+        assert_eq!(code(RpcError::LimitExceeded("x".into())), LIMIT_EXCEEDED);
+        assert_eq!(code(RpcError::InvalidParams("x".into())), INVALID_PARAMS);
+    }
+
+    #[test]
+    fn store_errors_hide_internals() {
+        let obj =
+            ErrorObjectOwned::from(RpcError::Store(StoreError::Corrupt("secret path".into())));
+        assert_eq!(obj.code(), INTERNAL_ERROR);
+        assert!(!obj.message().contains("secret"));
+    }
+}

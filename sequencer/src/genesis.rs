@@ -157,6 +157,42 @@ mod tests {
     }
 
     #[test]
+    fn geth_genesis_file_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("genesis.json");
+        std::fs::write(
+            &path,
+            r#"{
+              "config": { "chainId": 777 },
+              "timestamp": "0x5",
+              "extraData": "0x1234",
+              "gasLimit": "0x1c9c380",
+              "difficulty": "0x0",
+              "alloc": {
+                "0x1000000000000000000000000000000000000001": { "balance": "0x64" },
+                "0x2000000000000000000000000000000000000002": {
+                  "balance": "0x0", "nonce": "0x3", "code": "0x6001",
+                  "storage": { "0x01": "0x0000000000000000000000000000000000000000000000000000000000000009" }
+                }
+              }
+            }"#,
+        )
+        .unwrap();
+        let spec = GenesisSpec::from_file(&path).unwrap();
+        assert_eq!(spec.chain_id, Some(777));
+        assert_eq!(spec.timestamp, Some(5));
+        assert_eq!(spec.extra_data.as_ref(), &[0x12, 0x34]);
+        let state = spec.state();
+        let a = address!("1000000000000000000000000000000000000001");
+        let b = address!("2000000000000000000000000000000000000002");
+        assert_eq!(state.account(&a).unwrap().balance, U256::from(100));
+        assert_eq!(state.account(&b).unwrap().nonce, 3);
+        assert_eq!(state.code_of(&b).as_ref(), &[0x60, 0x01]);
+        assert_eq!(state.storage(&b, &U256::from(1)), U256::from(9));
+        assert!(GenesisSpec::from_file(&dir.path().join("missing.json")).is_err());
+    }
+
+    #[test]
     fn extra_dev_accounts_are_distinct() {
         let spec = GenesisSpec::dev(5, U256::from(1));
         assert_eq!(spec.accounts.len(), 15);
