@@ -38,9 +38,9 @@ pub struct DevArgs {
     /// JSON-RPC listen address (HTTP and WebSocket on one port).
     #[arg(long = "rpc.addr", value_name = "IP:PORT", default_value = peregrine_rpc::config::DEFAULT_RPC_ADDR)]
     pub rpc_addr: SocketAddr,
-    /// Chain id.
-    #[arg(long = "chain-id", value_name = "N", default_value_t = peregrine_sequencer::config::DEFAULT_CHAIN_ID)]
-    pub chain_id: u64,
+    /// Chain id [default: the genesis file's `config.chainId`, else 901].
+    #[arg(long = "chain-id", value_name = "N")]
+    pub chain_id: Option<u64>,
     /// Interval between sealed L2 blocks (e.g. `1s`, `200ms`).
     #[arg(long = "block-time", value_name = "DURATION", default_value = "1s", value_parser = humantime::parse_duration)]
     pub block_time: Duration,

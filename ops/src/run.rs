@@ -50,18 +50,22 @@ pub async fn dev(args: DevArgs) -> Result<(), RunError> {
             (tmp.path().to_path_buf(), Some(tmp))
         }
     };
-    let mut cfg = SequencerConfig::new(datadir.clone());
-    cfg.chain_id = args.chain_id;
-    cfg.block_time = args.block_time;
-    cfg.block_gas_limit = args.gas_limit;
-    cfg.min_base_fee = args.min_base_fee;
-    cfg.core = args.sequencer_core;
-    cfg.wait_strategy = args.sequencer_wait;
     let balance = U256::from(DEFAULT_DEV_BALANCE_ETH) * U256::from(10u64).pow(U256::from(18));
     let genesis = match &args.genesis {
         Some(path) => GenesisSpec::from_file(path).map_err(RunError::Config)?,
         None => GenesisSpec::dev(args.dev_accounts, balance),
     };
+    let chain_id = args
+        .chain_id
+        .or(genesis.chain_id)
+        .unwrap_or(peregrine_sequencer::config::DEFAULT_CHAIN_ID);
+    let mut cfg = SequencerConfig::new(datadir.clone());
+    cfg.chain_id = chain_id;
+    cfg.block_time = args.block_time;
+    cfg.block_gas_limit = args.gas_limit;
+    cfg.min_base_fee = args.min_base_fee;
+    cfg.core = args.sequencer_core;
+    cfg.wait_strategy = args.sequencer_wait;
     let node = tokio::task::spawn_blocking(move || Node::start(cfg, &genesis))
         .await
         .map_err(|e| RunError::Config(e.to_string()))??;
@@ -72,11 +76,11 @@ pub async fn dev(args: DevArgs) -> Result<(), RunError> {
     let server =
         peregrine_rpc::start(rpc_cfg, node.chain().clone(), node.ingress().clone()).await?;
     if args.genesis.is_none() {
-        print_banner(&args);
+        print_banner(&args, chain_id);
     }
     tracing::info!(
         rpc = %server.local_addr,
-        chain_id = args.chain_id,
+        chain_id,
         datadir = %datadir.display(),
         block_time = ?args.block_time,
         "peregrine dev is running"
@@ -92,7 +96,7 @@ pub async fn dev(args: DevArgs) -> Result<(), RunError> {
     Ok(())
 }
 
-fn print_banner(args: &DevArgs) {
+fn print_banner(args: &DevArgs, chain_id: u64) {
     let mut out = String::from("\nAvailable accounts (10 000 ETH each)\n====================\n");
     for (i, s) in dev_mnemonic_signers().iter().enumerate() {
         out.push_str(&format!(
@@ -110,7 +114,7 @@ fn print_banner(args: &DevArgs) {
     }
     out.push_str(&format!(
         "\nChain id {}  ·  JSON-RPC http://{addr}  ·  WebSocket ws://{addr}\n",
-        args.chain_id,
+        chain_id,
         addr = args.rpc_addr
     ));
     println!("{out}");
