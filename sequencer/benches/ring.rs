@@ -81,9 +81,9 @@ fn send_polling<T: Send + 'static, P: Peer<T>>(tx: &P::Tx, mut value: T) {
     }
 }
 
-/// 64-byte payload (one cache line), like a small transaction envelope.
+/// 64-byte payload (8-byte aligned), like a small transaction envelope.
 #[derive(Clone, Copy)]
-#[repr(C, align(64))]
+#[repr(C)]
 struct Msg64 {
     words: [u64; 8],
 }

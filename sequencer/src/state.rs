@@ -201,7 +201,8 @@ impl WorldState {
         self.codes.insert(hash, Bytecode::new_raw(code));
     }
 
-    /// Applies the changes revm made in one transaction and records them in `diff`.
+    /// Applies the changes revm made (one mini-block's finalized journal) and records them
+    /// in `diff`.
     ///
     /// Rules (the same as [`WorldState::apply`]): untouched accounts are skipped;
     /// self-destructed accounts and touched empty accounts (EIP-161) are deleted; created
@@ -236,15 +237,18 @@ impl WorldState {
             entry.nonce = info.nonce;
             entry.balance = info.balance;
             entry.code_hash = info.code_hash;
-            let changed = account
-                .storage
-                .iter()
-                .filter(|(_, slot)| created || slot.is_changed())
-                .map(|(key, slot)| (*key, slot.present_value));
-            for (slot, value) in changed.clone() {
-                entry.set_slot(slot, value);
+            diff.update(*address, entry.fields(), created, std::iter::empty());
+            let change = diff.accounts.get_mut(address).expect("just recorded");
+            // A slot changed if it differs from this state, which is the state before the
+            // changes being committed. (revm's own `original_value` is re-baselined per
+            // transaction, so it cannot tell across a multi-transaction journal.)
+            for (key, slot) in &account.storage {
+                let value = slot.present_value;
+                if entry.storage.get(key).copied().unwrap_or_default() != value {
+                    entry.set_slot(*key, value);
+                    change.storage.insert(*key, value);
+                }
             }
-            diff.update(*address, entry.fields(), created, changed);
         }
     }
 

@@ -1,3 +1,4 @@
 //! Integration tests of the ordering core: a real node (threads, redb) in a temp directory.
 
+mod mini_block;
 mod node;
