@@ -68,7 +68,9 @@ fn block_txs() -> Vec<ExecutedTx> {
                 effective_gas_price: 1_000_000,
                 contract_address: None,
                 index_in_block: i as u32,
+                first_log_index: 0,
                 received_us: 0,
+                ordered_us: 0,
                 executed_us: 0,
             }
         })

@@ -6,11 +6,13 @@
 //! read transaction ([`Chain::reader`]) that pins one head.
 
 use crate::{
-    block::{BlockContext, BlockEnd, MiniBlock},
+    block::{BlockContext, BlockEnd},
     diff::StateDiff,
     error::StoreError,
     hashes::BlockHashes,
+    feed::Feed,
     sequencer_loop::ChainEvent,
+    signer::{MiniBlockRecord, Signed},
     state::WorldState,
     store::{Counters, Store, StoreReader, StoredBlock},
     tx::ExecutedTx,
@@ -32,6 +34,8 @@ use std::{collections::VecDeque, sync::Arc};
 /// How many dropped/queued transaction statuses are remembered (oldest forgotten first).
 /// Bounded so a flood of bad transactions cannot grow memory.
 const STATUS_MEMORY: usize = 16_384;
+/// Sealed heads buffered for `newHeads` subscribers; a subscriber further behind is closed.
+const HEADS_BUFFER: usize = 1024;
 
 /// The executed but not yet sealed part of the chain.
 #[derive(Debug, Default)]
@@ -44,6 +48,8 @@ pub struct OpenBlock {
     pub by_hash: B256Map<usize>,
     /// Number of mini-blocks closed so far, all blocks together.
     pub mini_blocks: u64,
+    /// Signed records of the open block's mini-blocks.
+    pub records: Vec<Arc<MiniBlockRecord>>,
 }
 
 /// The pending view: state after the latest mini-block, and the open block.
@@ -97,6 +103,9 @@ pub struct Chain {
     /// Recent block hashes.
     pub hashes: Arc<BlockHashes>,
     statuses: Mutex<Statuses>,
+    /// The live feed of signed mini-blocks.
+    pub feed: Arc<Feed>,
+    heads: tokio::sync::broadcast::Sender<Head>,
     /// Hashes accepted by ingress but not yet executed or dropped (in the ring or the
     /// gap queue), so that a resubmission is answered `already known`. Bounded by the
     /// ring capacity plus the gap queue bound.
@@ -110,6 +119,7 @@ impl Chain {
         head: Head,
         store: Store,
         hashes: Arc<BlockHashes>,
+        feed: Arc<Feed>,
     ) -> Self {
         Self {
             chain_id,
@@ -121,8 +131,15 @@ impl Chain {
             store,
             hashes,
             statuses: Mutex::new(Statuses::default()),
+            feed,
+            heads: tokio::sync::broadcast::channel(HEADS_BUFFER).0,
             inflight: Mutex::new(B256Set::default()),
         }
+    }
+
+    /// A receiver of every block sealed from now on.
+    pub fn subscribe_heads(&self) -> tokio::sync::broadcast::Receiver<Head> {
+        self.heads.subscribe()
     }
 
     /// The last sealed block.
@@ -133,6 +150,31 @@ impl Chain {
     /// A consistent read view of the sealed chain and its head state.
     pub fn reader(&self) -> Result<StoreReader, StoreError> {
         self.store.reader()
+    }
+
+    /// A signed mini-block record by number: recent ones from memory, older from redb.
+    pub fn mini_block(&self, number: u64) -> Result<Option<Arc<MiniBlockRecord>>, StoreError> {
+        if let Some(r) = self.feed.recent(number) {
+            return Ok(Some(r));
+        }
+        Ok(self.store.reader()?.mini_block(number)?.map(Arc::new))
+    }
+
+    /// The mini-block record that preconfirmed `hash`, and its index there.
+    pub fn preconfirmed(
+        &self,
+        hash: &B256,
+    ) -> Result<Option<(Arc<MiniBlockRecord>, usize)>, StoreError> {
+        if let Some(found) = self.feed.find_recent(hash) {
+            return Ok(Some(found));
+        }
+        let reader = self.store.reader()?;
+        let Some((number, index)) = reader.tx_mini_block(hash)? else {
+            return Ok(None);
+        };
+        Ok(reader
+            .mini_block(number)?
+            .map(|r| (Arc::new(r), index as usize)))
     }
 
     /// The status of a transaction that was queued or dropped.
@@ -207,7 +249,7 @@ pub fn build_header(
 /// The thread behind [`Chain`]: consumes the sequencer loop's events.
 pub(crate) struct ChainService {
     pub(crate) chain: Arc<Chain>,
-    pub(crate) events: Receiver<ChainEvent>,
+    pub(crate) events: Receiver<Signed>,
     pub(crate) counters: Counters,
     pub(crate) block_diff: StateDiff,
 }
@@ -218,20 +260,23 @@ impl ChainService {
     pub(crate) fn run(mut self) {
         while let Ok(event) = self.events.recv() {
             match event {
-                ChainEvent::MiniBlock(mini) => self.apply(mini),
-                ChainEvent::BlockEnd(end) => {
+                Signed::MiniBlock(signed) => self.apply(signed),
+                Signed::Event(ChainEvent::MiniBlock(_)) => {
+                    unreachable!("the signer turns every mini-block into a signed one")
+                }
+                Signed::Event(ChainEvent::BlockEnd(end)) => {
                     if let Err(e) = self.seal(end) {
                         tracing::error!(error = %e, "cannot store sealed block; stopping");
                         panic!("cannot store sealed block: {e}");
                     }
                 }
-                ChainEvent::Queued {
+                Signed::Event(ChainEvent::Queued {
                     hash,
                     missing_nonce,
-                } => self
+                }) => self
                     .chain
                     .set_status(hash, TxStatus::Queued { missing_nonce }),
-                ChainEvent::Dropped { hash, reason } => {
+                Signed::Event(ChainEvent::Dropped { hash, reason }) => {
                     self.chain.end_inflight(&hash);
                     tracing::debug!(%hash, %reason, "transaction dropped");
                     self.chain.set_status(hash, TxStatus::Dropped { reason });
@@ -240,7 +285,8 @@ impl ChainService {
         }
     }
 
-    fn apply(&mut self, mini: MiniBlock) {
+    fn apply(&mut self, signed: Arc<crate::signer::SignedMiniBlock>) {
+        let mini = &signed.mini;
         self.block_diff.merge(&mini.diff);
         self.counters.next_mini_block = mini.number + 1;
         if let Some(last) = mini.txs.last() {
@@ -253,9 +299,10 @@ impl ChainService {
             let open = &mut pending.open;
             open.ctx = Some(mini.block);
             open.mini_blocks += 1;
-            for tx in mini.txs {
+            open.records.push(signed.record.clone());
+            for tx in &mini.txs {
                 open.by_hash.insert(tx.hash, open.txs.len());
-                open.txs.push(tx);
+                open.txs.push(tx.clone());
             }
         }
         // Only now that they are visible in the open block do they leave the in-flight
@@ -268,10 +315,10 @@ impl ChainService {
 
     fn seal(&mut self, end: BlockEnd) -> Result<(), StoreError> {
         let parent = self.chain.head();
-        let (state_root, txs) = {
+        let (state_root, txs, records) = {
             let mut pending = self.chain.pending.write();
             let root = pending.state.state_root();
-            (root, pending.open.txs.clone())
+            (root, pending.open.txs.clone(), pending.open.records.clone())
         };
         let header = build_header(
             parent.hash,
@@ -292,17 +339,21 @@ impl ChainService {
         let diff = std::mem::take(&mut self.block_diff);
         self.chain
             .store
-            .put_block(&block, &diff, self.counters, self.chain.chain_id)?;
+            .put_block(&block, &records, &diff, self.counters, self.chain.chain_id)?;
         self.chain.hashes.insert(block.header.number, hash);
-        *self.chain.head.write() = Head {
+        let head = Head {
             header: block.header,
             hash,
         };
+        *self.chain.head.write() = head.clone();
+        // No subscriber is not an error.
+        let _ = self.chain.heads.send(head);
         let mut pending = self.chain.pending.write();
         let open = &mut pending.open;
         // Only this block's transactions leave the open block; they stayed readable
         // there until the store had them.
         open.txs.drain(..txs.len());
+        open.records.drain(..records.len());
         open.by_hash.clear();
         for (i, tx) in open.txs.iter().enumerate() {
             open.by_hash.insert(tx.hash, i);

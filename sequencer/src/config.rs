@@ -60,6 +60,11 @@ pub struct SequencerConfig {
     pub max_tx_size: usize,
     /// Data directory (redb database lives in `<datadir>/chain.redb`).
     pub datadir: PathBuf,
+    /// File holding the hex private key that signs mini-block headers; the documented
+    /// dev key when `None` (dev mode only).
+    pub signing_key: Option<PathBuf>,
+    /// Mini-blocks buffered for subscribers before a slow one is closed.
+    pub feed_capacity: usize,
 }
 
 impl SequencerConfig {
@@ -80,6 +85,8 @@ impl SequencerConfig {
             chain_queue: DEFAULT_CHAIN_QUEUE,
             max_tx_size: DEFAULT_MAX_TX_SIZE,
             datadir,
+            signing_key: None,
+            feed_capacity: crate::feed::DEFAULT_FEED_CAPACITY,
         }
     }
 
@@ -111,6 +118,9 @@ impl SequencerConfig {
                     available.iter().map(|c| c.id).collect::<Vec<_>>()
                 ));
             }
+        }
+        if self.feed_capacity == 0 {
+            return Err("preconf.feed-capacity must be > 0".into());
         }
         if self.chain_queue == 0 || self.max_tx_size == 0 {
             return Err("sequencer.chain-queue and sequencer.max-tx-size must be > 0".into());

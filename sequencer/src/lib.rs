@@ -10,12 +10,16 @@
 //! ```text
 //!  RPC tasks ──Ingress::submit──▶ ring (MPSC, lock-free) ──▶ sequencer loop (pinned thread)
 //!   (decode, recover,                                          │ revm, mini-blocks
-//!    state pre-checks)                                         ▼
-//!                                           chain queue (bounded) ──▶ chain service thread
-//!                                                                     │ pending view (RwLock)
-//!                                                                     │ seal: roots, header
-//!                                                                     ▼
-//!                                                                   redb (blocks, state)
+//!    state pre-checks)                                         ▼ bounded
+//!                                                       signer thread: Merkle roots, EIP-712
+//!                                                       signature ──▶ Feed (subscribers,
+//!                                                       │              sync-send waiters)
+//!                                                       ▼ bounded
+//!                                                     chain service thread
+//!                                                       │ pending view (RwLock)
+//!                                                       │ seal: roots, header
+//!                                                       ▼
+//!                                                     redb (blocks, mini-blocks, state)
 //! ```
 //!
 //! The most critical files are `ring/` and `sequencer_loop.rs`: they are the hot path.
@@ -26,12 +30,14 @@ pub mod config;
 pub mod diff;
 pub mod error;
 pub mod exec;
+pub mod feed;
 pub mod genesis;
 pub mod hashes;
 pub mod ingress;
 pub mod node;
 pub mod ring;
 pub mod sequencer_loop;
+pub mod signer;
 pub mod state;
 pub mod store;
 pub mod trie;

@@ -11,9 +11,12 @@ use crate::{
     hashes::BlockHashes,
     ingress::{Ingress, IngressLimits},
     ring,
+    feed::{DEFAULT_RECENT_MINI_BLOCKS, Feed},
     sequencer_loop::{LoopStart, SequencerLoop, now_us},
+    signer::SignerService,
     store::{Counters, Store, StoredBlock},
 };
+use peregrine_preconf::SequencerKey;
 use alloy_primitives::{Address, B256, keccak256};
 use alloy_trie::KECCAK_EMPTY;
 use std::{
@@ -34,6 +37,7 @@ pub struct Node {
     chain: Arc<Chain>,
     stop: Arc<AtomicBool>,
     sequencer: Option<JoinHandle<()>>,
+    signer: Option<JoinHandle<()>>,
     chain_service: Option<JoinHandle<()>>,
 }
 
@@ -105,6 +109,7 @@ impl Node {
             };
             store.put_block(
                 &block,
+                &[],
                 &genesis_diff(genesis),
                 Counters::default(),
                 cfg.chain_id,
@@ -129,6 +134,7 @@ impl Node {
             header,
         };
         let counters = reader.counters()?;
+        let last_mini_hash = reader.last_mini_block_hash()?;
         let state = reader.load_state()?;
         let hashes = Arc::new(BlockHashes::default());
         for n in head_number.saturating_sub(255)..=head_number {
@@ -141,7 +147,20 @@ impl Node {
 
         let (producer, consumer) =
             ring::channel(cfg.ring_capacity).map_err(|e| NodeError::Config(e.to_string()))?;
+        let key = match &cfg.signing_key {
+            Some(path) => SequencerKey::from_file(path)
+                .map_err(|e| NodeError::Config(format!("signing key {}: {e}", path.display())))?,
+            None => SequencerKey::dev(),
+        };
+        let feed = Arc::new(Feed::new(
+            key.address(),
+            cfg.feed_capacity,
+            DEFAULT_RECENT_MINI_BLOCKS,
+            counters.next_mini_block,
+        ));
+        // loop ──events──▶ signer ──signed──▶ chain service; both bounded.
         let (events_tx, events_rx) = crossbeam_channel::bounded(cfg.chain_queue);
+        let (signed_tx, signed_rx) = crossbeam_channel::bounded(cfg.chain_queue);
         let start = LoopStart {
             head_number,
             head_timestamp: head.header.timestamp,
@@ -156,17 +175,30 @@ impl Node {
             head,
             store,
             hashes.clone(),
+            feed.clone(),
         ));
         let stop = Arc::new(AtomicBool::new(false));
         let service = ChainService {
             chain: chain.clone(),
-            events: events_rx,
+            events: signed_rx,
             counters,
             block_diff: StateDiff::default(),
         };
         let chain_service = std::thread::Builder::new()
             .name("peregrine-chain".into())
             .spawn(move || service.run())
+            .map_err(|e| NodeError::Thread(e.to_string()))?;
+        let signer = SignerService {
+            key,
+            chain_id: cfg.chain_id,
+            parent: last_mini_hash,
+            input: events_rx,
+            output: signed_tx,
+            feed,
+        };
+        let signer = std::thread::Builder::new()
+            .name("peregrine-signer".into())
+            .spawn(move || signer.run())
             .map_err(|e| NodeError::Thread(e.to_string()))?;
         let limits = IngressLimits {
             chain_id: cfg.chain_id,
@@ -196,6 +228,7 @@ impl Node {
             chain,
             stop,
             sequencer: Some(sequencer),
+            signer: Some(signer),
             chain_service: Some(chain_service),
         })
     }
@@ -221,6 +254,10 @@ impl Node {
         if let Some(t) = self.sequencer.take() {
             t.join()
                 .map_err(|_| NodeError::Thread("sequencer loop panicked".into()))?;
+        }
+        if let Some(t) = self.signer.take() {
+            t.join()
+                .map_err(|_| NodeError::Thread("signer panicked".into()))?;
         }
         if let Some(t) = self.chain_service.take() {
             t.join()

@@ -110,6 +110,7 @@ pub struct SequencerLoop {
     block: BlockContext,
     block_gas_used: u64,
     block_txs: u32,
+    block_logs: u64,
     deadline: Instant,
     next_seq: u64,
     next_mini: u64,
@@ -163,6 +164,7 @@ impl SequencerLoop {
             block,
             block_gas_used: 0,
             block_txs: 0,
+            block_logs: 0,
             next_seq: start.next_seq,
             next_mini: start.next_mini_block,
             diff: StateDiff::default(),
@@ -331,6 +333,7 @@ impl SequencerLoop {
             self.close_mini_block();
             self.close_block();
         }
+        let ordered_us = now_us();
         let PendingTx {
             hash,
             sender,
@@ -361,6 +364,7 @@ impl SequencerLoop {
             _ => None,
         };
         let receipt = exec::receipt(envelope.tx_type(), &result, self.block_gas_used);
+        let receipt_logs = result.logs().len() as u64;
         let effective_gas_price = envelope.effective_gas_price(Some(self.block.base_fee));
         self.txs.push(ExecutedTx {
             seq: self.next_seq,
@@ -372,11 +376,14 @@ impl SequencerLoop {
             effective_gas_price,
             contract_address,
             index_in_block: self.block_txs,
+            first_log_index: self.block_logs,
             received_us,
+            ordered_us,
             executed_us: now_us(),
         });
         self.next_seq += 1;
         self.block_txs += 1;
+        self.block_logs += receipt_logs;
         true
     }
 
@@ -429,6 +436,7 @@ impl SequencerLoop {
         self.evm.set_block(exec::block_env(&self.block));
         self.block_gas_used = 0;
         self.block_txs = 0;
+        self.block_logs = 0;
         let now = Instant::now();
         self.deadline += self.cfg.block_time;
         if self.deadline <= now {

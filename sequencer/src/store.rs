@@ -5,7 +5,7 @@
 //! (or a restart) always sees a whole block or none of it. The state tables hold the state
 //! as of the head block: `latest` reads are served from them.
 
-use crate::{diff::StateDiff, error::StoreError, state::WorldState};
+use crate::{diff::StateDiff, error::StoreError, signer::MiniBlockRecord, state::WorldState};
 use alloy_consensus::{Header, ReceiptEnvelope, TxEnvelope};
 use alloy_eips::{Decodable2718, Encodable2718};
 use alloy_primitives::{Address, B256, Bytes, U256};
@@ -23,6 +23,10 @@ const ACCOUNTS: TableDefinition<&[u8; 20], &[u8]> = TableDefinition::new("accoun
 const STORAGE: TableDefinition<&[u8; 52], &[u8; 32]> = TableDefinition::new("storage");
 const CODES: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("codes");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const MINI_BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("mini_blocks");
+const TX_MINI: TableDefinition<&[u8; 32], (u64, u32)> = TableDefinition::new("tx_mini_block");
+const HASHES: TableDefinition<&str, &[u8; 32]> = TableDefinition::new("hashes");
+const HASH_LAST_MINI: &str = "last_mini_block";
 
 const META_HEAD: &str = "head";
 const META_CHAIN_ID: &str = "chain_id";
@@ -110,6 +114,9 @@ impl Store {
             txn.open_table(STORAGE)?;
             txn.open_table(CODES)?;
             txn.open_table(META)?;
+            txn.open_table(MINI_BLOCKS)?;
+            txn.open_table(TX_MINI)?;
+            txn.open_table(HASHES)?;
         }
         txn.commit()?;
         Ok(Self { db })
@@ -122,10 +129,12 @@ impl Store {
         })
     }
 
-    /// Writes a sealed block, its state diff and counters, and makes it the head.
+    /// Writes a sealed block, its signed mini-blocks, its state diff and counters, and
+    /// makes it the head.
     pub fn put_block(
         &self,
         block: &StoredBlock,
+        minis: &[std::sync::Arc<MiniBlockRecord>],
         diff: &StateDiff,
         counters: Counters,
         chain_id: u64,
@@ -179,6 +188,20 @@ impl Store {
                     }
                 }
             }
+            let mut records = txn.open_table(MINI_BLOCKS)?;
+            let mut tx_mini = txn.open_table(TX_MINI)?;
+            for record in minis {
+                let json = serde_json::to_vec(record.as_ref())
+                    .map_err(|e| StoreError::Corrupt(format!("cannot encode mini-block: {e}")))?;
+                records.insert(record.number(), json.as_slice())?;
+                for (i, tx) in record.transactions.iter().enumerate() {
+                    tx_mini.insert(&tx.hash.0, (record.number(), i as u32))?;
+                }
+            }
+            if let Some(last) = minis.last() {
+                txn.open_table(HASHES)?
+                    .insert(HASH_LAST_MINI, &last.hash.0)?;
+            }
             let mut meta = txn.open_table(META)?;
             meta.insert(META_HEAD, number)?;
             meta.insert(META_CHAIN_ID, chain_id)?;
@@ -222,6 +245,32 @@ impl StoreReader {
 
     fn meta(&self, key: &str) -> Result<Option<u64>, StoreError> {
         Ok(self.txn.open_table(META)?.get(key)?.map(|v| v.value()))
+    }
+
+    /// The hash of the last stored mini-block (zero before the first).
+    pub fn last_mini_block_hash(&self) -> Result<B256, StoreError> {
+        Ok(self
+            .txn
+            .open_table(HASHES)?
+            .get(HASH_LAST_MINI)?
+            .map(|v| B256::from(*v.value()))
+            .unwrap_or_default())
+    }
+
+    /// A stored (sealed) mini-block record.
+    pub fn mini_block(&self, number: u64) -> Result<Option<MiniBlockRecord>, StoreError> {
+        let table = self.txn.open_table(MINI_BLOCKS)?;
+        let Some(raw) = table.get(number)? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(raw.value())
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt(format!("mini-block {number}: {e}")))
+    }
+
+    /// Where a sealed transaction was preconfirmed: (mini-block number, index).
+    pub fn tx_mini_block(&self, hash: &B256) -> Result<Option<(u64, u32)>, StoreError> {
+        Ok(self.txn.open_table(TX_MINI)?.get(&hash.0)?.map(|v| v.value()))
     }
 
     /// The header of block `number`.

@@ -89,8 +89,12 @@ pub struct ExecutedTx {
     pub contract_address: Option<Address>,
     /// Index of the transaction in its L2 block.
     pub index_in_block: u32,
+    /// Block-wide index of its first log.
+    pub first_log_index: u64,
     /// Received at ingress, µs since the Unix epoch.
     pub received_us: u64,
+    /// Taken from the ring by the sequencer loop (its position fixed), µs since the Unix epoch.
+    pub ordered_us: u64,
     /// Executed by the sequencer loop, µs since the Unix epoch.
     pub executed_us: u64,
 }

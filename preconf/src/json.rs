@@ -1,0 +1,289 @@
+//! The JSON form of a preconfirmation: EIP-712 typed data a generic library checks, plus the
+//! transaction, its receipt, the proofs and the stage timestamps. Parsing is strict.
+
+use alloy_primitives::{B256, Signature, U256, hex};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value, json};
+
+use crate::error::VerifyError;
+use crate::header::{DOMAIN_NAME, DOMAIN_VERSION, MiniBlockHeader, SignedHeader};
+use crate::leaf::ReceiptLeaf;
+use crate::preconf::{Preconfirmation, StageTimestamps};
+
+/// EIP-712 `primaryType` of the signed message.
+pub const PRIMARY_TYPE: &str = "MiniBlockHeader";
+
+/// `MiniBlockHeader`'s fields as EIP-712 `types` lists them: name and Solidity type, in order.
+pub const HEADER_FIELDS: [(&str, &str); 9] = [
+    ("chainId", "uint64"),
+    ("blockNumber", "uint64"),
+    ("miniBlockNumber", "uint64"),
+    ("parentHash", "bytes32"),
+    ("firstSequence", "uint64"),
+    ("transactionsRoot", "bytes32"),
+    ("receiptsRoot", "bytes32"),
+    ("stateDiffRoot", "bytes32"),
+    ("timestampMicros", "uint64"),
+];
+
+/// The domain's fields as EIP-712 `types.EIP712Domain` lists them.
+const DOMAIN_FIELDS: [(&str, &str); 3] =
+    [("name", "string"), ("version", "string"), ("chainId", "uint256")];
+
+/// The `types` object of the typed data: `EIP712Domain` and `MiniBlockHeader`.
+///
+/// viem accepts the `EIP712Domain` entry (it must match the domain, which it does); ethers'
+/// `verifyTypedData` wants it removed ("ambiguous primary types or unused types").
+pub fn typed_data_types() -> Value {
+    let list = |fields: &[(&str, &str)]| -> Value {
+        fields.iter().map(|(name, ty)| json!({ "name": name, "type": ty })).collect()
+    };
+    json!({ "EIP712Domain": list(&DOMAIN_FIELDS), PRIMARY_TYPE: list(&HEADER_FIELDS) })
+}
+
+fn hex32(b: &B256) -> Value {
+    Value::String(hex::encode_prefixed(b))
+}
+
+fn hashes(proof: &[B256]) -> Value {
+    proof.iter().map(hex32).collect()
+}
+
+impl Preconfirmation {
+    /// The JSON form (see the crate documentation); integers are JSON numbers, hashes
+    /// `0x`-prefixed lower-case hex, the signature 65 bytes `r || s || v` with `v` 27 or 28.
+    pub fn to_json(&self) -> Value {
+        let h = &self.header.header;
+        let t = &self.timestamps;
+        json!({
+            "typedData": {
+                "domain": { "name": DOMAIN_NAME, "version": DOMAIN_VERSION, "chainId": h.chainId },
+                "types": typed_data_types(),
+                "primaryType": PRIMARY_TYPE,
+                "message": {
+                    "chainId": h.chainId,
+                    "blockNumber": h.blockNumber,
+                    "miniBlockNumber": h.miniBlockNumber,
+                    "parentHash": hex32(&h.parentHash),
+                    "firstSequence": h.firstSequence,
+                    "transactionsRoot": hex32(&h.transactionsRoot),
+                    "receiptsRoot": hex32(&h.receiptsRoot),
+                    "stateDiffRoot": hex32(&h.stateDiffRoot),
+                    "timestampMicros": h.timestampMicros,
+                },
+            },
+            "signature": hex::encode_prefixed(self.header.signature.as_bytes()),
+            "transaction": { "index": self.index, "hash": hex32(&self.receipt.tx_hash) },
+            "receipt": {
+                "success": self.receipt.success,
+                "gasUsed": self.receipt.gas_used,
+                "cumulativeGasUsed": self.receipt.cumulative_gas_used,
+                "logsHash": hex32(&self.receipt.logs_hash),
+            },
+            "proofs": {
+                "transaction": hashes(&self.transaction_proof),
+                "receipt": hashes(&self.receipt_proof),
+            },
+            "timestamps": {
+                "received": t.received,
+                "ordered": t.ordered,
+                "executed": t.executed,
+                "signed": t.signed,
+                "sent": t.sent,
+            },
+        })
+    }
+
+    /// Parses the JSON form strictly: every field present, no unknown field, each of its
+    /// type, the domain name and version Peregrine's, the domain `chainId` equal to the
+    /// message's, `types` and `primaryType` exactly those [`Preconfirmation::to_json`] writes.
+    /// Parsing checks no signature or proof: call [`Preconfirmation::verify`].
+    pub fn from_json(v: &Value) -> Result<Self, VerifyError> {
+        let root = Obj::new(
+            v,
+            "",
+            &["typedData", "signature", "transaction", "receipt", "proofs", "timestamps"],
+        )?;
+
+        let typed = root.obj("typedData", &["domain", "types", "primaryType", "message"])?;
+        let domain = typed.obj("domain", &["name", "version", "chainId"])?;
+        domain.expect_str("name", DOMAIN_NAME)?;
+        domain.expect_str("version", DOMAIN_VERSION)?;
+        let types = typed.obj("types", &["EIP712Domain", PRIMARY_TYPE])?;
+        let expected_types = typed_data_types();
+        for name in ["EIP712Domain", PRIMARY_TYPE] {
+            if types.get(name) != &expected_types[name] {
+                return Err(VerifyError::json(
+                    types.path(name),
+                    format!("not the {name} fields Peregrine signs: {}", expected_types[name]),
+                ));
+            }
+        }
+        typed.expect_str("primaryType", PRIMARY_TYPE)?;
+
+        let fields: Vec<&str> = HEADER_FIELDS.iter().map(|(name, _)| *name).collect();
+        let m = typed.obj("message", &fields)?;
+        let header = MiniBlockHeader {
+            chainId: m.u64("chainId")?,
+            blockNumber: m.u64("blockNumber")?,
+            miniBlockNumber: m.u64("miniBlockNumber")?,
+            parentHash: m.b256("parentHash")?,
+            firstSequence: m.u64("firstSequence")?,
+            transactionsRoot: m.b256("transactionsRoot")?,
+            receiptsRoot: m.b256("receiptsRoot")?,
+            stateDiffRoot: m.b256("stateDiffRoot")?,
+            timestampMicros: m.u64("timestampMicros")?,
+        };
+        let domain_chain = domain.u64("chainId")?;
+        if domain_chain != header.chainId {
+            return Err(VerifyError::json(
+                domain.path("chainId"),
+                format!("domain chainId {domain_chain} differs from message chainId {}", header.chainId),
+            ));
+        }
+
+        let signature = root.signature("signature")?;
+
+        let tx = root.obj("transaction", &["index", "hash"])?;
+        let index = u32::try_from(tx.u64("index")?)
+            .map_err(|_| VerifyError::json(tx.path("index"), "does not fit in 32 bits"))?;
+        let receipt = root.obj("receipt", &["success", "gasUsed", "cumulativeGasUsed", "logsHash"])?;
+        let receipt = ReceiptLeaf {
+            tx_hash: tx.b256("hash")?,
+            success: receipt.bool("success")?,
+            gas_used: receipt.u64("gasUsed")?,
+            cumulative_gas_used: receipt.u64("cumulativeGasUsed")?,
+            logs_hash: receipt.b256("logsHash")?,
+        };
+
+        let proofs = root.obj("proofs", &["transaction", "receipt"])?;
+        let t = root.obj("timestamps", &["received", "ordered", "executed", "signed", "sent"])?;
+        Ok(Self {
+            header: SignedHeader { header, signature },
+            index,
+            receipt,
+            transaction_proof: proofs.hashes("transaction")?,
+            receipt_proof: proofs.hashes("receipt")?,
+            timestamps: StageTimestamps {
+                received: t.u64("received")?,
+                ordered: t.u64("ordered")?,
+                executed: t.u64("executed")?,
+                signed: t.u64("signed")?,
+                sent: t.u64("sent")?,
+            },
+        })
+    }
+}
+
+/// Serializes as [`Preconfirmation::to_json`].
+impl Serialize for Preconfirmation {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.to_json().serialize(serializer)
+    }
+}
+
+/// Deserializes with [`Preconfirmation::from_json`] (strict; verifies nothing).
+impl<'de> Deserialize<'de> for Preconfirmation {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(deserializer)?;
+        Self::from_json(&v).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A JSON object whose key set has been checked, with its path for error messages.
+struct Obj<'a> {
+    path: String,
+    map: &'a Map<String, Value>,
+}
+
+impl<'a> Obj<'a> {
+    /// Checks that `v` is an object with exactly the keys `keys`.
+    fn new(v: &'a Value, path: &str, keys: &[&str]) -> Result<Self, VerifyError> {
+        let what = if path.is_empty() { "<root>" } else { path };
+        let map = v.as_object().ok_or_else(|| VerifyError::json(what, "expected an object"))?;
+        let obj = Self { path: path.to_owned(), map };
+        if let Some(missing) = keys.iter().find(|k| !map.contains_key(**k)) {
+            return Err(VerifyError::json(obj.path(missing), "missing field"));
+        }
+        if let Some(unknown) = map.keys().find(|k| !keys.contains(&k.as_str())) {
+            return Err(VerifyError::json(obj.path(unknown), "unknown field"));
+        }
+        Ok(obj)
+    }
+
+    fn path(&self, key: &str) -> String {
+        if self.path.is_empty() { key.to_owned() } else { format!("{}.{key}", self.path) }
+    }
+
+    /// The value at `key`, which [`Obj::new`] checked is present.
+    fn get(&self, key: &str) -> &'a Value {
+        &self.map[key]
+    }
+
+    fn obj(&self, key: &str, keys: &[&str]) -> Result<Obj<'a>, VerifyError> {
+        Obj::new(self.get(key), &self.path(key), keys)
+    }
+
+    fn u64(&self, key: &str) -> Result<u64, VerifyError> {
+        self.get(key).as_u64().ok_or_else(|| {
+            VerifyError::json(self.path(key), "expected an unsigned integer as a JSON number")
+        })
+    }
+
+    fn bool(&self, key: &str) -> Result<bool, VerifyError> {
+        self.get(key).as_bool().ok_or_else(|| VerifyError::json(self.path(key), "expected a boolean"))
+    }
+
+    fn expect_str(&self, key: &str, expected: &str) -> Result<(), VerifyError> {
+        match self.get(key).as_str() {
+            Some(s) if s == expected => Ok(()),
+            Some(s) => Err(VerifyError::json(
+                self.path(key),
+                format!("expected {expected:?}, got {s:?}"),
+            )),
+            None => Err(VerifyError::json(self.path(key), "expected a string")),
+        }
+    }
+
+    fn b256(&self, key: &str) -> Result<B256, VerifyError> {
+        parse_b256(self.get(key), &self.path(key))
+    }
+
+    fn hashes(&self, key: &str) -> Result<Vec<B256>, VerifyError> {
+        let path = self.path(key);
+        let list = self
+            .get(key)
+            .as_array()
+            .ok_or_else(|| VerifyError::json(&path, "expected an array of 32-byte hex strings"))?;
+        list.iter().enumerate().map(|(i, v)| parse_b256(v, &format!("{path}[{i}]"))).collect()
+    }
+
+    fn signature(&self, key: &str) -> Result<Signature, VerifyError> {
+        let path = self.path(key);
+        let bytes: [u8; 65] = parse_hex(self.get(key), &path)?;
+        let v = bytes[64];
+        if v != 27 && v != 28 {
+            return Err(VerifyError::json(path, format!("v must be 27 or 28, got {v}")));
+        }
+        let r = B256::from_slice(&bytes[..32]);
+        let s = B256::from_slice(&bytes[32..64]);
+        Ok(Signature::new(U256::from_be_bytes(r.0), U256::from_be_bytes(s.0), v == 28))
+    }
+}
+
+fn parse_b256(v: &Value, path: &str) -> Result<B256, VerifyError> {
+    parse_hex::<32>(v, path).map(B256::from)
+}
+
+/// `0x` followed by exactly `2 * N` hex digits (either case).
+fn parse_hex<const N: usize>(v: &Value, path: &str) -> Result<[u8; N], VerifyError> {
+    let bad = || VerifyError::json(path, format!("expected 0x followed by {} hex digits", 2 * N));
+    let s = v.as_str().ok_or_else(bad)?;
+    let digits = s.strip_prefix("0x").ok_or_else(bad)?;
+    if digits.len() != 2 * N {
+        return Err(bad());
+    }
+    let mut out = [0u8; N];
+    hex::decode_to_slice(digits, &mut out).map_err(|_| bad())?;
+    Ok(out)
+}

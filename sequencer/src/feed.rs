@@ -1,0 +1,172 @@
+//! The live feed of signed mini-blocks: a broadcast for subscribers, the waiters of
+//! `eth_sendRawTransactionSync`, and a bounded window of recent records for replay.
+
+use crate::{
+    signer::{MiniBlockRecord, SignedMiniBlock},
+    tx::ExecutedTx,
+};
+use alloy_primitives::{Address, B256, map::B256Map};
+use parking_lot::Mutex;
+use std::{
+    collections::VecDeque,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+    },
+};
+use tokio::sync::{broadcast, oneshot};
+
+/// Default number of mini-blocks the broadcast buffers for subscribers. A subscriber that
+/// falls further behind is told it lagged and closed (it resumes with `fromMiniBlock`):
+/// bounded so a stalled consumer costs memory only up to this, never the sequencer time.
+pub const DEFAULT_FEED_CAPACITY: usize = 8192;
+/// Default number of recent records kept in memory for replay (older ones come from redb).
+pub const DEFAULT_RECENT_MINI_BLOCKS: usize = 8192;
+
+/// What an `eth_sendRawTransactionSync` caller learns about its transaction.
+#[derive(Debug, Clone)]
+pub enum WaitOutcome {
+    /// Preconfirmed in this mini-block, at this index.
+    Preconfirmed {
+        /// The signed mini-block.
+        record: Arc<MiniBlockRecord>,
+        /// Index in it.
+        index: usize,
+        /// The executed transaction (for its full receipt).
+        tx: Box<ExecutedTx>,
+        /// The block it will be sealed in.
+        block: crate::block::BlockContext,
+    },
+    /// Held for a nonce gap.
+    Queued {
+        /// The nonce the sender must use first.
+        missing_nonce: u64,
+    },
+    /// Dropped by the sequencer.
+    Dropped {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The feed (shared by the signer thread and the RPC server).
+#[derive(Debug)]
+pub struct Feed {
+    sequencer: Address,
+    live: broadcast::Sender<Arc<MiniBlockRecord>>,
+    waiters: Mutex<B256Map<oneshot::Sender<WaitOutcome>>>,
+    waiting: AtomicUsize,
+    recent: Mutex<VecDeque<Arc<MiniBlockRecord>>>,
+    recent_cap: usize,
+    /// Number of the next mini-block to be published.
+    next: AtomicU64,
+}
+
+impl Feed {
+    pub(crate) fn new(sequencer: Address, capacity: usize, recent: usize, next: u64) -> Self {
+        Self {
+            sequencer,
+            live: broadcast::channel(capacity.max(1)).0,
+            waiters: Mutex::new(B256Map::default()),
+            waiting: AtomicUsize::new(0),
+            recent: Mutex::new(VecDeque::with_capacity(recent)),
+            recent_cap: recent,
+            next: AtomicU64::new(next),
+        }
+    }
+
+    /// The address that signs mini-block headers.
+    pub fn sequencer(&self) -> Address {
+        self.sequencer
+    }
+
+    /// A receiver of every mini-block published from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<MiniBlockRecord>> {
+        self.live.subscribe()
+    }
+
+    /// Number of the next mini-block to be published (all below it are published).
+    pub fn next_number(&self) -> u64 {
+        self.next.load(Ordering::Acquire)
+    }
+
+    /// A recent record by number, if still in the in-memory window.
+    pub fn recent(&self, number: u64) -> Option<Arc<MiniBlockRecord>> {
+        let recent = self.recent.lock();
+        let first = recent.front()?.number();
+        recent.get(number.checked_sub(first)? as usize).cloned()
+    }
+
+    /// The recent record holding transaction `hash`, with its index.
+    pub fn find_recent(&self, hash: &B256) -> Option<(Arc<MiniBlockRecord>, usize)> {
+        let recent = self.recent.lock();
+        recent
+            .iter()
+            .rev()
+            .find_map(|r| r.position(hash).map(|i| (r.clone(), i)))
+    }
+
+    /// Registers interest in `hash` (before submitting it, so the outcome cannot be missed).
+    pub fn wait_for(&self, hash: B256) -> oneshot::Receiver<WaitOutcome> {
+        let (tx, rx) = oneshot::channel();
+        if self.waiters.lock().insert(hash, tx).is_none() {
+            self.waiting.fetch_add(1, Ordering::AcqRel);
+        }
+        rx
+    }
+
+    /// Forgets a waiter (timeout or refused submission).
+    pub fn cancel(&self, hash: &B256) {
+        if self.waiters.lock().remove(hash).is_some() {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    fn resolve(&self, hash: &B256, outcome: impl FnOnce() -> WaitOutcome) {
+        if self.waiting.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        if let Some(tx) = self.waiters.lock().remove(hash) {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            let _ = tx.send(outcome());
+        }
+    }
+
+    pub(crate) fn publish(&self, signed: &SignedMiniBlock) {
+        let record = &signed.record;
+        if self.waiting.load(Ordering::Acquire) > 0 {
+            let mut waiters = self.waiters.lock();
+            for (i, tx) in signed.mini.txs.iter().enumerate() {
+                if let Some(w) = waiters.remove(&tx.hash) {
+                    self.waiting.fetch_sub(1, Ordering::AcqRel);
+                    let _ = w.send(WaitOutcome::Preconfirmed {
+                        record: record.clone(),
+                        index: i,
+                        tx: Box::new(tx.clone()),
+                        block: signed.mini.block,
+                    });
+                }
+            }
+        }
+        {
+            let mut recent = self.recent.lock();
+            if recent.len() >= self.recent_cap {
+                recent.pop_front();
+            }
+            recent.push_back(record.clone());
+        }
+        self.next.store(record.number() + 1, Ordering::Release);
+        // No receiver is not an error: nobody subscribed.
+        let _ = self.live.send(record.clone());
+    }
+
+    pub(crate) fn queued(&self, hash: &B256, missing_nonce: u64) {
+        self.resolve(hash, || WaitOutcome::Queued { missing_nonce });
+    }
+
+    pub(crate) fn dropped(&self, hash: &B256, reason: &str) {
+        self.resolve(hash, || WaitOutcome::Dropped {
+            reason: reason.to_string(),
+        });
+    }
+}

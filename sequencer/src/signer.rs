@@ -1,0 +1,372 @@
+//! The signer stage: between the sequencer loop and the chain service, on its own thread.
+//!
+//! For each closed mini-block it builds the three Merkle trees (transactions, receipts,
+//! state diff), signs the EIP-712 mini-block header, answers the `eth_sendRawTransactionSync`
+//! callers waiting for one of its transactions, broadcasts it to subscribers, and hands it
+//! on to the chain service. The sequencer loop never waits for a signature: the bounded
+//! channel between them is the only coupling.
+
+use crate::{
+    block::MiniBlock,
+    diff::StateDiff,
+    feed::Feed,
+    sequencer_loop::{ChainEvent, now_us},
+};
+use alloy_primitives::{Address, B256, Bytes, Log, Signature};
+use crossbeam_channel::{Receiver, Sender};
+use peregrine_preconf::{
+    AccountDiffLeaf, MerkleTree, MiniBlockHeader, Preconfirmation, ReceiptLeaf, SequencerKey,
+    SignedHeader, StageTimestamps, logs_hash, transaction_leaf,
+};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// The signed mini-block header's fields (the EIP-712 `message`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HeaderFields {
+    /// Chain id.
+    pub chain_id: u64,
+    /// L2 block number.
+    pub block_number: u64,
+    /// Mini-block number.
+    pub mini_block_number: u64,
+    /// Hash of the previous mini-block's header.
+    pub parent_hash: B256,
+    /// Sequence number of the first transaction.
+    pub first_sequence: u64,
+    /// Root over the transactions.
+    pub transactions_root: B256,
+    /// Root over the receipts.
+    pub receipts_root: B256,
+    /// Root over the state diff.
+    pub state_diff_root: B256,
+    /// Close time, µs since the Unix epoch.
+    pub timestamp_micros: u64,
+}
+
+impl From<&MiniBlockHeader> for HeaderFields {
+    fn from(h: &MiniBlockHeader) -> Self {
+        Self {
+            chain_id: h.chainId,
+            block_number: h.blockNumber,
+            mini_block_number: h.miniBlockNumber,
+            parent_hash: h.parentHash,
+            first_sequence: h.firstSequence,
+            transactions_root: h.transactionsRoot,
+            receipts_root: h.receiptsRoot,
+            state_diff_root: h.stateDiffRoot,
+            timestamp_micros: h.timestampMicros,
+        }
+    }
+}
+
+impl From<&HeaderFields> for MiniBlockHeader {
+    fn from(h: &HeaderFields) -> Self {
+        Self {
+            chainId: h.chain_id,
+            blockNumber: h.block_number,
+            miniBlockNumber: h.mini_block_number,
+            parentHash: h.parent_hash,
+            firstSequence: h.first_sequence,
+            transactionsRoot: h.transactions_root,
+            receiptsRoot: h.receipts_root,
+            stateDiffRoot: h.state_diff_root,
+            timestampMicros: h.timestamp_micros,
+        }
+    }
+}
+
+/// The receipt fields a preconfirmation commits to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceiptFields {
+    /// Execution succeeded.
+    pub success: bool,
+    /// Gas used by the transaction.
+    pub gas_used: u64,
+    /// Gas used in the L2 block up to and including it.
+    pub cumulative_gas_used: u64,
+    /// keccak256 of the RLP of its logs.
+    pub logs_hash: B256,
+}
+
+/// One transaction of a mini-block, as recorded for replicas and history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordedTx {
+    /// Transaction hash.
+    pub hash: B256,
+    /// Sender.
+    pub from: Address,
+    /// Recipient (`None` for a contract creation).
+    pub to: Option<Address>,
+    /// Position in the L2 block.
+    pub block_index: u32,
+    /// Block-wide index of its first log.
+    pub first_log_index: u64,
+    /// Global sequence number.
+    pub sequence: u64,
+    /// Receipt fields committed by the receipts root.
+    pub receipt: ReceiptFields,
+    /// The logs (their hash is `receipt.logsHash`).
+    pub logs: Vec<Log>,
+    /// Created contract, if any.
+    pub contract_address: Option<Address>,
+    /// Stage timestamps (µs since the Unix epoch): received, ordered, executed.
+    pub received: u64,
+    /// Ordered by the sequencer loop.
+    pub ordered: u64,
+    /// Executed.
+    pub executed: u64,
+}
+
+/// A signed mini-block as published, persisted and replayed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MiniBlockRecord {
+    /// The signed header's fields.
+    pub header: HeaderFields,
+    /// The sequencer's signature over the header's EIP-712 digest (65 bytes, v = 27/28).
+    pub signature: Bytes,
+    /// Its hash (the EIP-712 digest; the next mini-block's `parentHash`).
+    pub hash: B256,
+    /// Transactions with their receipts.
+    pub transactions: Vec<RecordedTx>,
+    /// State changes.
+    pub state_diff: StateDiff,
+    /// When the header was signed, µs since the Unix epoch.
+    pub signed: u64,
+}
+
+impl RecordedTx {
+    /// The receipt leaf of this transaction.
+    pub fn receipt_leaf(&self) -> ReceiptLeaf {
+        ReceiptLeaf {
+            tx_hash: self.hash,
+            success: self.receipt.success,
+            gas_used: self.receipt.gas_used,
+            cumulative_gas_used: self.receipt.cumulative_gas_used,
+            logs_hash: self.receipt.logs_hash,
+        }
+    }
+}
+
+impl MiniBlockRecord {
+    /// Mini-block number.
+    pub fn number(&self) -> u64 {
+        self.header.mini_block_number
+    }
+
+    /// L2 block number.
+    pub fn block_number(&self) -> u64 {
+        self.header.block_number
+    }
+
+    /// The signed header (for verification).
+    pub fn signed_header(&self) -> SignedHeader {
+        SignedHeader {
+            header: MiniBlockHeader::from(&self.header),
+            signature: Signature::from_raw(&self.signature)
+                .expect("records hold the signature they were made with"),
+        }
+    }
+
+    /// The preconfirmation of transaction `index`, stamped as sent at `sent_us`.
+    pub fn preconfirmation(&self, index: usize, sent_us: u64) -> Preconfirmation {
+        let tx_tree = MerkleTree::new(
+            self.transactions
+                .iter()
+                .enumerate()
+                .map(|(i, t)| transaction_leaf(i as u32, t.hash))
+                .collect(),
+        );
+        let receipt_tree = MerkleTree::new(
+            self.transactions
+                .iter()
+                .enumerate()
+                .map(|(i, t)| t.receipt_leaf().leaf(i as u32))
+                .collect(),
+        );
+        let tx = &self.transactions[index];
+        Preconfirmation {
+            header: self.signed_header(),
+            index: index as u32,
+            receipt: tx.receipt_leaf(),
+            transaction_proof: tx_tree.proof(index),
+            receipt_proof: receipt_tree.proof(index),
+            timestamps: StageTimestamps {
+                received: tx.received,
+                ordered: tx.ordered,
+                executed: tx.executed,
+                signed: self.signed,
+                sent: sent_us,
+            },
+        }
+    }
+
+    /// Position of `hash` in this mini-block.
+    pub fn position(&self, hash: &B256) -> Option<usize> {
+        self.transactions.iter().position(|t| t.hash == *hash)
+    }
+}
+
+/// A signed mini-block: the executed data the chain service needs, and its record.
+#[derive(Debug)]
+pub struct SignedMiniBlock {
+    /// The executed mini-block.
+    pub mini: MiniBlock,
+    /// What is published and persisted.
+    pub record: Arc<MiniBlockRecord>,
+}
+
+/// What the signer hands to the chain service, in the loop's order.
+#[derive(Debug)]
+pub(crate) enum Signed {
+    /// A signed mini-block.
+    MiniBlock(Arc<SignedMiniBlock>),
+    /// Anything else from the loop, passed through.
+    Event(ChainEvent),
+}
+
+fn diff_leaves(diff: &StateDiff) -> Vec<alloy_primitives::B256> {
+    diff.accounts
+        .iter()
+        .map(|(address, change)| {
+            let fields = change.info;
+            AccountDiffLeaf {
+                address: *address,
+                deleted: fields.is_none(),
+                nonce: fields.map_or(0, |f| f.nonce),
+                balance: fields.map(|f| f.balance).unwrap_or_default(),
+                code_hash: fields.map(|f| f.code_hash).unwrap_or_default(),
+                storage_cleared: change.storage_cleared,
+                storage: change.storage.iter().map(|(k, v)| (*k, *v)).collect(),
+            }
+            .leaf()
+        })
+        .collect()
+}
+
+/// Builds and signs the record of `mini` on top of `parent`.
+pub fn sign_mini_block(
+    key: &SequencerKey,
+    chain_id: u64,
+    parent: B256,
+    mini: &MiniBlock,
+) -> MiniBlockRecord {
+    let transactions: Vec<RecordedTx> = mini
+        .txs
+        .iter()
+        .map(|t| {
+            let cumulative = t.receipt.cumulative_gas_used();
+            RecordedTx {
+                hash: t.hash,
+                from: t.sender,
+                to: alloy_consensus::Transaction::to(&t.envelope),
+                block_index: t.index_in_block,
+                first_log_index: t.first_log_index,
+                sequence: t.seq,
+                receipt: ReceiptFields {
+                    success: t.receipt.status(),
+                    gas_used: t.gas_used,
+                    cumulative_gas_used: cumulative,
+                    logs_hash: logs_hash(t.receipt.logs()),
+                },
+                logs: t.receipt.logs().to_vec(),
+                contract_address: t.contract_address,
+                received: t.received_us,
+                ordered: t.ordered_us,
+                executed: t.executed_us,
+            }
+        })
+        .collect();
+    let tx_root = MerkleTree::new(
+        transactions
+            .iter()
+            .enumerate()
+            .map(|(i, t)| transaction_leaf(i as u32, t.hash))
+            .collect(),
+    )
+    .root();
+    let receipt_root = MerkleTree::new(
+        transactions
+            .iter()
+            .enumerate()
+            .map(|(i, t)| t.receipt_leaf().leaf(i as u32))
+            .collect(),
+    )
+    .root();
+    let diff_root = MerkleTree::new(diff_leaves(&mini.diff)).root();
+    let header = MiniBlockHeader {
+        chainId: chain_id,
+        blockNumber: mini.block.number,
+        miniBlockNumber: mini.number,
+        parentHash: parent,
+        firstSequence: mini.first_seq,
+        transactionsRoot: tx_root,
+        receiptsRoot: receipt_root,
+        stateDiffRoot: diff_root,
+        timestampMicros: mini.closed_us,
+    };
+    let signature = key.sign(&header);
+    let hash = header.signing_hash();
+    MiniBlockRecord {
+        header: HeaderFields::from(&header),
+        signature: Bytes::copy_from_slice(&signature.as_bytes()),
+        hash,
+        transactions,
+        state_diff: mini.diff.clone(),
+        signed: now_us(),
+    }
+}
+
+/// The signer thread.
+pub(crate) struct SignerService {
+    pub(crate) key: SequencerKey,
+    pub(crate) chain_id: u64,
+    pub(crate) parent: B256,
+    pub(crate) input: Receiver<ChainEvent>,
+    pub(crate) output: Sender<Signed>,
+    pub(crate) feed: Arc<Feed>,
+}
+
+impl SignerService {
+    /// Runs until the sequencer loop hangs up.
+    pub(crate) fn run(mut self) {
+        while let Ok(event) = self.input.recv() {
+            let out = match event {
+                ChainEvent::MiniBlock(mini) => {
+                    let record = Arc::new(sign_mini_block(
+                        &self.key,
+                        self.chain_id,
+                        self.parent,
+                        &mini,
+                    ));
+                    self.parent = record.hash;
+                    let signed = Arc::new(SignedMiniBlock { mini, record });
+                    self.feed.publish(&signed);
+                    Signed::MiniBlock(signed)
+                }
+                ChainEvent::Queued {
+                    hash,
+                    missing_nonce,
+                } => {
+                    self.feed.queued(&hash, missing_nonce);
+                    Signed::Event(ChainEvent::Queued {
+                        hash,
+                        missing_nonce,
+                    })
+                }
+                ChainEvent::Dropped { hash, reason } => {
+                    self.feed.dropped(&hash, &reason);
+                    Signed::Event(ChainEvent::Dropped { hash, reason })
+                }
+                other => Signed::Event(other),
+            };
+            if self.output.send(out).is_err() {
+                return;
+            }
+        }
+    }
+}
