@@ -66,7 +66,9 @@ pub enum VerifyError {
         root: B256,
     },
     /// The receipt proof does not lead from the receipt's leaf to `receiptsRoot`.
-    #[error("receipt proof does not lead from the receipt of transaction {index} to receiptsRoot {root}")]
+    #[error(
+        "receipt proof does not lead from the receipt of transaction {index} to receiptsRoot {root}"
+    )]
     ReceiptProof {
         /// Claimed position in the mini-block.
         index: u32,
@@ -78,7 +80,10 @@ pub enum VerifyError {
 impl VerifyError {
     /// A shorthand for [`VerifyError::Json`].
     pub(crate) fn json(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self::Json { field: field.into(), reason: reason.into() }
+        Self::Json {
+            field: field.into(),
+            reason: reason.into(),
+        }
     }
 
     /// Whether the input could not even be parsed (as opposed to parsing and failing a check).

@@ -88,3 +88,144 @@ impl SignedHeader {
             .map_err(|e| VerifyError::BadSignature(e.to_string()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SequencerKey;
+    use alloy_primitives::{U256, keccak256};
+
+    fn header() -> MiniBlockHeader {
+        MiniBlockHeader {
+            chainId: 901,
+            blockNumber: 12,
+            miniBlockNumber: 3,
+            parentHash: keccak256("parent"),
+            firstSequence: 40,
+            transactionsRoot: keccak256("txs"),
+            receiptsRoot: keccak256("receipts"),
+            stateDiffRoot: keccak256("diff"),
+            timestampMicros: 1_763_700_000_000_000,
+        }
+    }
+
+    #[test]
+    fn type_string_is_the_documented_one() {
+        assert_eq!(
+            MiniBlockHeader::eip712_encode_type(),
+            "MiniBlockHeader(uint64 chainId,uint64 blockNumber,uint64 miniBlockNumber,\
+             bytes32 parentHash,uint64 firstSequence,bytes32 transactionsRoot,\
+             bytes32 receiptsRoot,bytes32 stateDiffRoot,uint64 timestampMicros)"
+        );
+    }
+
+    #[test]
+    fn signing_hash_is_eip712_by_hand() {
+        let h = header();
+        let domain_type = keccak256("EIP712Domain(string name,string version,uint256 chainId)");
+        let separator = keccak256(
+            [
+                domain_type,
+                keccak256(DOMAIN_NAME),
+                keccak256(DOMAIN_VERSION),
+                B256::from(U256::from(901)),
+            ]
+            .concat(),
+        );
+        assert_eq!(domain(901).separator(), separator);
+        let word = |v: u64| B256::from(U256::from(v));
+        let struct_hash = keccak256(
+            [
+                keccak256(MiniBlockHeader::eip712_encode_type().as_bytes()),
+                word(h.chainId),
+                word(h.blockNumber),
+                word(h.miniBlockNumber),
+                h.parentHash,
+                word(h.firstSequence),
+                h.transactionsRoot,
+                h.receiptsRoot,
+                h.stateDiffRoot,
+                word(h.timestampMicros),
+            ]
+            .concat(),
+        );
+        let digest = keccak256(
+            [
+                &[0x19, 0x01][..],
+                separator.as_slice(),
+                struct_hash.as_slice(),
+            ]
+            .concat(),
+        );
+        assert_eq!(h.signing_hash(), digest);
+    }
+
+    #[test]
+    fn sign_and_recover_round_trip() {
+        let key = SequencerKey::dev();
+        let signed = key.sign_header(header());
+        assert_eq!(signed.recover_signer().unwrap(), key.address());
+        assert_eq!(signed.hash(), header().signing_hash());
+        let v = signed.signature.as_bytes()[64];
+        assert!(v == 27 || v == 28, "v = {v}");
+    }
+
+    #[test]
+    fn signatures_are_deterministic() {
+        let key = SequencerKey::dev();
+        let again = SequencerKey::from_bytes(&keccak256(crate::DEV_KEY_SEED)).unwrap();
+        assert_eq!(
+            key.sign(&header()).as_bytes(),
+            key.sign(&header()).as_bytes()
+        );
+        assert_eq!(
+            key.sign(&header()).as_bytes(),
+            again.sign(&header()).as_bytes()
+        );
+        let mut other = header();
+        other.blockNumber += 1;
+        assert_ne!(key.sign(&header()).as_bytes(), key.sign(&other).as_bytes());
+    }
+
+    #[test]
+    fn high_s_signature_is_refused() {
+        let signed = SequencerKey::dev().sign_header(header());
+        let s = signed.signature;
+        // The same signature with s' = n - s and the parity flipped recovers the same key;
+        // it is refused so that signatures are unique.
+        let n = alloy_primitives::uint!(
+            0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141_U256
+        );
+        let flipped = Signature::new(s.r(), n - s.s(), !s.v());
+        let bad = SignedHeader {
+            signature: flipped,
+            ..signed
+        };
+        assert!(matches!(
+            bad.recover_signer(),
+            Err(VerifyError::BadSignature(_))
+        ));
+    }
+
+    #[test]
+    fn every_field_changes_the_hash() {
+        let base = header().signing_hash();
+        let mut variants = Vec::new();
+        for i in 0..9 {
+            let mut h = header();
+            match i {
+                0 => h.chainId += 1,
+                1 => h.blockNumber += 1,
+                2 => h.miniBlockNumber += 1,
+                3 => h.parentHash.0[0] ^= 1,
+                4 => h.firstSequence += 1,
+                5 => h.transactionsRoot.0[0] ^= 1,
+                6 => h.receiptsRoot.0[0] ^= 1,
+                7 => h.stateDiffRoot.0[0] ^= 1,
+                _ => h.timestampMicros += 1,
+            }
+            variants.push(h.signing_hash());
+        }
+        assert!(variants.iter().all(|h| *h != base));
+    }
+}

@@ -27,8 +27,11 @@ pub const HEADER_FIELDS: [(&str, &str); 9] = [
 ];
 
 /// The domain's fields as EIP-712 `types.EIP712Domain` lists them.
-const DOMAIN_FIELDS: [(&str, &str); 3] =
-    [("name", "string"), ("version", "string"), ("chainId", "uint256")];
+const DOMAIN_FIELDS: [(&str, &str); 3] = [
+    ("name", "string"),
+    ("version", "string"),
+    ("chainId", "uint256"),
+];
 
 /// The `types` object of the typed data: `EIP712Domain` and `MiniBlockHeader`.
 ///
@@ -36,7 +39,10 @@ const DOMAIN_FIELDS: [(&str, &str); 3] =
 /// `verifyTypedData` wants it removed ("ambiguous primary types or unused types").
 pub fn typed_data_types() -> Value {
     let list = |fields: &[(&str, &str)]| -> Value {
-        fields.iter().map(|(name, ty)| json!({ "name": name, "type": ty })).collect()
+        fields
+            .iter()
+            .map(|(name, ty)| json!({ "name": name, "type": ty }))
+            .collect()
     };
     json!({ "EIP712Domain": list(&DOMAIN_FIELDS), PRIMARY_TYPE: list(&HEADER_FIELDS) })
 }
@@ -102,7 +108,14 @@ impl Preconfirmation {
         let root = Obj::new(
             v,
             "",
-            &["typedData", "signature", "transaction", "receipt", "proofs", "timestamps"],
+            &[
+                "typedData",
+                "signature",
+                "transaction",
+                "receipt",
+                "proofs",
+                "timestamps",
+            ],
         )?;
 
         let typed = root.obj("typedData", &["domain", "types", "primaryType", "message"])?;
@@ -115,7 +128,10 @@ impl Preconfirmation {
             if types.get(name) != &expected_types[name] {
                 return Err(VerifyError::json(
                     types.path(name),
-                    format!("not the {name} fields Peregrine signs: {}", expected_types[name]),
+                    format!(
+                        "not the {name} fields Peregrine signs: {}",
+                        expected_types[name]
+                    ),
                 ));
             }
         }
@@ -138,7 +154,10 @@ impl Preconfirmation {
         if domain_chain != header.chainId {
             return Err(VerifyError::json(
                 domain.path("chainId"),
-                format!("domain chainId {domain_chain} differs from message chainId {}", header.chainId),
+                format!(
+                    "domain chainId {domain_chain} differs from message chainId {}",
+                    header.chainId
+                ),
             ));
         }
 
@@ -147,7 +166,10 @@ impl Preconfirmation {
         let tx = root.obj("transaction", &["index", "hash"])?;
         let index = u32::try_from(tx.u64("index")?)
             .map_err(|_| VerifyError::json(tx.path("index"), "does not fit in 32 bits"))?;
-        let receipt = root.obj("receipt", &["success", "gasUsed", "cumulativeGasUsed", "logsHash"])?;
+        let receipt = root.obj(
+            "receipt",
+            &["success", "gasUsed", "cumulativeGasUsed", "logsHash"],
+        )?;
         let receipt = ReceiptLeaf {
             tx_hash: tx.b256("hash")?,
             success: receipt.bool("success")?,
@@ -157,7 +179,10 @@ impl Preconfirmation {
         };
 
         let proofs = root.obj("proofs", &["transaction", "receipt"])?;
-        let t = root.obj("timestamps", &["received", "ordered", "executed", "signed", "sent"])?;
+        let t = root.obj(
+            "timestamps",
+            &["received", "ordered", "executed", "signed", "sent"],
+        )?;
         Ok(Self {
             header: SignedHeader { header, signature },
             index,
@@ -200,8 +225,13 @@ impl<'a> Obj<'a> {
     /// Checks that `v` is an object with exactly the keys `keys`.
     fn new(v: &'a Value, path: &str, keys: &[&str]) -> Result<Self, VerifyError> {
         let what = if path.is_empty() { "<root>" } else { path };
-        let map = v.as_object().ok_or_else(|| VerifyError::json(what, "expected an object"))?;
-        let obj = Self { path: path.to_owned(), map };
+        let map = v
+            .as_object()
+            .ok_or_else(|| VerifyError::json(what, "expected an object"))?;
+        let obj = Self {
+            path: path.to_owned(),
+            map,
+        };
         if let Some(missing) = keys.iter().find(|k| !map.contains_key(**k)) {
             return Err(VerifyError::json(obj.path(missing), "missing field"));
         }
@@ -212,7 +242,11 @@ impl<'a> Obj<'a> {
     }
 
     fn path(&self, key: &str) -> String {
-        if self.path.is_empty() { key.to_owned() } else { format!("{}.{key}", self.path) }
+        if self.path.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{}.{key}", self.path)
+        }
     }
 
     /// The value at `key`, which [`Obj::new`] checked is present.
@@ -226,12 +260,17 @@ impl<'a> Obj<'a> {
 
     fn u64(&self, key: &str) -> Result<u64, VerifyError> {
         self.get(key).as_u64().ok_or_else(|| {
-            VerifyError::json(self.path(key), "expected an unsigned integer as a JSON number")
+            VerifyError::json(
+                self.path(key),
+                "expected an unsigned integer as a JSON number",
+            )
         })
     }
 
     fn bool(&self, key: &str) -> Result<bool, VerifyError> {
-        self.get(key).as_bool().ok_or_else(|| VerifyError::json(self.path(key), "expected a boolean"))
+        self.get(key)
+            .as_bool()
+            .ok_or_else(|| VerifyError::json(self.path(key), "expected a boolean"))
     }
 
     fn expect_str(&self, key: &str, expected: &str) -> Result<(), VerifyError> {
@@ -255,7 +294,10 @@ impl<'a> Obj<'a> {
             .get(key)
             .as_array()
             .ok_or_else(|| VerifyError::json(&path, "expected an array of 32-byte hex strings"))?;
-        list.iter().enumerate().map(|(i, v)| parse_b256(v, &format!("{path}[{i}]"))).collect()
+        list.iter()
+            .enumerate()
+            .map(|(i, v)| parse_b256(v, &format!("{path}[{i}]")))
+            .collect()
     }
 
     fn signature(&self, key: &str) -> Result<Signature, VerifyError> {
@@ -263,11 +305,18 @@ impl<'a> Obj<'a> {
         let bytes: [u8; 65] = parse_hex(self.get(key), &path)?;
         let v = bytes[64];
         if v != 27 && v != 28 {
-            return Err(VerifyError::json(path, format!("v must be 27 or 28, got {v}")));
+            return Err(VerifyError::json(
+                path,
+                format!("v must be 27 or 28, got {v}"),
+            ));
         }
         let r = B256::from_slice(&bytes[..32]);
         let s = B256::from_slice(&bytes[32..64]);
-        Ok(Signature::new(U256::from_be_bytes(r.0), U256::from_be_bytes(s.0), v == 28))
+        Ok(Signature::new(
+            U256::from_be_bytes(r.0),
+            U256::from_be_bytes(s.0),
+            v == 28,
+        ))
     }
 }
 
@@ -277,7 +326,12 @@ fn parse_b256(v: &Value, path: &str) -> Result<B256, VerifyError> {
 
 /// `0x` followed by exactly `2 * N` hex digits (either case).
 fn parse_hex<const N: usize>(v: &Value, path: &str) -> Result<[u8; N], VerifyError> {
-    let bad = || VerifyError::json(path, format!("expected 0x followed by {} hex digits", 2 * N));
+    let bad = || {
+        VerifyError::json(
+            path,
+            format!("expected 0x followed by {} hex digits", 2 * N),
+        )
+    };
     let s = v.as_str().ok_or_else(bad)?;
     let digits = s.strip_prefix("0x").ok_or_else(bad)?;
     if digits.len() != 2 * N {

@@ -15,7 +15,7 @@ pub const DEV_KEY_SEED: &str = "peregrine.dev.sequencer";
 
 /// Address of [`SequencerKey::dev`].
 pub const DEV_SEQUENCER_ADDRESS: Address =
-    alloy_primitives::address!("0x0000000000000000000000000000000000000000");
+    alloy_primitives::address!("0xEB25E6d7f8118b1E24dD5Eff177Cea2110736076");
 
 /// A sequencer signing key (secp256k1). Signing is deterministic (RFC 6979): the same header
 /// signed twice gives the same bytes. `Debug` shows the address, never the key.
@@ -35,9 +35,14 @@ impl SequencerKey {
     /// `0x` prefix; surrounding whitespace (a trailing newline) is ignored. Errors name the
     /// file and the problem, never the file's contents.
     pub fn from_file(path: &Path) -> Result<Self, KeyError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| KeyError::Read { path: path.to_owned(), source })?;
-        let format = |reason: String| KeyError::Format { path: path.to_owned(), reason };
+        let text = std::fs::read_to_string(path).map_err(|source| KeyError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let format = |reason: String| KeyError::Format {
+            path: path.to_owned(),
+            reason,
+        };
         let trimmed = text.trim();
         let digits = trimmed
             .strip_prefix("0x")
@@ -50,7 +55,10 @@ impl SequencerKey {
             return Err(format(format!("non-hex character at position {pos}")));
         }
         if digits.len() != 64 {
-            return Err(format(format!("expected 64 hex digits, found {}", digits.len())));
+            return Err(format(format!(
+                "expected 64 hex digits, found {}",
+                digits.len()
+            )));
         }
         let bytes: B256 = digits.parse().map_err(|e| format(format!("{e}")))?;
         Self::from_bytes(&bytes).map_err(|_| {
@@ -82,12 +90,109 @@ impl SequencerKey {
 
     /// Signs `header` and pairs it with its signature.
     pub fn sign_header(&self, header: MiniBlockHeader) -> SignedHeader {
-        SignedHeader { signature: self.sign(&header), header }
+        SignedHeader {
+            signature: self.sign(&header),
+            header,
+        }
     }
 }
 
 impl fmt::Debug for SequencerKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SequencerKey").field("address", &self.address()).finish_non_exhaustive()
+        f.debug_struct("SequencerKey")
+            .field("address", &self.address())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn dev_key_address_is_stable() {
+        assert_eq!(SequencerKey::dev().address(), DEV_SEQUENCER_ADDRESS);
+        assert_eq!(
+            SequencerKey::dev().address().to_checksum(None),
+            "0xEB25E6d7f8118b1E24dD5Eff177Cea2110736076"
+        );
+    }
+
+    #[test]
+    fn debug_shows_the_address_not_the_key() {
+        let debug = format!("{:?}", SequencerKey::dev());
+        assert!(
+            debug.contains("EB25E6d7") || debug.contains("eb25e6d7"),
+            "{debug}"
+        );
+        let secret = alloy_primitives::hex::encode(keccak256(DEV_KEY_SEED));
+        assert!(!debug.to_lowercase().contains(&secret[..16]), "{debug}");
+    }
+
+    fn key_file(contents: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(contents.as_bytes()).unwrap();
+        f
+    }
+
+    #[test]
+    fn from_file_accepts_hex_with_or_without_prefix_and_whitespace() {
+        let hex = alloy_primitives::hex::encode(keccak256(DEV_KEY_SEED));
+        for contents in [
+            hex.clone(),
+            format!("0x{hex}"),
+            format!("  0x{hex}\n"),
+            format!("\n{}\r\n", hex.to_uppercase()),
+        ] {
+            let key = SequencerKey::from_file(key_file(&contents).path()).unwrap();
+            assert_eq!(key.address(), DEV_SEQUENCER_ADDRESS, "{contents:?}");
+        }
+    }
+
+    #[test]
+    fn from_file_errors_are_clear_and_never_echo_the_contents() {
+        let hex = alloy_primitives::hex::encode(keccak256(DEV_KEY_SEED));
+        let cases = [
+            (String::new(), "empty"),
+            (" \n".into(), "empty"),
+            (
+                format!("0x{}", &hex[..62]),
+                "expected 64 hex digits, found 62",
+            ),
+            (format!("{hex}00"), "expected 64 hex digits, found 66"),
+            (
+                format!("{}zz", &hex[..62]),
+                "non-hex character at position 62",
+            ),
+            ("0x".to_owned() + &"0".repeat(64), "not a valid private key"),
+            ("f".repeat(64), "not a valid private key"),
+        ];
+        for (contents, expected) in cases {
+            let file = key_file(&contents);
+            let err = SequencerKey::from_file(file.path()).unwrap_err();
+            let msg = err.to_string();
+            assert!(matches!(err, KeyError::Format { .. }), "{msg}");
+            assert!(msg.contains(expected), "{contents:?}: {msg}");
+            assert!(msg.contains(&file.path().display().to_string()), "{msg}");
+            if contents.trim().len() > 8 {
+                assert!(!msg.contains(&contents.trim()[..8]), "{msg}");
+            }
+        }
+        let missing = SequencerKey::from_file(Path::new("/nonexistent/peregrine.key")).unwrap_err();
+        assert!(matches!(missing, KeyError::Read { .. }));
+        assert!(missing.to_string().contains("/nonexistent/peregrine.key"));
+    }
+
+    #[test]
+    fn from_bytes_refuses_invalid_scalars() {
+        assert!(matches!(
+            SequencerKey::from_bytes(&B256::ZERO),
+            Err(KeyError::InvalidScalar)
+        ));
+        assert!(matches!(
+            SequencerKey::from_bytes(&B256::repeat_byte(0xff)),
+            Err(KeyError::InvalidScalar)
+        ));
     }
 }

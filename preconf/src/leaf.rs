@@ -105,3 +105,117 @@ impl AccountDiffLeaf {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy_primitives::{Bytes, LogData, address, b256};
+
+    /// One 32-byte ABI word.
+    fn word(v: u64) -> [u8; 32] {
+        U256::from(v).to_be_bytes()
+    }
+
+    #[test]
+    fn transaction_leaf_is_the_double_hash_of_two_words() {
+        let hash = keccak256("tx");
+        let enc = [word(7).as_slice(), hash.as_slice()].concat();
+        assert_eq!(transaction_leaf(7, hash), keccak256(keccak256(enc)));
+    }
+
+    #[test]
+    fn receipt_leaf_is_the_double_hash_of_six_words() {
+        let r = ReceiptLeaf {
+            tx_hash: keccak256("tx"),
+            success: true,
+            gas_used: 21_000,
+            cumulative_gas_used: 42_000,
+            logs_hash: keccak256("logs"),
+        };
+        let enc = [
+            word(3).as_slice(),
+            r.tx_hash.as_slice(),
+            &word(1),
+            &word(21_000),
+            &word(42_000),
+            r.logs_hash.as_slice(),
+        ]
+        .concat();
+        assert_eq!(r.leaf(3), keccak256(keccak256(enc)));
+    }
+
+    #[test]
+    fn account_leaf_and_storage_hash_follow_solidity_abi_encode() {
+        let a = AccountDiffLeaf {
+            address: address!("0x00000000000000000000000000000000000000aa"),
+            deleted: false,
+            nonce: 1,
+            balance: U256::from(5),
+            code_hash: keccak256("code"),
+            storage_cleared: true,
+            storage: vec![
+                (U256::from(1), U256::from(10)),
+                (U256::from(2), U256::from(20)),
+            ],
+        };
+        // abi.encode(uint256[] slots, uint256[] values): two offsets, then each array as
+        // its length followed by its elements.
+        let storage = [
+            word(0x40),
+            word(0xa0),
+            word(2),
+            word(1),
+            word(2),
+            word(2),
+            word(10),
+            word(20),
+        ]
+        .concat();
+        assert_eq!(a.storage_hash(), keccak256(storage));
+        let mut addr_word = [0u8; 32];
+        addr_word[12..].copy_from_slice(a.address.as_slice());
+        let enc = [
+            addr_word.as_slice(),
+            &word(0),
+            &word(1),
+            &word(5),
+            a.code_hash.as_slice(),
+            &word(1),
+            a.storage_hash().as_slice(),
+        ]
+        .concat();
+        assert_eq!(a.leaf(), keccak256(keccak256(enc)));
+        // No storage changes: abi.encode of two empty arrays.
+        let empty = AccountDiffLeaf::default().storage_hash();
+        assert_eq!(
+            empty,
+            keccak256([word(0x40), word(0x60), word(0), word(0)].concat())
+        );
+    }
+
+    #[test]
+    fn logs_hash_is_keccak_of_the_rlp_log_list() {
+        assert_eq!(
+            logs_hash(&[]),
+            b256!("0x1dcc4de8dec75d7aab85b567b6ccd41ad312451b948a7413f0a142fd40d49347")
+        );
+        let log = Log {
+            address: address!("0x00000000000000000000000000000000000000aa"),
+            data: LogData::new_unchecked(
+                vec![B256::repeat_byte(1)],
+                Bytes::from_static(&[0xbe, 0xef]),
+            ),
+        };
+        // [[0x94 ++ address, [0xa0 ++ topic], 0x82 beef]]
+        let mut item = vec![0x94];
+        item.extend_from_slice(log.address.as_slice());
+        item.extend_from_slice(&[0xe1, 0xa0]);
+        item.extend_from_slice(&[1u8; 32]);
+        item.extend_from_slice(&[0x82, 0xbe, 0xef]);
+        let mut inner = vec![0xf8, item.len() as u8];
+        inner.extend_from_slice(&item);
+        let mut list = vec![0xf8, inner.len() as u8];
+        list.extend_from_slice(&inner);
+        assert_eq!(logs_hash(&[log]), keccak256(list));
+    }
+}

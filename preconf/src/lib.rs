@@ -97,7 +97,7 @@
 //!
 //! [`SequencerKey::dev`] is a fixed development key, private key
 //! `keccak256("peregrine.dev.sequencer")`, address
-//! `DEV_ADDRESS_DOC` ([`DEV_SEQUENCER_ADDRESS`]). Everyone
+//! `0xEB25E6d7f8118b1E24dD5Eff177Cea2110736076` ([`DEV_SEQUENCER_ADDRESS`]). Everyone
 //! knows it: use [`SequencerKey::from_file`] for anything real.
 
 mod error;

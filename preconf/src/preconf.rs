@@ -79,7 +79,10 @@ impl Preconfirmation {
         let signer = self.header.recover_signer()?;
         if let Some(expected) = expected_signer {
             if signer != expected {
-                return Err(VerifyError::WrongSigner { expected, got: signer });
+                return Err(VerifyError::WrongSigner {
+                    expected,
+                    got: signer,
+                });
             }
         }
         let header = &self.header.header;
@@ -95,8 +98,15 @@ impl Preconfirmation {
                 root: header.transactionsRoot,
             });
         }
-        if !verify_proof(header.receiptsRoot, self.receipt.leaf(self.index), &self.receipt_proof) {
-            return Err(VerifyError::ReceiptProof { index: self.index, root: header.receiptsRoot });
+        if !verify_proof(
+            header.receiptsRoot,
+            self.receipt.leaf(self.index),
+            &self.receipt_proof,
+        ) {
+            return Err(VerifyError::ReceiptProof {
+                index: self.index,
+                root: header.receiptsRoot,
+            });
         }
         Ok(Verified {
             signer,

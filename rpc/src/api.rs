@@ -132,6 +132,27 @@ pub trait EthApi {
     /// `eth_getLogs`
     #[method(name = "eth_getLogs", blocking)]
     fn logs(&self, filter: Filter) -> Result<Vec<Log>, RpcError>;
+    /// `eth_sendRawTransactionSync` (EIP-7966): the receipt as soon as the transaction is
+    /// preconfirmed, with the signed preconfirmation in a `preconfirmation` field.
+    #[method(name = "eth_sendRawTransactionSync")]
+    async fn send_raw_transaction_sync(
+        &self,
+        raw: Bytes,
+        timeout_ms: Option<serde_json::Value>,
+    ) -> Result<serde_json::Value, RpcError>;
+    /// `preconf_sequencer`: the address that signs mini-block headers.
+    #[method(name = "preconf_sequencer")]
+    fn preconf_sequencer(&self) -> Result<Address, RpcError>;
+    /// `preconf_getPreconfirmation`: the signed preconfirmation of a transaction.
+    #[method(name = "preconf_getPreconfirmation")]
+    fn get_preconfirmation(&self, hash: B256) -> Result<Option<serde_json::Value>, RpcError>;
+    /// `eth_subscribe`: `newHeads`, `miniBlocks`, `preconfirmations`, `stateChanges`, `logs`.
+    #[subscription(name = "eth_subscribe" => "eth_subscription", unsubscribe = "eth_unsubscribe", item = serde_json::Value)]
+    async fn subscribe(
+        &self,
+        kind: String,
+        params: Option<serde_json::Value>,
+    ) -> jsonrpsee::core::SubscriptionResult;
     /// `peregrine_getTransactionStatus`: where a transaction is, including why it was dropped.
     #[method(name = "peregrine_getTransactionStatus")]
     fn transaction_status(&self, hash: B256) -> Result<TransactionStatus, RpcError>;

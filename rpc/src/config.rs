@@ -22,6 +22,10 @@ pub const DEFAULT_MAX_LOGS: usize = 10_000;
 pub const DEFAULT_MAX_LOG_RANGE: u64 = 10_000;
 /// Default bound on `eth_feeHistory` block count (geth's is 1024).
 pub const DEFAULT_MAX_FEE_HISTORY: u64 = 1024;
+/// Default `eth_sendRawTransactionSync` timeout (EIP-7966 suggests 2 s).
+pub const DEFAULT_SYNC_TIMEOUT_MS: u64 = 2_000;
+/// Default cap on the timeout a caller may ask for.
+pub const DEFAULT_SYNC_TIMEOUT_CAP_MS: u64 = 30_000;
 /// Default suggested priority fee in wei (0.001 gwei).
 pub const DEFAULT_PRIORITY_FEE: u128 = 1_000_000;
 
@@ -50,6 +54,10 @@ pub struct RpcConfig {
     pub max_fee_history: u64,
     /// Priority fee suggested by `eth_maxPriorityFeePerGas`, in wei.
     pub priority_fee: u128,
+    /// `eth_sendRawTransactionSync` timeout when the caller names none, ms.
+    pub sync_timeout_ms: u64,
+    /// Largest timeout a caller may ask for, ms.
+    pub sync_timeout_cap_ms: u64,
 }
 
 impl Default for RpcConfig {
@@ -66,6 +74,8 @@ impl Default for RpcConfig {
             max_log_range: DEFAULT_MAX_LOG_RANGE,
             max_fee_history: DEFAULT_MAX_FEE_HISTORY,
             priority_fee: DEFAULT_PRIORITY_FEE,
+            sync_timeout_ms: DEFAULT_SYNC_TIMEOUT_MS,
+            sync_timeout_cap_ms: DEFAULT_SYNC_TIMEOUT_CAP_MS,
         }
     }
 }

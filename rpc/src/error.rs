@@ -14,6 +14,10 @@ pub const SERVER_ERROR: i32 = -32000;
 pub const LIMIT_EXCEEDED: i32 = -32005;
 /// Execution reverted, with the revert data in `data` (geth).
 pub const EXECUTION_REVERTED: i32 = 3;
+/// EIP-7966: not processed within the timeout (`data`: the transaction hash).
+pub const SYNC_TIMEOUT: i32 = 4;
+/// EIP-7966: the transaction cannot be ready (nonce gap, insufficient funds, dropped).
+pub const SYNC_NOT_READY: i32 = 5;
 
 /// Everything an RPC method can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +58,22 @@ pub enum RpcError {
     /// A configured limit was hit.
     #[error("{0}")]
     LimitExceeded(String),
+    /// `eth_sendRawTransactionSync` timed out (EIP-7966 code 4).
+    #[error("the transaction was accepted but not preconfirmed within {timeout_ms} ms")]
+    SyncTimeout {
+        /// The transaction.
+        hash: alloy_primitives::B256,
+        /// The timeout that applied.
+        timeout_ms: u64,
+    },
+    /// `eth_sendRawTransactionSync`: the transaction cannot be ready (EIP-7966 code 5).
+    #[error("{reason}")]
+    NotReady {
+        /// The transaction.
+        hash: alloy_primitives::B256,
+        /// Why, in words.
+        reason: String,
+    },
 }
 
 impl From<RpcError> for ErrorObjectOwned {
@@ -80,6 +100,12 @@ impl From<RpcError> for ErrorObjectOwned {
             }
             RpcError::LimitExceeded(_) => {
                 ErrorObjectOwned::owned(LIMIT_EXCEEDED, message, None::<()>)
+            }
+            RpcError::SyncTimeout { hash, .. } => {
+                ErrorObjectOwned::owned(SYNC_TIMEOUT, message, Some(hash))
+            }
+            RpcError::NotReady { hash, .. } => {
+                ErrorObjectOwned::owned(SYNC_NOT_READY, message, Some(hash))
             }
             RpcError::HeaderNotFound
             | RpcError::HistoricalState { .. }

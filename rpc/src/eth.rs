@@ -15,8 +15,9 @@ use alloy_rpc_types_eth::{
 };
 use alloy_trie::KECCAK_EMPTY;
 use peregrine_sequencer::{
-    Chain, Ingress, TxStatus,
+    Chain, Ingress, IngressError, TxStatus,
     chain::build_header,
+    feed::WaitOutcome,
     store::{StoreReader, StoredBlock},
 };
 use std::sync::Arc;
@@ -209,6 +210,46 @@ impl EthHandler {
     }
 }
 
+/// A timeout given as a JSON number or a hex/decimal string, in milliseconds.
+fn parse_timeout(v: &serde_json::Value) -> RpcResult<u64> {
+    let parsed = match v {
+        serde_json::Value::Number(n) => n.as_u64(),
+        serde_json::Value::String(s) => match s.strip_prefix("0x") {
+            Some(hex) => u64::from_str_radix(hex, 16).ok(),
+            None => s.parse().ok(),
+        },
+        _ => None,
+    };
+    parsed.ok_or_else(|| {
+        RpcError::InvalidParams(format!("timeout must be a number of milliseconds, got {v}"))
+    })
+}
+
+/// The receipt of a preconfirmed transaction whose block is not sealed yet: `blockNumber`
+/// is the block it will be sealed in, `blockHash` the hash of the mini-block that
+/// preconfirmed it (see docs/api.md).
+fn preconfirmed_receipt_json(
+    record: &peregrine_sequencer::signer::MiniBlockRecord,
+    tx: &peregrine_sequencer::ExecutedTx,
+    block: &peregrine_sequencer::BlockContext,
+) -> TransactionReceipt {
+    let place = convert::TxPlace {
+        block_hash: Some(record.hash),
+        block_number: block.number,
+        timestamp: block.timestamp,
+        index: u64::from(tx.index_in_block),
+        base_fee: block.base_fee,
+    };
+    convert::rpc_receipt(
+        &tx.envelope,
+        tx.sender,
+        &tx.receipt,
+        place,
+        tx.receipt.cumulative_gas_used() - tx.gas_used,
+        tx.first_log_index,
+    )
+}
+
 /// Transaction `index` of a block fetched with full transactions.
 fn nth_tx(block: Block, index: U64) -> Option<Transaction> {
     match block.transactions {
@@ -253,6 +294,7 @@ fn block_rewards(block: &StoredBlock, base_fee: u64, percentiles: &[f64]) -> Vec
         .collect()
 }
 
+#[jsonrpsee::core::async_trait]
 impl EthApiServer for EthHandler {
     fn chain_id(&self) -> RpcResult<U64> {
         Ok(U64::from(self.chain.chain_id))
@@ -368,6 +410,9 @@ impl EthApiServer for EthHandler {
     fn transaction_receipt(&self, hash: B256) -> RpcResult<Option<TransactionReceipt>> {
         let reader = self.reader()?;
         let Some((number, index)) = reader.tx_location(&hash)? else {
+            // As geth: a receipt once the block is sealed, so that `latest` reads after a
+            // receipt see the transaction. Preconfirmed receipts come from
+            // `eth_sendRawTransactionSync` and the feeds.
             return Ok(None);
         };
         let block = reader.block(number)?.ok_or(RpcError::HeaderNotFound)?;
@@ -493,6 +538,82 @@ impl EthApiServer for EthHandler {
             }
         }
         Ok(out)
+    }
+
+    async fn send_raw_transaction_sync(
+        &self,
+        raw: Bytes,
+        timeout_ms: Option<serde_json::Value>,
+    ) -> RpcResult<serde_json::Value> {
+        let timeout_ms = match timeout_ms {
+            None | Some(serde_json::Value::Null) => self.cfg.sync_timeout_ms,
+            Some(v) => parse_timeout(&v)?,
+        }
+        .min(self.cfg.sync_timeout_cap_ms);
+        let tx = self.ingress.decode(&raw)?;
+        let hash = tx.hash;
+        let feed = &self.chain.feed;
+        // Register before submitting: the preconfirmation can arrive before `submit` returns.
+        let waiter = feed.wait_for(hash);
+        if let Err(e) = self.ingress.submit_decoded(tx) {
+            feed.cancel(&hash);
+            return Err(match e {
+                IngressError::InsufficientFunds { .. } => RpcError::NotReady {
+                    hash,
+                    reason: e.to_string(),
+                },
+                other => RpcError::Ingress(other),
+            });
+        }
+        let outcome =
+            tokio::time::timeout(std::time::Duration::from_millis(timeout_ms), waiter).await;
+        match outcome {
+            Ok(Ok(WaitOutcome::Preconfirmed {
+                record,
+                index,
+                tx,
+                block,
+            })) => {
+                let receipt = preconfirmed_receipt_json(&record, &tx, &block);
+                let sent = peregrine_sequencer::sequencer_loop::now_us();
+                let mut json = serde_json::to_value(receipt)
+                    .map_err(|e| RpcError::Execution(format!("cannot encode the receipt: {e}")))?;
+                json["preconfirmation"] = record.preconfirmation(index, sent).to_json();
+                Ok(json)
+            }
+            Ok(Ok(WaitOutcome::Queued { missing_nonce })) => Err(RpcError::NotReady {
+                hash,
+                reason: format!(
+                    "nonce gap: the sender's next nonce is {missing_nonce}; the transaction waits until it arrives"
+                ),
+            }),
+            Ok(Ok(WaitOutcome::Dropped { reason })) => Err(RpcError::NotReady { hash, reason }),
+            Ok(Err(_)) | Err(_) => {
+                feed.cancel(&hash);
+                Err(RpcError::SyncTimeout { hash, timeout_ms })
+            }
+        }
+    }
+
+    fn preconf_sequencer(&self) -> RpcResult<Address> {
+        Ok(self.chain.feed.sequencer())
+    }
+
+    fn get_preconfirmation(&self, hash: B256) -> RpcResult<Option<serde_json::Value>> {
+        let sent = peregrine_sequencer::sequencer_loop::now_us();
+        Ok(self
+            .chain
+            .preconfirmed(&hash)?
+            .map(|(record, index)| record.preconfirmation(index, sent).to_json()))
+    }
+
+    async fn subscribe(
+        &self,
+        pending: jsonrpsee::PendingSubscriptionSink,
+        kind: String,
+        params: Option<serde_json::Value>,
+    ) -> jsonrpsee::core::SubscriptionResult {
+        crate::pubsub::subscribe(self.clone(), pending, kind, params).await
     }
 
     fn transaction_status(&self, hash: B256) -> RpcResult<TransactionStatus> {

@@ -189,7 +189,14 @@ impl Ingress {
         if self.stopping.load(Ordering::Acquire) {
             return Err(IngressError::ShuttingDown);
         }
-        let tx = self.decode(raw)?;
+        self.submit_decoded(self.decode(raw)?)
+    }
+
+    /// Checks and enqueues a transaction already decoded with [`Ingress::decode`].
+    pub fn submit_decoded(&self, tx: PendingTx) -> Result<B256, IngressError> {
+        if self.stopping.load(Ordering::Acquire) {
+            return Err(IngressError::ShuttingDown);
+        }
         self.check_state(&tx)?;
         let hash = tx.hash;
         if !self.chain.begin_inflight(hash) {

@@ -7,18 +7,18 @@ use crate::{
     diff::{AccountFields, StateDiff},
     error::NodeError,
     exec::{self, SequencerDb},
+    feed::{DEFAULT_RECENT_MINI_BLOCKS, Feed},
     genesis::GenesisSpec,
     hashes::BlockHashes,
     ingress::{Ingress, IngressLimits},
     ring,
-    feed::{DEFAULT_RECENT_MINI_BLOCKS, Feed},
     sequencer_loop::{LoopStart, SequencerLoop, now_us},
     signer::SignerService,
     store::{Counters, Store, StoredBlock},
 };
-use peregrine_preconf::SequencerKey;
 use alloy_primitives::{Address, B256, keccak256};
 use alloy_trie::KECCAK_EMPTY;
+use peregrine_preconf::SequencerKey;
 use std::{
     sync::{
         Arc,

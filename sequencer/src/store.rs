@@ -270,7 +270,11 @@ impl StoreReader {
 
     /// Where a sealed transaction was preconfirmed: (mini-block number, index).
     pub fn tx_mini_block(&self, hash: &B256) -> Result<Option<(u64, u32)>, StoreError> {
-        Ok(self.txn.open_table(TX_MINI)?.get(&hash.0)?.map(|v| v.value()))
+        Ok(self
+            .txn
+            .open_table(TX_MINI)?
+            .get(&hash.0)?
+            .map(|v| v.value()))
     }
 
     /// The header of block `number`.

@@ -1,0 +1,279 @@
+//! `eth_subscribe`: `newHeads`, `miniBlocks`, `preconfirmations`, `stateChanges`, `logs`.
+//!
+//! Record-based kinds (all but `newHeads`) follow the signer's feed. With `fromMiniBlock`
+//! they first replay from history (memory, then redb), then continue live: the broadcast
+//! is subscribed *before* the replay starts and items already sent are skipped, so there
+//! is no gap and no duplicate. A consumer that falls behind (its connection buffer full,
+//! or the broadcast lapping it) is sent an error notification saying where to resume,
+//! and closed; nothing it does can slow the sequencer.
+
+use crate::{convert, eth::EthHandler};
+use alloy_primitives::{Address, B256};
+use alloy_rpc_types_eth::{Filter, Log};
+use jsonrpsee::{
+    PendingSubscriptionSink, SubscriptionMessage, SubscriptionSink,
+    core::{SubscriptionResult, server::TrySendError},
+    types::ErrorObjectOwned,
+};
+use peregrine_sequencer::signer::MiniBlockRecord;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use tokio::sync::broadcast::error::RecvError;
+
+/// The kinds `eth_subscribe` accepts.
+pub(crate) const KINDS: &[&str] = &[
+    "newHeads",
+    "miniBlocks",
+    "preconfirmations",
+    "stateChanges",
+    "logs",
+];
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct FeedParams {
+    from_mini_block: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PreconfParams {
+    from_mini_block: Option<u64>,
+    tx_hashes: Option<Vec<B256>>,
+    from: Option<Vec<Address>>,
+    to: Option<Vec<Address>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct StateParams {
+    addresses: Vec<Address>,
+    from_mini_block: Option<u64>,
+}
+
+fn parse<T: for<'de> Deserialize<'de> + Default>(params: Option<Value>) -> Result<T, String> {
+    match params {
+        None | Some(Value::Null) => Ok(T::default()),
+        Some(v) => serde_json::from_value(v).map_err(|e| e.to_string()),
+    }
+}
+
+fn invalid(msg: String) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(crate::error::INVALID_PARAMS, msg, None::<()>)
+}
+
+/// What to send for each record.
+enum Emit {
+    MiniBlocks,
+    Preconfirmations(PreconfParams),
+    StateChanges(Vec<Address>),
+    Logs(Box<Filter>),
+}
+
+impl Emit {
+    fn items(&self, record: &MiniBlockRecord, out: &mut Vec<Value>) {
+        match self {
+            Emit::MiniBlocks => out.push(serde_json::to_value(record).unwrap_or(Value::Null)),
+            Emit::Preconfirmations(p) => {
+                for (i, tx) in record.transactions.iter().enumerate() {
+                    let wanted = p.tx_hashes.as_ref().is_none_or(|h| h.contains(&tx.hash))
+                        && p.from.as_ref().is_none_or(|f| f.contains(&tx.from))
+                        && p.to
+                            .as_ref()
+                            .is_none_or(|t| tx.to.is_some_and(|to| t.contains(&to)));
+                    if wanted {
+                        let sent = peregrine_sequencer::sequencer_loop::now_us();
+                        let mut json = record.preconfirmation(i, sent).to_json();
+                        json["transactionHash"] = json!(tx.hash);
+                        out.push(json);
+                    }
+                }
+            }
+            Emit::StateChanges(addresses) => {
+                for (address, change) in &record.state_diff.accounts {
+                    if addresses.contains(address) {
+                        out.push(json!({
+                            "miniBlock": record.number(),
+                            "blockNumber": record.block_number(),
+                            "address": address,
+                            "change": change,
+                        }));
+                    }
+                }
+            }
+            Emit::Logs(filter) => {
+                for tx in &record.transactions {
+                    for (j, log) in tx.logs.iter().enumerate() {
+                        if filter.matches(log) {
+                            let rpc = Log {
+                                inner: log.clone(),
+                                block_hash: Some(record.hash),
+                                block_number: Some(record.block_number()),
+                                block_timestamp: Some(record.header.timestamp_micros / 1_000_000),
+                                transaction_hash: Some(tx.hash),
+                                transaction_index: Some(u64::from(tx.block_index)),
+                                log_index: Some(tx.first_log_index + j as u64),
+                                removed: false,
+                            };
+                            out.push(serde_json::to_value(rpc).unwrap_or(Value::Null));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn send(sink: &mut SubscriptionSink, item: &Value, resume_at: u64) -> Result<bool, String> {
+    let raw = serde_json::value::to_raw_value(item).map_err(|e| e.to_string())?;
+    match sink.try_send(SubscriptionMessage::from(raw)) {
+        Ok(()) => Ok(true),
+        Err(TrySendError::Closed(_)) => Ok(false),
+        Err(TrySendError::Full(_)) => Err(format!(
+            "subscription closed: the consumer fell behind and its buffer is full; \
+             resubscribe with fromMiniBlock = {resume_at}"
+        )),
+    }
+}
+
+/// Sends every item of `record`; false when the client went away.
+fn send_record(
+    sink: &mut SubscriptionSink,
+    emit: &Emit,
+    record: &MiniBlockRecord,
+    scratch: &mut Vec<Value>,
+) -> Result<bool, String> {
+    scratch.clear();
+    emit.items(record, scratch);
+    for item in scratch.iter() {
+        if !send(sink, item, record.number())? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+async fn follow_feed(
+    handler: EthHandler,
+    pending: PendingSubscriptionSink,
+    from: Option<u64>,
+    emit: Emit,
+) -> SubscriptionResult {
+    let feed = handler.chain.feed.clone();
+    // Subscribe before reading where the feed is, so nothing published in between is lost.
+    let mut live = feed.subscribe();
+    let mut next = from.unwrap_or_else(|| feed.next_number());
+    let mut sink = pending.accept().await?;
+    let mut scratch = Vec::new();
+    let replay = |handler: &EthHandler, n: u64| -> Result<Arc<MiniBlockRecord>, String> {
+        match handler.chain.mini_block(n) {
+            Ok(Some(r)) => Ok(r),
+            Ok(None) => Err(format!("mini-block {n} is not available")),
+            Err(e) => Err(format!("cannot read mini-block {n}: {e}")),
+        }
+    };
+    while next < feed.next_number() {
+        let record = replay(&handler, next)?;
+        if !send_record(&mut sink, &emit, &record, &mut scratch)? {
+            return Ok(());
+        }
+        next += 1;
+    }
+    loop {
+        let received = tokio::select! {
+            _ = sink.closed() => return Ok(()),
+            r = live.recv() => r,
+        };
+        let record = match received {
+            Ok(record) => record,
+            Err(RecvError::Lagged(n)) => {
+                return Err(format!(
+                    "subscription closed: the consumer fell {n} mini-blocks behind; \
+                     resubscribe with fromMiniBlock = {next}"
+                )
+                .into());
+            }
+            Err(RecvError::Closed) => return Ok(()),
+        };
+        if record.number() < next {
+            continue;
+        }
+        while next < record.number() {
+            let missing = replay(&handler, next)?;
+            if !send_record(&mut sink, &emit, &missing, &mut scratch)? {
+                return Ok(());
+            }
+            next += 1;
+        }
+        if !send_record(&mut sink, &emit, &record, &mut scratch)? {
+            return Ok(());
+        }
+        next = record.number() + 1;
+    }
+}
+
+async fn new_heads(handler: EthHandler, pending: PendingSubscriptionSink) -> SubscriptionResult {
+    let mut heads = handler.chain.subscribe_heads();
+    let mut sink = pending.accept().await?;
+    loop {
+        let head = tokio::select! {
+            _ = sink.closed() => return Ok(()),
+            h = heads.recv() => h,
+        };
+        let head = match head {
+            Ok(h) => h,
+            Err(RecvError::Lagged(n)) => {
+                return Err(
+                    format!("subscription closed: the consumer fell {n} blocks behind").into(),
+                );
+            }
+            Err(RecvError::Closed) => return Ok(()),
+        };
+        let block = convert::rpc_block(head.header, head.hash, &[], &[], false);
+        let item = serde_json::to_value(&block.header).unwrap_or(Value::Null);
+        if !send(&mut sink, &item, 0)? {
+            return Ok(());
+        }
+    }
+}
+
+/// Runs one `eth_subscribe`.
+pub(crate) async fn subscribe(
+    handler: EthHandler,
+    pending: PendingSubscriptionSink,
+    kind: String,
+    params: Option<Value>,
+) -> SubscriptionResult {
+    let parsed = match kind.as_str() {
+        "newHeads" => return new_heads(handler, pending).await,
+        "miniBlocks" => parse::<FeedParams>(params).map(|p| (p.from_mini_block, Emit::MiniBlocks)),
+        "preconfirmations" => {
+            parse::<PreconfParams>(params).map(|p| (p.from_mini_block, Emit::Preconfirmations(p)))
+        }
+        "stateChanges" => parse::<StateParams>(params).and_then(|p| {
+            if p.addresses.is_empty() {
+                Err("stateChanges needs a non-empty `addresses` list".into())
+            } else {
+                Ok((p.from_mini_block, Emit::StateChanges(p.addresses)))
+            }
+        }),
+        "logs" => match params {
+            None | Some(Value::Null) => Ok((None, Emit::Logs(Box::default()))),
+            Some(v) => serde_json::from_value::<Filter>(v)
+                .map(|f| (None, Emit::Logs(Box::new(f))))
+                .map_err(|e| e.to_string()),
+        },
+        other => Err(format!(
+            "unknown subscription kind `{other}`; supported: {}",
+            KINDS.join(", ")
+        )),
+    };
+    match parsed {
+        Ok((from, emit)) => follow_feed(handler, pending, from, emit).await,
+        Err(msg) => {
+            pending.reject(invalid(msg)).await;
+            Ok(())
+        }
+    }
+}
