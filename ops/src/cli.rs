@@ -18,6 +18,30 @@ pub struct Cli {
 pub enum Command {
     /// Run a development chain on embedded defaults (prefunded test accounts, no external service).
     Dev(DevArgs),
+    /// Work with preconfirmations offline.
+    #[command(subcommand)]
+    Preconf(PreconfCommand),
+}
+
+/// `peregrine preconf …`
+#[derive(Debug, Subcommand)]
+pub enum PreconfCommand {
+    /// Check a preconfirmation from its own bytes: the EIP-712 signature (against an expected
+    /// sequencer address) and both Merkle proofs; print what it promises. Exit 0 when valid,
+    /// 1 when not. Accepts a preconfirmation, an `eth_sendRawTransactionSync` receipt holding
+    /// one, or a JSON-RPC response wrapping either.
+    Verify(VerifyArgs),
+}
+
+/// Flags of `peregrine preconf verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// File holding the JSON, or `-` for standard input.
+    #[arg(value_name = "FILE|-")]
+    pub input: String,
+    /// The sequencer address the signature must recover to (see `preconf_sequencer`).
+    #[arg(long, value_name = "ADDRESS")]
+    pub sequencer: Option<alloy_primitives::Address>,
 }
 
 /// Log output format.
@@ -66,6 +90,10 @@ pub struct DevArgs {
         default_value = "yield"
     )]
     pub sequencer_wait: WaitStrategy,
+    /// File with the hex private key that signs preconfirmations; the documented dev key
+    /// when absent.
+    #[arg(long = "preconf.key", value_name = "FILE")]
+    pub preconf_key: Option<PathBuf>,
     /// Log format.
     #[arg(long = "log.format", value_enum, default_value = "human")]
     pub log_format: LogFormat,

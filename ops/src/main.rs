@@ -2,13 +2,32 @@
 
 use clap::Parser;
 use peregrine_ops::{
-    cli::{Cli, Command},
+    cli::{Cli, Command, PreconfCommand},
     run,
+    verify::{self, VerifyCmdError},
 };
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let Command::Dev(args) = cli.command;
+    let args = match cli.command {
+        Command::Dev(args) => args,
+        Command::Preconf(PreconfCommand::Verify(args)) => {
+            return match verify::verify(&args) {
+                Ok(report) => {
+                    print!("{report}");
+                    std::process::ExitCode::SUCCESS
+                }
+                Err(e @ VerifyCmdError::Invalid(_)) => {
+                    eprintln!("{e}");
+                    std::process::ExitCode::from(1)
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    std::process::ExitCode::from(2)
+                }
+            };
+        }
+    };
     run::init_logging(args.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -66,6 +66,7 @@ pub async fn dev(args: DevArgs) -> Result<(), RunError> {
     cfg.min_base_fee = args.min_base_fee;
     cfg.core = args.sequencer_core;
     cfg.wait_strategy = args.sequencer_wait;
+    cfg.signing_key = args.preconf_key.clone();
     let node = tokio::task::spawn_blocking(move || Node::start(cfg, &genesis))
         .await
         .map_err(|e| RunError::Config(e.to_string()))??;

@@ -77,13 +77,13 @@ impl Preconfirmation {
     /// judge [`Verified::signer`] itself.
     pub fn verify(&self, expected_signer: Option<Address>) -> Result<Verified, VerifyError> {
         let signer = self.header.recover_signer()?;
-        if let Some(expected) = expected_signer {
-            if signer != expected {
-                return Err(VerifyError::WrongSigner {
-                    expected,
-                    got: signer,
-                });
-            }
+        if let Some(expected) = expected_signer
+            && signer != expected
+        {
+            return Err(VerifyError::WrongSigner {
+                expected,
+                got: signer,
+            });
         }
         let header = &self.header.header;
         let tx_hash = self.receipt.tx_hash;

@@ -33,7 +33,7 @@ fn hex32(b: B256) -> Value {
 /// Account-diff leaves with their Rust-computed hashes, a proof of each against their
 /// tree's root, and logs hashes, for the script to recompute independently.
 fn vectors() -> Value {
-    let accounts = vec![
+    let accounts = [
         AccountDiffLeaf {
             address: Address::repeat_byte(0x11),
             deleted: false,
@@ -122,8 +122,6 @@ fn viem_and_openzeppelin_accept_our_preconfirmations() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let dir = std::mem::ManuallyDrop::new(dir);
-    eprintln!("DIR {}", dir.path().display());
     let mut files = Vec::new();
     for n in [1usize, 2, 3, 5, 8, 33] {
         let block = mini_block(n, 100 + n as u64);
@@ -158,7 +156,7 @@ fn viem_and_openzeppelin_accept_our_preconfirmations() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         output.status.success(),
-        "verify.mjs failed ({}):\n{stdout}\n{stderr}",
+        "verify.mjs failed ({}; is `npm ci` in tests/js up to date?):\n{stdout}\n{stderr}",
         output.status
     );
     // The script must have checked every file, not merely exited 0.

@@ -1,0 +1,68 @@
+//! `peregrine preconf verify`: check a preconfirmation offline.
+
+use crate::cli::VerifyArgs;
+use peregrine_preconf::Preconfirmation;
+use serde_json::Value;
+use std::io::Read;
+
+/// Why verification could not run or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyCmdError {
+    /// The input could not be read or parsed (exit code 2).
+    #[error("{0}")]
+    Input(String),
+    /// The preconfirmation is not valid (exit code 1).
+    #[error("invalid preconfirmation: {0}")]
+    Invalid(String),
+}
+
+/// Finds the preconfirmation in a JSON document: itself, a receipt's `preconfirmation`
+/// field, or either wrapped in a JSON-RPC response's `result`.
+fn locate(v: &Value) -> &Value {
+    let v = v.get("result").unwrap_or(v);
+    v.get("preconfirmation").unwrap_or(v)
+}
+
+/// Reads, checks and describes a preconfirmation; returns the report to print.
+pub fn verify(args: &VerifyArgs) -> Result<String, VerifyCmdError> {
+    let text = if args.input == "-" {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .map_err(|e| VerifyCmdError::Input(format!("cannot read standard input: {e}")))?;
+        s
+    } else {
+        std::fs::read_to_string(&args.input)
+            .map_err(|e| VerifyCmdError::Input(format!("cannot read {}: {e}", args.input)))?
+    };
+    let json: Value =
+        serde_json::from_str(&text).map_err(|e| VerifyCmdError::Input(format!("not JSON: {e}")))?;
+    let preconf = Preconfirmation::from_json(locate(&json))
+        .map_err(|e| VerifyCmdError::Invalid(e.to_string()))?;
+    let v = preconf
+        .verify(args.sequencer)
+        .map_err(|e| VerifyCmdError::Invalid(e.to_string()))?;
+    let signer_note = match args.sequencer {
+        Some(_) => "(the expected sequencer)",
+        None => "(not compared: pass --sequencer <ADDRESS> to require it)",
+    };
+    Ok(format!(
+        "valid preconfirmation\n  \
+         signer         {} {signer_note}\n  \
+         chain id       {}\n  \
+         L2 block       {}\n  \
+         mini-block     {} (hash {})\n  \
+         position       {} in the mini-block\n  \
+         transaction    {}\n  \
+         result         {}, gas used {}\n",
+        v.signer,
+        v.chain_id,
+        v.block_number,
+        v.mini_block_number,
+        v.mini_block_hash,
+        v.index,
+        v.tx_hash,
+        if v.success { "success" } else { "reverted" },
+        v.gas_used,
+    ))
+}
