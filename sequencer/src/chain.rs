@@ -252,6 +252,7 @@ pub(crate) struct ChainService {
     pub(crate) events: Receiver<Signed>,
     pub(crate) counters: Counters,
     pub(crate) block_diff: StateDiff,
+    pub(crate) metrics: crate::metrics::ChainMetrics,
 }
 
 impl ChainService {
@@ -273,11 +274,14 @@ impl ChainService {
                 Signed::Event(ChainEvent::Queued {
                     hash,
                     missing_nonce,
-                }) => self
-                    .chain
-                    .set_status(hash, TxStatus::Queued { missing_nonce }),
+                }) => {
+                    self.metrics.queued.increment(1);
+                    self.chain
+                        .set_status(hash, TxStatus::Queued { missing_nonce })
+                }
                 Signed::Event(ChainEvent::Dropped { hash, reason }) => {
                     self.chain.end_inflight(&hash);
+                    self.metrics.dropped(&reason);
                     tracing::debug!(%hash, %reason, "transaction dropped");
                     self.chain.set_status(hash, TxStatus::Dropped { reason });
                 }
@@ -314,6 +318,7 @@ impl ChainService {
     }
 
     fn seal(&mut self, end: BlockEnd) -> Result<(), StoreError> {
+        let started = std::time::Instant::now();
         let parent = self.chain.head();
         let (state_root, txs, records) = {
             let mut pending = self.chain.pending.write();
@@ -359,6 +364,11 @@ impl ChainService {
             open.by_hash.insert(tx.hash, i);
         }
         open.ctx = None;
+        let accounts = pending.state.len();
+        drop(pending);
+        self.metrics.seal.record(started.elapsed().as_secs_f64());
+        self.metrics.head.set(end.ctx.number as f64);
+        self.metrics.accounts.set(accounts as f64);
         Ok(())
     }
 }

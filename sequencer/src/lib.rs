@@ -34,6 +34,7 @@ pub mod feed;
 pub mod genesis;
 pub mod hashes;
 pub mod ingress;
+pub mod metrics;
 pub mod node;
 pub mod ring;
 pub mod sequencer_loop;

@@ -183,6 +183,7 @@ impl Node {
             events: signed_rx,
             counters,
             block_diff: StateDiff::default(),
+            metrics: crate::metrics::ChainMetrics::new(),
         };
         let chain_service = std::thread::Builder::new()
             .name("peregrine-chain".into())
@@ -195,6 +196,7 @@ impl Node {
             input: events_rx,
             output: signed_tx,
             feed,
+            metrics: crate::metrics::StageMetrics::new(),
         };
         let signer = std::thread::Builder::new()
             .name("peregrine-signer".into())

@@ -10,6 +10,7 @@ use crate::{
     block::MiniBlock,
     diff::StateDiff,
     feed::Feed,
+    metrics::{StageMetrics, micros_to_secs},
     sequencer_loop::{ChainEvent, now_us},
 };
 use alloy_primitives::{Address, B256, Bytes, Log, Signature};
@@ -329,9 +330,25 @@ pub(crate) struct SignerService {
     pub(crate) input: Receiver<ChainEvent>,
     pub(crate) output: Sender<Signed>,
     pub(crate) feed: Arc<Feed>,
+    pub(crate) metrics: StageMetrics,
 }
 
 impl SignerService {
+    fn record_stages(&self, record: &MiniBlockRecord) {
+        let m = &self.metrics;
+        let closed = record.header.timestamp_micros;
+        for t in &record.transactions {
+            m.ring_wait.record(micros_to_secs(t.received, t.ordered));
+            m.execution.record(micros_to_secs(t.ordered, t.executed));
+            m.close.record(micros_to_secs(t.executed, closed));
+            m.signing.record(micros_to_secs(closed, record.signed));
+            m.end_to_end
+                .record(micros_to_secs(t.received, record.signed));
+        }
+        m.preconfirmations
+            .increment(record.transactions.len() as u64);
+    }
+
     /// Runs until the sequencer loop hangs up.
     pub(crate) fn run(mut self) {
         while let Ok(event) = self.input.recv() {
@@ -346,6 +363,7 @@ impl SignerService {
                     self.parent = record.hash;
                     let signed = Arc::new(SignedMiniBlock { mini, record });
                     self.feed.publish(&signed);
+                    self.record_stages(&signed.record);
                     Signed::MiniBlock(signed)
                 }
                 ChainEvent::Queued {

@@ -1,0 +1,145 @@
+//! Metrics of the ordering core, registered once and updated through handles.
+//!
+//! The sequencer loop records only per-mini-block aggregates and gauges; per-transaction
+//! stage latencies are recorded by the signer thread from the transactions' own
+//! timestamps, off the sequencer core. Names follow Prometheus conventions: base units,
+//! `_total` counters, `_seconds` histograms, bounded label sets. Every metric is listed in
+//! `docs/metrics.md`. Without an installed recorder (unit tests) every call is a no-op.
+
+use metrics::{Counter, Gauge, Histogram, counter, gauge, histogram};
+
+/// Handles used on the sequencer loop (per mini-block or per block, never per transaction).
+#[derive(Debug, Clone)]
+pub struct LoopMetrics {
+    /// `peregrine_mini_blocks_total`
+    pub mini_blocks: Counter,
+    /// `peregrine_transactions_executed_total`
+    pub executed: Counter,
+    /// `peregrine_mini_block_transactions`
+    pub mini_block_size: Histogram,
+    /// `peregrine_mini_block_close_seconds`: from the first transaction taken to the close.
+    pub mini_block_close: Histogram,
+    /// `peregrine_block_transactions`
+    pub block_size: Histogram,
+    /// `peregrine_block_gas_used`
+    pub block_gas: Histogram,
+    /// `peregrine_ring_occupancy`
+    pub ring_occupancy: Gauge,
+    /// `peregrine_nonce_queue_transactions`
+    pub nonce_queue: Gauge,
+}
+
+impl LoopMetrics {
+    /// Registers the handles.
+    pub fn new() -> Self {
+        Self {
+            mini_blocks: counter!("peregrine_mini_blocks_total"),
+            executed: counter!("peregrine_transactions_executed_total"),
+            mini_block_size: histogram!("peregrine_mini_block_transactions"),
+            mini_block_close: histogram!("peregrine_mini_block_close_seconds"),
+            block_size: histogram!("peregrine_block_transactions"),
+            block_gas: histogram!("peregrine_block_gas_used"),
+            ring_occupancy: gauge!("peregrine_ring_occupancy"),
+            nonce_queue: gauge!("peregrine_nonce_queue_transactions"),
+        }
+    }
+}
+
+impl Default for LoopMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Per-transaction stage latencies, recorded by the signer thread.
+#[derive(Debug, Clone)]
+pub struct StageMetrics {
+    /// `peregrine_stage_seconds{stage="ring_wait"}`: ingress received → taken by the loop.
+    pub ring_wait: Histogram,
+    /// `{stage="execution"}`: taken → executed.
+    pub execution: Histogram,
+    /// `{stage="mini_block_close"}`: executed → mini-block closed.
+    pub close: Histogram,
+    /// `{stage="signing"}`: closed → signed (roots and signature).
+    pub signing: Histogram,
+    /// `peregrine_preconfirmation_seconds`: received → signed preconfirmation published.
+    pub end_to_end: Histogram,
+    /// `peregrine_preconfirmations_total`
+    pub preconfirmations: Counter,
+}
+
+impl StageMetrics {
+    /// Registers the handles.
+    pub fn new() -> Self {
+        Self {
+            ring_wait: histogram!("peregrine_stage_seconds", "stage" => "ring_wait"),
+            execution: histogram!("peregrine_stage_seconds", "stage" => "execution"),
+            close: histogram!("peregrine_stage_seconds", "stage" => "mini_block_close"),
+            signing: histogram!("peregrine_stage_seconds", "stage" => "signing"),
+            end_to_end: histogram!("peregrine_preconfirmation_seconds"),
+            preconfirmations: counter!("peregrine_preconfirmations_total"),
+        }
+    }
+}
+
+impl Default for StageMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Handles used by the chain service.
+#[derive(Debug, Clone)]
+pub struct ChainMetrics {
+    /// `peregrine_block_seal_seconds`: state root, roots, header and the redb write.
+    pub seal: Histogram,
+    /// `peregrine_head_block`
+    pub head: Gauge,
+    /// `peregrine_state_accounts`
+    pub accounts: Gauge,
+    /// `peregrine_transactions_dropped_total{reason}`
+    pub dropped_nonce_gap: Counter,
+    /// `{reason="nonce_too_low"}`
+    pub dropped_nonce_low: Counter,
+    /// `{reason="invalid"}`: refused by execution checks (funds, fees, gas).
+    pub dropped_invalid: Counter,
+    /// `peregrine_transactions_queued_total`: held for a nonce gap.
+    pub queued: Counter,
+}
+
+impl ChainMetrics {
+    /// Registers the handles.
+    pub fn new() -> Self {
+        Self {
+            seal: histogram!("peregrine_block_seal_seconds"),
+            head: gauge!("peregrine_head_block"),
+            accounts: gauge!("peregrine_state_accounts"),
+            dropped_nonce_gap: counter!("peregrine_transactions_dropped_total", "reason" => "nonce_gap"),
+            dropped_nonce_low: counter!("peregrine_transactions_dropped_total", "reason" => "nonce_too_low"),
+            dropped_invalid: counter!("peregrine_transactions_dropped_total", "reason" => "invalid"),
+            queued: counter!("peregrine_transactions_queued_total"),
+        }
+    }
+
+    /// Counts a dropped transaction under a bounded reason label.
+    pub fn dropped(&self, reason: &str) {
+        if reason.starts_with("nonce gap") {
+            self.dropped_nonce_gap.increment(1);
+        } else if reason.starts_with("nonce too low") {
+            self.dropped_nonce_low.increment(1);
+        } else {
+            self.dropped_invalid.increment(1);
+        }
+    }
+}
+
+impl Default for ChainMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Seconds between two µs timestamps (0 when out of order).
+pub fn micros_to_secs(from_us: u64, to_us: u64) -> f64 {
+    to_us.saturating_sub(from_us) as f64 / 1e6
+}
