@@ -63,8 +63,17 @@ done
 node --input-type=module -e 'import("viem").then(() => import("solc")).then(s => console.log("[install-tools] viem ok, solc-js " + s.default.version()))' \
   || die "viem/solc-js do not load from tests/js/node_modules"
 
-# --- Prometheus (metrics tests) ---------------------------------------------
-# TODO: install Prometheus here once the metrics tests land (from a registry
-# package, e.g. Debian's `prometheus`), and verify `prometheus --version`.
+# --- Prometheus (dashboard test) -------------------------------------------
+# Debian's package; the test starts its own server, so the service is not enabled.
+if ! command -v prometheus >/dev/null 2>&1; then
+  command -v apt-get >/dev/null 2>&1 || die "prometheus not found and apt-get is unavailable; install Prometheus >= 2.40"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  log "installing prometheus (Debian package)"
+  $SUDO apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null \
+    || die "apt-get install prometheus failed"
+fi
+log "prometheus: $(prometheus --version 2>&1 | head -n 1)"
 
 log "done"

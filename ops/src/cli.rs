@@ -59,6 +59,9 @@ pub struct DevArgs {
     /// Data directory; a fresh temporary directory when absent (deleted at exit).
     #[arg(long, value_name = "DIR")]
     pub datadir: Option<PathBuf>,
+    /// Operator endpoints: `/metrics` (Prometheus), `/health`, `/ready`.
+    #[arg(long = "metrics.addr", value_name = "IP:PORT", default_value = crate::metrics_server::DEFAULT_METRICS_ADDR)]
+    pub metrics_addr: SocketAddr,
     /// JSON-RPC listen address (HTTP and WebSocket on one port).
     #[arg(long = "rpc.addr", value_name = "IP:PORT", default_value = peregrine_rpc::config::DEFAULT_RPC_ADDR)]
     pub rpc_addr: SocketAddr,

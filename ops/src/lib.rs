@@ -7,5 +7,6 @@
 //! ```
 
 pub mod cli;
+pub mod metrics_server;
 pub mod run;
 pub mod verify;

@@ -8,6 +8,7 @@ use peregrine_sequencer::{
     config::DEFAULT_DEV_BALANCE_ETH,
     genesis::{DEV_MNEMONIC, dev_mnemonic_signers},
 };
+use std::sync::Arc;
 
 /// Failure of the `dev` command.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +68,8 @@ pub async fn dev(args: DevArgs) -> Result<(), RunError> {
     cfg.core = args.sequencer_core;
     cfg.wait_strategy = args.sequencer_wait;
     cfg.signing_key = args.preconf_key.clone();
+    let prometheus = crate::metrics_server::install_recorder()
+        .map_err(|e| RunError::Config(format!("cannot install the metrics recorder: {e}")))?;
     let node = tokio::task::spawn_blocking(move || Node::start(cfg, &genesis))
         .await
         .map_err(|e| RunError::Config(e.to_string()))??;
@@ -76,11 +79,24 @@ pub async fn dev(args: DevArgs) -> Result<(), RunError> {
     };
     let server =
         peregrine_rpc::start(rpc_cfg, node.chain().clone(), node.ingress().clone()).await?;
+    let liveness = node.liveness();
+    let rpc_handle = server.handle.clone();
+    let ready: crate::metrics_server::ReadyCheck = Arc::new(move || {
+        liveness.check().map_err(str::to_string)?;
+        if rpc_handle.is_stopped() {
+            return Err("RPC server is not accepting".into());
+        }
+        Ok(())
+    });
+    let metrics_addr = crate::metrics_server::serve(args.metrics_addr, prometheus, ready)
+        .await
+        .map_err(|e| RunError::Config(format!("cannot listen on {}: {e}", args.metrics_addr)))?;
     if args.genesis.is_none() {
         print_banner(&args, chain_id);
     }
     tracing::info!(
         rpc = %server.local_addr,
+        metrics = %metrics_addr,
         chain_id,
         datadir = %datadir.display(),
         block_time = ?args.block_time,

@@ -37,6 +37,7 @@ pub struct EthHandler {
     pub(crate) chain: Arc<Chain>,
     pub(crate) ingress: Ingress,
     pub(crate) cfg: RpcConfig,
+    pub(crate) metrics: crate::metrics::RpcMetrics,
 }
 
 impl EthHandler {
@@ -46,6 +47,7 @@ impl EthHandler {
             chain,
             ingress,
             cfg,
+            metrics: crate::metrics::RpcMetrics::new(),
         }
     }
 
@@ -385,7 +387,11 @@ impl EthApiServer for EthHandler {
     }
 
     fn send_raw_transaction(&self, raw: Bytes) -> RpcResult<B256> {
-        Ok(self.ingress.submit(&raw)?)
+        let started = std::time::Instant::now();
+        let result = self.ingress.submit(&raw);
+        self.metrics
+            .submitted(&result, started.elapsed().as_secs_f64());
+        Ok(result?)
     }
 
     fn transaction_by_hash(&self, hash: B256) -> RpcResult<Option<Transaction>> {
@@ -550,12 +556,24 @@ impl EthApiServer for EthHandler {
             Some(v) => parse_timeout(&v)?,
         }
         .min(self.cfg.sync_timeout_cap_ms);
-        let tx = self.ingress.decode(&raw)?;
+        let started = std::time::Instant::now();
+        let tx = match self.ingress.decode(&raw) {
+            Ok(tx) => tx,
+            Err(e) => {
+                let result: Result<(), _> = Err(e);
+                self.metrics
+                    .submitted(&result, started.elapsed().as_secs_f64());
+                return Err(RpcError::Ingress(result.unwrap_err()));
+            }
+        };
         let hash = tx.hash;
         let feed = &self.chain.feed;
         // Register before submitting: the preconfirmation can arrive before `submit` returns.
         let waiter = feed.wait_for(hash);
-        if let Err(e) = self.ingress.submit_decoded(tx) {
+        let submitted = self.ingress.submit_decoded(tx);
+        self.metrics
+            .submitted(&submitted, started.elapsed().as_secs_f64());
+        if let Err(e) = submitted {
             feed.cancel(&hash);
             return Err(match e {
                 IngressError::InsufficientFunds { .. } => RpcError::NotReady {

@@ -23,6 +23,7 @@ pub mod config;
 mod convert;
 pub mod error;
 mod eth;
+mod metrics;
 mod pubsub;
 mod server;
 

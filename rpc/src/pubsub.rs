@@ -72,6 +72,15 @@ enum Emit {
 }
 
 impl Emit {
+    fn kind(&self) -> &'static str {
+        match self {
+            Emit::MiniBlocks => "miniBlocks",
+            Emit::Preconfirmations(_) => "preconfirmations",
+            Emit::StateChanges(_) => "stateChanges",
+            Emit::Logs(_) => "logs",
+        }
+    }
+
     fn items(&self, record: &MiniBlockRecord, out: &mut Vec<Value>) {
         match self {
             Emit::MiniBlocks => out.push(serde_json::to_value(record).unwrap_or(Value::Null)),
@@ -130,10 +139,13 @@ fn send(sink: &mut SubscriptionSink, item: &Value, resume_at: u64) -> Result<boo
     match sink.try_send(SubscriptionMessage::from(raw)) {
         Ok(()) => Ok(true),
         Err(TrySendError::Closed(_)) => Ok(false),
-        Err(TrySendError::Full(_)) => Err(format!(
-            "subscription closed: the consumer fell behind and its buffer is full; \
+        Err(TrySendError::Full(_)) => {
+            crate::metrics::slow_consumer_dropped("buffer_full");
+            Err(format!(
+                "subscription closed: the consumer fell behind and its buffer is full; \
              resubscribe with fromMiniBlock = {resume_at}"
-        )),
+            ))
+        }
     }
 }
 
@@ -160,6 +172,7 @@ async fn follow_feed(
     from: Option<u64>,
     emit: Emit,
 ) -> SubscriptionResult {
+    let _counted = crate::metrics::SubscriberGuard::new(emit.kind());
     let feed = handler.chain.feed.clone();
     // Subscribe before reading where the feed is, so nothing published in between is lost.
     let mut live = feed.subscribe();
@@ -188,6 +201,7 @@ async fn follow_feed(
         let record = match received {
             Ok(record) => record,
             Err(RecvError::Lagged(n)) => {
+                crate::metrics::slow_consumer_dropped("lagged");
                 return Err(format!(
                     "subscription closed: the consumer fell {n} mini-blocks behind; \
                      resubscribe with fromMiniBlock = {next}"
@@ -214,6 +228,7 @@ async fn follow_feed(
 }
 
 async fn new_heads(handler: EthHandler, pending: PendingSubscriptionSink) -> SubscriptionResult {
+    let _counted = crate::metrics::SubscriberGuard::new("newHeads");
     let mut heads = handler.chain.subscribe_heads();
     let mut sink = pending.accept().await?;
     loop {

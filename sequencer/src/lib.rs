@@ -50,6 +50,6 @@ pub use config::SequencerConfig;
 pub use error::{IngressError, NodeError, StoreError};
 pub use genesis::GenesisSpec;
 pub use ingress::Ingress;
-pub use node::Node;
+pub use node::{Liveness, Node};
 pub use state::WorldState;
 pub use tx::{ExecutedTx, PendingTx};

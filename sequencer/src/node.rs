@@ -30,9 +30,51 @@ use std::{
 /// Name of the redb file inside the data directory.
 pub const DB_FILE: &str = "chain.redb";
 
+/// Whether the node's threads are alive (for readiness probes); cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct Liveness {
+    sequencer: Arc<AtomicBool>,
+    signer: Arc<AtomicBool>,
+    chain: Arc<AtomicBool>,
+}
+
+impl Liveness {
+    /// `Ok` when every thread runs, else which one stopped.
+    pub fn check(&self) -> Result<(), &'static str> {
+        if !self.sequencer.load(Ordering::Acquire) {
+            return Err("sequencer loop is not running");
+        }
+        if !self.signer.load(Ordering::Acquire) {
+            return Err("signer is not running");
+        }
+        if !self.chain.load(Ordering::Acquire) {
+            return Err("chain service is not running");
+        }
+        Ok(())
+    }
+}
+
+/// Sets its flag while the thread that holds it runs, clears it when the thread ends
+/// (normally or by panic).
+struct Alive(Arc<AtomicBool>);
+
+impl Alive {
+    fn new(flag: &Arc<AtomicBool>) -> Self {
+        flag.store(true, Ordering::Release);
+        Self(flag.clone())
+    }
+}
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
 /// A running ordering core.
 #[derive(Debug)]
 pub struct Node {
+    liveness: Liveness,
     ingress: Ingress,
     chain: Arc<Chain>,
     stop: Arc<AtomicBool>,
@@ -185,9 +227,14 @@ impl Node {
             block_diff: StateDiff::default(),
             metrics: crate::metrics::ChainMetrics::new(),
         };
+        let liveness = Liveness::default();
+        let alive = Alive::new(&liveness.chain);
         let chain_service = std::thread::Builder::new()
             .name("peregrine-chain".into())
-            .spawn(move || service.run())
+            .spawn(move || {
+                let _alive = alive;
+                service.run()
+            })
             .map_err(|e| NodeError::Thread(e.to_string()))?;
         let signer = SignerService {
             key,
@@ -198,9 +245,13 @@ impl Node {
             feed,
             metrics: crate::metrics::StageMetrics::new(),
         };
+        let alive = Alive::new(&liveness.signer);
         let signer = std::thread::Builder::new()
             .name("peregrine-signer".into())
-            .spawn(move || signer.run())
+            .spawn(move || {
+                let _alive = alive;
+                signer.run()
+            })
             .map_err(|e| NodeError::Thread(e.to_string()))?;
         let limits = IngressLimits {
             chain_id: cfg.chain_id,
@@ -211,9 +262,11 @@ impl Node {
         let core = cfg.core;
         let db = SequencerDb { state, hashes };
         let loop_stop = stop.clone();
+        let alive = Alive::new(&liveness.sequencer);
         let sequencer = std::thread::Builder::new()
             .name("peregrine-sequencer".into())
             .spawn(move || {
+                let _alive = alive;
                 if let Some(id) = core {
                     if core_affinity::set_for_current(core_affinity::CoreId { id }) {
                         tracing::info!(core = id, "sequencer loop pinned");
@@ -226,6 +279,7 @@ impl Node {
             })
             .map_err(|e| NodeError::Thread(e.to_string()))?;
         Ok(Self {
+            liveness,
             ingress: Ingress::new(producer, chain.clone(), limits, stop.clone()),
             chain,
             stop,
@@ -233,6 +287,11 @@ impl Node {
             signer: Some(signer),
             chain_service: Some(chain_service),
         })
+    }
+
+    /// Whether the threads run (for readiness probes).
+    pub fn liveness(&self) -> Liveness {
+        self.liveness.clone()
     }
 
     /// The front door for transactions.

@@ -26,6 +26,12 @@ fn check_installed() {
 /// (exit status not checked). `NODE_BIN` overrides the `node` executable.
 #[track_caller]
 pub fn node_script(script: &str, args: &[&str]) -> CmdOutput {
+    node_script_timeout(script, args, SCRIPT_TIMEOUT)
+}
+
+/// [`node_script`] with its own upper bound (for long scenarios).
+#[track_caller]
+pub fn node_script_timeout(script: &str, args: &[&str], timeout: Duration) -> CmdOutput {
     check_installed();
     let node = std::env::var("NODE_BIN").unwrap_or_else(|_| "node".into());
     let mut cmd = Command::new(node);
@@ -33,7 +39,7 @@ pub fn node_script(script: &str, args: &[&str]) -> CmdOutput {
         .arg(script)
         .args(args)
         .env("NO_COLOR", "1");
-    run_with_timeout(&mut cmd, SCRIPT_TIMEOUT)
+    run_with_timeout(&mut cmd, timeout)
 }
 
 /// A compiled contract, as printed by `tests/js/compile.mjs`.

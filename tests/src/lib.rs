@@ -14,13 +14,14 @@ pub mod accounts;
 pub mod cast;
 pub mod js;
 pub mod node;
+pub mod preconf;
 pub mod rlp;
 pub mod rpc;
 pub mod util;
 
 pub use accounts::{DEV_ACCOUNTS, DevAccount, dev};
 pub use cast::Cast;
-pub use node::{CHAIN_ID, Node, Target};
+pub use node::{CHAIN_ID, Node, NodeOptions, Target};
 pub use rpc::{Rpc, RpcError};
 pub use util::{CmdOutput, hex_quantity, parse_u128, wait_until};
 

@@ -119,6 +119,35 @@ fn startup_timeout() -> Duration {
         .unwrap_or(DEFAULT_STARTUP_TIMEOUT)
 }
 
+/// Extra settings for starting a node (see [`Node::start_opts`]).
+///
+/// The defaults reproduce [`Node::start`]: Peregrine with [`PEREGRINE_BLOCK_TIME`],
+/// anvil with [`ANVIL_BLOCK_TIME_SECS`], no further flags.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeOptions {
+    /// `--block-time` for Peregrine (humantime syntax, e.g. `"5s"`); `None` keeps
+    /// [`PEREGRINE_BLOCK_TIME`]. Ignored for anvil.
+    pub block_time: Option<String>,
+    /// Further flags appended to the target's command line (e.g. `--dev.accounts 100`).
+    pub extra_args: Vec<String>,
+}
+
+impl NodeOptions {
+    /// Options with the given Peregrine `--block-time`.
+    pub fn block_time(block_time: impl Into<String>) -> Self {
+        NodeOptions {
+            block_time: Some(block_time.into()),
+            ..NodeOptions::default()
+        }
+    }
+
+    /// Appends flags to the command line.
+    pub fn arg(mut self, args: &[&str]) -> Self {
+        self.extra_args.extend(args.iter().map(|a| a.to_string()));
+        self
+    }
+}
+
 /// A running node under test, killed when dropped.
 ///
 /// The node listens on `127.0.0.1:<port>` only; its data directory and log
@@ -133,6 +162,7 @@ pub struct Node {
     child: Option<Child>,
     rpc: Rpc,
     starts: u32,
+    opts: NodeOptions,
 }
 
 /// Why a start attempt failed.
@@ -178,7 +208,28 @@ impl Node {
     /// given the command-line arguments of `target`.
     #[track_caller]
     pub fn start_with(target: Target, program: impl Into<PathBuf>) -> Node {
-        let program = program.into();
+        Node::start_full(target, program.into(), NodeOptions::default())
+    }
+
+    /// Like [`Node::start`] with extra options (block time, flags); they apply to
+    /// [`Node::restart`] too.
+    #[track_caller]
+    pub fn start_opts(target: Target, opts: NodeOptions) -> Node {
+        let program = match target {
+            Target::Peregrine => peregrine_bin(),
+            Target::Anvil => anvil_bin(),
+        };
+        Node::start_full(target, program, opts)
+    }
+
+    /// [`Node::start_opts`] on the target selected by `PEREGRINE_E2E_TARGET`.
+    #[track_caller]
+    pub fn from_env_opts(opts: NodeOptions) -> Node {
+        Node::start_opts(Target::from_env(), opts)
+    }
+
+    #[track_caller]
+    fn start_full(target: Target, program: PathBuf, opts: NodeOptions) -> Node {
         let dir = tempfile::Builder::new()
             .prefix(&format!("peregrine-e2e-{}-", target.name()))
             .tempdir()
@@ -192,6 +243,7 @@ impl Node {
             child: None,
             rpc: Rpc::new("http://127.0.0.1:0"),
             starts: 0,
+            opts,
         };
         // The port is found free and then released before the node binds it, so
         // another process may grab it in between: retry on a fresh port when the
@@ -247,6 +299,12 @@ impl Node {
     }
 
     fn args(&self) -> Vec<String> {
+        let mut args = self.base_args();
+        args.extend(self.opts.extra_args.iter().cloned());
+        args
+    }
+
+    fn base_args(&self) -> Vec<String> {
         match self.target {
             Target::Peregrine => vec![
                 "dev".into(),
@@ -255,7 +313,10 @@ impl Node {
                 "--datadir".into(),
                 self.datadir().display().to_string(),
                 "--block-time".into(),
-                PEREGRINE_BLOCK_TIME.into(),
+                self.opts
+                    .block_time
+                    .clone()
+                    .unwrap_or_else(|| PEREGRINE_BLOCK_TIME.into()),
             ],
             Target::Anvil => vec![
                 "--host".into(),
@@ -347,6 +408,16 @@ impl Node {
     /// The HTTP JSON-RPC URL, `http://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The WebSocket JSON-RPC URL (same port as HTTP), `ws://127.0.0.1:<port>`.
+    pub fn ws_url(&self) -> String {
+        format!("ws://127.0.0.1:{}", self.port)
+    }
+
+    /// The options the node was started with.
+    pub fn options(&self) -> &NodeOptions {
+        &self.opts
     }
 
     /// The RPC port.

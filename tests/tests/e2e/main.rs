@@ -12,5 +12,7 @@ mod errors;
 mod gas;
 mod harness;
 mod persistence;
+mod preconf;
+mod subscriptions;
 mod transfer;
 mod viem;

@@ -1,0 +1,398 @@
+//! `peregrine-loadtest compare`: anvil and Peregrine side by side, in one run, on this
+//! machine, with the same workload.
+//!
+//! 1. **Throughput at saturation**: closed loop with K in flight, each with its fastest way
+//!    to learn a transaction is in: anvil (automine) by receipt polling, Peregrine by its
+//!    preconfirmation subscription.
+//! 2. **Latency at a rate both sustain** (open loop, `--rate`, default 200 tps), both with
+//!    receipt polling for fairness; then Peregrine with `sync` and `async`.
+
+use crate::{
+    config::{LoadConfig, Mix, Mode, SendMethod},
+    error::{LoadError, LoadResult},
+    load,
+    node::{NodeProcess, first_existing, workspace_root},
+    report::Report,
+};
+use serde::Serialize;
+use std::{
+    fmt::Write,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+/// Closed-loop transactions in flight when `--concurrency` is absent.
+pub const DEFAULT_COMPARE_CONCURRENCY: usize = 256;
+/// Open-loop rate of the latency comparison when `--rate` is absent.
+pub const DEFAULT_COMPARE_RATE: f64 = 200.0;
+/// Pre-signed transactions per second of `--duration` for anvil's saturation run (anvil
+/// automines one block per transaction; it does not get near this).
+const ANVIL_BUDGET_TPS: u64 = 5_000;
+/// The same for Peregrine.
+const PEREGRINE_BUDGET_TPS: u64 = 60_000;
+
+/// Flags of `compare`.
+#[derive(Debug, Clone)]
+pub struct CompareConfig {
+    /// `peregrine` binary (default: `target/release/peregrine`, else `target/debug/peregrine`).
+    pub peregrine_bin: Option<PathBuf>,
+    /// anvil binary (default: `tests/js/node_modules/.bin/anvil`).
+    pub anvil_bin: Option<PathBuf>,
+    /// Sender accounts.
+    pub accounts: usize,
+    /// Length of each measured run.
+    pub duration: Duration,
+    /// Closed-loop transactions in flight.
+    pub concurrency: usize,
+    /// Open-loop rate of the latency runs.
+    pub rate: f64,
+    /// Transaction mix.
+    pub mix: Mix,
+    /// Peregrine's `--block-time`.
+    pub block_time: String,
+    /// Combined JSON report; per-run reports and plots go beside it.
+    pub out: Option<PathBuf>,
+    /// Progress bars.
+    pub progress: bool,
+}
+
+/// One measured run of a comparison.
+#[derive(Debug, Clone, Serialize)]
+pub struct CompareRun {
+    /// Short name (`saturation-anvil`, …).
+    pub name: String,
+    /// What it measures.
+    pub description: String,
+    /// Its report.
+    pub report: Report,
+}
+
+/// One line of the comparison table.
+#[derive(Debug, Clone, Serialize)]
+pub struct CompareRow {
+    /// What is compared.
+    pub metric: String,
+    /// anvil's value.
+    pub anvil: Option<f64>,
+    /// Peregrine's value.
+    pub peregrine: Option<f64>,
+    /// How many times better Peregrine is (throughput: P/A; latency: A/P).
+    pub peregrine_advantage: Option<f64>,
+}
+
+/// The result of `compare`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    /// anvil's `web3_clientVersion`.
+    pub anvil_version: String,
+    /// Peregrine's.
+    pub peregrine_version: String,
+    /// Logical CPUs of the machine (both nodes and the client share them).
+    pub cpus: usize,
+    /// The table.
+    pub table: Vec<CompareRow>,
+    /// Every run, in order.
+    pub runs: Vec<CompareRun>,
+}
+
+impl Comparison {
+    /// The table as text.
+    pub fn table_text(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "\n{:<58} {:>12} {:>12} {:>12}",
+            "metric", "anvil", "peregrine", "advantage"
+        );
+        let _ = writeln!(s, "{}", "-".repeat(97));
+        let f = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{v:.1}"));
+        for r in &self.table {
+            let adv = r
+                .peregrine_advantage
+                .map_or("—".to_string(), |a| format!("{a:.1}×"));
+            let _ = writeln!(
+                s,
+                "{:<58} {:>12} {:>12} {:>12}",
+                r.metric,
+                f(r.anvil),
+                f(r.peregrine),
+                adv
+            );
+        }
+        let _ = writeln!(
+            s,
+            "\nanvil: {}; peregrine: {}; {} CPUs shared by both nodes and the client",
+            self.anvil_version, self.peregrine_version, self.cpus
+        );
+        s
+    }
+}
+
+fn peregrine_bin(cfg: &CompareConfig) -> LoadResult<PathBuf> {
+    if let Some(p) = &cfg.peregrine_bin {
+        return Ok(p.clone());
+    }
+    let root = workspace_root();
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    first_existing(&[target.join("release/peregrine"), target.join("debug/peregrine")]).ok_or_else(
+        || {
+            LoadError::Node(format!(
+                "no peregrine binary under {}; build it with `cargo build --release --bin peregrine` or pass --peregrine-bin",
+                target.display()
+            ))
+        },
+    )
+}
+
+fn anvil_bin(cfg: &CompareConfig) -> LoadResult<PathBuf> {
+    if let Some(p) = &cfg.anvil_bin {
+        return Ok(p.clone());
+    }
+    let p = workspace_root().join("tests/js/node_modules/.bin/anvil");
+    if p.exists() {
+        Ok(p)
+    } else {
+        Err(LoadError::Node(format!(
+            "anvil not found at {}; run scripts/install-tools.sh or pass --anvil-bin",
+            p.display()
+        )))
+    }
+}
+
+fn sibling(out: &Path, suffix: &str, ext: &str) -> PathBuf {
+    let stem = out
+        .file_stem()
+        .map_or("compare".into(), |s| s.to_string_lossy().into_owned());
+    out.with_file_name(format!("{stem}-{suffix}.{ext}"))
+}
+
+/// Runs the comparison and prints the table.
+pub async fn compare(cfg: &CompareConfig) -> LoadResult<Comparison> {
+    let peregrine = peregrine_bin(cfg)?;
+    let anvil = anvil_bin(cfg)?;
+    let accounts = cfg.accounts.to_string();
+    let mut anvil_node = NodeProcess::start(
+        "anvil",
+        &anvil,
+        &[
+            "--port",
+            "{port}",
+            "--chain-id",
+            "901",
+            "--accounts",
+            "10",
+            "--balance",
+            "10000",
+        ],
+    )?;
+    let mut peregrine_node = NodeProcess::start(
+        "peregrine",
+        &peregrine,
+        &[
+            "dev",
+            "--rpc.addr",
+            "127.0.0.1:{port}",
+            "--dev.accounts",
+            &accounts,
+            "--block-time",
+            &cfg.block_time,
+            "--datadir",
+            "{dir}",
+        ],
+    )?;
+    anvil_node.wait_ready().await?;
+    peregrine_node.wait_ready().await?;
+    eprintln!(
+        "compare: anvil pid {} on port {}, peregrine pid {} on port {} ({})",
+        anvil_node.pid(),
+        anvil_node.port,
+        peregrine_node.pid(),
+        peregrine_node.port,
+        peregrine.display()
+    );
+
+    let secs = cfg.duration.as_secs_f64();
+    let budget =
+        |tps: u64| ((secs * tps as f64).ceil() as u64).min(crate::config::MAX_TRANSACTIONS);
+    struct Planned<'a> {
+        name: &'static str,
+        description: String,
+        node: &'a NodeProcess,
+        mode: Mode,
+        send: SendMethod,
+        count: u64,
+    }
+    let k = cfg.concurrency;
+    let rate = cfg.rate;
+    let open_count = (secs * rate).ceil() as u64;
+    let planned = [
+        Planned {
+            name: "saturation-anvil",
+            description: format!("closed loop, {k} in flight, poll (ws)"),
+            node: &anvil_node,
+            mode: Mode::Closed { concurrency: k },
+            send: SendMethod::Poll,
+            count: budget(ANVIL_BUDGET_TPS),
+        },
+        Planned {
+            name: "saturation-peregrine",
+            description: format!("closed loop, {k} in flight, async (ws)"),
+            node: &peregrine_node,
+            mode: Mode::Closed { concurrency: k },
+            send: SendMethod::Async,
+            count: budget(PEREGRINE_BUDGET_TPS),
+        },
+        Planned {
+            name: "latency-poll-anvil",
+            description: format!("open loop {rate} tps, poll (ws)"),
+            node: &anvil_node,
+            mode: Mode::Open { rate },
+            send: SendMethod::Poll,
+            count: open_count,
+        },
+        Planned {
+            name: "latency-poll-peregrine",
+            description: format!("open loop {rate} tps, poll (ws)"),
+            node: &peregrine_node,
+            mode: Mode::Open { rate },
+            send: SendMethod::Poll,
+            count: open_count,
+        },
+        Planned {
+            name: "latency-sync-peregrine",
+            description: format!("open loop {rate} tps, sync (ws)"),
+            node: &peregrine_node,
+            mode: Mode::Open { rate },
+            send: SendMethod::Sync,
+            count: open_count,
+        },
+        Planned {
+            name: "latency-async-peregrine",
+            description: format!("open loop {rate} tps, async (ws)"),
+            node: &peregrine_node,
+            mode: Mode::Open { rate },
+            send: SendMethod::Async,
+            count: open_count,
+        },
+    ];
+
+    let mut runs = Vec::new();
+    for p in planned {
+        eprintln!("compare: {} — {}", p.name, p.description);
+        let mut lc = LoadConfig::new(p.node.endpoint("ws"), p.mode, cfg.duration, p.count);
+        lc.accounts = cfg.accounts;
+        lc.mix = cfg.mix;
+        lc.send = Some(p.send);
+        lc.progress = cfg.progress;
+        lc.out = cfg.out.as_ref().map(|o| sibling(o, p.name, "json"));
+        let report = load::run(&lc).await.map_err(|e| match e {
+            LoadError::Node(m) => LoadError::Node(m),
+            other => LoadError::Node(format!(
+                "{} failed: {other}\n{} log tail:\n{}",
+                p.name,
+                p.node.name,
+                p.node.log_tail()
+            )),
+        })?;
+        runs.push(CompareRun {
+            name: p.name.to_owned(),
+            description: p.description,
+            report,
+        });
+    }
+
+    let get = |name: &str| runs.iter().find(|r| r.name == name).map(|r| &r.report);
+    let ms = |us: u64| us as f64 / 1000.0;
+    let mut table = Vec::new();
+    let mut row = |metric: String, a: Option<f64>, p: Option<f64>, higher_better: bool| {
+        let adv = match (a, p) {
+            (Some(a), Some(p)) if a > 0.0 && p > 0.0 => {
+                Some(if higher_better { p / a } else { a / p })
+            }
+            _ => None,
+        };
+        table.push(CompareRow {
+            metric,
+            anvil: a,
+            peregrine: p,
+            peregrine_advantage: adv,
+        });
+    };
+    let (sa, sp) = (get("saturation-anvil"), get("saturation-peregrine"));
+    row(
+        format!("throughput, closed loop K={k} (tps; anvil poll, peregrine async)"),
+        sa.map(|r| r.throughput_tps),
+        sp.map(|r| r.throughput_tps),
+        true,
+    );
+    row(
+        format!("  latency p50 at saturation (ms)"),
+        sa.map(|r| ms(r.latency_us.p50)),
+        sp.map(|r| ms(r.latency_us.p50)),
+        false,
+    );
+    let (la, lp) = (get("latency-poll-anvil"), get("latency-poll-peregrine"));
+    for (label, pick) in [
+        ("p50", (|r: &Report| r.latency_us.p50) as fn(&Report) -> u64),
+        ("p99", |r: &Report| r.latency_us.p99),
+        ("max", |r: &Report| r.latency_us.max),
+    ] {
+        row(
+            format!("latency {label} at {rate} tps, both poll (ms)"),
+            la.map(|r| ms(pick(r))),
+            lp.map(|r| ms(pick(r))),
+            false,
+        );
+    }
+    for (name, label) in [
+        ("latency-sync-peregrine", "sync"),
+        ("latency-async-peregrine", "async"),
+    ] {
+        if let Some(r) = get(name) {
+            for (q, v) in [("p50", r.latency_us.p50), ("p99", r.latency_us.p99)] {
+                row(
+                    format!("latency {q} at {rate} tps, peregrine {label} vs anvil poll (ms)"),
+                    la.map(|r| {
+                        ms(if q == "p50" {
+                            r.latency_us.p50
+                        } else {
+                            r.latency_us.p99
+                        })
+                    }),
+                    Some(ms(v)),
+                    false,
+                );
+            }
+        }
+    }
+    let comparison = Comparison {
+        anvil_version: sa.map(|r| r.client_version.clone()).unwrap_or_default(),
+        peregrine_version: sp.map(|r| r.client_version.clone()).unwrap_or_default(),
+        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        table,
+        runs,
+    };
+    print!("{}", comparison.table_text());
+    if let Some(out) = &cfg.out {
+        if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| LoadError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let text = serde_json::to_string_pretty(&comparison).map_err(|e| LoadError::Io {
+            path: out.clone(),
+            source: std::io::Error::other(e),
+        })?;
+        std::fs::write(out, text + "\n").map_err(|source| LoadError::Io {
+            path: out.clone(),
+            source,
+        })?;
+        println!("comparison report: {}", out.display());
+    }
+    drop(anvil_node);
+    drop(peregrine_node);
+    Ok(comparison)
+}

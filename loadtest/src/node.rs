@@ -1,0 +1,147 @@
+//! Starting the nodes `compare` measures: anvil and `peregrine dev`, each on a free loopback
+//! port, logging to a file in a temporary directory, killed when dropped.
+
+use crate::{
+    config::Endpoint,
+    error::{LoadError, LoadResult},
+    rpc::Client,
+};
+use serde_json::json;
+use std::{
+    fs::File,
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+use tempfile::TempDir;
+
+/// How long a node may take to answer `eth_chainId` after it starts.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A node process, killed on drop.
+#[derive(Debug)]
+pub(crate) struct NodeProcess {
+    pub(crate) name: &'static str,
+    pub(crate) port: u16,
+    child: Child,
+    dir: TempDir,
+}
+
+/// A free loopback port (bound then released: the node binds it next).
+pub(crate) fn free_port() -> LoadResult<u16> {
+    let l = TcpListener::bind("127.0.0.1:0")
+        .map_err(|e| LoadError::Node(format!("cannot bind a loopback port: {e}")))?;
+    l.local_addr()
+        .map(|a| a.port())
+        .map_err(|e| LoadError::Node(e.to_string()))
+}
+
+impl NodeProcess {
+    /// Starts `program args…` with stdout and stderr in `<tmp>/node.log`; `{port}` and
+    /// `{dir}` in the arguments are replaced.
+    pub(crate) fn start(name: &'static str, program: &Path, args: &[&str]) -> LoadResult<Self> {
+        let port = free_port()?;
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("peregrine-loadtest-{name}-"))
+            .tempdir()
+            .map_err(|e| LoadError::Node(format!("temporary directory: {e}")))?;
+        let log = File::create(dir.path().join("node.log"))
+            .map_err(|e| LoadError::Node(format!("log file: {e}")))?;
+        let log2 = log
+            .try_clone()
+            .map_err(|e| LoadError::Node(format!("log file: {e}")))?;
+        let args: Vec<String> = args
+            .iter()
+            .map(|a| {
+                a.replace("{port}", &port.to_string())
+                    .replace("{dir}", &dir.path().join("data").display().to_string())
+            })
+            .collect();
+        let child = Command::new(program)
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2)
+            .spawn()
+            .map_err(|e| LoadError::Node(format!("cannot start {}: {e}", program.display())))?;
+        Ok(NodeProcess {
+            name,
+            port,
+            child,
+            dir,
+        })
+    }
+
+    /// The node's endpoint with the given scheme (`http` or `ws`).
+    pub(crate) fn endpoint(&self, scheme: &str) -> Endpoint {
+        Endpoint::parse(&format!("{scheme}://127.0.0.1:{}", self.port))
+            .expect("a loopback URL parses")
+    }
+
+    /// The process id (for `top`/`perf` while a comparison runs).
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The last lines of the node's log.
+    pub(crate) fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(self.dir.path().join("node.log")).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+
+    /// Waits until the node answers `eth_chainId`.
+    pub(crate) async fn wait_ready(&mut self) -> LoadResult<()> {
+        let ep = self.endpoint("http");
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(LoadError::Node(format!(
+                    "{} exited with {status} before answering; log:\n{}",
+                    self.name,
+                    self.log_tail()
+                )));
+            }
+            if let Ok(client) = Client::connect(&ep).await
+                && client
+                    .call::<serde_json::Value>("eth_chainId", json!([]))
+                    .await
+                    .is_ok()
+            {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(LoadError::Node(format!(
+                    "{} did not answer within {}; log:\n{}",
+                    self.name,
+                    humantime::format_duration(STARTUP_TIMEOUT),
+                    self.log_tail()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The first of `candidates` that is a file.
+pub(crate) fn first_existing(candidates: &[PathBuf]) -> Option<PathBuf> {
+    candidates.iter().find(|p| p.is_file()).cloned()
+}
+
+/// The workspace root: `$CARGO_MANIFEST_DIR/..` when built in the repository, else the
+/// current directory.
+pub(crate) fn workspace_root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    match manifest.parent() {
+        Some(p) if p.join("Cargo.toml").is_file() => p.to_path_buf(),
+        _ => std::env::current_dir().unwrap_or_default(),
+    }
+}
