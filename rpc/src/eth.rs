@@ -557,15 +557,12 @@ impl EthApiServer for EthHandler {
         }
         .min(self.cfg.sync_timeout_cap_ms);
         let started = std::time::Instant::now();
-        let tx = match self.ingress.decode(&raw) {
-            Ok(tx) => tx,
-            Err(e) => {
-                let result: Result<(), _> = Err(e);
-                self.metrics
-                    .submitted(&result, started.elapsed().as_secs_f64());
-                return Err(RpcError::Ingress(result.unwrap_err()));
-            }
-        };
+        let decoded = self.ingress.decode(&raw);
+        if decoded.is_err() {
+            self.metrics
+                .submitted(&decoded, started.elapsed().as_secs_f64());
+        }
+        let tx = decoded?;
         let hash = tx.hash;
         let feed = &self.chain.feed;
         // Register before submitting: the preconfirmation can arrive before `submit` returns.

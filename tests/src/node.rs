@@ -317,6 +317,10 @@ impl Node {
                     .block_time
                     .clone()
                     .unwrap_or_else(|| PEREGRINE_BLOCK_TIME.into()),
+                // The operator endpoints default to a fixed port (9001); tests run many nodes
+                // at once, so each takes an ephemeral one.
+                "--metrics.addr".into(),
+                "127.0.0.1:0".into(),
             ],
             Target::Anvil => vec![
                 "--host".into(),

@@ -12,11 +12,16 @@ fn dev_account_keys_match_the_node() {
     let accounts = dev_accounts(5);
     for (i, a) in accounts.iter().enumerate() {
         let balance: U256 = serde_json::from_value(
-            node.call("eth_getBalance", json!([a.address, "latest"])).unwrap(),
+            node.call("eth_getBalance", json!([a.address, "latest"]))
+                .unwrap(),
         )
         .unwrap();
         if i < 4 {
-            assert_eq!(balance, ten_thousand_eth, "dev account {i} ({}) is not prefunded", a.address);
+            assert_eq!(
+                balance, ten_thousand_eth,
+                "dev account {i} ({}) is not prefunded",
+                a.address
+            );
         } else {
             assert_eq!(balance, U256::ZERO, "only --dev.accounts 4 are prefunded");
         }
@@ -30,14 +35,27 @@ fn sync_over_http_accounts_for_every_transaction() {
     let out = dir.path().join("sync.json");
     let r = run_report(
         &[
-            "--rpc", &node.http(), "--mode", "open", "--rate", "150", "--count", "150",
-            "--accounts", "8", "--send", "sync",
+            "--rpc",
+            &node.http(),
+            "--mode",
+            "open",
+            "--rate",
+            "150",
+            "--count",
+            "150",
+            "--accounts",
+            "8",
+            "--send",
+            "sync",
         ],
         &out,
     );
     check_complete(&r, 150);
     check_stages(&r, 150);
-    assert_eq!((r["send"].as_str(), r["transport"].as_str()), (Some("sync"), Some("http")));
+    assert_eq!(
+        (r["send"].as_str(), r["transport"].as_str()),
+        (Some("sync"), Some("http"))
+    );
     assert_eq!(r["mode"], "open");
     assert_eq!(r["offered_rate"], 150.0);
 }
@@ -49,17 +67,38 @@ fn async_over_ws_closed_loop_with_an_erc20_mix() {
     let out = dir.path().join("async.json");
     let r = run_report(
         &[
-            "--rpc", &node.ws(), "--mode", "closed", "--concurrency", "16", "--count", "400",
-            "--accounts", "16", "--send", "async", "--mix", "eth=50,erc20=50",
+            "--rpc",
+            &node.ws(),
+            "--mode",
+            "closed",
+            "--concurrency",
+            "16",
+            "--count",
+            "400",
+            "--accounts",
+            "16",
+            "--send",
+            "async",
+            "--mix",
+            "eth=50,erc20=50",
         ],
         &out,
     );
     check_complete(&r, 400);
     check_stages(&r, 400);
-    assert_eq!((r["send"].as_str(), r["transport"].as_str()), (Some("async"), Some("ws")));
+    assert_eq!(
+        (r["send"].as_str(), r["transport"].as_str()),
+        (Some("async"), Some("ws"))
+    );
     assert_eq!(r["concurrency"], 16);
-    assert!(r["setup"]["token"].is_string(), "the ERC-20 token was deployed");
-    assert_eq!(r["setup"]["funded_accounts"], 0, "dev accounts are prefunded");
+    assert!(
+        r["setup"]["token"].is_string(),
+        "the ERC-20 token was deployed"
+    );
+    assert_eq!(
+        r["setup"]["funded_accounts"], 0,
+        "dev accounts are prefunded"
+    );
     // Half the transactions were token transfers: the load accounts now hold moved tokens,
     // and the token's code is there.
     let token = r["setup"]["token"].as_str().unwrap();
@@ -75,8 +114,19 @@ fn poll_over_http_funds_missing_accounts_and_finds_every_receipt() {
     let out = dir.path().join("poll.json");
     let r = run_report(
         &[
-            "--rpc", &node.http(), "--mode", "open", "--rate", "100", "--count", "100",
-            "--accounts", "4", "--send", "poll", "--samples",
+            "--rpc",
+            &node.http(),
+            "--mode",
+            "open",
+            "--rate",
+            "100",
+            "--count",
+            "100",
+            "--accounts",
+            "4",
+            "--send",
+            "poll",
+            "--samples",
             dir.path().join("samples.csv").to_str().unwrap(),
         ],
         &out,
@@ -102,7 +152,14 @@ fn bounds_and_flags_are_checked() {
     let o = harness(&["--rpc", "ws://127.0.0.1:1", "--count", "3000000"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("hard cap"));
-    let o = harness(&["--rpc", "http://127.0.0.1:1", "--send", "async", "--count", "5"]);
+    let o = harness(&[
+        "--rpc",
+        "http://127.0.0.1:1",
+        "--send",
+        "async",
+        "--count",
+        "5",
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("ws://"));
 }

@@ -77,7 +77,9 @@ fn serve(stream: TcpStream, sync_calls: Arc<AtomicU64>) {
         reader.read_exact(&mut body).unwrap();
         let req: Value = serde_json::from_slice(&body).unwrap();
         let resp = match &req {
-            Value::Array(calls) => Value::Array(calls.iter().map(|c| answer(c, &sync_calls)).collect()),
+            Value::Array(calls) => {
+                Value::Array(calls.iter().map(|c| answer(c, &sync_calls)).collect())
+            }
             single => answer(single, &sync_calls),
         };
         let text = resp.to_string();
@@ -85,7 +87,11 @@ fn serve(stream: TcpStream, sync_calls: Arc<AtomicU64>) {
             "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
             text.len()
         );
-        if writer.write_all(head.as_bytes()).and_then(|()| writer.write_all(text.as_bytes())).is_err() {
+        if writer
+            .write_all(head.as_bytes())
+            .and_then(|()| writer.write_all(text.as_bytes()))
+            .is_err()
+        {
             return;
         }
     }
@@ -113,9 +119,22 @@ fn open_loop_latency_carries_an_injected_stall() {
     let rate = 200.0;
     let r = run_report(
         &[
-            "--rpc", &format!("http://127.0.0.1:{port}"), "--mode", "open", "--rate", "200",
-            "--count", "200", "--accounts", "4", "--send", "sync", "--connections", "1",
-            "--samples", samples.to_str().unwrap(),
+            "--rpc",
+            &format!("http://127.0.0.1:{port}"),
+            "--mode",
+            "open",
+            "--rate",
+            "200",
+            "--count",
+            "200",
+            "--accounts",
+            "4",
+            "--send",
+            "sync",
+            "--connections",
+            "1",
+            "--samples",
+            samples.to_str().unwrap(),
         ],
         &out,
     );
@@ -127,13 +146,22 @@ fn open_loop_latency_carries_an_injected_stall() {
     let lat = &r["latency_us"];
     let service = &r["service_latency_us"];
     assert!(lat["max"].as_u64().unwrap() >= stall_us, "max {lat}");
-    assert!(lat["p99"].as_u64().unwrap() >= stall_us * 3 / 4, "p99 {lat}");
+    assert!(
+        lat["p99"].as_u64().unwrap() >= stall_us * 3 / 4,
+        "p99 {lat}"
+    );
     // About 40 transactions (200 ms at 200 tps) queue behind the stall: with latency counted
     // from the intended time they are ~20% of the run, so even p90 is far above normal...
     assert!(lat["p90"].as_u64().unwrap() >= 20_000, "p90 {lat}");
     // ...while measured from the actual send (coordinated omission) only one is slow.
-    assert!(service["p90"].as_u64().unwrap() < 20_000, "service {service}");
-    assert!(service["max"].as_u64().unwrap() >= stall_us, "service {service}");
+    assert!(
+        service["p90"].as_u64().unwrap() < 20_000,
+        "service {service}"
+    );
+    assert!(
+        service["max"].as_u64().unwrap() >= stall_us,
+        "service {service}"
+    );
 
     // Per transaction: every one intended during the stall carries the rest of it.
     let rows: Vec<Vec<String>> = std::fs::read_to_string(&samples)
@@ -155,7 +183,11 @@ fn open_loop_latency_carries_an_injected_stall() {
             t > stall_intended && t < stall_sent + stall_us - interval_us
         })
         .collect();
-    assert!(during.len() >= 30, "only {} transactions intended during the stall", during.len());
+    assert!(
+        during.len() >= 30,
+        "only {} transactions intended during the stall",
+        during.len()
+    );
     for row in during {
         let (intended, latency) = (num(row, 5), num(row, 8));
         let owed = stall_sent + stall_us - intended;

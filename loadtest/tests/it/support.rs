@@ -14,7 +14,10 @@ pub(crate) fn peregrine_bin() -> PathBuf {
     if let Some(p) = std::env::var_os("PEREGRINE_BIN").filter(|p| !p.is_empty()) {
         return PathBuf::from(p);
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(|t| root.join(t))
         .unwrap_or_else(|| root.join("target"));
@@ -64,7 +67,11 @@ impl Node {
             if let Ok(Some(status)) = node.child.try_wait() {
                 panic!("peregrine exited with {status}; log:\n{}", node.log());
             }
-            assert!(Instant::now() < deadline, "peregrine did not start; log:\n{}", node.log());
+            assert!(
+                Instant::now() < deadline,
+                "peregrine did not start; log:\n{}",
+                node.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         node
@@ -159,8 +166,19 @@ fn u(v: &Value, path: &str) -> u64 {
 /// The report is complete and every one of `expected` transactions is accounted for.
 pub(crate) fn check_complete(r: &Value, expected: u64) {
     for field in [
-        "target", "mode", "send", "transport", "transactions", "duration_s", "throughput_tps",
-        "errors", "latency_us", "timeline", "histogram", "receipts", "missing_receipts",
+        "target",
+        "mode",
+        "send",
+        "transport",
+        "transactions",
+        "duration_s",
+        "throughput_tps",
+        "errors",
+        "latency_us",
+        "timeline",
+        "histogram",
+        "receipts",
+        "missing_receipts",
     ] {
         assert!(!r[field].is_null(), "report lacks {field}: {r:#}");
     }
@@ -186,20 +204,41 @@ pub(crate) fn check_complete(r: &Value, expected: u64) {
     assert!(q("min") <= q("p50") && q("p50") <= q("p90") && q("p90") <= q("p99"));
     assert!(q("p99") <= q("p999") && q("p999") <= q("max"));
     assert!(q("p50") > 0);
-    let hist: u64 = r["histogram"].as_array().unwrap().iter().map(|b| u(b, "count")).sum();
+    let hist: u64 = r["histogram"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| u(b, "count"))
+        .sum();
     assert_eq!(hist, expected, "histogram buckets");
-    let timeline: u64 = r["timeline"].as_array().unwrap().iter().map(|w| u(w, "count")).sum();
+    let timeline: u64 = r["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| u(w, "count"))
+        .sum();
     assert_eq!(timeline, expected, "timeline windows");
     assert!(r["duration_s"].as_f64().unwrap() > 0.0);
     let tps = r["throughput_tps"].as_f64().unwrap();
     let expect_tps = expected as f64 / r["duration_s"].as_f64().unwrap();
-    assert!((tps - expect_tps).abs() < 0.01 * expect_tps + 0.01, "{tps} vs {expect_tps}");
+    assert!(
+        (tps - expect_tps).abs() < 0.01 * expect_tps + 0.01,
+        "{tps} vs {expect_tps}"
+    );
     for p in r["plots"].as_array().unwrap() {
         let p = Path::new(p.as_str().unwrap());
-        assert!(p.is_file() && p.metadata().unwrap().len() > 1000, "plot {}", p.display());
+        assert!(
+            p.is_file() && p.metadata().unwrap().len() > 1000,
+            "plot {}",
+            p.display()
+        );
     }
     assert!(
-        r["plots"].as_array().unwrap().iter().any(|p| p.as_str().unwrap().ends_with(".svg")),
+        r["plots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p.as_str().unwrap().ends_with(".svg")),
         "no SVG plot written"
     );
 }
@@ -224,7 +263,12 @@ pub(crate) fn check_stages(r: &Value, expected: u64) {
     }
     // The node's total is never below its largest stage median.
     let total = u(st, "ingress_to_sent.max");
-    for s in ["ingress_to_ordered", "ordered_to_executed", "executed_to_signed", "signed_to_sent"] {
+    for s in [
+        "ingress_to_ordered",
+        "ordered_to_executed",
+        "executed_to_signed",
+        "signed_to_sent",
+    ] {
         assert!(u(st, &format!("{s}.p50")) <= total, "{s}");
     }
 }
