@@ -106,7 +106,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
     pub drain_timeout: Duration,
     /// How long the end-of-run check waits for every accepted transaction's receipt.
-    #[arg(long, value_name = "DURATION", default_value = "20s", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
     pub receipt_timeout: Duration,
     /// Never draw the progress bar (it is drawn only on a terminal anyway).
     #[arg(long)]

@@ -1,5 +1,6 @@
 //! `peregrine-loadtest compare`: anvil and Peregrine side by side, in one run, on this
-//! machine, with the same workload.
+//! machine, with the same workload. One node runs at a time (anvil first), each on a free
+//! loopback port, so an idle node does not take CPU from the measured one.
 //!
 //! 1. **Throughput at saturation**: closed loop with K in flight, each with its fastest way
 //!    to learn a transaction is in: anvil (automine) by receipt polling, Peregrine by its
@@ -11,7 +12,7 @@ use crate::{
     config::{LoadConfig, Mix, Mode, SendMethod},
     error::{LoadError, LoadResult},
     load,
-    node::{NodeProcess, first_existing, workspace_root},
+    node::{NodeProcess, dev_supports, first_existing, workspace_root},
     report::Report,
 };
 use serde::Serialize;
@@ -173,53 +174,37 @@ pub async fn compare(cfg: &CompareConfig) -> LoadResult<Comparison> {
     let peregrine = peregrine_bin(cfg)?;
     let anvil = anvil_bin(cfg)?;
     let accounts = cfg.accounts.to_string();
-    let mut anvil_node = NodeProcess::start(
-        "anvil",
-        &anvil,
-        &[
-            "--port",
-            "{port}",
-            "--chain-id",
-            "901",
-            "--accounts",
-            "10",
-            "--balance",
-            "10000",
-        ],
-    )?;
-    let mut peregrine_node = NodeProcess::start(
-        "peregrine",
-        &peregrine,
-        &[
-            "dev",
-            "--rpc.addr",
-            "127.0.0.1:{port}",
-            "--dev.accounts",
-            &accounts,
-            "--block-time",
-            &cfg.block_time,
-            "--datadir",
-            "{dir}",
-        ],
-    )?;
-    anvil_node.wait_ready().await?;
-    peregrine_node.wait_ready().await?;
-    eprintln!(
-        "compare: anvil pid {} on port {}, peregrine pid {} on port {} ({})",
-        anvil_node.pid(),
-        anvil_node.port,
-        peregrine_node.pid(),
-        peregrine_node.port,
-        peregrine.display()
-    );
+    let anvil_args: Vec<&str> = vec![
+        "--port",
+        "{port}",
+        "--chain-id",
+        "901",
+        "--accounts",
+        "10",
+        "--balance",
+        "10000",
+    ];
+    let mut peregrine_args = vec![
+        "dev",
+        "--rpc.addr",
+        "127.0.0.1:{port}",
+        "--dev.accounts",
+        &accounts,
+        "--block-time",
+        &cfg.block_time,
+        "--datadir",
+        "{dir}",
+    ];
+    if dev_supports(&peregrine, "--metrics.addr") {
+        peregrine_args.extend(["--metrics.addr", "127.0.0.1:{port2}"]);
+    }
 
     let secs = cfg.duration.as_secs_f64();
     let budget =
         |tps: u64| ((secs * tps as f64).ceil() as u64).min(crate::config::MAX_TRANSACTIONS);
-    struct Planned<'a> {
+    struct Planned {
         name: &'static str,
         description: String,
-        node: &'a NodeProcess,
         mode: Mode,
         send: SendMethod,
         count: u64,
@@ -227,80 +212,81 @@ pub async fn compare(cfg: &CompareConfig) -> LoadResult<Comparison> {
     let k = cfg.concurrency;
     let rate = cfg.rate;
     let open_count = (secs * rate).ceil() as u64;
-    let planned = [
-        Planned {
-            name: "saturation-anvil",
-            description: format!("closed loop, {k} in flight, poll (ws)"),
-            node: &anvil_node,
-            mode: Mode::Closed { concurrency: k },
-            send: SendMethod::Poll,
-            count: budget(ANVIL_BUDGET_TPS),
-        },
-        Planned {
-            name: "saturation-peregrine",
-            description: format!("closed loop, {k} in flight, async (ws)"),
-            node: &peregrine_node,
-            mode: Mode::Closed { concurrency: k },
-            send: SendMethod::Async,
-            count: budget(PEREGRINE_BUDGET_TPS),
-        },
-        Planned {
-            name: "latency-poll-anvil",
-            description: format!("open loop {rate} tps, poll (ws)"),
-            node: &anvil_node,
-            mode: Mode::Open { rate },
-            send: SendMethod::Poll,
-            count: open_count,
-        },
-        Planned {
-            name: "latency-poll-peregrine",
-            description: format!("open loop {rate} tps, poll (ws)"),
-            node: &peregrine_node,
-            mode: Mode::Open { rate },
-            send: SendMethod::Poll,
-            count: open_count,
-        },
-        Planned {
-            name: "latency-sync-peregrine",
-            description: format!("open loop {rate} tps, sync (ws)"),
-            node: &peregrine_node,
-            mode: Mode::Open { rate },
-            send: SendMethod::Sync,
-            count: open_count,
-        },
-        Planned {
-            name: "latency-async-peregrine",
-            description: format!("open loop {rate} tps, async (ws)"),
-            node: &peregrine_node,
-            mode: Mode::Open { rate },
-            send: SendMethod::Async,
-            count: open_count,
-        },
+    let open = |name, send: SendMethod| Planned {
+        name,
+        description: format!("open loop {rate} tps, {send} (ws)"),
+        mode: Mode::Open { rate },
+        send,
+        count: open_count,
+    };
+    let saturation = |name, send: SendMethod, tps| Planned {
+        name,
+        description: format!("closed loop, {k} in flight, {send} (ws)"),
+        mode: Mode::Closed { concurrency: k },
+        send,
+        count: budget(tps),
+    };
+    // One node at a time: an idle node would compete for the same cores (Peregrine's
+    // sequencer spins while it waits, with the default `--sequencer.wait yield`).
+    let phases: [(&'static str, PathBuf, Vec<&str>, Vec<Planned>); 2] = [
+        (
+            "anvil",
+            anvil,
+            anvil_args,
+            vec![
+                open("latency-poll-anvil", SendMethod::Poll),
+                saturation("saturation-anvil", SendMethod::Poll, ANVIL_BUDGET_TPS),
+            ],
+        ),
+        (
+            "peregrine",
+            peregrine.clone(),
+            peregrine_args,
+            vec![
+                open("latency-poll-peregrine", SendMethod::Poll),
+                open("latency-sync-peregrine", SendMethod::Sync),
+                open("latency-async-peregrine", SendMethod::Async),
+                saturation(
+                    "saturation-peregrine",
+                    SendMethod::Async,
+                    PEREGRINE_BUDGET_TPS,
+                ),
+            ],
+        ),
     ];
 
     let mut runs = Vec::new();
-    for p in planned {
-        eprintln!("compare: {} — {}", p.name, p.description);
-        let mut lc = LoadConfig::new(p.node.endpoint("ws"), p.mode, cfg.duration, p.count);
-        lc.accounts = cfg.accounts;
-        lc.mix = cfg.mix;
-        lc.send = Some(p.send);
-        lc.progress = cfg.progress;
-        lc.out = cfg.out.as_ref().map(|o| sibling(o, p.name, "json"));
-        let report = load::run(&lc).await.map_err(|e| match e {
-            LoadError::Node(m) => LoadError::Node(m),
-            other => LoadError::Node(format!(
-                "{} failed: {other}\n{} log tail:\n{}",
-                p.name,
-                p.node.name,
-                p.node.log_tail()
-            )),
-        })?;
-        runs.push(CompareRun {
-            name: p.name.to_owned(),
-            description: p.description,
-            report,
-        });
+    for (node_name, program, args, planned) in phases {
+        let mut node = NodeProcess::start(node_name, &program, &args)?;
+        node.wait_ready().await?;
+        eprintln!(
+            "compare: {node_name} pid {} on port {} ({})",
+            node.pid(),
+            node.port,
+            program.display()
+        );
+        for p in planned {
+            eprintln!("compare: {} — {}", p.name, p.description);
+            let mut lc = LoadConfig::new(node.endpoint("ws"), p.mode, cfg.duration, p.count);
+            lc.accounts = cfg.accounts;
+            lc.mix = cfg.mix;
+            lc.send = Some(p.send);
+            lc.progress = cfg.progress;
+            lc.out = cfg.out.as_ref().map(|o| sibling(o, p.name, "json"));
+            let report = load::run(&lc).await.map_err(|e| {
+                LoadError::Node(format!(
+                    "{} failed: {e}\n{node_name} log tail:\n{}",
+                    p.name,
+                    node.log_tail()
+                ))
+            })?;
+            runs.push(CompareRun {
+                name: p.name.to_owned(),
+                description: p.description,
+                report,
+            });
+        }
+        drop(node);
     }
 
     let get = |name: &str| runs.iter().find(|r| r.name == name).map(|r| &r.report);
@@ -392,7 +378,5 @@ pub async fn compare(cfg: &CompareConfig) -> LoadResult<Comparison> {
         })?;
         println!("comparison report: {}", out.display());
     }
-    drop(anvil_node);
-    drop(peregrine_node);
     Ok(comparison)
 }

@@ -24,7 +24,7 @@ pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(5);
 /// How long to wait, after the last send, for transactions still in flight.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the end-of-run check waits for every accepted transaction's receipt.
-pub const DEFAULT_RECEIPT_TIMEOUT: Duration = Duration::from_secs(20);
+pub const DEFAULT_RECEIPT_TIMEOUT: Duration = Duration::from_secs(30);
 /// HTTP connections of an open-loop run over HTTP (each carries one request at a time).
 pub const DEFAULT_HTTP_CONNECTIONS: usize = 32;
 

@@ -114,6 +114,12 @@ pub async fn run(cfg: &LoadConfig) -> LoadResult<Report> {
     let workload = Arc::new(Workload::build(&plan));
     let signing_s = signing_started.elapsed().as_secs_f64();
 
+    // The run's transactions land in blocks after the current head.
+    let head: alloy_primitives::U64 = client
+        .must("eth_blockNumber", serde_json::json!([]))
+        .await?;
+    let first_block = head.to::<u64>() + 1;
+
     let progress = Progress::new(count, cfg.progress, target.kind.name());
     let setup_s = setup_started.elapsed().as_secs_f64();
     let outcome = run::execute(
@@ -128,8 +134,14 @@ pub async fn run(cfg: &LoadConfig) -> LoadResult<Report> {
     .await?;
     progress.finish();
 
-    let (receipts, missing) =
-        verify::check_receipts(&client, &outcome.engine, send, cfg.receipt_timeout).await;
+    let (receipts, missing) = verify::check_receipts(
+        &client,
+        &outcome.engine,
+        send,
+        cfg.receipt_timeout,
+        first_block,
+    )
+    .await;
     client.close();
     let m = stats::measure(&outcome.engine, outcome.dispatch_end_ns);
     notes.extend(outcome.engine.notes.lock().iter().cloned());

@@ -38,10 +38,11 @@ pub(crate) fn free_port() -> LoadResult<u16> {
 }
 
 impl NodeProcess {
-    /// Starts `program args…` with stdout and stderr in `<tmp>/node.log`; `{port}` and
-    /// `{dir}` in the arguments are replaced.
+    /// Starts `program args…` with stdout and stderr in `<tmp>/node.log`; `{port}`, `{port2}`
+    /// (a second free port) and `{dir}` in the arguments are replaced.
     pub(crate) fn start(name: &'static str, program: &Path, args: &[&str]) -> LoadResult<Self> {
         let port = free_port()?;
+        let port2 = free_port()?;
         let dir = tempfile::Builder::new()
             .prefix(&format!("peregrine-loadtest-{name}-"))
             .tempdir()
@@ -55,6 +56,7 @@ impl NodeProcess {
             .iter()
             .map(|a| {
                 a.replace("{port}", &port.to_string())
+                    .replace("{port2}", &port2.to_string())
                     .replace("{dir}", &dir.path().join("data").display().to_string())
             })
             .collect();
@@ -129,6 +131,15 @@ impl Drop for NodeProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Whether `program dev --help` lists `flag` (newer `peregrine` binaries have more ports to
+/// move off their defaults, e.g. `--metrics.addr`).
+pub(crate) fn dev_supports(program: &Path, flag: &str) -> bool {
+    Command::new(program)
+        .args(["dev", "--help"])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(flag))
 }
 
 /// The first of `candidates` that is a file.

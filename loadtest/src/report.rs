@@ -309,8 +309,8 @@ impl Report {
         let r = &self.receipts;
         let _ = writeln!(
             s,
-            "  receipts      {}/{} found, {} missing, {} reverted, {} included after an error ({:.1} s)",
-            r.found, r.expected, r.missing, r.reverted, r.included_after_error, r.seconds
+            "  receipts      {}/{} found, {} missing, {} reverted, {} included after an error ({:.1} s, {})",
+            r.found, r.expected, r.missing, r.reverted, r.included_after_error, r.seconds, r.method
         );
         for n in &self.notes {
             let _ = writeln!(s, "  note: {n}");

@@ -70,6 +70,8 @@ pub(crate) struct ReceiptLite {
     pub(crate) status: Option<U64>,
     #[serde(default)]
     pub(crate) contract_address: Option<Address>,
+    #[serde(default)]
+    pub(crate) transaction_hash: Option<B256>,
 }
 
 impl ReceiptLite {

@@ -21,6 +21,16 @@ pub enum Command {
     /// Work with preconfirmations offline.
     #[command(subcommand)]
     Preconf(PreconfCommand),
+    /// Configuration file helpers.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// `peregrine config …`
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the full default configuration file.
+    Default,
 }
 
 /// `peregrine preconf …`
@@ -53,51 +63,50 @@ pub enum LogFormat {
     Json,
 }
 
-/// Flags of `peregrine dev`.
+/// Flags of `peregrine dev`. Each overrides the config file and `PEREGRINE_*` variables;
+/// the defaults shown are the built-in ones (`peregrine config default` prints them all).
 #[derive(Debug, Args)]
 pub struct DevArgs {
-    /// Data directory; a fresh temporary directory when absent (deleted at exit).
+    /// TOML configuration file (see `peregrine config default`).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data directory [default: a fresh temporary directory, deleted at exit].
     #[arg(long, value_name = "DIR")]
     pub datadir: Option<PathBuf>,
-    /// Operator endpoints: `/metrics` (Prometheus), `/health`, `/ready`.
-    #[arg(long = "metrics.addr", value_name = "IP:PORT", default_value = crate::metrics_server::DEFAULT_METRICS_ADDR)]
-    pub metrics_addr: SocketAddr,
-    /// JSON-RPC listen address (HTTP and WebSocket on one port).
-    #[arg(long = "rpc.addr", value_name = "IP:PORT", default_value = peregrine_rpc::config::DEFAULT_RPC_ADDR)]
-    pub rpc_addr: SocketAddr,
+    /// Operator endpoints: `/metrics` (Prometheus), `/health`, `/ready` [default: 127.0.0.1:9001].
+    #[arg(long = "metrics.addr", value_name = "IP:PORT")]
+    pub metrics_addr: Option<SocketAddr>,
+    /// JSON-RPC listen address, HTTP and WebSocket on one port [default: 127.0.0.1:8545].
+    #[arg(long = "rpc.addr", value_name = "IP:PORT")]
+    pub rpc_addr: Option<SocketAddr>,
     /// Chain id [default: the genesis file's `config.chainId`, else 901].
     #[arg(long = "chain-id", value_name = "N")]
     pub chain_id: Option<u64>,
-    /// Interval between sealed L2 blocks (e.g. `1s`, `200ms`).
-    #[arg(long = "block-time", value_name = "DURATION", default_value = "1s", value_parser = humantime::parse_duration)]
-    pub block_time: Duration,
-    /// Extra deterministic prefunded accounts (for load tests), beyond the ten mnemonic ones.
-    #[arg(long = "dev.accounts", value_name = "N", default_value_t = 0)]
-    pub dev_accounts: u64,
+    /// Interval between sealed L2 blocks, e.g. `1s`, `200ms` [default: 1s].
+    #[arg(long = "block-time", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub block_time: Option<Duration>,
+    /// Extra deterministic prefunded accounts for load tests, beyond the ten mnemonic ones [default: 0].
+    #[arg(long = "dev.accounts", value_name = "N")]
+    pub dev_accounts: Option<u64>,
     /// A geth-style genesis file; its `alloc` replaces the dev accounts.
     #[arg(long, value_name = "FILE")]
     pub genesis: Option<PathBuf>,
-    /// Block gas limit.
-    #[arg(long = "gas-limit", value_name = "GAS", default_value_t = peregrine_sequencer::config::DEFAULT_BLOCK_GAS_LIMIT)]
-    pub gas_limit: u64,
-    /// Minimum EIP-1559 base fee, in wei.
-    #[arg(long = "min-base-fee", value_name = "WEI", default_value_t = peregrine_sequencer::config::DEFAULT_MIN_BASE_FEE)]
-    pub min_base_fee: u64,
-    /// Pin the sequencer loop to this CPU core (unpinned when absent).
+    /// Block gas limit [default: 1000000000].
+    #[arg(long = "gas-limit", value_name = "GAS")]
+    pub gas_limit: Option<u64>,
+    /// Minimum EIP-1559 base fee, in wei [default: 1000000].
+    #[arg(long = "min-base-fee", value_name = "WEI")]
+    pub min_base_fee: Option<u64>,
+    /// Pin the sequencer loop to this CPU core [default: unpinned].
     #[arg(long = "sequencer.core", value_name = "CORE")]
     pub sequencer_core: Option<usize>,
-    /// How the sequencer loop waits for work: busy-spin, yield or park.
-    #[arg(
-        long = "sequencer.wait",
-        value_name = "STRATEGY",
-        default_value = "yield"
-    )]
-    pub sequencer_wait: WaitStrategy,
-    /// File with the hex private key that signs preconfirmations; the documented dev key
-    /// when absent.
+    /// How the sequencer loop waits for work: busy-spin, yield or park [default: yield].
+    #[arg(long = "sequencer.wait", value_name = "STRATEGY")]
+    pub sequencer_wait: Option<WaitStrategy>,
+    /// File with the hex private key that signs preconfirmations [default: the documented dev key].
     #[arg(long = "preconf.key", value_name = "FILE")]
     pub preconf_key: Option<PathBuf>,
-    /// Log format.
-    #[arg(long = "log.format", value_enum, default_value = "human")]
-    pub log_format: LogFormat,
+    /// Log format [default: human].
+    #[arg(long = "log.format", value_enum)]
+    pub log_format: Option<LogFormat>,
 }

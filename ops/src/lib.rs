@@ -7,6 +7,7 @@
 //! ```
 
 pub mod cli;
+pub mod config;
 pub mod metrics_server;
 pub mod run;
 pub mod verify;

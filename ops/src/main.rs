@@ -2,7 +2,8 @@
 
 use clap::Parser;
 use peregrine_ops::{
-    cli::{Cli, Command, PreconfCommand},
+    cli::{Cli, Command, ConfigCommand, PreconfCommand},
+    config::PeregrineConfig,
     run,
     verify::{self, VerifyCmdError},
 };
@@ -11,6 +12,10 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let args = match cli.command {
         Command::Dev(args) => args,
+        Command::Config(ConfigCommand::Default) => {
+            print!("{}", PeregrineConfig::default_toml());
+            return std::process::ExitCode::SUCCESS;
+        }
         Command::Preconf(PreconfCommand::Verify(args)) => {
             return match verify::verify(&args) {
                 Ok(report) => {
@@ -28,7 +33,15 @@ fn main() -> std::process::ExitCode {
             };
         }
     };
-    run::init_logging(args.log_format);
+    let cfg = match run::resolve(&args).and_then(|cfg| run::log_format(&cfg).map(|f| (cfg, f))) {
+        Ok(ok) => ok,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let (cfg, format) = cfg;
+    run::init_logging(format, &cfg.log.level);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("peregrine-rpc")
@@ -40,7 +53,7 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run::dev(args)) {
+    match runtime.block_on(run::dev(cfg)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

@@ -1,10 +1,12 @@
 //! Running `peregrine dev`.
 
-use crate::cli::{DevArgs, LogFormat};
+use crate::{
+    cli::{DevArgs, LogFormat},
+    config::PeregrineConfig,
+};
 use alloy_primitives::U256;
-use peregrine_rpc::RpcConfig;
 use peregrine_sequencer::{
-    GenesisSpec, Node, SequencerConfig,
+    GenesisSpec, Node,
     config::DEFAULT_DEV_BALANCE_ETH,
     genesis::{DEV_MNEMONIC, dev_mnemonic_signers},
 };
@@ -27,10 +29,10 @@ pub enum RunError {
     Io(#[from] std::io::Error),
 }
 
-/// Sets up `tracing` (human or JSON); `RUST_LOG` overrides the `info` default.
-pub fn init_logging(format: LogFormat) {
+/// Sets up `tracing` (human or JSON) with a level filter; `RUST_LOG` overrides it.
+pub fn init_logging(format: LogFormat, level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -40,9 +42,56 @@ pub fn init_logging(format: LogFormat) {
     }
 }
 
+/// The effective configuration: defaults, file, environment, then flags.
+pub fn resolve(args: &DevArgs) -> Result<PeregrineConfig, RunError> {
+    let mut cfg = PeregrineConfig::load(args.config.as_deref(), std::env::vars())
+        .map_err(|e| RunError::Config(e.to_string()))?;
+    let c = &mut cfg.chain;
+    c.chain_id = args.chain_id.or(c.chain_id);
+    c.datadir = args.datadir.clone().or(c.datadir.take());
+    c.genesis = args.genesis.clone().or(c.genesis.take());
+    c.dev_accounts = args.dev_accounts.unwrap_or(c.dev_accounts);
+    c.block_time = args.block_time.unwrap_or(c.block_time);
+    c.gas_limit = args.gas_limit.unwrap_or(c.gas_limit);
+    c.min_base_fee = args.min_base_fee.unwrap_or(c.min_base_fee);
+    if let Some(core) = args.sequencer_core {
+        cfg.sequencer.core = Some(core);
+    }
+    if let Some(wait) = args.sequencer_wait {
+        cfg.sequencer.wait = wait.to_string();
+    }
+    if let Some(key) = &args.preconf_key {
+        cfg.preconf.key = Some(key.clone());
+    }
+    if let Some(addr) = args.rpc_addr {
+        cfg.rpc.addr = addr;
+    }
+    if let Some(addr) = args.metrics_addr {
+        cfg.metrics.addr = addr;
+    }
+    if let Some(format) = args.log_format {
+        cfg.log.format = match format {
+            LogFormat::Human => "human".into(),
+            LogFormat::Json => "json".into(),
+        };
+    }
+    Ok(cfg)
+}
+
+/// The log format named in the configuration.
+pub fn log_format(cfg: &PeregrineConfig) -> Result<LogFormat, RunError> {
+    match cfg.log.format.as_str() {
+        "human" => Ok(LogFormat::Human),
+        "json" => Ok(LogFormat::Json),
+        other => Err(RunError::Config(format!(
+            "invalid configuration: log.format must be `human` or `json`, not `{other}`"
+        ))),
+    }
+}
+
 /// Runs the dev chain until SIGINT or SIGTERM, then shuts down cleanly.
-pub async fn dev(args: DevArgs) -> Result<(), RunError> {
-    let (datadir, _tmp) = match &args.datadir {
+pub async fn dev(cfg: PeregrineConfig) -> Result<(), RunError> {
+    let (datadir, _tmp) = match &cfg.chain.datadir {
         Some(dir) => (dir.clone(), None),
         None => {
             let tmp = tempfile::Builder::new()
@@ -52,31 +101,27 @@ pub async fn dev(args: DevArgs) -> Result<(), RunError> {
         }
     };
     let balance = U256::from(DEFAULT_DEV_BALANCE_ETH) * U256::from(10u64).pow(U256::from(18));
-    let genesis = match &args.genesis {
+    let genesis = match &cfg.chain.genesis {
         Some(path) => GenesisSpec::from_file(path).map_err(RunError::Config)?,
-        None => GenesisSpec::dev(args.dev_accounts, balance),
+        None => GenesisSpec::dev(cfg.chain.dev_accounts, balance),
     };
-    let chain_id = args
+    let chain_id = cfg
+        .chain
         .chain_id
         .or(genesis.chain_id)
         .unwrap_or(peregrine_sequencer::config::DEFAULT_CHAIN_ID);
-    let mut cfg = SequencerConfig::new(datadir.clone());
-    cfg.chain_id = chain_id;
-    cfg.block_time = args.block_time;
-    cfg.block_gas_limit = args.gas_limit;
-    cfg.min_base_fee = args.min_base_fee;
-    cfg.core = args.sequencer_core;
-    cfg.wait_strategy = args.sequencer_wait;
-    cfg.signing_key = args.preconf_key.clone();
+    let seq_cfg = cfg
+        .sequencer_config(datadir.clone(), chain_id)
+        .map_err(|e| RunError::Config(e.to_string()))?;
+    let rpc_cfg = cfg
+        .rpc_config()
+        .map_err(|e| RunError::Config(e.to_string()))?;
     let prometheus = crate::metrics_server::install_recorder()
         .map_err(|e| RunError::Config(format!("cannot install the metrics recorder: {e}")))?;
-    let node = tokio::task::spawn_blocking(move || Node::start(cfg, &genesis))
+    let block_time = seq_cfg.block_time;
+    let node = tokio::task::spawn_blocking(move || Node::start(seq_cfg, &genesis))
         .await
         .map_err(|e| RunError::Config(e.to_string()))??;
-    let rpc_cfg = RpcConfig {
-        addr: args.rpc_addr,
-        ..RpcConfig::default()
-    };
     let server =
         peregrine_rpc::start(rpc_cfg, node.chain().clone(), node.ingress().clone()).await?;
     let liveness = node.liveness();
@@ -88,18 +133,18 @@ pub async fn dev(args: DevArgs) -> Result<(), RunError> {
         }
         Ok(())
     });
-    let metrics_addr = crate::metrics_server::serve(args.metrics_addr, prometheus, ready)
+    let metrics_addr = crate::metrics_server::serve(cfg.metrics.addr, prometheus, ready)
         .await
-        .map_err(|e| RunError::Config(format!("cannot listen on {}: {e}", args.metrics_addr)))?;
-    if args.genesis.is_none() {
-        print_banner(&args, chain_id);
+        .map_err(|e| RunError::Config(format!("cannot listen on {}: {e}", cfg.metrics.addr)))?;
+    if cfg.chain.genesis.is_none() {
+        print_banner(&cfg, chain_id, server.local_addr);
     }
     tracing::info!(
         rpc = %server.local_addr,
         metrics = %metrics_addr,
         chain_id,
         datadir = %datadir.display(),
-        block_time = ?args.block_time,
+        block_time = ?block_time,
         "peregrine dev is running"
     );
     wait_for_signal().await?;
@@ -113,7 +158,7 @@ pub async fn dev(args: DevArgs) -> Result<(), RunError> {
     Ok(())
 }
 
-fn print_banner(args: &DevArgs, chain_id: u64) {
+fn print_banner(cfg: &PeregrineConfig, chain_id: u64, rpc: std::net::SocketAddr) {
     let mut out = String::from("\nAvailable accounts (10 000 ETH each)\n====================\n");
     for (i, s) in dev_mnemonic_signers().iter().enumerate() {
         out.push_str(&format!(
@@ -123,16 +168,16 @@ fn print_banner(args: &DevArgs, chain_id: u64) {
         ));
     }
     out.push_str(&format!("\nMnemonic: {DEV_MNEMONIC}\n"));
-    if args.dev_accounts > 0 {
+    if cfg.chain.dev_accounts > 0 {
         out.push_str(&format!(
             "Plus {} load-test accounts: key i = keccak256(\"peregrine.dev.account\" ++ u64be(i))\n",
-            args.dev_accounts
+            cfg.chain.dev_accounts
         ));
     }
     out.push_str(&format!(
         "\nChain id {}  ·  JSON-RPC http://{addr}  ·  WebSocket ws://{addr}\n",
         chain_id,
-        addr = args.rpc_addr
+        addr = rpc
     ));
     println!("{out}");
 }

@@ -566,12 +566,12 @@ impl EthApiServer for EthHandler {
         let hash = tx.hash;
         let feed = &self.chain.feed;
         // Register before submitting: the preconfirmation can arrive before `submit` returns.
-        let waiter = feed.wait_for(hash);
+        let (waiter_id, waiter) = feed.wait_for(hash);
         let submitted = self.ingress.submit_decoded(tx);
         self.metrics
             .submitted(&submitted, started.elapsed().as_secs_f64());
         if let Err(e) = submitted {
-            feed.cancel(&hash);
+            feed.cancel(&hash, waiter_id);
             return Err(match e {
                 IngressError::InsufficientFunds { .. } => RpcError::NotReady {
                     hash,
@@ -604,7 +604,7 @@ impl EthApiServer for EthHandler {
             }),
             Ok(Ok(WaitOutcome::Dropped { reason })) => Err(RpcError::NotReady { hash, reason }),
             Ok(Err(_)) | Err(_) => {
-                feed.cancel(&hash);
+                feed.cancel(&hash, waiter_id);
                 Err(RpcError::SyncTimeout { hash, timeout_ms })
             }
         }

@@ -54,8 +54,10 @@ pub enum WaitOutcome {
 pub struct Feed {
     sequencer: Address,
     live: broadcast::Sender<Arc<MiniBlockRecord>>,
-    waiters: Mutex<B256Map<oneshot::Sender<WaitOutcome>>>,
+    /// Callers waiting per transaction (several may wait for the same one), by waiter id.
+    waiters: Mutex<B256Map<Vec<(u64, oneshot::Sender<WaitOutcome>)>>>,
     waiting: AtomicUsize,
+    next_waiter: AtomicU64,
     recent: Mutex<VecDeque<Arc<MiniBlockRecord>>>,
     recent_cap: usize,
     /// Number of the next mini-block to be published.
@@ -69,6 +71,7 @@ impl Feed {
             live: broadcast::channel(capacity.max(1)).0,
             waiters: Mutex::new(B256Map::default()),
             waiting: AtomicUsize::new(0),
+            next_waiter: AtomicU64::new(0),
             recent: Mutex::new(VecDeque::with_capacity(recent)),
             recent_cap: recent,
             next: AtomicU64::new(next),
@@ -106,28 +109,50 @@ impl Feed {
             .find_map(|r| r.position(hash).map(|i| (r.clone(), i)))
     }
 
-    /// Registers interest in `hash` (before submitting it, so the outcome cannot be missed).
-    pub fn wait_for(&self, hash: B256) -> oneshot::Receiver<WaitOutcome> {
+    /// Registers interest in `hash` (before submitting it, so the outcome cannot be
+    /// missed). Returns the waiter's id (for [`Feed::cancel`]) and its receiver.
+    pub fn wait_for(&self, hash: B256) -> (u64, oneshot::Receiver<WaitOutcome>) {
         let (tx, rx) = oneshot::channel();
-        if self.waiters.lock().insert(hash, tx).is_none() {
-            self.waiting.fetch_add(1, Ordering::AcqRel);
-        }
-        rx
+        let id = self.next_waiter.fetch_add(1, Ordering::Relaxed);
+        self.waiters.lock().entry(hash).or_default().push((id, tx));
+        self.waiting.fetch_add(1, Ordering::AcqRel);
+        (id, rx)
     }
 
-    /// Forgets a waiter (timeout or refused submission).
-    pub fn cancel(&self, hash: &B256) {
-        if self.waiters.lock().remove(hash).is_some() {
-            self.waiting.fetch_sub(1, Ordering::AcqRel);
+    /// Forgets one waiter (timeout or refused submission); others for the same hash stay.
+    pub fn cancel(&self, hash: &B256, id: u64) {
+        let mut waiters = self.waiters.lock();
+        if let Some(list) = waiters.get_mut(hash) {
+            let before = list.len();
+            list.retain(|(i, _)| *i != id);
+            self.waiting
+                .fetch_sub(before - list.len(), Ordering::AcqRel);
+            if list.is_empty() {
+                waiters.remove(hash);
+            }
         }
     }
 
-    fn resolve(&self, hash: &B256, outcome: impl FnOnce() -> WaitOutcome) {
+    fn take(
+        &self,
+        waiters: &mut B256Map<Vec<(u64, oneshot::Sender<WaitOutcome>)>>,
+        hash: &B256,
+    ) -> Vec<oneshot::Sender<WaitOutcome>> {
+        match waiters.remove(hash) {
+            Some(list) => {
+                self.waiting.fetch_sub(list.len(), Ordering::AcqRel);
+                list.into_iter().map(|(_, tx)| tx).collect()
+            }
+            None => Vec::new(),
+        }
+    }
+
+    fn resolve(&self, hash: &B256, outcome: impl Fn() -> WaitOutcome) {
         if self.waiting.load(Ordering::Acquire) == 0 {
             return;
         }
-        if let Some(tx) = self.waiters.lock().remove(hash) {
-            self.waiting.fetch_sub(1, Ordering::AcqRel);
+        let taken = self.take(&mut self.waiters.lock(), hash);
+        for tx in taken {
             let _ = tx.send(outcome());
         }
     }
@@ -137,8 +162,7 @@ impl Feed {
         if self.waiting.load(Ordering::Acquire) > 0 {
             let mut waiters = self.waiters.lock();
             for (i, tx) in signed.mini.txs.iter().enumerate() {
-                if let Some(w) = waiters.remove(&tx.hash) {
-                    self.waiting.fetch_sub(1, Ordering::AcqRel);
+                for w in self.take(&mut waiters, &tx.hash) {
                     let _ = w.send(WaitOutcome::Preconfirmed {
                         record: record.clone(),
                         index: i,

@@ -63,7 +63,15 @@ export class Checks {
   }
 }
 
-export const show = (v) => JSON.stringify(v, (_, x) => (typeof x === "bigint" ? `${x}n` : x));
+/** Canonical JSON for comparisons and messages: bigints as `123n`, object keys sorted. */
+export const show = (v) =>
+  JSON.stringify(v, (_, x) => {
+    if (typeof x === "bigint") return `${x}n`;
+    if (x && typeof x === "object" && !Array.isArray(x)) {
+      return Object.fromEntries(Object.keys(x).sort().map((k) => [k, x[k]]));
+    }
+    return x;
+  });
 export const lc = (s) => String(s).toLowerCase();
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 

@@ -28,6 +28,7 @@ fn answer(req: &Value, sync_calls: &AtomicU64) -> Value {
         "eth_chainId" => json!("0x385"),
         "web3_clientVersion" => json!("fake-stalling-node/1.0"),
         "eth_gasPrice" => json!("0x3b9aca00"),
+        "eth_blockNumber" => json!("0x0"),
         "eth_maxPriorityFeePerGas" => json!("0x1"),
         "eth_getBalance" => json!("0xffffffffffffffffffffffffffff"),
         "eth_getTransactionCount" => json!("0x0"),
@@ -142,6 +143,9 @@ fn open_loop_latency_carries_an_injected_stall() {
     assert_eq!(r["transactions"], 200);
     assert_eq!(r["completed"], 200);
     assert_eq!(r["errors"], 0);
+    // The fake node has no eth_getBlockReceipts: the check falls back to per-hash lookups.
+    assert_eq!(r["receipts"]["method"], "eth_getTransactionReceipt");
+    assert_eq!(r["receipts"]["found"], 200);
     let stall_us = STALL.as_micros() as u64;
     let lat = &r["latency_us"];
     let service = &r["service_latency_us"];

@@ -31,6 +31,15 @@ pub(crate) fn peregrine_bin() -> PathBuf {
     p
 }
 
+/// Newer binaries also listen on `--metrics.addr` (default 127.0.0.1:9001): move it off the
+/// default so tests can run side by side.
+fn supports_metrics_addr(bin: &Path) -> bool {
+    Command::new(bin)
+        .args(["dev", "--help"])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("--metrics.addr"))
+}
+
 pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -51,8 +60,13 @@ impl Node {
         let port = free_port();
         let dir = tempfile::tempdir().unwrap();
         let log = File::create(dir.path().join("node.log")).unwrap();
-        let child = Command::new(peregrine_bin())
-            .args(["dev", "--rpc.addr", &format!("127.0.0.1:{port}")])
+        let bin = peregrine_bin();
+        let mut cmd = Command::new(&bin);
+        cmd.args(["dev", "--rpc.addr", &format!("127.0.0.1:{port}")]);
+        if supports_metrics_addr(&bin) {
+            cmd.args(["--metrics.addr", &format!("127.0.0.1:{}", free_port())]);
+        }
+        let child = cmd
             .args(["--dev.accounts", &dev_accounts.to_string()])
             .args(["--block-time", "200ms", "--datadir"])
             .arg(dir.path().join("data"))
@@ -197,6 +211,7 @@ pub(crate) fn check_complete(r: &Value, expected: u64) {
     assert_eq!(u(r, "receipts.expected"), expected);
     assert_eq!(u(r, "receipts.found"), expected);
     assert_eq!(u(r, "receipts.missing"), 0);
+    assert_eq!(r["receipts"]["method"], "eth_getBlockReceipts");
     assert_eq!(r["missing_receipts"].as_array().unwrap().len(), 0);
     assert_eq!(u(r, "latency_us.count"), expected);
     let l = &r["latency_us"];

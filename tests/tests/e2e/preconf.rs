@@ -330,7 +330,8 @@ fn send_raw_transaction_sync_error_codes() {
 /// Two callers send the same transaction with `eth_sendRawTransactionSync` at the same
 /// moment (a client retrying, two wallets relaying). The transaction is accepted once and
 /// preconfirmed; neither caller may be told it timed out (code 4) before its timeout has
-/// elapsed: one gets the receipt, the other the receipt too or "already known".
+/// elapsed: one gets the receipt, the other the receipt too or a -32000 refusal ("already
+/// known", "nonce too low").
 #[test]
 fn sync_send_of_the_same_transaction_twice_at_once() {
     if skip_on_anvil("eth_sendRawTransactionSync is Peregrine's") {
@@ -385,10 +386,9 @@ fn sync_send_of_the_same_transaction_twice_at_once() {
                         e.message
                     ))
                 }
-                Err(e) => assert!(
-                    e.code == -32000 && e.message.contains("already known"),
-                    "tx {hash}: unexpected error for the duplicate call: {e}"
-                ),
+                // The duplicate: "already known", or "nonce too low" once the first is in.
+                Err(e) if e.code == -32000 => {}
+                Err(e) => problems.push(format!("tx {hash}: unexpected error: {e}")),
             }
         }
         if receipts == 0 {

@@ -50,8 +50,8 @@ fn mini_blocks_resume_without_gap_and_replay_after_restart() {
     );
 }
 
-/// Test 6. One WebSocket subscribes (eight `miniBlocks` subscriptions sharing its buffer)
-/// and then stops reading. Eight other senders push 1600 transfers with
+/// Test 6. One WebSocket subscribes (sixteen `miniBlocks` subscriptions sharing its buffer)
+/// and then stops reading. Eight other senders push 1000 transfers with
 /// `eth_sendRawTransactionSync`, consecutive nonces each: every one must get a valid
 /// preconfirmation (signature, proofs), `preconf_getPreconfirmation` must serve the same
 /// one, and a healthy subscriber must see every mini-block in order with nothing closed.
@@ -64,7 +64,7 @@ fn stalled_subscriber_does_not_delay_others() {
         return;
     }
     let node = Node::from_env();
-    let res = scenario(&node, "stalled", &["1600", "8"], Duration::from_secs(540));
+    let res = scenario(&node, "stalled", &["1000", "16"], Duration::from_secs(540));
     let last = res["lastMini"].as_u64().expect("lastMini");
     for n in res["resumeAt"].as_array().expect("resumeAt") {
         assert!(

@@ -1,0 +1,458 @@
+//! The configuration file: one TOML section per component.
+//!
+//! Precedence, lowest first: built-in defaults, the file (`--config`), environment
+//! variables `PEREGRINE_<SECTION>_<KEY>` (e.g. `PEREGRINE_RPC_ADDR=0.0.0.0:8545`,
+//! `PEREGRINE_SEQUENCER_RING_CAPACITY=65536`), then command-line flags. Unknown keys and
+//! invalid values are refused at start-up with a message naming the key. Durations are
+//! written like `1s` or `250ms`, sizes like `5MiB`. `peregrine config default` prints the
+//! whole default file.
+
+use bytesize::ByteSize;
+use peregrine_rpc::RpcConfig;
+use peregrine_sequencer::{SequencerConfig, config as seq, ring::WaitStrategy};
+use serde::{Deserialize, Serialize};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+/// Sections an environment variable may name.
+const SECTIONS: &[&str] = &["chain", "sequencer", "rpc", "preconf", "metrics", "log"];
+
+/// A configuration error, naming the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The file or an environment variable holds an unknown key or a bad value.
+    #[error("invalid configuration{origin}: {message}")]
+    Invalid {
+        /// Where it came from (file or variable), with a leading space.
+        origin: String,
+        /// toml/serde's message, which names the key.
+        message: String,
+    },
+    /// A value that parses but is not acceptable.
+    #[error("invalid configuration: {0}")]
+    Value(String),
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PeregrineConfig {
+    /// The chain: identity, genesis, blocks.
+    pub chain: ChainSection,
+    /// The ordering core.
+    pub sequencer: SequencerSection,
+    /// JSON-RPC.
+    pub rpc: RpcSection,
+    /// Preconfirmations.
+    pub preconf: PreconfSection,
+    /// Operator endpoints.
+    pub metrics: MetricsSection,
+    /// Logging.
+    pub log: LogSection,
+}
+
+/// `[chain]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ChainSection {
+    /// Chain id (EIP-155); a genesis file's `config.chainId` when unset there.
+    pub chain_id: Option<u64>,
+    /// Data directory; a fresh temporary one when unset.
+    pub datadir: Option<PathBuf>,
+    /// geth-style genesis file; the dev accounts when unset.
+    pub genesis: Option<PathBuf>,
+    /// Extra deterministic prefunded dev accounts.
+    pub dev_accounts: u64,
+    /// Interval between sealed L2 blocks.
+    #[serde(with = "humantime_serde")]
+    pub block_time: Duration,
+    /// Block gas limit.
+    pub gas_limit: u64,
+    /// EIP-1559 base fee floor, wei.
+    pub min_base_fee: u64,
+}
+
+impl Default for ChainSection {
+    fn default() -> Self {
+        Self {
+            chain_id: None,
+            datadir: None,
+            genesis: None,
+            dev_accounts: 0,
+            block_time: seq::DEFAULT_BLOCK_TIME,
+            gas_limit: seq::DEFAULT_BLOCK_GAS_LIMIT,
+            min_base_fee: seq::DEFAULT_MIN_BASE_FEE,
+        }
+    }
+}
+
+/// `[sequencer]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SequencerSection {
+    /// Ring slots (a power of two).
+    pub ring_capacity: usize,
+    /// Transactions per mini-block at most.
+    pub max_mini_block_txs: usize,
+    /// `busy-spin`, `yield` or `park`.
+    pub wait: String,
+    /// Core to pin the sequencer loop to; unpinned when unset.
+    pub core: Option<usize>,
+    /// How long a nonce-gapped transaction waits.
+    #[serde(with = "humantime_serde")]
+    pub nonce_hold: Duration,
+    /// Gapped transactions held per sender.
+    pub max_queued_per_sender: usize,
+    /// Gapped transactions held in total.
+    pub max_queued_total: usize,
+    /// Mini-blocks waiting for the signer / chain service.
+    pub chain_queue: usize,
+    /// Largest raw transaction.
+    pub max_tx_size: ByteSize,
+}
+
+impl Default for SequencerSection {
+    fn default() -> Self {
+        Self {
+            ring_capacity: seq::DEFAULT_RING_CAPACITY,
+            max_mini_block_txs: seq::DEFAULT_MAX_MINI_BLOCK_TXS,
+            wait: WaitStrategy::default().to_string(),
+            core: None,
+            nonce_hold: seq::DEFAULT_NONCE_HOLD,
+            max_queued_per_sender: seq::DEFAULT_MAX_QUEUED_PER_SENDER,
+            max_queued_total: seq::DEFAULT_MAX_QUEUED_TOTAL,
+            chain_queue: seq::DEFAULT_CHAIN_QUEUE,
+            max_tx_size: ByteSize::b(seq::DEFAULT_MAX_TX_SIZE as u64),
+        }
+    }
+}
+
+/// `[rpc]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RpcSection {
+    /// Listen address (HTTP and WebSocket).
+    pub addr: SocketAddr,
+    /// Largest request body.
+    pub max_request_size: ByteSize,
+    /// Largest response body.
+    pub max_response_size: ByteSize,
+    /// Simultaneous connections.
+    pub max_connections: u32,
+    /// Calls per batch.
+    pub max_batch_len: u32,
+    /// Subscriptions per connection.
+    pub max_subscriptions: u32,
+    /// Gas cap of `eth_call` / `eth_estimateGas`.
+    pub gas_cap: u64,
+    /// Logs per `eth_getLogs`.
+    pub max_logs: usize,
+    /// Blocks per `eth_getLogs`.
+    pub max_log_range: u64,
+    /// Blocks per `eth_feeHistory`.
+    pub max_fee_history: u64,
+    /// Suggested priority fee, wei.
+    pub priority_fee: u128,
+    /// `eth_sendRawTransactionSync` default timeout.
+    #[serde(with = "humantime_serde")]
+    pub sync_timeout: Duration,
+    /// Largest timeout a caller may ask for.
+    #[serde(with = "humantime_serde")]
+    pub sync_timeout_cap: Duration,
+}
+
+impl Default for RpcSection {
+    fn default() -> Self {
+        let d = RpcConfig::default();
+        Self {
+            addr: d.addr,
+            max_request_size: ByteSize::b(u64::from(d.max_request_size)),
+            max_response_size: ByteSize::b(u64::from(d.max_response_size)),
+            max_connections: d.max_connections,
+            max_batch_len: d.max_batch_len,
+            max_subscriptions: d.max_subscriptions,
+            gas_cap: d.gas_cap,
+            max_logs: d.max_logs,
+            max_log_range: d.max_log_range,
+            max_fee_history: d.max_fee_history,
+            priority_fee: d.priority_fee,
+            sync_timeout: Duration::from_millis(d.sync_timeout_ms),
+            sync_timeout_cap: Duration::from_millis(d.sync_timeout_cap_ms),
+        }
+    }
+}
+
+/// `[preconf]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PreconfSection {
+    /// File with the hex signing key; the documented dev key when unset.
+    pub key: Option<PathBuf>,
+    /// Mini-blocks buffered for subscribers before a slow one is closed.
+    pub feed_capacity: usize,
+}
+
+impl Default for PreconfSection {
+    fn default() -> Self {
+        Self {
+            key: None,
+            feed_capacity: peregrine_sequencer::feed::DEFAULT_FEED_CAPACITY,
+        }
+    }
+}
+
+/// `[metrics]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct MetricsSection {
+    /// Address of `/metrics`, `/health`, `/ready`.
+    pub addr: SocketAddr,
+}
+
+impl Default for MetricsSection {
+    fn default() -> Self {
+        Self {
+            addr: crate::metrics_server::DEFAULT_METRICS_ADDR
+                .parse()
+                .expect("valid default"),
+        }
+    }
+}
+
+/// `[log]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct LogSection {
+    /// `human` or `json`.
+    pub format: String,
+    /// Level filter (`RUST_LOG` syntax), e.g. `info` or `info,peregrine_sequencer=debug`.
+    pub level: String,
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        Self {
+            format: "human".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+/// Turns an environment value into a TOML value: numbers and booleans as such, anything
+/// else as a string.
+fn env_value(raw: &str) -> toml::Value {
+    match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(raw.into())),
+        Err(_) => toml::Value::String(raw.into()),
+    }
+}
+
+impl PeregrineConfig {
+    /// The default file, as `peregrine config default` prints it.
+    pub fn default_toml() -> String {
+        let mut out = String::from(
+            "# Peregrine configuration (every value shown is the default).\n\
+             # Optional keys, unset by default: chain.chain-id, chain.datadir, chain.genesis,\n\
+             # sequencer.core, preconf.key.\n\n",
+        );
+        out.push_str(&toml::to_string(&Self::default()).expect("the default serializes"));
+        out
+    }
+
+    /// Reads the file (if any) and applies environment overrides from `env`.
+    pub fn load(
+        file: Option<&std::path::Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let (mut table, origin) = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                let table: toml::Table =
+                    toml::from_str(&text).map_err(|e| ConfigError::Invalid {
+                        origin: format!(" in {}", path.display()),
+                        message: e.to_string(),
+                    })?;
+                (table, format!(" in {}", path.display()))
+            }
+            None => (toml::Table::new(), String::new()),
+        };
+        // Validate the file alone first, so its errors name the file.
+        Self::from_table(table.clone(), &origin)?;
+        let mut names = Vec::new();
+        for (name, raw) in env {
+            let Some(rest) = name.strip_prefix("PEREGRINE_") else {
+                continue;
+            };
+            let lower = rest.to_ascii_lowercase();
+            let Some((section, key)) = lower.split_once('_') else {
+                continue;
+            };
+            if !SECTIONS.contains(&section) {
+                continue;
+            }
+            let entry = table
+                .entry(section.to_string())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            if let toml::Value::Table(t) = entry {
+                t.insert(key.replace('_', "-"), env_value(&raw));
+            }
+            names.push(name);
+        }
+        let origin = if names.is_empty() {
+            origin
+        } else {
+            format!("{origin} (environment: {})", names.join(", "))
+        };
+        Self::from_table(table, &origin)
+    }
+
+    fn from_table(table: toml::Table, origin: &str) -> Result<Self, ConfigError> {
+        Self::deserialize(toml::Value::Table(table)).map_err(|e| ConfigError::Invalid {
+            origin: origin.to_string(),
+            message: e.to_string(),
+        })
+    }
+
+    /// The ordering core's configuration (`datadir` resolved by the caller).
+    pub fn sequencer_config(
+        &self,
+        datadir: PathBuf,
+        chain_id: u64,
+    ) -> Result<SequencerConfig, ConfigError> {
+        let s = &self.sequencer;
+        let mut cfg = SequencerConfig::new(datadir);
+        cfg.chain_id = chain_id;
+        cfg.block_time = self.chain.block_time;
+        cfg.block_gas_limit = self.chain.gas_limit;
+        cfg.min_base_fee = self.chain.min_base_fee;
+        cfg.ring_capacity = s.ring_capacity;
+        cfg.max_mini_block_txs = s.max_mini_block_txs;
+        cfg.wait_strategy = s
+            .wait
+            .parse()
+            .map_err(|e| ConfigError::Value(format!("sequencer.wait: {e}")))?;
+        cfg.core = s.core;
+        cfg.nonce_hold = s.nonce_hold;
+        cfg.max_queued_per_sender = s.max_queued_per_sender;
+        cfg.max_queued_total = s.max_queued_total;
+        cfg.chain_queue = s.chain_queue;
+        cfg.max_tx_size = usize::try_from(s.max_tx_size.as_u64())
+            .map_err(|_| ConfigError::Value("sequencer.max-tx-size is too large".into()))?;
+        cfg.signing_key = self.preconf.key.clone();
+        cfg.feed_capacity = self.preconf.feed_capacity;
+        cfg.validate().map_err(ConfigError::Value)?;
+        Ok(cfg)
+    }
+
+    /// The RPC server's configuration.
+    pub fn rpc_config(&self) -> Result<RpcConfig, ConfigError> {
+        let r = &self.rpc;
+        let size = |v: ByteSize, key: &str| {
+            u32::try_from(v.as_u64())
+                .map_err(|_| ConfigError::Value(format!("rpc.{key} must be below 4GiB")))
+        };
+        if r.max_batch_len == 0 || r.max_connections == 0 {
+            return Err(ConfigError::Value(
+                "rpc.max-batch-len and rpc.max-connections must be > 0".into(),
+            ));
+        }
+        Ok(RpcConfig {
+            addr: r.addr,
+            max_request_size: size(r.max_request_size, "max-request-size")?,
+            max_response_size: size(r.max_response_size, "max-response-size")?,
+            max_connections: r.max_connections,
+            max_batch_len: r.max_batch_len,
+            max_subscriptions: r.max_subscriptions,
+            gas_cap: r.gas_cap,
+            max_logs: r.max_logs,
+            max_log_range: r.max_log_range,
+            max_fee_history: r.max_fee_history,
+            priority_fee: r.priority_fee,
+            sync_timeout_ms: r.sync_timeout.as_millis() as u64,
+            sync_timeout_cap_ms: r.sync_timeout_cap.as_millis() as u64,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_file_round_trips() {
+        let text = PeregrineConfig::default_toml();
+        let parsed: PeregrineConfig = toml::from_str(&text).unwrap();
+        assert_eq!(parsed, PeregrineConfig::default());
+        assert!(text.contains("[sequencer]") && text.contains("block-time = \"1s\""));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        std::fs::write(&path, "[rpc]\nadrr = \"127.0.0.1:1\"\n").unwrap();
+        let err = PeregrineConfig::load(Some(&path), [])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("adrr"), "{err}");
+        std::fs::write(&path, "[chain]\nblock-time = \"soon\"\n").unwrap();
+        let err = PeregrineConfig::load(Some(&path), [])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("block-time"), "{err}");
+        std::fs::write(&path, "[sequencer]\nring-capacity = 1000\n").unwrap();
+        let cfg = PeregrineConfig::load(Some(&path), []).unwrap();
+        let err = cfg
+            .sequencer_config(dir.path().into(), 901)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("ring-capacity"), "{err}");
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        std::fs::write(
+            &path,
+            "[rpc]\naddr = \"127.0.0.1:1000\"\nmax-request-size = \"1MiB\"\n",
+        )
+        .unwrap();
+        let env = [
+            (
+                "PEREGRINE_RPC_ADDR".to_string(),
+                "127.0.0.1:2000".to_string(),
+            ),
+            ("PEREGRINE_SEQUENCER_RING_CAPACITY".into(), "4096".into()),
+            ("PEREGRINE_CHAIN_BLOCK_TIME".into(), "250ms".into()),
+            (
+                "PEREGRINE_E2E_TARGET".into(),
+                "ignored: not a section".into(),
+            ),
+        ];
+        let cfg = PeregrineConfig::load(Some(&path), env).unwrap();
+        assert_eq!(cfg.rpc.addr, "127.0.0.1:2000".parse().unwrap());
+        assert_eq!(cfg.rpc.max_request_size, ByteSize::mib(1));
+        assert_eq!(cfg.sequencer.ring_capacity, 4096);
+        assert_eq!(cfg.chain.block_time, Duration::from_millis(250));
+        let err = PeregrineConfig::load(None, [("PEREGRINE_RPC_NOPE".into(), "1".into())])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("nope") && err.contains("PEREGRINE_RPC_NOPE"),
+            "{err}"
+        );
+    }
+}
