@@ -107,10 +107,17 @@ impl Comparison {
         );
         let _ = writeln!(s, "{}", "-".repeat(97));
         let f = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{v:.1}"));
+        let ratio = |a: f64| {
+            if a < 0.1 {
+                format!("{a:.3}×")
+            } else if a < 10.0 {
+                format!("{a:.2}×")
+            } else {
+                format!("{a:.1}×")
+            }
+        };
         for r in &self.table {
-            let adv = r
-                .peregrine_advantage
-                .map_or("—".to_string(), |a| format!("{a:.1}×"));
+            let adv = r.peregrine_advantage.map_or("—".to_string(), ratio);
             let _ = writeln!(
                 s,
                 "{:<58} {:>12} {:>12} {:>12}",
@@ -122,7 +129,7 @@ impl Comparison {
         }
         let _ = writeln!(
             s,
-            "\nanvil: {}; peregrine: {}; {} CPUs shared by both nodes and the client",
+            "\nanvil: {}; peregrine: {}; {} CPUs (one node at a time, sharing them with the client)",
             self.anvil_version, self.peregrine_version, self.cpus
         );
         s

@@ -41,6 +41,8 @@ pub mod sequencer_loop;
 pub mod signer;
 pub mod state;
 pub mod store;
+#[cfg(any(test, feature = "test-utils"))]
+pub mod testing;
 pub mod trie;
 pub mod tx;
 

@@ -12,14 +12,9 @@ use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
 use alloy_primitives::{Address, Bytes, TxKind, U256, address};
 use alloy_signer::SignerSync;
 use peregrine_sequencer::{
-    GenesisSpec, PendingTx, SequencerConfig,
-    exec::SequencerDb,
-    genesis::dev_mnemonic_signers,
-    hashes::BlockHashes,
-    ring,
-    sequencer_loop::{LoopStart, SequencerLoop},
+    GenesisSpec, PendingTx, SequencerConfig, genesis::dev_mnemonic_signers, ring,
+    testing::draining_loop,
 };
-use std::sync::{Arc, atomic::AtomicBool};
 
 const BOB: Address = address!("70997970C51812dc3A010C7d01b50e0d17dc79C8");
 
@@ -51,22 +46,7 @@ fn allocations_for(n: u64, max_mini_block_txs: usize) -> u64 {
             .try_push(PendingTx::new(envelope, signer.address(), 0))
             .unwrap();
     }
-    let (events, received) = crossbeam_channel::bounded(cfg.chain_queue);
-    let db = SequencerDb {
-        state: genesis.state(),
-        hashes: Arc::new(BlockHashes::default()),
-    };
-    let start = LoopStart {
-        head_number: 0,
-        head_timestamp: 0,
-        head_base_fee: cfg.min_base_fee,
-        head_gas_used: 0,
-        next_seq: 0,
-        next_mini_block: 0,
-    };
-    // Stop is set up front: the loop drains the ring, closes the block and returns.
-    let stop = Arc::new(AtomicBool::new(true));
-    let looper = SequencerLoop::new(cfg, consumer, db, events, stop, start);
+    let (looper, received) = draining_loop(cfg, genesis.state(), consumer);
     let info = allocation_counter::measure(|| looper.run());
     let executed: usize = received
         .try_iter()

@@ -7,14 +7,12 @@ use alloy_signer::SignerSync;
 use alloy_signer_local::PrivateKeySigner;
 use peregrine_sequencer::{
     GenesisSpec, MiniBlock, PendingTx, SequencerConfig,
-    exec::SequencerDb,
     genesis::{GenesisAccount, dev_mnemonic_signers},
-    hashes::BlockHashes,
     ring,
-    sequencer_loop::{ChainEvent, LoopStart, SequencerLoop},
+    sequencer_loop::ChainEvent,
     state::WorldState,
+    testing::draining_loop,
 };
-use std::sync::{Arc, atomic::AtomicBool};
 
 /// Counter: no calldata increments slot 0; any calldata only reads slot 0.
 const COUNTER: Address = address!("c0ffee0000000000000000000000000000000001");
@@ -52,21 +50,8 @@ fn run(txs: Vec<PendingTx>) -> (Vec<MiniBlock>, WorldState) {
     for tx in txs {
         producer.try_push(tx).unwrap();
     }
-    let (events, received) = crossbeam_channel::bounded(1024);
-    let db = SequencerDb {
-        state: genesis.state(),
-        hashes: Arc::new(BlockHashes::default()),
-    };
-    let start = LoopStart {
-        head_number: 0,
-        head_timestamp: 0,
-        head_base_fee: cfg.min_base_fee,
-        head_gas_used: 0,
-        next_seq: 0,
-        next_mini_block: 0,
-    };
-    let stop = Arc::new(AtomicBool::new(true));
-    SequencerLoop::new(cfg, consumer, db, events, stop, start).run();
+    let (looper, received) = draining_loop(cfg, genesis.state(), consumer);
+    looper.run();
     let minis = received
         .try_iter()
         .filter_map(|e| match e {
