@@ -321,7 +321,7 @@ pub async fn compare(cfg: &CompareConfig) -> LoadResult<Comparison> {
         true,
     );
     row(
-        format!("  latency p50 at saturation (ms)"),
+        "  latency p50 at saturation (ms)".to_string(),
         sa.map(|r| ms(r.latency_us.p50)),
         sp.map(|r| ms(r.latency_us.p50)),
         false,

@@ -85,7 +85,8 @@ fn draw_timeline<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, report: &Rep
         .label_style((FONT, 13))
         .draw()
         .map_err(err)?;
-    let series: [(&str, RGBColor, fn(&crate::report::Window) -> u64); 4] = [
+    type Pick = fn(&crate::report::Window) -> u64;
+    let series: [(&str, RGBColor, Pick); 4] = [
         ("p50", RGBColor(31, 119, 180), |w| w.p50_us),
         ("p90", RGBColor(44, 160, 44), |w| w.p90_us),
         ("p99", RGBColor(255, 127, 14), |w| w.p99_us),

@@ -134,7 +134,7 @@ pub(crate) fn measure(engine: &Engine, dispatch_end_ns: u64) -> Measured {
             example: example.clone(),
         })
         .collect();
-    errors.sort_by(|a, b| b.count.cmp(&a.count));
+    errors.sort_by_key(|e| std::cmp::Reverse(e.count));
     Measured {
         dispatched,
         sent,

@@ -2,7 +2,8 @@
 //! receipt. Scans `eth_getBlockReceipts` for every block sealed since the run started (one
 //! call per block: O(transactions), whatever the node's cost of a single receipt lookup),
 //! waiting up to `--receipt-timeout` for the blocks still to come; falls back to batched
-//! `eth_getTransactionReceipt` on nodes without `eth_getBlockReceipts`.
+//! `eth_getTransactionReceipt` on nodes without `eth_getBlockReceipts`, or whose head stops
+//! moving while receipts are still missing.
 
 use crate::{
     config::SendMethod,
@@ -23,6 +24,9 @@ const RECHECK: Duration = Duration::from_millis(100);
 pub(crate) const MAX_LISTED_MISSING: usize = 1000;
 /// Hashes per `eth_getTransactionReceipt` batch in the fallback.
 const FALLBACK_BATCH: usize = 200;
+/// If the head does not move for this long while receipts are still missing, look them up
+/// one by one instead (a node whose block number does not follow its receipts).
+const HEAD_STALL: Duration = Duration::from_secs(1);
 
 /// What the receipt check found.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -87,7 +91,7 @@ pub(crate) async fn check_receipts(
     let txs = &engine.workload.txs;
     let mut check = ReceiptCheck::default();
     let mut pending: B256HashMap<Pending> = B256HashMap::default();
-    for i in 0..tracker.len() {
+    for (i, tx) in txs.iter().enumerate().take(tracker.len()) {
         let v = tracker.view(i);
         if !v.has(SENT) {
             continue;
@@ -102,7 +106,7 @@ pub(crate) async fn check_receipts(
             check.found += 1;
             continue;
         }
-        pending.insert(txs[i].hash, Pending { index: i, must });
+        pending.insert(tx.hash, Pending { index: i, must });
     }
     let still_needed = |p: &B256HashMap<Pending>| p.values().any(|p| p.must);
 
@@ -110,6 +114,7 @@ pub(crate) async fn check_receipts(
     check.method = "eth_getBlockReceipts".into();
     let mut next = first_block;
     let mut fallback = false;
+    let mut last_progress = Instant::now();
     'scan: while still_needed(&pending) {
         let head: U64 = match client.call("eth_blockNumber", json!([])).await {
             Ok(h) => h,
@@ -137,6 +142,7 @@ pub(crate) async fn check_receipts(
                     }
                     check.blocks += 1;
                     next += 1;
+                    last_progress = Instant::now();
                 }
                 Err(e) if unsupported(&e) && check.blocks == 0 => {
                     fallback = true;
@@ -149,6 +155,10 @@ pub(crate) async fn check_receipts(
             }
         }
         if !still_needed(&pending) || Instant::now() >= deadline {
+            break;
+        }
+        if last_progress.elapsed() >= HEAD_STALL {
+            fallback = true;
             break;
         }
         tokio::time::sleep(RECHECK).await;

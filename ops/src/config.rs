@@ -166,6 +166,9 @@ pub struct RpcSection {
     /// Largest timeout a caller may ask for.
     #[serde(with = "humantime_serde")]
     pub sync_timeout_cap: Duration,
+    /// How long a subscriber may leave its buffer full before it is closed as too slow.
+    #[serde(with = "humantime_serde")]
+    pub slow_subscriber_timeout: Duration,
 }
 
 impl Default for RpcSection {
@@ -185,6 +188,7 @@ impl Default for RpcSection {
             priority_fee: d.priority_fee,
             sync_timeout: Duration::from_millis(d.sync_timeout_ms),
             sync_timeout_cap: Duration::from_millis(d.sync_timeout_cap_ms),
+            slow_subscriber_timeout: Duration::from_millis(d.slow_subscriber_timeout_ms),
         }
     }
 }
@@ -382,6 +386,7 @@ impl PeregrineConfig {
             priority_fee: r.priority_fee,
             sync_timeout_ms: r.sync_timeout.as_millis() as u64,
             sync_timeout_cap_ms: r.sync_timeout_cap.as_millis() as u64,
+            slow_subscriber_timeout_ms: r.slow_subscriber_timeout.as_millis() as u64,
         })
     }
 }

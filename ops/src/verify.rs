@@ -17,10 +17,21 @@ pub enum VerifyCmdError {
 }
 
 /// Finds the preconfirmation in a JSON document: itself, a receipt's `preconfirmation`
-/// field, or either wrapped in a JSON-RPC response's `result`.
-fn locate(v: &Value) -> &Value {
-    let v = v.get("result").unwrap_or(v);
-    v.get("preconfirmation").unwrap_or(v)
+/// field, a `preconfirmations` subscription item (which adds `transactionHash`), or any
+/// of these wrapped in a JSON-RPC response's `result` or a notification's `params.result`.
+fn locate(v: &Value) -> Value {
+    let v = v
+        .get("params")
+        .and_then(|p| p.get("result"))
+        .or_else(|| v.get("result"))
+        .unwrap_or(v);
+    let mut found = v.get("preconfirmation").unwrap_or(v).clone();
+    if let Some(map) = found.as_object_mut()
+        && map.contains_key("typedData")
+    {
+        map.remove("transactionHash");
+    }
+    found
 }
 
 /// Reads, checks and describes a preconfirmation; returns the report to print.
@@ -37,7 +48,7 @@ pub fn verify(args: &VerifyArgs) -> Result<String, VerifyCmdError> {
     };
     let json: Value =
         serde_json::from_str(&text).map_err(|e| VerifyCmdError::Input(format!("not JSON: {e}")))?;
-    let preconf = Preconfirmation::from_json(locate(&json))
+    let preconf = Preconfirmation::from_json(&locate(&json))
         .map_err(|e| VerifyCmdError::Invalid(e.to_string()))?;
     let v = preconf
         .verify(args.sequencer)

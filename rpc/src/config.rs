@@ -26,6 +26,8 @@ pub const DEFAULT_MAX_FEE_HISTORY: u64 = 1024;
 pub const DEFAULT_SYNC_TIMEOUT_MS: u64 = 2_000;
 /// Default cap on the timeout a caller may ask for.
 pub const DEFAULT_SYNC_TIMEOUT_CAP_MS: u64 = 30_000;
+/// Default time a subscriber may leave its buffer full before it is closed as too slow.
+pub const DEFAULT_SLOW_SUBSCRIBER_TIMEOUT_MS: u64 = 2_000;
 /// Default suggested priority fee in wei (0.001 gwei).
 pub const DEFAULT_PRIORITY_FEE: u128 = 1_000_000;
 
@@ -58,6 +60,8 @@ pub struct RpcConfig {
     pub sync_timeout_ms: u64,
     /// Largest timeout a caller may ask for, ms.
     pub sync_timeout_cap_ms: u64,
+    /// How long a subscriber may leave its buffer full before it is closed, ms.
+    pub slow_subscriber_timeout_ms: u64,
 }
 
 impl Default for RpcConfig {
@@ -76,6 +80,7 @@ impl Default for RpcConfig {
             priority_fee: DEFAULT_PRIORITY_FEE,
             sync_timeout_ms: DEFAULT_SYNC_TIMEOUT_MS,
             sync_timeout_cap_ms: DEFAULT_SYNC_TIMEOUT_CAP_MS,
+            slow_subscriber_timeout_ms: DEFAULT_SLOW_SUBSCRIBER_TIMEOUT_MS,
         }
     }
 }

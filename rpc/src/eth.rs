@@ -422,9 +422,7 @@ impl EthApiServer for EthHandler {
             return Ok(None);
         };
         let block = reader.block(number)?.ok_or(RpcError::HeaderNotFound)?;
-        Ok(convert::block_receipts(&block)
-            .into_iter()
-            .nth(index as usize))
+        Ok(convert::receipt_at(&block, index as usize))
     }
 
     fn block_by_number(&self, number: BlockNumberOrTag, full: bool) -> RpcResult<Option<Block>> {

@@ -12,13 +12,13 @@ use alloy_primitives::{Address, B256};
 use alloy_rpc_types_eth::{Filter, Log};
 use jsonrpsee::{
     PendingSubscriptionSink, SubscriptionMessage, SubscriptionSink,
-    core::{SubscriptionResult, server::TrySendError},
+    core::{SubscriptionResult, server::SendTimeoutError},
     types::ErrorObjectOwned,
 };
 use peregrine_sequencer::signer::MiniBlockRecord;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 use tokio::sync::broadcast::error::RecvError;
 
 /// The kinds `eth_subscribe` accepts.
@@ -134,32 +134,63 @@ impl Emit {
     }
 }
 
-fn send(sink: &mut SubscriptionSink, item: &Value, resume_at: u64) -> Result<bool, String> {
+fn slow(resume_at: u64) -> String {
+    crate::metrics::slow_consumer_dropped("buffer_full");
+    format!(
+        "subscription closed: the consumer fell behind and its buffer stayed full; \
+         resubscribe with fromMiniBlock = {resume_at}"
+    )
+}
+
+/// Sends one item, waiting up to `timeout` for room; false when the client went away.
+async fn send(
+    sink: &SubscriptionSink,
+    item: &Value,
+    timeout: Duration,
+    resume_at: u64,
+) -> Result<bool, String> {
     let raw = serde_json::value::to_raw_value(item).map_err(|e| e.to_string())?;
-    match sink.try_send(SubscriptionMessage::from(raw)) {
+    match sink
+        .send_timeout(SubscriptionMessage::from(raw), timeout)
+        .await
+    {
         Ok(()) => Ok(true),
-        Err(TrySendError::Closed(_)) => Ok(false),
-        Err(TrySendError::Full(_)) => {
-            crate::metrics::slow_consumer_dropped("buffer_full");
-            Err(format!(
-                "subscription closed: the consumer fell behind and its buffer is full; \
-             resubscribe with fromMiniBlock = {resume_at}"
-            ))
-        }
+        Err(SendTimeoutError::Closed(_)) => Ok(false),
+        Err(SendTimeoutError::Timeout(_)) => Err(slow(resume_at)),
     }
 }
 
 /// Sends every item of `record`; false when the client went away.
-fn send_record(
-    sink: &mut SubscriptionSink,
+///
+/// The items of one mini-block go out all or none: the sender first waits (up to
+/// `timeout`) until the connection's buffer has room for all of them, so a consumer closed
+/// for slowness resumes at a mini-block boundary without duplicates. (A mini-block with
+/// more items than the whole buffer is sent as room frees up.)
+async fn send_record(
+    sink: &SubscriptionSink,
     emit: &Emit,
     record: &MiniBlockRecord,
     scratch: &mut Vec<Value>,
+    timeout: Duration,
 ) -> Result<bool, String> {
     scratch.clear();
     emit.items(record, scratch);
+    if scratch.is_empty() {
+        return Ok(true);
+    }
+    let need = scratch.len().min(sink.max_capacity());
+    let deadline = tokio::time::Instant::now() + timeout;
+    while sink.capacity() < need {
+        if sink.is_closed() {
+            return Ok(false);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(slow(record.number()));
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
     for item in scratch.iter() {
-        if !send(sink, item, record.number())? {
+        if !send(sink, item, timeout, record.number()).await? {
             return Ok(false);
         }
     }
@@ -177,7 +208,8 @@ async fn follow_feed(
     // Subscribe before reading where the feed is, so nothing published in between is lost.
     let mut live = feed.subscribe();
     let mut next = from.unwrap_or_else(|| feed.next_number());
-    let mut sink = pending.accept().await?;
+    let sink = pending.accept().await?;
+    let timeout = Duration::from_millis(handler.cfg.slow_subscriber_timeout_ms);
     let mut scratch = Vec::new();
     let replay = |handler: &EthHandler, n: u64| -> Result<Arc<MiniBlockRecord>, String> {
         match handler.chain.mini_block(n) {
@@ -188,7 +220,7 @@ async fn follow_feed(
     };
     while next < feed.next_number() {
         let record = replay(&handler, next)?;
-        if !send_record(&mut sink, &emit, &record, &mut scratch)? {
+        if !send_record(&sink, &emit, &record, &mut scratch, timeout).await? {
             return Ok(());
         }
         next += 1;
@@ -215,12 +247,12 @@ async fn follow_feed(
         }
         while next < record.number() {
             let missing = replay(&handler, next)?;
-            if !send_record(&mut sink, &emit, &missing, &mut scratch)? {
+            if !send_record(&sink, &emit, &missing, &mut scratch, timeout).await? {
                 return Ok(());
             }
             next += 1;
         }
-        if !send_record(&mut sink, &emit, &record, &mut scratch)? {
+        if !send_record(&sink, &emit, &record, &mut scratch, timeout).await? {
             return Ok(());
         }
         next = record.number() + 1;
@@ -230,7 +262,8 @@ async fn follow_feed(
 async fn new_heads(handler: EthHandler, pending: PendingSubscriptionSink) -> SubscriptionResult {
     let _counted = crate::metrics::SubscriberGuard::new("newHeads");
     let mut heads = handler.chain.subscribe_heads();
-    let mut sink = pending.accept().await?;
+    let sink = pending.accept().await?;
+    let timeout = Duration::from_millis(handler.cfg.slow_subscriber_timeout_ms);
     loop {
         let head = tokio::select! {
             _ = sink.closed() => return Ok(()),
@@ -247,7 +280,7 @@ async fn new_heads(handler: EthHandler, pending: PendingSubscriptionSink) -> Sub
         };
         let block = convert::rpc_block(head.header, head.hash, &[], &[], false);
         let item = serde_json::to_value(&block.header).unwrap_or(Value::Null);
-        if !send(&mut sink, &item, 0)? {
+        if !send(&sink, &item, timeout, 0).await? {
             return Ok(());
         }
     }

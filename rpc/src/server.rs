@@ -5,6 +5,41 @@ use jsonrpsee::server::{BatchRequestConfig, Server, ServerConfig, ServerHandle};
 use peregrine_sequencer::{Chain, Ingress};
 use std::{net::SocketAddr, sync::Arc};
 
+/// Subscription ids as geth writes them: `0x` and 32 hex digits. Clients such as viem
+/// route notifications only for string ids. Unique per server: a random start (from the
+/// clock and the address of a fresh allocation) plus a counter, mixed.
+#[derive(Debug)]
+struct HexIdProvider {
+    seed: u64,
+    next: std::sync::atomic::AtomicU64,
+}
+
+impl HexIdProvider {
+    fn new() -> Self {
+        let clock = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or_default();
+        let addr = Box::new(0u8).as_ref() as *const u8 as u64;
+        Self {
+            seed: clock ^ addr.rotate_left(32),
+            next: std::sync::atomic::AtomicU64::new(1),
+        }
+    }
+}
+
+impl jsonrpsee::core::traits::IdProvider for HexIdProvider {
+    fn next_id(&self) -> jsonrpsee::types::SubscriptionId<'static> {
+        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let hash = alloy_primitives::keccak256([self.seed.to_be_bytes(), n.to_be_bytes()].concat());
+        jsonrpsee::types::SubscriptionId::Str(format!("0x{}", hex_prefix(&hash.0[..16])).into())
+    }
+}
+
+fn hex_prefix(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Failure to start the RPC server.
 #[derive(Debug, thiserror::Error)]
 pub enum RpcServerError {
@@ -42,6 +77,7 @@ pub async fn start(
         .max_connections(cfg.max_connections)
         .max_subscriptions_per_connection(cfg.max_subscriptions)
         .set_batch_request_config(BatchRequestConfig::Limit(cfg.max_batch_len))
+        .set_id_provider(HexIdProvider::new())
         .build();
     let server = Server::builder()
         .set_config(config)

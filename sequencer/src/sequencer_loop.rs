@@ -23,7 +23,7 @@ use crate::{
     diff::StateDiff,
     exec::{self, SequencerEvm},
     metrics::LoopMetrics,
-    ring::Consumer,
+    ring::{Consumer, WaitStrategy},
     tx::{ExecutedTx, PendingTx},
 };
 use alloy_consensus::Transaction as _;
@@ -46,6 +46,11 @@ use std::{
 
 /// Longest the loop waits for a transaction before re-checking the stop flag.
 const STOP_POLL: Duration = Duration::from_millis(20);
+/// With the `yield` strategy, how long without work before the loop parks instead.
+const IDLE_BEFORE_PARK: Duration = Duration::from_millis(10);
+/// How long each park lasts once idle (bounds the extra latency of the first transaction
+/// after a quiet period).
+const IDLE_PARK: Duration = Duration::from_micros(100);
 
 /// What the sequencer loop tells the chain service.
 #[derive(Debug)]
@@ -182,6 +187,7 @@ impl SequencerLoop {
 
     /// Runs until the stop flag is set and the ring is drained; closes the last block.
     pub fn run(mut self) {
+        let mut last_work = Instant::now();
         loop {
             let stopping = self.stop.load(Ordering::Acquire);
             let now = Instant::now();
@@ -194,10 +200,16 @@ impl SequencerLoop {
                 return;
             }
             let wait_until = self.deadline.min(now + STOP_POLL);
-            if let Some(tx) = self
-                .consumer
-                .pop_wait(self.cfg.wait_strategy, Some(wait_until))
-            {
+            // `yield` keeps yielding while traffic flows, then parks in short steps once
+            // quiet, so an idle node does not keep a core busy. `busy-spin` and `park` are
+            // taken as configured.
+            let strategy = match self.cfg.wait_strategy {
+                WaitStrategy::Yield if now.duration_since(last_work) > IDLE_BEFORE_PARK => {
+                    WaitStrategy::Park(IDLE_PARK)
+                }
+                other => other,
+            };
+            if let Some(tx) = self.consumer.pop_wait(strategy, Some(wait_until)) {
                 self.process(tx);
                 while self.txs.len() < self.cfg.max_mini_block_txs {
                     match self.consumer.try_pop() {
@@ -206,6 +218,7 @@ impl SequencerLoop {
                     }
                 }
                 self.close_mini_block();
+                last_work = Instant::now();
             }
             if self.gapped_total > 0 {
                 self.expire_gapped(Instant::now());

@@ -122,8 +122,15 @@ pub struct RecordedTx {
     pub executed: u64,
 }
 
+/// The transaction and receipt trees of a record, built once.
+#[derive(Debug)]
+struct Trees {
+    transactions: MerkleTree,
+    receipts: MerkleTree,
+}
+
 /// A signed mini-block as published, persisted and replayed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MiniBlockRecord {
     /// The signed header's fields.
@@ -138,6 +145,20 @@ pub struct MiniBlockRecord {
     pub state_diff: StateDiff,
     /// When the header was signed, µs since the Unix epoch.
     pub signed: u64,
+    /// Trees built on first use, so each preconfirmation costs O(log n), not a rebuild.
+    #[serde(skip)]
+    trees: std::sync::OnceLock<Arc<Trees>>,
+}
+
+impl PartialEq for MiniBlockRecord {
+    fn eq(&self, other: &Self) -> bool {
+        self.header == other.header
+            && self.signature == other.signature
+            && self.hash == other.hash
+            && self.transactions == other.transactions
+            && self.state_diff == other.state_diff
+            && self.signed == other.signed
+    }
 }
 
 impl RecordedTx {
@@ -173,29 +194,38 @@ impl MiniBlockRecord {
         }
     }
 
-    /// The preconfirmation of transaction `index`, stamped as sent at `sent_us`.
+    fn trees(&self) -> &Trees {
+        self.trees.get_or_init(|| {
+            Arc::new(Trees {
+                transactions: MerkleTree::new(
+                    self.transactions
+                        .iter()
+                        .enumerate()
+                        .map(|(i, t)| transaction_leaf(i as u32, t.hash))
+                        .collect(),
+                ),
+                receipts: MerkleTree::new(
+                    self.transactions
+                        .iter()
+                        .enumerate()
+                        .map(|(i, t)| t.receipt_leaf().leaf(i as u32))
+                        .collect(),
+                ),
+            })
+        })
+    }
+
+    /// The preconfirmation of transaction `index`, stamped as sent at `sent_us`. The
+    /// trees are built once per record; each proof is then O(log n).
     pub fn preconfirmation(&self, index: usize, sent_us: u64) -> Preconfirmation {
-        let tx_tree = MerkleTree::new(
-            self.transactions
-                .iter()
-                .enumerate()
-                .map(|(i, t)| transaction_leaf(i as u32, t.hash))
-                .collect(),
-        );
-        let receipt_tree = MerkleTree::new(
-            self.transactions
-                .iter()
-                .enumerate()
-                .map(|(i, t)| t.receipt_leaf().leaf(i as u32))
-                .collect(),
-        );
+        let trees = self.trees();
         let tx = &self.transactions[index];
         Preconfirmation {
             header: self.signed_header(),
             index: index as u32,
             receipt: tx.receipt_leaf(),
-            transaction_proof: tx_tree.proof(index),
-            receipt_proof: receipt_tree.proof(index),
+            transaction_proof: trees.transactions.proof(index),
+            receipt_proof: trees.receipts.proof(index),
             timestamps: StageTimestamps {
                 received: tx.received,
                 ordered: tx.ordered,
@@ -282,22 +312,24 @@ pub fn sign_mini_block(
             }
         })
         .collect();
-    let tx_root = MerkleTree::new(
-        transactions
-            .iter()
-            .enumerate()
-            .map(|(i, t)| transaction_leaf(i as u32, t.hash))
-            .collect(),
-    )
-    .root();
-    let receipt_root = MerkleTree::new(
-        transactions
-            .iter()
-            .enumerate()
-            .map(|(i, t)| t.receipt_leaf().leaf(i as u32))
-            .collect(),
-    )
-    .root();
+    let trees = Trees {
+        transactions: MerkleTree::new(
+            transactions
+                .iter()
+                .enumerate()
+                .map(|(i, t)| transaction_leaf(i as u32, t.hash))
+                .collect(),
+        ),
+        receipts: MerkleTree::new(
+            transactions
+                .iter()
+                .enumerate()
+                .map(|(i, t)| t.receipt_leaf().leaf(i as u32))
+                .collect(),
+        ),
+    };
+    let tx_root = trees.transactions.root();
+    let receipt_root = trees.receipts.root();
     let diff_root = MerkleTree::new(diff_leaves(&mini.diff)).root();
     let header = MiniBlockHeader {
         chainId: chain_id,
@@ -319,6 +351,7 @@ pub fn sign_mini_block(
         transactions,
         state_diff: mini.diff.clone(),
         signed: now_us(),
+        trees: std::sync::OnceLock::from(Arc::new(trees)),
     }
 }
 

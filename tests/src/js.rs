@@ -1,4 +1,5 @@
-//! Running node.js scripts from `tests/js` (solc-js compilation, viem scenarios).
+//! Running node.js scripts from `tests/js` (solc-js compilation, viem scenarios, the
+//! preconfirmation scenarios of `preconf-e2e.mjs`).
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -13,7 +14,7 @@ pub const SCRIPT_TIMEOUT: Duration = Duration::from_secs(180);
 
 fn check_installed() {
     let dir = crate::js_dir();
-    for pkg in ["viem", "solc"] {
+    for pkg in ["viem", "solc", "ws", "@openzeppelin/merkle-tree"] {
         assert!(
             dir.join("node_modules").join(pkg).is_dir(),
             "{}/node_modules/{pkg} is missing; run scripts/install-tools.sh first",

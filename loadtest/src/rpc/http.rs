@@ -208,11 +208,11 @@ impl HttpPool {
     pub(crate) async fn post(&self, body: &[u8]) -> io::Result<Vec<u8>> {
         let mut out = Vec::new();
         let reused = self.idle.lock().pop();
-        if let Some(mut conn) = reused {
-            if conn.post(body, &mut out).await.is_ok() {
-                self.give_back(conn);
-                return Ok(out);
-            }
+        if let Some(mut conn) = reused
+            && conn.post(body, &mut out).await.is_ok()
+        {
+            self.give_back(conn);
+            return Ok(out);
         }
         let mut conn = HttpConn::connect(&self.endpoint).await?;
         conn.post(body, &mut out).await?;

@@ -305,13 +305,12 @@ async fn writer(
             rng = xorshift(rng);
             let mask = (rng as u32).to_ne_bytes();
             match msg {
-                Outgoing::Tx(idx) => match &sink {
-                    Some(s) => {
+                Outgoing::Tx(idx) => {
+                    if let Some(s) = &sink {
                         push_frame(&mut buf, 0x1, s.payload(idx), mask);
                         sent.push(idx);
                     }
-                    None => {}
-                },
+                }
                 Outgoing::Text(t) => push_frame(&mut buf, 0x1, t.as_bytes(), mask),
                 Outgoing::Pong(p) => push_frame(&mut buf, 0xA, &p, mask),
                 Outgoing::Close => {
