@@ -17,7 +17,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a development chain on embedded defaults (prefunded test accounts, no external service).
-    Dev(DevArgs),
+    Dev(Box<DevArgs>),
     /// Work with preconfirmations offline.
     #[command(subcommand)]
     Preconf(PreconfCommand),

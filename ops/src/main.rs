@@ -11,7 +11,7 @@ use peregrine_ops::{
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let args = match cli.command {
-        Command::Dev(args) => args,
+        Command::Dev(args) => *args,
         Command::Config(ConfigCommand::Default) => {
             print!("{}", PeregrineConfig::default_toml());
             return std::process::ExitCode::SUCCESS;

@@ -49,13 +49,16 @@ pub enum WaitOutcome {
     },
 }
 
+/// Callers waiting per transaction, by waiter id.
+type Waiters = B256Map<Vec<(u64, oneshot::Sender<WaitOutcome>)>>;
+
 /// The feed (shared by the signer thread and the RPC server).
 #[derive(Debug)]
 pub struct Feed {
     sequencer: Address,
     live: broadcast::Sender<Arc<MiniBlockRecord>>,
     /// Callers waiting per transaction (several may wait for the same one), by waiter id.
-    waiters: Mutex<B256Map<Vec<(u64, oneshot::Sender<WaitOutcome>)>>>,
+    waiters: Mutex<Waiters>,
     waiting: AtomicUsize,
     next_waiter: AtomicU64,
     recent: Mutex<VecDeque<Arc<MiniBlockRecord>>>,
