@@ -86,6 +86,6 @@ fn allocations_per_transaction_on_the_sequencer_loop() {
 /// Upper bound, full mini-blocks (see the module docs).
 const MAX_BATCHED: f64 = 1.5;
 /// Upper bound, one transaction per mini-block: the mini-block's own allocations (its
-/// transaction vector, the state-diff maps sent to the signer, revm's finalized state map)
-/// are then paid per transaction.
-const MAX_SINGLE: f64 = 6.5;
+/// transaction vector and the state-diff maps sent to the signer) are then paid per
+/// transaction.
+const MAX_SINGLE: f64 = 5.5;
