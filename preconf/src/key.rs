@@ -3,8 +3,7 @@
 use std::fmt;
 use std::path::Path;
 
-use alloy_primitives::{Address, B256, Signature, keccak256};
-use alloy_signer::SignerSync;
+use alloy_primitives::{Address, B256, Signature, U256, keccak256};
 use alloy_signer_local::PrivateKeySigner;
 
 use crate::error::KeyError;
@@ -22,6 +21,8 @@ pub const DEV_SEQUENCER_ADDRESS: Address =
 #[derive(Clone)]
 pub struct SequencerKey {
     signer: PrivateKeySigner,
+    /// The same key for libsecp256k1, which signs several times faster than pure-Rust k256.
+    secret: secp256k1::SecretKey,
 }
 
 impl SequencerKey {
@@ -68,9 +69,10 @@ impl SequencerKey {
 
     /// A key from its 32 private-key bytes.
     pub fn from_bytes(b: &B256) -> Result<Self, KeyError> {
-        PrivateKeySigner::from_bytes(b)
-            .map(|signer| Self { signer })
-            .map_err(|_| KeyError::InvalidScalar)
+        let signer = PrivateKeySigner::from_bytes(b).map_err(|_| KeyError::InvalidScalar)?;
+        let secret =
+            secp256k1::SecretKey::from_byte_array(&b.0).map_err(|_| KeyError::InvalidScalar)?;
+        Ok(Self { signer, secret })
     }
 
     /// The sequencer address: what [`SignedHeader::recover_signer`] returns for its signatures.
@@ -81,11 +83,15 @@ impl SequencerKey {
     /// Signs `header.signing_hash()`. Deterministic, with a low `s` and `v` = 27/28 in the
     /// 65-byte form.
     pub fn sign(&self, header: &MiniBlockHeader) -> Signature {
-        // Signing a 32-byte prehash with a valid k256 key only fails with negligible
-        // probability (an RFC 6979 nonce giving r = 0 or s = 0).
-        self.signer
-            .sign_hash_sync(&header.signing_hash())
-            .expect("secp256k1 signing of a prehash with a valid key")
+        // libsecp256k1: RFC 6979 nonces (the same bytes k256 would produce) and low `s`.
+        let digest = secp256k1::Message::from_digest(header.signing_hash().0);
+        let sig = secp256k1::SECP256K1.sign_ecdsa_recoverable(&digest, &self.secret);
+        let (rec_id, data) = sig.serialize_compact();
+        Signature::new(
+            U256::from_be_slice(&data[..32]),
+            U256::from_be_slice(&data[32..]),
+            i32::from(rec_id) != 0,
+        )
     }
 
     /// Signs `header` and pairs it with its signature.
@@ -107,6 +113,22 @@ impl fmt::Debug for SequencerKey {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn libsecp256k1_signs_the_bytes_k256_signs() {
+        use alloy_signer::SignerSync;
+        let key = super::SequencerKey::dev();
+        for n in 0..16u64 {
+            let header = crate::MiniBlockHeader {
+                chainId: 901,
+                miniBlockNumber: n,
+                timestampMicros: n * 7,
+                ..Default::default()
+            };
+            let k256 = key.signer.sign_hash_sync(&header.signing_hash()).unwrap();
+            assert_eq!(key.sign(&header), k256, "header {n}");
+        }
+    }
+
     use super::*;
     use std::io::Write;
 
