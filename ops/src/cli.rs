@@ -103,6 +103,17 @@ pub struct DevArgs {
     /// How the sequencer loop waits for work: busy-spin, yield or park [default: yield].
     #[arg(long = "sequencer.wait", value_name = "STRATEGY")]
     pub sequencer_wait: Option<WaitStrategy>,
+    /// What a preconfirmation waits for: `fsync` (its log record on disk) or `os` (in the
+    /// page cache: survives a process crash, not a power loss) [default: fsync].
+    #[arg(
+        long = "wal.durability",
+        visible_alias = "durability",
+        value_name = "MODE"
+    )]
+    pub wal_durability: Option<String>,
+    /// How the write-ahead log writes: `auto` (io_uring, else plain), `io-uring`, `plain` [default: auto].
+    #[arg(long = "wal.backend", value_name = "BACKEND")]
+    pub wal_backend: Option<String>,
     /// File with the hex private key that signs preconfirmations [default: the documented dev key].
     #[arg(long = "preconf.key", value_name = "FILE")]
     pub preconf_key: Option<PathBuf>,

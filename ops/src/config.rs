@@ -9,12 +9,24 @@
 
 use bytesize::ByteSize;
 use peregrine_rpc::RpcConfig;
-use peregrine_sequencer::{SequencerConfig, config as seq, ring::WaitStrategy};
+use peregrine_sequencer::{
+    SequencerConfig, config as seq,
+    ring::WaitStrategy,
+    wal::{self, Durability, WalBackend},
+};
 use serde::{Deserialize, Serialize};
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 /// Sections an environment variable may name.
-const SECTIONS: &[&str] = &["chain", "sequencer", "rpc", "preconf", "metrics", "log"];
+const SECTIONS: &[&str] = &[
+    "chain",
+    "sequencer",
+    "wal",
+    "rpc",
+    "preconf",
+    "metrics",
+    "log",
+];
 
 /// A configuration error, naming the key.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +60,8 @@ pub struct PeregrineConfig {
     pub chain: ChainSection,
     /// The ordering core.
     pub sequencer: SequencerSection,
+    /// The write-ahead log.
+    pub wal: WalSection,
     /// JSON-RPC.
     pub rpc: RpcSection,
     /// Preconfirmations.
@@ -130,6 +144,34 @@ impl Default for SequencerSection {
             max_queued_total: seq::DEFAULT_MAX_QUEUED_TOTAL,
             chain_queue: seq::DEFAULT_CHAIN_QUEUE,
             max_tx_size: ByteSize::b(seq::DEFAULT_MAX_TX_SIZE as u64),
+        }
+    }
+}
+
+/// `[wal]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct WalSection {
+    /// `fsync` (a promise waits for its record on disk) or `os` (in the page cache).
+    pub durability: String,
+    /// `auto` (io_uring, else plain), `io-uring` or `plain`.
+    pub backend: String,
+    /// Size at which a new segment starts.
+    pub segment_size: ByteSize,
+    /// Records written by one flush at most.
+    pub max_batch: usize,
+    /// Directory of the segments; `<datadir>/wal` when unset.
+    pub dir: Option<PathBuf>,
+}
+
+impl Default for WalSection {
+    fn default() -> Self {
+        Self {
+            durability: Durability::default().as_str().into(),
+            backend: WalBackend::default().as_str().into(),
+            segment_size: ByteSize::b(wal::config::DEFAULT_SEGMENT_SIZE),
+            max_batch: wal::config::DEFAULT_MAX_BATCH,
+            dir: None,
         }
     }
 }
@@ -266,7 +308,7 @@ impl PeregrineConfig {
         let mut out = String::from(
             "# Peregrine configuration (every value shown is the default).\n\
              # Optional keys, unset by default: chain.chain-id, chain.datadir, chain.genesis,\n\
-             # sequencer.core, preconf.key.\n\n",
+             # sequencer.core, wal.dir, preconf.key.\n\n",
         );
         out.push_str(&toml::to_string(&Self::default()).expect("the default serializes"));
         out
@@ -356,6 +398,18 @@ impl PeregrineConfig {
             .map_err(|_| ConfigError::Value("sequencer.max-tx-size is too large".into()))?;
         cfg.signing_key = self.preconf.key.clone();
         cfg.feed_capacity = self.preconf.feed_capacity;
+        let w = &self.wal;
+        cfg.wal.durability = w
+            .durability
+            .parse()
+            .map_err(|e| ConfigError::Value(format!("wal.durability: {e}")))?;
+        cfg.wal.backend = w
+            .backend
+            .parse()
+            .map_err(|e| ConfigError::Value(format!("wal.backend: {e}")))?;
+        cfg.wal.segment_size = w.segment_size.as_u64();
+        cfg.wal.max_batch = w.max_batch;
+        cfg.wal.dir = w.dir.clone();
         cfg.validate().map_err(ConfigError::Value)?;
         Ok(cfg)
     }

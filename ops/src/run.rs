@@ -60,6 +60,12 @@ pub fn resolve(args: &DevArgs) -> Result<PeregrineConfig, RunError> {
     if let Some(wait) = args.sequencer_wait {
         cfg.sequencer.wait = wait.to_string();
     }
+    if let Some(mode) = &args.wal_durability {
+        cfg.wal.durability = mode.clone();
+    }
+    if let Some(backend) = &args.wal_backend {
+        cfg.wal.backend = backend.clone();
+    }
     if let Some(key) = &args.preconf_key {
         cfg.preconf.key = Some(key.clone());
     }

@@ -38,7 +38,7 @@ pub struct MiniBlock {
 }
 
 /// The end of an L2 block: the sequencer loop closed it; the chain service seals it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BlockEnd {
     /// The block's context.
     pub ctx: BlockContext,

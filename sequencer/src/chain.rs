@@ -29,7 +29,13 @@ use alloy_primitives::{
 use alloy_trie::EMPTY_ROOT_HASH;
 use crossbeam_channel::Receiver;
 use parking_lot::{Mutex, RwLock};
-use std::{collections::VecDeque, sync::Arc};
+use std::{
+    collections::VecDeque,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+};
 
 /// How many dropped/queued transaction statuses are remembered (oldest forgotten first).
 /// Bounded so a flood of bad transactions cannot grow memory.
@@ -110,6 +116,8 @@ pub struct Chain {
     /// gap queue), so that a resubmission is answered `already known`. Bounded by the
     /// ring capacity plus the gap queue bound.
     inflight: Mutex<B256Set>,
+    /// Number of the next mini-block the pending view will apply.
+    applied_next_mini: AtomicU64,
 }
 
 impl Chain {
@@ -120,6 +128,7 @@ impl Chain {
         store: Store,
         hashes: Arc<BlockHashes>,
         feed: Arc<Feed>,
+        next_mini: u64,
     ) -> Self {
         Self {
             chain_id,
@@ -134,12 +143,19 @@ impl Chain {
             feed,
             heads: tokio::sync::broadcast::channel(HEADS_BUFFER).0,
             inflight: Mutex::new(B256Set::default()),
+            applied_next_mini: AtomicU64::new(next_mini),
         }
     }
 
     /// A receiver of every block sealed from now on.
     pub fn subscribe_heads(&self) -> tokio::sync::broadcast::Receiver<Head> {
         self.heads.subscribe()
+    }
+
+    /// Number of the next mini-block the pending view will apply (all before it are
+    /// visible to `pending` reads).
+    pub fn applied_next_mini_block(&self) -> u64 {
+        self.applied_next_mini.load(Ordering::Acquire)
     }
 
     /// The last sealed block.
@@ -253,6 +269,8 @@ pub(crate) struct ChainService {
     pub(crate) counters: Counters,
     pub(crate) block_diff: StateDiff,
     pub(crate) metrics: crate::metrics::ChainMetrics,
+    /// The last block committed to redb: the write-ahead log's checkpoint.
+    pub(crate) checkpoint: Arc<AtomicU64>,
 }
 
 impl ChainService {
@@ -311,6 +329,9 @@ impl ChainService {
         }
         // Only now that they are visible in the open block do they leave the in-flight
         // set, so a duplicate is caught by one check or the other at every moment.
+        self.chain
+            .applied_next_mini
+            .store(mini.number + 1, Ordering::Release);
         let mut inflight = self.chain.inflight.lock();
         for hash in &hashes {
             inflight.remove(hash);
@@ -345,6 +366,9 @@ impl ChainService {
         self.chain
             .store
             .put_block(&block, &records, &diff, self.counters, self.chain.chain_id)?;
+        // The commit is durable (redb syncs it): log segments up to here may go.
+        self.checkpoint
+            .store(block.header.number, Ordering::Release);
         self.chain.hashes.insert(block.header.number, hash);
         let head = Head {
             header: block.header,

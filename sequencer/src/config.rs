@@ -65,6 +65,8 @@ pub struct SequencerConfig {
     pub signing_key: Option<PathBuf>,
     /// Mini-blocks buffered for subscribers before a slow one is closed.
     pub feed_capacity: usize,
+    /// The write-ahead log.
+    pub wal: crate::wal::WalConfig,
 }
 
 impl SequencerConfig {
@@ -87,6 +89,7 @@ impl SequencerConfig {
             datadir,
             signing_key: None,
             feed_capacity: crate::feed::DEFAULT_FEED_CAPACITY,
+            wal: crate::wal::WalConfig::default(),
         }
     }
 
@@ -122,6 +125,7 @@ impl SequencerConfig {
         if self.feed_capacity == 0 {
             return Err("preconf.feed-capacity must be > 0".into());
         }
+        self.wal.validate()?;
         if self.chain_queue == 0 || self.max_tx_size == 0 {
             return Err("sequencer.chain-queue and sequencer.max-tx-size must be > 0".into());
         }

@@ -45,11 +45,12 @@ pub mod store;
 pub mod testing;
 pub mod trie;
 pub mod tx;
+pub mod wal;
 
 pub use block::{BlockContext, MiniBlock};
 pub use chain::{Chain, Head, Pending, TxStatus};
 pub use config::SequencerConfig;
-pub use error::{IngressError, NodeError, StoreError};
+pub use error::{IngressError, NodeError, StoreError, WalError};
 pub use genesis::GenesisSpec;
 pub use ingress::Ingress;
 pub use node::{Liveness, Node};

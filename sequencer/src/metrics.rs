@@ -62,6 +62,8 @@ pub struct StageMetrics {
     pub close: Histogram,
     /// `{stage="signing"}`: closed → signed (roots and signature).
     pub signing: Histogram,
+    /// `{stage="durable"}`: signed → its log record written (and synced, in `fsync` mode).
+    pub durable: Histogram,
     /// `peregrine_preconfirmation_seconds`: received → signed preconfirmation published.
     pub end_to_end: Histogram,
     /// `peregrine_preconfirmations_total`
@@ -76,6 +78,7 @@ impl StageMetrics {
             execution: histogram!("peregrine_stage_seconds", "stage" => "execution"),
             close: histogram!("peregrine_stage_seconds", "stage" => "mini_block_close"),
             signing: histogram!("peregrine_stage_seconds", "stage" => "signing"),
+            durable: histogram!("peregrine_stage_seconds", "stage" => "durable"),
             end_to_end: histogram!("peregrine_preconfirmation_seconds"),
             preconfirmations: counter!("peregrine_preconfirmations_total"),
         }
@@ -142,4 +145,40 @@ impl Default for ChainMetrics {
 /// Seconds between two µs timestamps (0 when out of order).
 pub fn micros_to_secs(from_us: u64, to_us: u64) -> f64 {
     to_us.saturating_sub(from_us) as f64 / 1e6
+}
+
+/// Handles used by the write-ahead log thread.
+#[derive(Debug, Clone)]
+pub struct WalMetrics {
+    /// `peregrine_wal_flush_seconds`: one group-commit write (and sync, in `fsync` mode).
+    pub flush: Histogram,
+    /// `peregrine_wal_batch_mini_blocks`: mini-blocks made durable by one flush.
+    pub batch: Histogram,
+    /// `peregrine_wal_bytes_total`
+    pub bytes: Counter,
+    /// `peregrine_wal_segments`: segment files on disk.
+    pub segments: Gauge,
+    /// `peregrine_wal_errors_total`: failed writes (each stops the node).
+    pub errors: Counter,
+}
+
+impl WalMetrics {
+    /// Registers the handles, and `peregrine_wal_info{backend, durability} 1`.
+    pub fn new(backend: &'static str, durability: &'static str) -> Self {
+        gauge!("peregrine_wal_info", "backend" => backend, "durability" => durability).set(1.0);
+        Self {
+            flush: histogram!("peregrine_wal_flush_seconds"),
+            batch: histogram!("peregrine_wal_batch_mini_blocks"),
+            bytes: counter!("peregrine_wal_bytes_total"),
+            segments: gauge!("peregrine_wal_segments"),
+            errors: counter!("peregrine_wal_errors_total"),
+        }
+    }
+
+    /// Records what start-up recovery did.
+    pub fn recovered(mini_blocks: u64, transactions: u64, torn_bytes: u64) {
+        counter!("peregrine_wal_replayed_mini_blocks_total").increment(mini_blocks);
+        counter!("peregrine_wal_replayed_transactions_total").increment(transactions);
+        counter!("peregrine_wal_torn_tail_bytes_total").increment(torn_bytes);
+    }
 }

@@ -11,10 +11,12 @@ use crate::{
     genesis::GenesisSpec,
     hashes::BlockHashes,
     ingress::{Ingress, IngressLimits},
+    metrics::WalMetrics,
     ring,
     sequencer_loop::{LoopStart, SequencerLoop, now_us},
     signer::SignerService,
     store::{Counters, Store, StoredBlock},
+    wal::{self, Log, WalRecord, Writer, service::WalService},
 };
 use alloy_primitives::{Address, B256, keccak256};
 use alloy_trie::KECCAK_EMPTY;
@@ -29,12 +31,15 @@ use std::{
 
 /// Name of the redb file inside the data directory.
 pub const DB_FILE: &str = "chain.redb";
+/// Name of the write-ahead log's directory inside the data directory.
+pub const WAL_DIR: &str = "wal";
 
 /// Whether the node's threads are alive (for readiness probes); cheap to clone.
 #[derive(Debug, Clone, Default)]
 pub struct Liveness {
     sequencer: Arc<AtomicBool>,
     signer: Arc<AtomicBool>,
+    wal: Arc<AtomicBool>,
     chain: Arc<AtomicBool>,
 }
 
@@ -46,6 +51,9 @@ impl Liveness {
         }
         if !self.signer.load(Ordering::Acquire) {
             return Err("signer is not running");
+        }
+        if !self.wal.load(Ordering::Acquire) {
+            return Err("write-ahead log is not writable (its thread stopped)");
         }
         if !self.chain.load(Ordering::Acquire) {
             return Err("chain service is not running");
@@ -80,6 +88,7 @@ pub struct Node {
     stop: Arc<AtomicBool>,
     sequencer: Option<JoinHandle<()>>,
     signer: Option<JoinHandle<()>>,
+    wal: Option<JoinHandle<()>>,
     chain_service: Option<JoinHandle<()>>,
 }
 
@@ -187,6 +196,54 @@ impl Node {
         drop(reader);
         tracing::info!(number = head_number, hash = %head.hash, accounts = state.len(), "opened chain");
 
+        // The write-ahead log: records of blocks after the checkpoint are replayed below.
+        let wal_dir = cfg
+            .wal
+            .dir
+            .clone()
+            .unwrap_or_else(|| cfg.datadir.join(WAL_DIR));
+        let recovered = wal::recover(&wal_dir, head_number)?;
+        let mut torn_bytes = 0;
+        if let Some(torn) = &recovered.torn {
+            torn_bytes = torn.dropped_bytes;
+            tracing::warn!(
+                segment = %torn.path.display(),
+                offset = torn.offset,
+                dropped_bytes = torn.dropped_bytes,
+                reason = %torn.reason,
+                "write-ahead log ended in a torn record (a write cut short by a crash); truncated it. \
+                 Its mini-blocks were never published: no promise is lost"
+            );
+        }
+        let writer = Writer::new(cfg.wal.backend).map_err(crate::error::WalError::Backend)?;
+        let backend = writer.backend();
+        tracing::info!(
+            backend = backend.as_str(),
+            durability = cfg.wal.durability.as_str(),
+            dir = %wal_dir.display(),
+            segments = recovered.segments.len(),
+            records = recovered.total_records,
+            "opened write-ahead log"
+        );
+        let mut log = Log::open(&wal_dir, cfg.wal.clone(), writer, recovered.segments)?;
+        log.delete_covered(head_number)?;
+        let replay = recovered.records;
+        let logged_next_mini = replay
+            .iter()
+            .filter_map(|r| match r {
+                WalRecord::MiniBlock(m) => Some(m.number + 1),
+                WalRecord::BlockEnd(_) => None,
+            })
+            .max()
+            .unwrap_or(counters.next_mini_block);
+        let logged_block_end = replay
+            .iter()
+            .filter_map(|r| match r {
+                WalRecord::BlockEnd(e) => Some(e.ctx.number),
+                WalRecord::MiniBlock(_) => None,
+            })
+            .max();
+
         let (producer, consumer) =
             ring::channel(cfg.ring_capacity).map_err(|e| NodeError::Config(e.to_string()))?;
         let key = match &cfg.signing_key {
@@ -200,9 +257,10 @@ impl Node {
             DEFAULT_RECENT_MINI_BLOCKS,
             counters.next_mini_block,
         ));
-        // loop ──events──▶ signer ──signed──▶ chain service; both bounded.
+        // loop ──events──▶ signer ──signed──▶ log ──durable──▶ chain service; all bounded.
         let (events_tx, events_rx) = crossbeam_channel::bounded(cfg.chain_queue);
         let (signed_tx, signed_rx) = crossbeam_channel::bounded(cfg.chain_queue);
+        let (durable_tx, durable_rx) = crossbeam_channel::bounded(cfg.chain_queue);
         let start = LoopStart {
             head_number,
             head_timestamp: head.header.timestamp,
@@ -218,14 +276,17 @@ impl Node {
             store,
             hashes.clone(),
             feed.clone(),
+            counters.next_mini_block,
         ));
         let stop = Arc::new(AtomicBool::new(false));
+        let checkpoint = Arc::new(std::sync::atomic::AtomicU64::new(head_number));
         let service = ChainService {
             chain: chain.clone(),
-            events: signed_rx,
+            events: durable_rx,
             counters,
             block_diff: StateDiff::default(),
             metrics: crate::metrics::ChainMetrics::new(),
+            checkpoint: checkpoint.clone(),
         };
         let liveness = Liveness::default();
         let alive = Alive::new(&liveness.chain);
@@ -242,8 +303,7 @@ impl Node {
             parent: last_mini_hash,
             input: events_rx,
             output: signed_tx,
-            feed,
-            metrics: crate::metrics::StageMetrics::new(),
+            feed: feed.clone(),
         };
         let alive = Alive::new(&liveness.signer);
         let signer = std::thread::Builder::new()
@@ -251,6 +311,26 @@ impl Node {
             .spawn(move || {
                 let _alive = alive;
                 signer.run()
+            })
+            .map_err(|e| NodeError::Thread(e.to_string()))?;
+        let wal_service = WalService {
+            log,
+            logged_next_mini,
+            logged_block_end,
+            input: signed_rx,
+            output: durable_tx,
+            feed,
+            checkpoint,
+            metrics: WalMetrics::new(backend.as_str(), cfg.wal.durability.as_str()),
+            stages: crate::metrics::StageMetrics::new(),
+            max_batch: cfg.wal.max_batch,
+        };
+        let alive = Alive::new(&liveness.wal);
+        let wal = std::thread::Builder::new()
+            .name("peregrine-wal".into())
+            .spawn(move || {
+                let _alive = alive;
+                wal_service.run()
             })
             .map_err(|e| NodeError::Thread(e.to_string()))?;
         let limits = IngressLimits {
@@ -263,6 +343,7 @@ impl Node {
         let db = SequencerDb { state, hashes };
         let loop_stop = stop.clone();
         let alive = Alive::new(&liveness.sequencer);
+        let (replayed_tx, replayed_rx) = crossbeam_channel::bounded(1);
         let sequencer = std::thread::Builder::new()
             .name("peregrine-sequencer".into())
             .spawn(move || {
@@ -275,18 +356,60 @@ impl Node {
                     }
                 }
                 // revm's EVM is not `Send`: it is built on the thread that runs it.
-                SequencerLoop::new(cfg, consumer, db, events_tx, loop_stop, start).run()
+                let mut sequencer =
+                    SequencerLoop::new(cfg, consumer, db, events_tx, loop_stop, start);
+                let replayed = sequencer.replay(replay);
+                let ok = replayed.is_ok();
+                let _ = replayed_tx.send(replayed);
+                if ok {
+                    sequencer.run()
+                }
             })
             .map_err(|e| NodeError::Thread(e.to_string()))?;
-        Ok(Self {
+        let mut node = Self {
             liveness,
             ingress: Ingress::new(producer, chain.clone(), limits, stop.clone()),
             chain,
             stop,
             sequencer: Some(sequencer),
             signer: Some(signer),
+            wal: Some(wal),
             chain_service: Some(chain_service),
-        })
+        };
+        let replayed = replayed_rx
+            .recv()
+            .map_err(|_| NodeError::Thread("sequencer loop died during replay".into()))?;
+        let stats = match replayed {
+            Ok(stats) => stats,
+            Err(e) => {
+                let _ = node.stop_threads();
+                return Err(e.into());
+            }
+        };
+        // Serve nothing before the replayed mini-blocks are visible to reads.
+        let target = start.next_mini_block + stats.mini_blocks;
+        while node.chain.applied_next_mini_block() < target {
+            if !node.liveness.chain.load(Ordering::Acquire)
+                || !node.liveness.wal.load(Ordering::Acquire)
+            {
+                let _ = node.stop_threads();
+                return Err(NodeError::Thread("a thread died during replay".into()));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        WalMetrics::recovered(stats.mini_blocks, stats.transactions, torn_bytes);
+        if stats.mini_blocks > 0 || stats.blocks > 0 {
+            let secs = stats.elapsed.as_secs_f64();
+            tracing::info!(
+                mini_blocks = stats.mini_blocks,
+                transactions = stats.transactions,
+                block_ends = stats.blocks,
+                elapsed_ms = secs * 1e3,
+                tx_per_sec = (stats.transactions as f64 / secs.max(1e-9)) as u64,
+                "replayed the write-ahead log after the checkpoint"
+            );
+        }
+        Ok(node)
     }
 
     /// Whether the threads run (for readiness probes).
@@ -319,6 +442,10 @@ impl Node {
         if let Some(t) = self.signer.take() {
             t.join()
                 .map_err(|_| NodeError::Thread("signer panicked".into()))?;
+        }
+        if let Some(t) = self.wal.take() {
+            t.join()
+                .map_err(|_| NodeError::Thread("write-ahead log thread panicked".into()))?;
         }
         if let Some(t) = self.chain_service.take() {
             t.join()

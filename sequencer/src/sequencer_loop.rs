@@ -21,13 +21,16 @@ use crate::{
     block::{BlockContext, BlockEnd, MiniBlock},
     config::SequencerConfig,
     diff::StateDiff,
+    error::WalError,
     exec::{self, SequencerEvm},
     metrics::LoopMetrics,
     ring::{Consumer, WaitStrategy},
     tx::{ExecutedTx, PendingTx},
+    wal::WalRecord,
 };
-use alloy_consensus::Transaction as _;
+use alloy_consensus::{Transaction as _, TxEnvelope};
 use alloy_eips::eip1559::{BaseFeeParams, calc_next_block_base_fee};
+use alloy_eips::eip2718::Decodable2718;
 use alloy_primitives::{Address, B256, map::AddressMap};
 use crossbeam_channel::Sender;
 use revm::{
@@ -90,6 +93,19 @@ fn now_secs() -> u64 {
 struct Gapped {
     tx: PendingTx,
     expires: Instant,
+}
+
+/// What [`SequencerLoop::replay`] did.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReplayStats {
+    /// Mini-blocks re-executed.
+    pub mini_blocks: u64,
+    /// Transactions re-executed.
+    pub transactions: u64,
+    /// Block ends repeated.
+    pub blocks: u64,
+    /// Time taken by the loop.
+    pub elapsed: Duration,
 }
 
 /// Where the loop starts: the chain tip it continues from.
@@ -352,7 +368,24 @@ impl SequencerLoop {
             self.close_mini_block();
             self.close_block();
         }
-        let ordered_us = now_us();
+        match self.execute_at(tx, now_us(), None) {
+            Ok(()) => true,
+            Err((hash, reason)) => {
+                self.drop_tx(hash, reason);
+                false
+            }
+        }
+    }
+
+    /// Executes `tx`, taken from the ring at `ordered_us`, and appends it to the open
+    /// mini-block; `executed_us` is the recorded execution time on replay, else now.
+    /// Returns the hash and the reason when execution refuses it.
+    fn execute_at(
+        &mut self,
+        tx: PendingTx,
+        ordered_us: u64,
+        executed_us: Option<u64>,
+    ) -> Result<(), (B256, String)> {
         let PendingTx {
             hash,
             sender,
@@ -365,14 +398,8 @@ impl SequencerLoop {
         // commits once. One state map per mini-block instead of one per transaction.
         let result = match self.evm.transact_one(tx_env) {
             Ok(result) => result,
-            Err(EVMError::Transaction(invalid)) => {
-                self.drop_tx(hash, invalid.to_string());
-                return false;
-            }
-            Err(other) => {
-                self.drop_tx(hash, format!("execution failed: {other}"));
-                return false;
-            }
+            Err(EVMError::Transaction(invalid)) => return Err((hash, invalid.to_string())),
+            Err(other) => return Err((hash, format!("execution failed: {other}"))),
         };
         let gas_used = result.tx_gas_used();
         self.block_gas_used += gas_used;
@@ -398,15 +425,20 @@ impl SequencerLoop {
             first_log_index: self.block_logs,
             received_us,
             ordered_us,
-            executed_us: now_us(),
+            executed_us: executed_us.unwrap_or_else(now_us),
         });
         self.next_seq += 1;
         self.block_txs += 1;
         self.block_logs += receipt_logs;
-        true
+        Ok(())
     }
 
     fn close_mini_block(&mut self) {
+        self.close_mini_block_at(None);
+    }
+
+    /// Closes the open mini-block at `closed_us` (the recorded time on replay), or now.
+    fn close_mini_block_at(&mut self, closed_us: Option<u64>) {
         // Move the journal's state (every account the mini-block loaded) into our state
         // and the diff, even if every transaction was dropped (then nothing is touched).
         let mut changes = self.evm.finalize();
@@ -424,7 +456,7 @@ impl SequencerLoop {
         let next_capacity = self.txs.len();
         let txs = std::mem::replace(&mut self.txs, Vec::with_capacity(next_capacity));
         let first_seq = txs[0].seq;
-        let closed_us = now_us();
+        let closed_us = closed_us.unwrap_or_else(now_us);
         let m = &self.metrics;
         m.mini_blocks.increment(1);
         m.executed.increment(txs.len() as u64);
@@ -443,6 +475,85 @@ impl SequencerLoop {
         };
         self.next_mini += 1;
         self.emit(ChainEvent::MiniBlock(mini));
+    }
+
+    /// Re-executes the log's records after the checkpoint through the same path as live
+    /// transactions, repeating every recorded decision: the same mini-block boundaries,
+    /// block contexts, block ends and timestamps. Signatures are deterministic (RFC 6979),
+    /// so the mini-blocks, receipts and signed headers come out bit-identical; any
+    /// difference is reported as an error instead of continuing on a diverged chain.
+    pub fn replay(&mut self, records: Vec<WalRecord>) -> Result<ReplayStats, WalError> {
+        let started = Instant::now();
+        let mut stats = ReplayStats::default();
+        let diverged = |what: String| WalError::Replay(what);
+        for record in records {
+            match record {
+                WalRecord::MiniBlock(m) => {
+                    self.replay_context(&m.block)?;
+                    if m.number != self.next_mini || m.first_seq != self.next_seq {
+                        return Err(diverged(format!(
+                            "the log holds mini-block {} (first sequence {}) where mini-block {} \
+                             (first sequence {}) comes next: records are missing",
+                            m.number, m.first_seq, self.next_mini, self.next_seq
+                        )));
+                    }
+                    for t in m.txs {
+                        if t.seq != self.next_seq {
+                            return Err(diverged(format!(
+                                "mini-block {} holds sequence {} where {} comes next",
+                                m.number, t.seq, self.next_seq
+                            )));
+                        }
+                        let envelope =
+                            TxEnvelope::decode_2718(&mut t.raw.as_ref()).map_err(|e| {
+                                diverged(format!("sequence {} does not decode: {e}", t.seq))
+                            })?;
+                        let tx = PendingTx::new(envelope, t.sender, t.received_us);
+                        self.execute_at(tx, t.ordered_us, Some(t.executed_us))
+                            .map_err(|(hash, why)| {
+                                diverged(format!(
+                                    "transaction {hash} (sequence {}) was refused on replay: {why}",
+                                    t.seq
+                                ))
+                            })?;
+                        stats.transactions += 1;
+                    }
+                    self.close_mini_block_at(Some(m.closed_us));
+                    stats.mini_blocks += 1;
+                }
+                WalRecord::BlockEnd(end) => {
+                    self.replay_context(&end.ctx)?;
+                    if end.gas_used != self.block_gas_used {
+                        return Err(diverged(format!(
+                            "block {} used {} gas, replay used {}",
+                            end.ctx.number, end.gas_used, self.block_gas_used
+                        )));
+                    }
+                    self.close_block();
+                    stats.blocks += 1;
+                }
+            }
+        }
+        self.deadline = Instant::now() + self.cfg.block_time;
+        stats.elapsed = started.elapsed();
+        Ok(stats)
+    }
+
+    /// Makes `ctx` (a recorded block context) the open block's. A block opened live at
+    /// start-up took its timestamp from the clock; the log's is the one that counted.
+    fn replay_context(&mut self, ctx: &BlockContext) -> Result<(), WalError> {
+        if *ctx == self.block {
+            return Ok(());
+        }
+        if ctx.number != self.block.number || self.block_txs > 0 {
+            return Err(WalError::Replay(format!(
+                "the log continues block {} with context {ctx:?}, but block {} is open with {:?}",
+                ctx.number, self.block.number, self.block
+            )));
+        }
+        self.block = *ctx;
+        self.evm.set_block(exec::block_env(&self.block));
+        Ok(())
     }
 
     fn close_block(&mut self) {

@@ -1,16 +1,15 @@
 //! The signer stage: between the sequencer loop and the chain service, on its own thread.
 //!
 //! For each closed mini-block it builds the three Merkle trees (transactions, receipts,
-//! state diff), signs the EIP-712 mini-block header, answers the `eth_sendRawTransactionSync`
-//! callers waiting for one of its transactions, broadcasts it to subscribers, and hands it
-//! on to the chain service. The sequencer loop never waits for a signature: the bounded
-//! channel between them is the only coupling.
+//! state diff), signs the EIP-712 mini-block header, and hands it to the write-ahead log
+//! thread, which publishes it (sync-send callers, subscribers) once its record is written,
+//! then passes it on to the chain service. The sequencer loop never waits for a
+//! signature: the bounded channel between them is the only coupling.
 
 use crate::{
     block::MiniBlock,
     diff::StateDiff,
     feed::Feed,
-    metrics::{StageMetrics, micros_to_secs},
     sequencer_loop::{ChainEvent, now_us},
 };
 use alloy_primitives::{Address, B256, Bytes, Log, Signature};
@@ -363,25 +362,9 @@ pub(crate) struct SignerService {
     pub(crate) input: Receiver<ChainEvent>,
     pub(crate) output: Sender<Signed>,
     pub(crate) feed: Arc<Feed>,
-    pub(crate) metrics: StageMetrics,
 }
 
 impl SignerService {
-    fn record_stages(&self, record: &MiniBlockRecord) {
-        let m = &self.metrics;
-        let closed = record.header.timestamp_micros;
-        for t in &record.transactions {
-            m.ring_wait.record(micros_to_secs(t.received, t.ordered));
-            m.execution.record(micros_to_secs(t.ordered, t.executed));
-            m.close.record(micros_to_secs(t.executed, closed));
-            m.signing.record(micros_to_secs(closed, record.signed));
-            m.end_to_end
-                .record(micros_to_secs(t.received, record.signed));
-        }
-        m.preconfirmations
-            .increment(record.transactions.len() as u64);
-    }
-
     /// Runs until the sequencer loop hangs up.
     pub(crate) fn run(mut self) {
         while let Ok(event) = self.input.recv() {
@@ -394,10 +377,8 @@ impl SignerService {
                         &mini,
                     ));
                     self.parent = record.hash;
-                    let signed = Arc::new(SignedMiniBlock { mini, record });
-                    self.feed.publish(&signed);
-                    self.record_stages(&signed.record);
-                    Signed::MiniBlock(signed)
+                    // Published by the log thread once its record is written.
+                    Signed::MiniBlock(Arc::new(SignedMiniBlock { mini, record }))
                 }
                 ChainEvent::Queued {
                     hash,

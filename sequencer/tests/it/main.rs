@@ -2,3 +2,4 @@
 
 mod mini_block;
 mod node;
+mod wal;

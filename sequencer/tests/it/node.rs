@@ -8,29 +8,29 @@ use peregrine_sequencer::{
 };
 use std::time::{Duration, Instant};
 
-const CHAIN_ID: u64 = 901;
-const ETH: u128 = 1_000_000_000_000_000_000;
-const BOB: Address = address!("70997970C51812dc3A010C7d01b50e0d17dc79C8");
+pub(crate) const CHAIN_ID: u64 = 901;
+pub(crate) const ETH: u128 = 1_000_000_000_000_000_000;
+pub(crate) const BOB: Address = address!("70997970C51812dc3A010C7d01b50e0d17dc79C8");
 
-fn config(dir: &std::path::Path) -> SequencerConfig {
+pub(crate) fn config(dir: &std::path::Path) -> SequencerConfig {
     let mut cfg = SequencerConfig::new(dir.to_path_buf());
     cfg.block_time = Duration::from_millis(50);
     cfg
 }
 
-fn genesis() -> GenesisSpec {
+pub(crate) fn genesis() -> GenesisSpec {
     GenesisSpec::dev(0, U256::from(10_000 * ETH))
 }
 
-fn signer(i: usize) -> PrivateKeySigner {
+pub(crate) fn signer(i: usize) -> PrivateKeySigner {
     dev_mnemonic_signers().remove(i)
 }
 
-fn transfer(signer: &PrivateKeySigner, nonce: u64, to: Address, value: u128) -> Vec<u8> {
+pub(crate) fn transfer(signer: &PrivateKeySigner, nonce: u64, to: Address, value: u128) -> Vec<u8> {
     transfer_on(signer, CHAIN_ID, nonce, to, value, 1_000_000_000)
 }
 
-fn transfer_on(
+pub(crate) fn transfer_on(
     signer: &PrivateKeySigner,
     chain_id: u64,
     nonce: u64,
@@ -54,7 +54,7 @@ fn transfer_on(
 }
 
 /// Waits (bounded) until `hash` is in a sealed block; returns (block, index).
-fn wait_included(node: &Node, hash: B256) -> (u64, u32) {
+pub(crate) fn wait_included(node: &Node, hash: B256) -> (u64, u32) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if let Some(loc) = node.chain().reader().unwrap().tx_location(&hash).unwrap() {
@@ -68,7 +68,7 @@ fn wait_included(node: &Node, hash: B256) -> (u64, u32) {
     }
 }
 
-fn balance(node: &Node, a: &Address) -> U256 {
+pub(crate) fn balance(node: &Node, a: &Address) -> U256 {
     node.chain()
         .reader()
         .unwrap()

@@ -1,0 +1,125 @@
+//! Configuration of the write-ahead log.
+
+use std::path::PathBuf;
+
+/// Default size at which a log segment is closed and a new one started (64 MiB).
+pub const DEFAULT_SEGMENT_SIZE: u64 = 64 * 1024 * 1024;
+/// Default bound on mini-blocks and block ends written by one flush (group commit).
+/// Bounded so one flush never holds an unbounded amount of memory or delays the first
+/// promise of the batch behind an arbitrarily large write.
+pub const DEFAULT_MAX_BATCH: usize = 4096;
+
+/// What a preconfirmation waits for before it goes out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// The record is on disk (`write` + `fdatasync`) before the promise is sent: it
+    /// survives a process crash and a power loss or kernel crash.
+    #[default]
+    Fsync,
+    /// The record is in the operating system's page cache (`write` only): it survives a
+    /// process crash (SIGKILL, panic, OOM kill) but not a power loss or kernel crash.
+    Os,
+}
+
+impl std::str::FromStr for Durability {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "fsync" => Ok(Self::Fsync),
+            "os" => Ok(Self::Os),
+            other => Err(format!(
+                "unknown durability {other:?}: use \"fsync\" or \"os\""
+            )),
+        }
+    }
+}
+
+impl Durability {
+    /// The configuration spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fsync => "fsync",
+            Self::Os => "os",
+        }
+    }
+}
+
+/// How log records reach the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WalBackend {
+    /// io_uring when the kernel allows it, else the plain writer (logged once).
+    #[default]
+    Auto,
+    /// io_uring only; start-up fails where it is unavailable.
+    IoUring,
+    /// `pwrite` + `fdatasync` from the log thread.
+    Plain,
+}
+
+impl std::str::FromStr for WalBackend {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "io-uring" | "io_uring" => Ok(Self::IoUring),
+            "plain" => Ok(Self::Plain),
+            other => Err(format!(
+                "unknown log backend {other:?}: use \"auto\", \"io-uring\" or \"plain\""
+            )),
+        }
+    }
+}
+
+impl WalBackend {
+    /// The configuration spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::IoUring => "io-uring",
+            Self::Plain => "plain",
+        }
+    }
+}
+
+/// Configuration of the write-ahead log.
+#[derive(Debug, Clone)]
+pub struct WalConfig {
+    /// What a preconfirmation waits for.
+    pub durability: Durability,
+    /// How records are written.
+    pub backend: WalBackend,
+    /// Segment size at which a new segment starts, in bytes.
+    pub segment_size: u64,
+    /// Bound on records per flush.
+    pub max_batch: usize,
+    /// Directory of the segments; `<datadir>/wal` when `None`.
+    pub dir: Option<PathBuf>,
+}
+
+impl Default for WalConfig {
+    fn default() -> Self {
+        Self {
+            durability: Durability::default(),
+            backend: WalBackend::default(),
+            segment_size: DEFAULT_SEGMENT_SIZE,
+            max_batch: DEFAULT_MAX_BATCH,
+            dir: None,
+        }
+    }
+}
+
+impl WalConfig {
+    /// Checks the values; called at start-up.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.segment_size < 4096 {
+            return Err(format!(
+                "wal.segment-size must be at least 4 KiB, got {}",
+                self.segment_size
+            ));
+        }
+        if self.max_batch == 0 {
+            return Err("wal.max-batch must be at least 1".into());
+        }
+        Ok(())
+    }
+}

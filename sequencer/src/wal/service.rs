@@ -1,0 +1,267 @@
+//! The log thread: group commit between the signer and everything that publishes.
+//!
+//! ```text
+//!  signer ──signed mini-blocks, block ends──▶ log thread ──▶ feed (preconfirmations,
+//!                                              │ one write     subscribers, sync senders)
+//!                                              │ (+ fdatasync) ──▶ chain service
+//!                                              ▼
+//!                                        <dir>/<segment>.wal
+//! ```
+//!
+//! The thread takes every event waiting in its queue (up to `max-batch`), encodes the
+//! mini-blocks and block ends among them into one buffer, writes it with one append
+//! (and one data sync in `fsync` mode), and only then publishes the mini-blocks and hands
+//! everything on. Mini-blocks closed while a flush is in flight queue up and share the
+//! next flush: that is the group commit, and it is why the batch grows with load.
+//!
+//! Invariants:
+//! - I1: one append is in flight at a time; its buffer lives until it completed.
+//! - I2: nothing is published or handed to the chain service before the flush that
+//!   holds its record returned, so no promise and no redb checkpoint is ahead of the log.
+//! - I3: a segment is deleted only when every record in it belongs to an L2 block that
+//!   a redb commit (the checkpoint) already holds, and it is not the segment written to.
+
+use super::{
+    config::{Durability, WalConfig},
+    file::Writer,
+    record,
+    segment::{SegmentInfo, segment_path},
+};
+use crate::{
+    error::WalError,
+    feed::Feed,
+    metrics::{StageMetrics, WalMetrics, micros_to_secs},
+    sequencer_loop::{ChainEvent, now_us},
+    signer::{MiniBlockRecord, Signed},
+};
+use crossbeam_channel::{Receiver, Sender};
+use std::{
+    fs::{File, OpenOptions},
+    path::{Path, PathBuf},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Instant,
+};
+
+/// Syncs a directory, so a created or removed file name is durable.
+fn sync_dir(dir: &Path) -> Result<(), WalError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| WalError::io(dir, e))
+}
+
+fn open_segment(path: &Path) -> Result<File, WalError> {
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| WalError::io(path, e))
+}
+
+/// The open log: its segments and the one being written.
+#[derive(Debug)]
+pub struct Log {
+    dir: PathBuf,
+    cfg: WalConfig,
+    writer: Writer,
+    segments: Vec<SegmentInfo>,
+    active: File,
+}
+
+impl Log {
+    /// Continues the log in `dir` after recovery found `segments` there (their valid
+    /// length each); starts segment 1 when there are none.
+    pub fn open(
+        dir: &Path,
+        cfg: WalConfig,
+        writer: Writer,
+        mut segments: Vec<SegmentInfo>,
+    ) -> Result<Self, WalError> {
+        if segments.is_empty() {
+            segments.push(SegmentInfo {
+                index: 1,
+                path: segment_path(dir, 1),
+                len: 0,
+                max_block: None,
+            });
+        }
+        let last = segments.last().expect("at least one segment");
+        let active = open_segment(&last.path)?;
+        sync_dir(dir)?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            cfg,
+            writer,
+            segments,
+            active,
+        })
+    }
+
+    /// Segment files on disk.
+    pub fn segments(&self) -> &[SegmentInfo] {
+        &self.segments
+    }
+
+    /// Appends `buf` (whole records of L2 blocks up to `max_block`), durably in `fsync`
+    /// mode; starts a new segment first when this one is full.
+    pub fn append(&mut self, buf: &[u8], max_block: u64, checkpoint: u64) -> Result<(), WalError> {
+        let sync = self.cfg.durability == Durability::Fsync;
+        let len = self.segments.last().expect("active segment").len;
+        if len > 0 && len + buf.len() as u64 > self.cfg.segment_size {
+            self.roll(checkpoint)?;
+        }
+        let seg = self.segments.last_mut().expect("active segment");
+        self.writer
+            .append(&self.active, seg.len, buf, sync)
+            .map_err(|e| WalError::io(&seg.path, e))?;
+        seg.len += buf.len() as u64;
+        seg.max_block = Some(seg.max_block.map_or(max_block, |m| m.max(max_block)));
+        Ok(())
+    }
+
+    /// Closes the active segment, starts the next, and deletes covered ones (I3).
+    fn roll(&mut self, checkpoint: u64) -> Result<(), WalError> {
+        let last = self.segments.last().expect("active segment");
+        if self.cfg.durability == Durability::Os {
+            // Closing a segment makes it durable in either mode: cheap once per segment,
+            // and the checkpoint logic never meets a half-written segment.
+            self.writer
+                .sync(&self.active)
+                .map_err(|e| WalError::io(&last.path, e))?;
+        }
+        let index = last.index + 1;
+        let path = segment_path(&self.dir, index);
+        self.active = open_segment(&path)?;
+        self.segments.push(SegmentInfo {
+            index,
+            path,
+            len: 0,
+            max_block: None,
+        });
+        sync_dir(&self.dir)?;
+        self.delete_covered(checkpoint)
+    }
+
+    /// Deletes the oldest segments whose records all belong to checkpointed blocks.
+    pub fn delete_covered(&mut self, checkpoint: u64) -> Result<(), WalError> {
+        let mut removed = false;
+        while self.segments.len() > 1 && self.segments[0].max_block.is_none_or(|b| b <= checkpoint)
+        {
+            let seg = self.segments.remove(0);
+            std::fs::remove_file(&seg.path).map_err(|e| WalError::io(&seg.path, e))?;
+            removed = true;
+        }
+        if removed {
+            sync_dir(&self.dir)?;
+        }
+        Ok(())
+    }
+}
+
+/// The log thread.
+pub(crate) struct WalService {
+    pub(crate) log: Log,
+    /// Mini-blocks numbered below this are in the log already (replayed at start-up).
+    pub(crate) logged_next_mini: u64,
+    /// Block ends up to this number are in the log already.
+    pub(crate) logged_block_end: Option<u64>,
+    pub(crate) input: Receiver<Signed>,
+    pub(crate) output: Sender<Signed>,
+    pub(crate) feed: Arc<Feed>,
+    /// The last L2 block committed to redb (the checkpoint).
+    pub(crate) checkpoint: Arc<AtomicU64>,
+    pub(crate) metrics: WalMetrics,
+    pub(crate) stages: StageMetrics,
+    pub(crate) max_batch: usize,
+}
+
+impl WalService {
+    fn record_stages(&self, record: &MiniBlockRecord, durable_us: u64) {
+        let m = &self.stages;
+        let closed = record.header.timestamp_micros;
+        for t in &record.transactions {
+            m.ring_wait.record(micros_to_secs(t.received, t.ordered));
+            m.execution.record(micros_to_secs(t.ordered, t.executed));
+            m.close.record(micros_to_secs(t.executed, closed));
+            m.signing.record(micros_to_secs(closed, record.signed));
+            m.durable.record(micros_to_secs(record.signed, durable_us));
+            m.end_to_end.record(micros_to_secs(t.received, durable_us));
+        }
+        m.preconfirmations
+            .increment(record.transactions.len() as u64);
+    }
+
+    /// Encodes the records of `batch` not yet in the log; returns the highest L2 block.
+    fn encode(&mut self, batch: &[Signed], buf: &mut Vec<u8>) -> (Option<u64>, u64) {
+        let mut max_block = None;
+        let mut minis = 0;
+        for event in batch {
+            let block = match event {
+                Signed::MiniBlock(s) if s.mini.number >= self.logged_next_mini => {
+                    record::encode_mini_block(buf, &s.mini);
+                    self.logged_next_mini = s.mini.number + 1;
+                    minis += 1;
+                    s.mini.block.number
+                }
+                Signed::Event(ChainEvent::BlockEnd(end))
+                    if self.logged_block_end.is_none_or(|n| end.ctx.number > n) =>
+                {
+                    record::encode_block_end(buf, end);
+                    self.logged_block_end = Some(end.ctx.number);
+                    end.ctx.number
+                }
+                _ => continue,
+            };
+            max_block = Some(max_block.map_or(block, |m: u64| m.max(block)));
+        }
+        (max_block, minis)
+    }
+
+    /// Runs until the signer hangs up. Panics (stopping the node) when the log cannot
+    /// be written: a sequencer that cannot keep its promises must not make them.
+    pub(crate) fn run(mut self) {
+        let mut batch: Vec<Signed> = Vec::new();
+        let mut buf: Vec<u8> = Vec::new();
+        self.metrics.segments.set(self.log.segments().len() as f64);
+        while let Ok(first) = self.input.recv() {
+            batch.push(first);
+            while batch.len() < self.max_batch {
+                match self.input.try_recv() {
+                    Ok(event) => batch.push(event),
+                    Err(_) => break,
+                }
+            }
+            buf.clear();
+            let (max_block, minis) = self.encode(&batch, &mut buf);
+            if let Some(max_block) = max_block {
+                let started = Instant::now();
+                let checkpoint = self.checkpoint.load(Ordering::Acquire);
+                if let Err(e) = self.log.append(&buf, max_block, checkpoint) {
+                    self.metrics.errors.increment(1);
+                    tracing::error!(error = %e, "cannot write the write-ahead log; stopping");
+                    panic!("cannot write the write-ahead log: {e}");
+                }
+                self.metrics.flush.record(started.elapsed().as_secs_f64());
+                self.metrics.bytes.increment(buf.len() as u64);
+                self.metrics.segments.set(self.log.segments().len() as f64);
+                if minis > 0 {
+                    self.metrics.batch.record(minis as f64);
+                }
+            }
+            // I2: published only now that the records are written.
+            let durable_us = now_us();
+            for event in batch.drain(..) {
+                if let Signed::MiniBlock(signed) = &event {
+                    self.feed.publish(signed);
+                    self.record_stages(&signed.record, durable_us);
+                }
+                if self.output.send(event).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,299 @@
+//! Crash recovery through the write-ahead log, in process.
+//!
+//! A "crash image" is taken by copying the data directory of a running node whose block
+//! time is so long that nothing after genesis was sealed: redb holds only the checkpoint
+//! (genesis) and every mini-block lives only in the log, as after a SIGKILL. Starting a
+//! node on the copy must replay them bit-identically. (`tests/tests/e2e/crash.rs` kills
+//! the real binary with SIGKILL under websocket load.)
+
+use crate::node::{BOB, CHAIN_ID, ETH, genesis, signer, transfer};
+use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
+use alloy_eips::Encodable2718;
+use alloy_primitives::{B256, Bytes, TxKind, U256};
+use alloy_signer::SignerSync;
+use alloy_signer_local::PrivateKeySigner;
+use peregrine_sequencer::{
+    Node, NodeError, SequencerConfig, WalError,
+    node::WAL_DIR,
+    signer::MiniBlockRecord,
+    wal::{WalBackend, segment},
+};
+use std::{
+    path::Path,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+fn config(dir: &Path, backend: WalBackend) -> SequencerConfig {
+    let mut cfg = SequencerConfig::new(dir.to_path_buf());
+    // Nothing is sealed while the test runs: the log alone holds the mini-blocks.
+    cfg.block_time = Duration::from_secs(3600);
+    cfg.wal.backend = backend;
+    cfg
+}
+
+/// A contract creation whose init code emits one log (LOG0) and deploys nothing.
+fn create_with_log(signer: &PrivateKeySigner, nonce: u64) -> Vec<u8> {
+    let tx = TxEip1559 {
+        chain_id: CHAIN_ID,
+        nonce,
+        gas_limit: 100_000,
+        max_fee_per_gas: 1_000_000_000,
+        max_priority_fee_per_gas: 0,
+        to: TxKind::Create,
+        value: U256::ZERO,
+        access_list: Default::default(),
+        input: Bytes::from_static(&[0x60, 0x00, 0x60, 0x00, 0xa0, 0x00]),
+    };
+    let sig = signer.sign_hash_sync(&tx.signature_hash()).unwrap();
+    TxEnvelope::from(tx.into_signed(sig)).encoded_2718()
+}
+
+/// Submits a mix of transfers and log-emitting creations from four senders, fast enough
+/// that several land in one mini-block; returns their hashes.
+fn load(node: &Node, per_sender: u64) -> Vec<B256> {
+    load_paced(node, per_sender, Duration::ZERO)
+}
+
+/// [`load`] with a pause after each round of four.
+fn load_paced(node: &Node, per_sender: u64, pause: Duration) -> Vec<B256> {
+    let senders: Vec<_> = (0..4).map(signer).collect();
+    let mut hashes = Vec::new();
+    for nonce in 0..per_sender {
+        std::thread::sleep(pause);
+        for (i, s) in senders.iter().enumerate() {
+            let raw = if (nonce + i as u64).is_multiple_of(5) {
+                create_with_log(s, nonce)
+            } else {
+                transfer(s, nonce, BOB, ETH / 1000)
+            };
+            hashes.push(node.ingress().submit(&raw).unwrap());
+        }
+    }
+    hashes
+}
+
+/// Waits (bounded) until every hash is preconfirmed; returns all mini-block records.
+fn preconfirmed(node: &Node, hashes: &[B256]) -> Vec<Arc<MiniBlockRecord>> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for hash in hashes {
+        while node.chain().preconfirmed(hash).unwrap().is_none() {
+            assert!(Instant::now() < deadline, "{hash} was not preconfirmed");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    // Every published mini-block (the pending view may apply the last ones a moment later).
+    let next = node.chain().feed.next_number();
+    (0..next)
+        .map(|n| {
+            node.chain()
+                .mini_block(n)
+                .unwrap()
+                .expect("mini-block exists")
+        })
+        .collect()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// Everything of a record that replay must reproduce: all but the signing wall-clock time.
+fn assert_same(before: &MiniBlockRecord, after: &MiniBlockRecord) {
+    assert_eq!(before.header, after.header, "header of {}", before.number());
+    assert_eq!(
+        before.signature,
+        after.signature,
+        "signature of {}",
+        before.number()
+    );
+    assert_eq!(before.hash, after.hash);
+    assert_eq!(before.transactions, after.transactions);
+    assert_eq!(before.state_diff, after.state_diff);
+}
+
+/// Runs load on a node, takes a crash image, and returns (records, the image's dir, the
+/// original node, its temp dirs).
+fn crash_image(
+    backend: WalBackend,
+) -> (
+    Vec<Arc<MiniBlockRecord>>,
+    Node,
+    tempfile::TempDir,
+    tempfile::TempDir,
+) {
+    let live = tempfile::tempdir().unwrap();
+    let node = Node::start(config(live.path(), backend), &genesis()).unwrap();
+    let hashes = load(&node, 25);
+    let records = preconfirmed(&node, &hashes);
+    assert!(records.len() > 1, "several mini-blocks");
+    assert!(
+        records.iter().any(|r| r.transactions.len() > 1),
+        "some mini-block holds several transactions"
+    );
+    let image = tempfile::tempdir().unwrap();
+    copy_dir(live.path(), image.path());
+    (records, node, live, image)
+}
+
+fn replay_is_bit_identical(backend: WalBackend) {
+    let (records, node, _live, image) = crash_image(backend);
+    let recovered = Node::start(config(image.path(), backend), &genesis()).unwrap();
+    // Every mini-block is back, identical, before `start` returned.
+    assert_eq!(
+        recovered.chain().applied_next_mini_block(),
+        records.len() as u64
+    );
+    for before in &records {
+        let after = recovered
+            .chain()
+            .mini_block(before.number())
+            .unwrap()
+            .unwrap();
+        assert_same(before, &after);
+    }
+    // The pending state is the same, and both seal the same block (same state root,
+    // receipts root, hash) when they stop.
+    let state = |n: &Node| {
+        n.chain()
+            .pending
+            .read()
+            .state
+            .account(&BOB)
+            .map(|a| a.balance)
+    };
+    assert_eq!(state(&node), state(&recovered));
+    assert!(state(&node).unwrap() > U256::from(10_000 * ETH));
+    let (a, b) = (node.chain().clone(), recovered.chain().clone());
+    node.shutdown().unwrap();
+    recovered.shutdown().unwrap();
+    assert_eq!(a.head().header.number, 1);
+    assert_eq!(
+        a.head().hash,
+        b.head().hash,
+        "the sealed blocks are identical"
+    );
+    assert_eq!(a.head().header.state_root, b.head().header.state_root);
+}
+
+#[test]
+fn replay_after_a_crash_is_bit_identical_with_io_uring() {
+    replay_is_bit_identical(WalBackend::IoUring);
+}
+
+#[test]
+fn replay_after_a_crash_is_bit_identical_with_the_plain_writer() {
+    replay_is_bit_identical(WalBackend::Plain);
+}
+
+#[test]
+fn a_torn_tail_is_cut_and_everything_before_it_replayed() {
+    let (records, node, _live, image) = crash_image(WalBackend::Auto);
+    node.shutdown().unwrap();
+    let wal = image.path().join(WAL_DIR);
+    let segments = segment::list(&wal).unwrap();
+    let (_, last) = segments.last().unwrap();
+    let mut data = std::fs::read(last).unwrap();
+    let len = data.len();
+    // Half a record header, as a write cut short by the crash leaves.
+    data.extend_from_slice(&b"PWL1\x40\x00"[..]);
+    std::fs::write(last, &data).unwrap();
+    let recovered = Node::start(config(image.path(), WalBackend::Auto), &genesis()).unwrap();
+    assert_eq!(
+        std::fs::metadata(last).unwrap().len(),
+        len as u64,
+        "tail cut"
+    );
+    for before in &records {
+        assert_same(
+            before,
+            &recovered
+                .chain()
+                .mini_block(before.number())
+                .unwrap()
+                .unwrap(),
+        );
+    }
+    // The chain goes on from there.
+    let alice = signer(5);
+    let hash = recovered
+        .ingress()
+        .submit(&transfer(&alice, 0, BOB, 1))
+        .unwrap();
+    let next = preconfirmed(&recovered, &[hash]);
+    assert_eq!(next.len(), records.len() + 1);
+    assert_eq!(
+        next.last().unwrap().header.parent_hash,
+        records.last().unwrap().hash
+    );
+    recovered.shutdown().unwrap();
+}
+
+#[test]
+fn corruption_in_the_middle_of_the_log_stops_start_up() {
+    let (_records, node, _live, image) = crash_image(WalBackend::Auto);
+    node.shutdown().unwrap();
+    let wal = image.path().join(WAL_DIR);
+    let (_, first) = segment::list(&wal).unwrap().remove(0);
+    let mut data = std::fs::read(&first).unwrap();
+    // A bit flipped inside the first record's payload; valid records follow.
+    data[40] ^= 0x10;
+    std::fs::write(&first, &data).unwrap();
+    match Node::start(config(image.path(), WalBackend::Auto), &genesis()) {
+        Err(NodeError::Wal(WalError::Corrupt { offset, reason, .. })) => {
+            assert_eq!(offset, 0);
+            assert!(reason.contains("checksum"), "{reason}");
+        }
+        Err(other) => panic!("expected a corruption error, got {other}"),
+        Ok(_) => panic!("a corrupt log must stop start-up"),
+    }
+}
+
+#[test]
+fn a_clean_shutdown_checkpoints_and_old_segments_are_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), WalBackend::Auto);
+    cfg.block_time = Duration::from_millis(50);
+    // Tiny segments, so the load below spans many of them.
+    cfg.wal.segment_size = 4096;
+    let node = Node::start(cfg.clone(), &genesis()).unwrap();
+    // Paced over many 50 ms blocks, so checkpoints advance while segments fill.
+    let hashes = load_paced(&node, 40, Duration::from_millis(15));
+    preconfirmed(&node, &hashes);
+    let wal = dir.path().join(WAL_DIR);
+    let during = segment::list(&wal).unwrap();
+    node.shutdown().unwrap();
+    // Segments were rolled and the covered ones deleted while it ran: far fewer remain
+    // than were written (the highest index says how many were written).
+    let written = during.last().unwrap().0;
+    assert!(written > 5, "load spans several segments, got {written}");
+    assert!(
+        during.len() < written as usize,
+        "covered segments were deleted while running ({} of {written} remain)",
+        during.len()
+    );
+    // After a clean stop everything is checkpointed: restarting replays nothing and
+    // deletes all but the segment it continues.
+    let node = Node::start(cfg, &genesis()).unwrap();
+    assert_eq!(segment::list(&wal).unwrap().len(), 1);
+    for hash in &hashes {
+        assert!(
+            node.chain()
+                .reader()
+                .unwrap()
+                .tx_location(hash)
+                .unwrap()
+                .is_some()
+        );
+    }
+    node.shutdown().unwrap();
+}
