@@ -13,7 +13,7 @@ use crate::{
     ingress::{Ingress, IngressLimits},
     metrics::WalMetrics,
     ring,
-    sequencer_loop::{LoopStart, SequencerLoop, now_us},
+    sequencer_loop::{LoopStart, ReplayStats, SequencerLoop, now_us},
     signer::SignerService,
     store::{Counters, Store, StoredBlock},
     wal::{self, Log, WalRecord, Writer, service::WalService},
@@ -90,6 +90,7 @@ pub struct Node {
     signer: Option<JoinHandle<()>>,
     wal: Option<JoinHandle<()>>,
     chain_service: Option<JoinHandle<()>>,
+    replay: ReplayStats,
 }
 
 fn genesis_diff(spec: &GenesisSpec) -> StateDiff {
@@ -344,6 +345,7 @@ impl Node {
         let loop_stop = stop.clone();
         let alive = Alive::new(&liveness.sequencer);
         let (replayed_tx, replayed_rx) = crossbeam_channel::bounded(1);
+        let replay_started = std::time::Instant::now();
         let sequencer = std::thread::Builder::new()
             .name("peregrine-sequencer".into())
             .spawn(move || {
@@ -375,11 +377,12 @@ impl Node {
             signer: Some(signer),
             wal: Some(wal),
             chain_service: Some(chain_service),
+            replay: ReplayStats::default(),
         };
         let replayed = replayed_rx
             .recv()
             .map_err(|_| NodeError::Thread("sequencer loop died during replay".into()))?;
-        let stats = match replayed {
+        let mut stats = match replayed {
             Ok(stats) => stats,
             Err(e) => {
                 let _ = node.stop_threads();
@@ -397,19 +400,27 @@ impl Node {
             }
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
+        stats.until_visible = replay_started.elapsed();
         WalMetrics::recovered(stats.mini_blocks, stats.transactions, torn_bytes);
+        node.replay = stats;
         if stats.mini_blocks > 0 || stats.blocks > 0 {
             let secs = stats.elapsed.as_secs_f64();
             tracing::info!(
                 mini_blocks = stats.mini_blocks,
                 transactions = stats.transactions,
                 block_ends = stats.blocks,
-                elapsed_ms = secs * 1e3,
-                tx_per_sec = (stats.transactions as f64 / secs.max(1e-9)) as u64,
+                loop_ms = secs * 1e3,
+                visible_ms = stats.until_visible.as_secs_f64() * 1e3,
+                loop_tx_per_sec = (stats.transactions as f64 / secs.max(1e-9)) as u64,
                 "replayed the write-ahead log after the checkpoint"
             );
         }
         Ok(node)
+    }
+
+    /// What start-up replayed from the write-ahead log.
+    pub fn replay_stats(&self) -> ReplayStats {
+        self.replay
     }
 
     /// Whether the threads run (for readiness probes).

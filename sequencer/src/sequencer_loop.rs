@@ -104,8 +104,11 @@ pub struct ReplayStats {
     pub transactions: u64,
     /// Block ends repeated.
     pub blocks: u64,
-    /// Time taken by the loop.
+    /// Time the loop took to re-execute and close everything.
     pub elapsed: Duration,
+    /// From the start of replay until the last replayed mini-block was signed, written
+    /// (skipped: it is in the log already) and visible to reads (set by `Node::start`).
+    pub until_visible: Duration,
 }
 
 /// Where the loop starts: the chain tip it continues from.

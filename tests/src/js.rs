@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::util::{CmdOutput, run_with_timeout};
+use crate::util::{Background, CmdOutput, run_with_timeout, spawn_background};
 
 /// Upper bound for one node script.
 pub const SCRIPT_TIMEOUT: Duration = Duration::from_secs(180);
@@ -41,6 +41,21 @@ pub fn node_script_timeout(script: &str, args: &[&str], timeout: Duration) -> Cm
         .args(args)
         .env("NO_COLOR", "1");
     run_with_timeout(&mut cmd, timeout)
+}
+
+/// Starts `node <script> <args...>` in `tests/js` in the background (see
+/// [`Background::wait`]); for load that must run while the test does something else,
+/// such as killing the node.
+#[track_caller]
+pub fn node_script_background(script: &str, args: &[&str]) -> Background {
+    check_installed();
+    let node = std::env::var("NODE_BIN").unwrap_or_else(|_| "node".into());
+    let mut cmd = Command::new(node);
+    cmd.current_dir(crate::js_dir())
+        .arg(script)
+        .args(args)
+        .env("NO_COLOR", "1");
+    spawn_background(&mut cmd)
 }
 
 /// A compiled contract, as printed by `tests/js/compile.mjs`.

@@ -504,8 +504,38 @@ impl Node {
         }
     }
 
-    /// Starts the node again on the same port and data directory (after [`Node::stop`],
-    /// or stopping it first if it is running). Returns the exit status of the stop, if any.
+    /// Kills the node with SIGKILL — no shutdown code runs, as in a crash or an OOM kill —
+    /// and waits for it to exit; the data directory is kept, so [`Node::restart`] starts it
+    /// again on what it left on disk. Returns the exit status (killed by signal 9).
+    /// Panics if the node had already exited.
+    #[track_caller]
+    pub fn kill_hard(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("node is not running");
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            panic!(
+                "node had already exited ({status}) before kill_hard()\n--- node log ---\n{}",
+                tail(&self.log(), 100)
+            );
+        }
+        let pid = child.id();
+        let st = Command::new("sh")
+            .args(["-c", &format!("kill -KILL {pid}")])
+            .status()
+            .expect("run sh -c kill");
+        assert!(st.success(), "sending SIGKILL to {pid} failed: {st}");
+        let status = child.wait().expect("wait for the killed node");
+        {
+            use std::io::Write;
+            if let Ok(mut l) = OpenOptions::new().append(true).open(self.log_path()) {
+                let _ = writeln!(l, "===== SIGKILL sent to pid {pid}: {status} =====");
+            }
+        }
+        status
+    }
+
+    /// Starts the node again on the same port and data directory (after [`Node::stop`] or
+    /// [`Node::kill_hard`], or stopping it first if it is running). Returns the exit status
+    /// of the stop, if any.
     #[track_caller]
     pub fn restart(&mut self) -> Option<ExitStatus> {
         let status = if self.child.is_some() {

@@ -197,6 +197,46 @@ impl Rpc {
         }
     }
 
+    /// Sends `calls` (method, params) as JSON-RPC batches of at most `chunk` requests each
+    /// (Peregrine accepts up to 1000 per batch); returns the outcomes in the order of
+    /// `calls`. Panics on a transport failure or a malformed batch response.
+    #[track_caller]
+    pub fn batch(&self, calls: &[(&str, Value)], chunk: usize) -> Vec<Result<Value, RpcError>> {
+        let mut out = Vec::with_capacity(calls.len());
+        for part in calls.chunks(chunk.max(1)) {
+            let first = NEXT_ID.fetch_add(part.len() as u64, Ordering::Relaxed);
+            let body: Vec<Value> = part
+                .iter()
+                .enumerate()
+                .map(|(i, (method, params))| {
+                    json!({"jsonrpc": "2.0", "id": first + i as u64, "method": method, "params": params})
+                })
+                .collect();
+            let raw = self.post_raw(&Value::Array(body).to_string());
+            let resp = raw.json().as_array().unwrap_or_else(|| {
+                panic!(
+                    "batch answered with a non-array (HTTP {}): {:.500}",
+                    raw.status, raw.body
+                )
+            });
+            let by_id: std::collections::HashMap<u64, &Value> = resp
+                .iter()
+                .filter_map(|r| Some((r.get("id")?.as_u64()?, r)))
+                .collect();
+            for i in 0..part.len() as u64 {
+                let r = by_id
+                    .get(&(first + i))
+                    .unwrap_or_else(|| panic!("batch response lacks id {}", first + i));
+                out.push(match (r.get("result"), r.get("error")) {
+                    (Some(v), None) => Ok(v.clone()),
+                    (None, Some(e)) => Err(RpcError::from_value(e)),
+                    _ => panic!("batch response must have exactly one of result/error: {r}"),
+                });
+            }
+        }
+        out
+    }
+
     /// `eth_blockNumber` as an integer.
     #[track_caller]
     pub fn block_number(&self) -> u64 {

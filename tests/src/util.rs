@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::io::Read;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -126,6 +126,200 @@ pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> CmdOutput {
     }
 }
 
+/// A command running in the background with stdout and stderr captured (see
+/// [`spawn_background`]); killed if dropped before [`Background::wait`].
+#[derive(Debug)]
+pub struct Background {
+    cmdline: String,
+    child: Option<Child>,
+    out_reader: Option<thread::JoinHandle<String>>,
+    err_reader: Option<thread::JoinHandle<String>>,
+}
+
+/// Starts `cmd` with stdin closed, capturing stdout/stderr, and returns at once.
+/// Panics if it cannot be spawned.
+#[track_caller]
+pub fn spawn_background(cmd: &mut Command) -> Background {
+    let cmdline = describe(cmd);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot spawn `{cmdline}`: {e}"));
+    let out = child.stdout.take().expect("piped stdout");
+    let err = child.stderr.take().expect("piped stderr");
+    let read_all = |mut r: Box<dyn Read + Send>| {
+        thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = r.read_to_end(&mut buf);
+            String::from_utf8_lossy(&buf).into_owned()
+        })
+    };
+    Background {
+        cmdline,
+        child: Some(child),
+        out_reader: Some(read_all(Box::new(out))),
+        err_reader: Some(read_all(Box::new(err))),
+    }
+}
+
+impl Background {
+    /// The command line, for messages.
+    pub fn cmdline(&self) -> &str {
+        &self.cmdline
+    }
+
+    /// Whether the command is still running.
+    pub fn is_running(&mut self) -> bool {
+        match self.child.as_mut() {
+            None => false,
+            Some(c) => c.try_wait().expect("try_wait").is_none(),
+        }
+    }
+
+    /// Waits (at most `timeout`) for the command to exit and returns its output.
+    /// Kills it and panics (with what it printed) if it runs longer.
+    #[track_caller]
+    pub fn wait(mut self, timeout: Duration) -> CmdOutput {
+        let mut child = self.child.take().expect("waited twice");
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break Some(status),
+                Ok(None) if Instant::now() >= deadline => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break None;
+                }
+                Ok(None) => thread::sleep(Duration::from_millis(10)),
+                Err(e) => panic!("waiting for `{}` failed: {e}", self.cmdline),
+            }
+        };
+        let stdout = self.take_output(true);
+        let stderr = self.take_output(false);
+        match status {
+            Some(status) => CmdOutput {
+                cmdline: std::mem::take(&mut self.cmdline),
+                status,
+                stdout,
+                stderr,
+            },
+            None => panic!(
+                "command timed out after {timeout:?}: {}\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
+                self.cmdline
+            ),
+        }
+    }
+
+    fn take_output(&mut self, stdout: bool) -> String {
+        let reader = if stdout {
+            self.out_reader.take()
+        } else {
+            self.err_reader.take()
+        };
+        reader
+            .map(|r| r.join().unwrap_or_default())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A small deterministic pseudo-random generator (SplitMix64) for randomized tests that
+/// print their seed, so a failing run can be repeated exactly. Not for cryptography.
+#[derive(Debug, Clone)]
+pub struct SplitMix64(u64);
+
+impl SplitMix64 {
+    /// A generator starting from `seed`.
+    pub fn new(seed: u64) -> Self {
+        SplitMix64(seed)
+    }
+
+    /// A seed from the clock and the process id (print it!).
+    pub fn seed_from_clock() -> u64 {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        nanos ^ (u64::from(std::process::id()) << 32)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `lo..hi` (`lo` if the range is empty).
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        if hi <= lo {
+            return lo;
+        }
+        lo + self.next_u64() % (hi - lo)
+    }
+}
+
+/// The differences between two JSON values, one line per differing leaf, each naming its
+/// path (`a.b[2].c`), skipping the paths in `ignore` (exact paths, e.g. `"timestamps.sent"`).
+/// Empty when they are equal.
+pub fn json_diff(expected: &Value, actual: &Value, ignore: &[&str]) -> Vec<String> {
+    fn walk(path: &str, e: &Value, a: &Value, ignore: &[&str], out: &mut Vec<String>) {
+        if ignore.contains(&path) {
+            return;
+        }
+        let join = |k: &str| {
+            if path.is_empty() {
+                k.to_owned()
+            } else {
+                format!("{path}.{k}")
+            }
+        };
+        match (e, a) {
+            (Value::Object(eo), Value::Object(ao)) => {
+                for (k, ev) in eo {
+                    let p = join(k);
+                    match ao.get(k) {
+                        Some(av) => walk(&p, ev, av, ignore, out),
+                        None if ignore.contains(&p.as_str()) => {}
+                        None => out.push(format!("{p}: expected {ev}, missing")),
+                    }
+                }
+                for (k, av) in ao {
+                    let p = join(k);
+                    if !eo.contains_key(k) && !ignore.contains(&p.as_str()) {
+                        out.push(format!("{p}: unexpected {av}"));
+                    }
+                }
+            }
+            (Value::Array(ea), Value::Array(aa)) if ea.len() == aa.len() => {
+                for (i, (ev, av)) in ea.iter().zip(aa).enumerate() {
+                    walk(&format!("{path}[{i}]"), ev, av, ignore, out);
+                }
+            }
+            _ if e == a => {}
+            _ => out.push(format!(
+                "{}: expected {e}, got {a}",
+                if path.is_empty() { "(root)" } else { path }
+            )),
+        }
+    }
+    let mut out = Vec::new();
+    walk("", expected, actual, ignore, &mut out);
+    out
+}
+
 /// Polls `f` every `interval` until it returns `Some`, for at most `timeout`;
 /// panics with `what` on timeout. `f` is always called at least once.
 #[track_caller]
@@ -218,4 +412,44 @@ pub fn as_str(v: &Value) -> &str {
 /// Lower-cases a hex string (addresses, hashes) for comparison.
 pub fn lower(s: &str) -> String {
     s.to_ascii_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn json_diff_names_paths_and_skips_ignored() {
+        let a = json!({"t": {"sent": 1, "received": 2}, "p": [1, 2], "s": "x"});
+        assert!(json_diff(&a, &a, &[]).is_empty());
+        let b = json!({"t": {"sent": 9, "received": 3}, "p": [1, 5], "extra": true});
+        let d = json_diff(&a, &b, &["t.sent"]);
+        assert_eq!(
+            d,
+            vec![
+                "p[1]: expected 2, got 5".to_owned(),
+                "s: expected \"x\", missing".to_owned(),
+                "t.received: expected 2, got 3".to_owned(),
+                "extra: unexpected true".to_owned(),
+            ]
+        );
+        assert_eq!(
+            json_diff(&json!([1]), &json!([1, 2]), &[]),
+            vec!["(root): expected [1], got [1,2]".to_owned()]
+        );
+        assert_eq!(json_diff(&a, &json!(null), &[]).len(), 1);
+    }
+
+    #[test]
+    fn splitmix64_is_deterministic_and_in_range() {
+        let mut a = SplitMix64::new(42);
+        let mut b = SplitMix64::new(42);
+        let xs: Vec<u64> = (0..100).map(|_| a.range(300, 1500)).collect();
+        let ys: Vec<u64> = (0..100).map(|_| b.range(300, 1500)).collect();
+        assert_eq!(xs, ys);
+        assert!(xs.iter().all(|x| (300..1500).contains(x)));
+        assert!(xs.iter().any(|x| *x != xs[0]), "not constant");
+        assert_eq!(SplitMix64::new(7).range(5, 5), 5);
+    }
 }

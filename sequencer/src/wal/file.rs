@@ -19,7 +19,7 @@ use std::{fs::File, io, os::fd::AsRawFd, os::unix::fs::FileExt};
 
 /// Set to `1` to make `auto` behave as if the kernel refused io_uring (for testing the
 /// fallback path on a kernel that has it).
-pub const NO_IO_URING_ENV: &str = "PEREGRINE_WAL_NO_IO_URING";
+pub const NO_IO_URING_ENV: &str = "PEREGRINE_NO_IO_URING";
 
 /// Submission queue entries: a write and its linked sync.
 const RING_ENTRIES: u32 = 8;

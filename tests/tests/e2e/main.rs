@@ -8,6 +8,7 @@ mod basics;
 mod blocks;
 mod common;
 mod contract;
+mod crash;
 mod errors;
 mod gas;
 mod harness;
