@@ -35,6 +35,9 @@ pub struct MiniBlock {
     pub diff: StateDiff,
     /// When it was closed, µs since the Unix epoch.
     pub closed_us: u64,
+    /// On replay: when the original was signed (reused so the record is identical);
+    /// `None` for a live mini-block, signed now.
+    pub signed_us: Option<u64>,
 }
 
 /// The end of an L2 block: the sequencer loop closed it; the chain service seals it.

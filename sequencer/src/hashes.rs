@@ -10,8 +10,10 @@ use std::{collections::BTreeMap, time::Duration};
 
 /// How many recent hashes are kept (the EVM can only see the last 256).
 const KEEP: u64 = 256;
-/// Longest wait for a block that is still being sealed.
-const MAX_WAIT: Duration = Duration::from_secs(2);
+/// Longest wait for a block that is still being sealed. Generous on purpose: the answer
+/// must not depend on how fast sealing is (replay must see what the live run saw), so
+/// giving up is only for a chain service that died, and is logged.
+const MAX_WAIT: Duration = Duration::from_secs(60);
 
 /// The last 256 block hashes.
 #[derive(Debug, Default)]
@@ -50,6 +52,10 @@ impl BlockHashes {
                 return B256::ZERO;
             }
             if self.sealed.wait_until(&mut map, deadline).timed_out() {
+                tracing::error!(
+                    block = number,
+                    "BLOCKHASH: block not sealed within {MAX_WAIT:?}; answering zero (replay of this mini-block would diverge and stop start-up)"
+                );
                 return B256::ZERO;
             }
         }

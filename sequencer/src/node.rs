@@ -207,14 +207,25 @@ impl Node {
         let mut torn_bytes = 0;
         if let Some(torn) = &recovered.torn {
             torn_bytes = torn.dropped_bytes;
-            tracing::warn!(
-                segment = %torn.path.display(),
-                offset = torn.offset,
-                dropped_bytes = torn.dropped_bytes,
-                reason = %torn.reason,
-                "write-ahead log ended in a torn record (a write cut short by a crash); truncated it. \
-                 Its mini-blocks were never published: no promise is lost"
-            );
+            if torn.cut_short {
+                tracing::warn!(
+                    segment = %torn.path.display(),
+                    offset = torn.offset,
+                    dropped_bytes = torn.dropped_bytes,
+                    reason = %torn.reason,
+                    "write-ahead log ended in a torn record (a write cut short by a crash); truncated it. \
+                     Its mini-blocks were never published: no promise is lost"
+                );
+            } else {
+                tracing::error!(
+                    segment = %torn.path.display(),
+                    offset = torn.offset,
+                    dropped_bytes = torn.dropped_bytes,
+                    reason = %torn.reason,
+                    "write-ahead log ended in a complete record that fails its checksum (damage, not a \
+                     crash tear); truncated it. If it had been acknowledged, its promises are lost"
+                );
+            }
         }
         let writer = Writer::new(cfg.wal.backend).map_err(crate::error::WalError::Backend)?;
         let backend = writer.backend();
@@ -237,6 +248,13 @@ impl Node {
             })
             .max()
             .unwrap_or(counters.next_mini_block);
+        let expected = replay
+            .iter()
+            .filter_map(|r| match r {
+                WalRecord::MiniBlock(m) => Some((m.number, m.hash)),
+                WalRecord::BlockEnd(_) => None,
+            })
+            .collect();
         let logged_block_end = replay
             .iter()
             .filter_map(|r| match r {
@@ -281,6 +299,7 @@ impl Node {
         ));
         let stop = Arc::new(AtomicBool::new(false));
         let checkpoint = Arc::new(std::sync::atomic::AtomicU64::new(head_number));
+        let failure = Arc::new(std::sync::OnceLock::new());
         let service = ChainService {
             chain: chain.clone(),
             events: durable_rx,
@@ -325,6 +344,9 @@ impl Node {
             metrics: WalMetrics::new(backend.as_str(), cfg.wal.durability.as_str()),
             stages: crate::metrics::StageMetrics::new(),
             max_batch: cfg.wal.max_batch,
+            expected,
+            stop: stop.clone(),
+            failure: failure.clone(),
         };
         let alive = Alive::new(&liveness.wal);
         let wal = std::thread::Builder::new()
@@ -396,7 +418,10 @@ impl Node {
                 || !node.liveness.wal.load(Ordering::Acquire)
             {
                 let _ = node.stop_threads();
-                return Err(NodeError::Thread("a thread died during replay".into()));
+                return Err(match failure.get() {
+                    Some(why) => NodeError::Wal(crate::error::WalError::Replay(why.clone())),
+                    None => NodeError::Thread("a thread died during replay".into()),
+                });
             }
             std::thread::sleep(std::time::Duration::from_millis(1));
         }

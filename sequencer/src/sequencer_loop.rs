@@ -437,11 +437,12 @@ impl SequencerLoop {
     }
 
     fn close_mini_block(&mut self) {
-        self.close_mini_block_at(None);
+        self.close_mini_block_at(None, None);
     }
 
-    /// Closes the open mini-block at `closed_us` (the recorded time on replay), or now.
-    fn close_mini_block_at(&mut self, closed_us: Option<u64>) {
+    /// Closes the open mini-block at `closed_us` (the recorded time on replay), or now;
+    /// `signed_us` is the recorded signing time on replay.
+    fn close_mini_block_at(&mut self, closed_us: Option<u64>, signed_us: Option<u64>) {
         // Move the journal's state (every account the mini-block loaded) into our state
         // and the diff, even if every transaction was dropped (then nothing is touched).
         let mut changes = self.evm.finalize();
@@ -475,6 +476,7 @@ impl SequencerLoop {
             txs,
             diff: std::mem::take(&mut self.diff),
             closed_us,
+            signed_us,
         };
         self.next_mini += 1;
         self.emit(ChainEvent::MiniBlock(mini));
@@ -521,7 +523,7 @@ impl SequencerLoop {
                             })?;
                         stats.transactions += 1;
                     }
-                    self.close_mini_block_at(Some(m.closed_us));
+                    self.close_mini_block_at(Some(m.closed_us), Some(m.signed_us));
                     stats.mini_blocks += 1;
                 }
                 WalRecord::BlockEnd(end) => {

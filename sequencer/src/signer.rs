@@ -349,7 +349,7 @@ pub fn sign_mini_block(
         hash,
         transactions,
         state_diff: mini.diff.clone(),
-        signed: now_us(),
+        signed: mini.signed_us.unwrap_or_else(now_us),
         trees: std::sync::OnceLock::from(Arc::new(trees)),
     }
 }

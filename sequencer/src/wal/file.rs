@@ -46,6 +46,8 @@ impl ActiveBackend {
 /// Appends batches to segment files.
 pub struct Writer {
     ring: Option<IoUring>,
+    /// Tags each io_uring chain's completions (see `run_chain`).
+    tag: u64,
 }
 
 impl std::fmt::Debug for Writer {
@@ -92,7 +94,7 @@ impl Writer {
                 }
             },
         };
-        Ok(Self { ring })
+        Ok(Self { ring, tag: 0 })
     }
 
     /// The backend in use.
@@ -114,7 +116,7 @@ impl Writer {
                 }
                 Ok(())
             }
-            Some(ring) => uring_append(ring, file, offset, buf, sync),
+            Some(ring) => uring_append(ring, &mut self.tag, file, offset, buf, sync),
         }
     }
 
@@ -122,16 +124,62 @@ impl Writer {
     pub fn sync(&mut self, file: &File) -> io::Result<()> {
         match &mut self.ring {
             None => file.sync_data(),
-            Some(ring) => uring_append(ring, file, 0, &[], true),
+            Some(ring) => uring_append(ring, &mut self.tag, file, 0, &[], true),
         }
     }
 }
 
-const WRITE: u64 = 1;
-const SYNC: u64 = 2;
+/// Submits one chain (a write, its linked sync, or both) and waits until every entry of
+/// it has completed; returns (bytes written, sync result). Completions are matched by
+/// `user_data`, which is unique per chain (`tag`), so nothing of an earlier chain can be
+/// taken for this one. `submit_and_wait` may return early (a signal interrupts the wait):
+/// it is called again until all completions are in (I1: the buffer outlives the chain).
+fn run_chain(
+    ring: &mut IoUring,
+    tag: u64,
+    write: Option<squeue::Entry>,
+    sync: Option<squeue::Entry>,
+) -> io::Result<(Option<i32>, Option<i32>)> {
+    let write_id = tag << 1;
+    let sync_id = (tag << 1) | 1;
+    let mut pending = 0;
+    for entry in [
+        write.map(|e| e.user_data(write_id)),
+        sync.map(|e| e.user_data(sync_id)),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        // SAFETY: the entry's buffer (if any) is borrowed by the caller for the whole of
+        // this function, and this function returns only once every pushed entry has
+        // completed (I1 of the log thread: one chain in flight at a time).
+        unsafe { ring.submission().push(&entry) }
+            .map_err(|_| io::Error::other("io_uring submission queue full"))?;
+        pending += 1;
+    }
+    let (mut written, mut synced) = (None, None);
+    while pending > 0 {
+        match ring.submit_and_wait(1) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+        for cqe in ring.completion() {
+            if cqe.user_data() == write_id {
+                written = Some(cqe.result());
+                pending -= 1;
+            } else if cqe.user_data() == sync_id {
+                synced = Some(cqe.result());
+                pending -= 1;
+            }
+        }
+    }
+    Ok((written, synced))
+}
 
 fn uring_append(
     ring: &mut IoUring,
+    tag: &mut u64,
     file: &File,
     offset: u64,
     buf: &[u8],
@@ -140,48 +188,29 @@ fn uring_append(
     let fd = types::Fd(file.as_raw_fd());
     let mut done = 0usize;
     loop {
+        *tag += 1;
         let rest = &buf[done..];
-        let mut expected = 0;
-        if !rest.is_empty() {
+        let write = (!rest.is_empty()).then(|| {
             let len = u32::try_from(rest.len()).unwrap_or(u32::MAX);
-            let mut write = opcode::Write::new(fd, rest.as_ptr(), len)
+            let entry = opcode::Write::new(fd, rest.as_ptr(), len)
                 .offset(offset + done as u64)
-                .build()
-                .user_data(WRITE);
+                .build();
+            // The sync starts only after the write completed in full.
             if sync {
-                // The sync starts only after the write completed in full.
-                write = write.flags(squeue::Flags::IO_LINK);
+                entry.flags(squeue::Flags::IO_LINK)
+            } else {
+                entry
             }
-            // SAFETY: the buffer `rest` borrows outlives the operation: this function does
-            // not return before `submit_and_wait` reaped the completion of every entry it
-            // pushed (I1 of the log thread: one chain in flight at a time).
-            unsafe { ring.submission().push(&write) }
-                .map_err(|_| io::Error::other("io_uring submission queue full"))?;
-            expected += 1;
-        }
-        if sync {
-            let fsync = opcode::Fsync::new(fd)
+        });
+        let fsync = sync.then(|| {
+            opcode::Fsync::new(fd)
                 .flags(types::FsyncFlags::DATASYNC)
                 .build()
-                .user_data(SYNC);
-            // SAFETY: the entry refers to no memory; its file outlives the call.
-            unsafe { ring.submission().push(&fsync) }
-                .map_err(|_| io::Error::other("io_uring submission queue full"))?;
-            expected += 1;
-        }
-        if expected == 0 {
+        });
+        if write.is_none() && fsync.is_none() {
             return Ok(());
         }
-        ring.submit_and_wait(expected)?;
-        let mut written = None;
-        let mut synced = None;
-        for cqe in ring.completion() {
-            match cqe.user_data() {
-                WRITE => written = Some(cqe.result()),
-                SYNC => synced = Some(cqe.result()),
-                _ => {}
-            }
-        }
+        let (written, synced) = run_chain(ring, *tag, write, fsync)?;
         if let Some(res) = written {
             if res < 0 {
                 return Err(io::Error::from_raw_os_error(-res));

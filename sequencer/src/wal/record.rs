@@ -9,7 +9,8 @@
 //! and its payload, little-endian throughout, is one of
 //!
 //! ```text
-//!  1 mini-block: number u64 │ first_seq u64 │ closed_us u64 │ block context │ n u32 │
+//!  1 mini-block: number u64 │ first_seq u64 │ closed_us u64 │ signed_us u64 │
+//!                signed header hash [32] │ block context │ n u32 │
 //!                n × (seq u64 │ received u64 │ ordered u64 │ executed u64 │ sender [20] │
 //!                     raw_len u32 │ EIP-2718 bytes)
 //!  2 block end:  block context │ gas_used u64
@@ -21,7 +22,9 @@
 //! the raw transactions in their order, their recovered senders (recovery is the costliest
 //! step and the log is our own, checksummed), the block each mini-block belongs to, where
 //! each L2 block ended, and the timestamps that the signed header and the preconfirmations
-//! carry. The checksum covers the length, so a corrupt length is caught too.
+//! carry. The signed header's hash is logged too: replay must reproduce it exactly, and
+//! start-up stops if it does not. The checksum covers the length, so a corrupt length is
+//! caught too.
 
 use crate::block::{BlockContext, BlockEnd, MiniBlock};
 use alloy_eips::eip2718::Encodable2718;
@@ -63,6 +66,10 @@ pub struct LoggedMiniBlock {
     pub first_seq: u64,
     /// Close time (the signed header's timestamp), µs since the Unix epoch.
     pub closed_us: u64,
+    /// When its header was signed, µs since the Unix epoch (the `signed` stage).
+    pub signed_us: u64,
+    /// The signed header's hash (EIP-712 digest), which replay must reproduce.
+    pub hash: B256,
     /// The L2 block it belongs to.
     pub block: BlockContext,
     /// Its transactions, in order.
@@ -149,13 +156,16 @@ fn finish_frame(buf: &mut [u8], start: usize) {
     buf[start + 8..start + 12].copy_from_slice(&crc.to_le_bytes());
 }
 
-/// Appends the framed record of a closed mini-block to `buf`.
-pub fn encode_mini_block(buf: &mut Vec<u8>, mini: &MiniBlock) {
+/// Appends the framed record of a closed mini-block, signed at `signed_us` with header
+/// hash `hash`, to `buf`.
+pub fn encode_mini_block(buf: &mut Vec<u8>, mini: &MiniBlock, signed_us: u64, hash: &B256) {
     let start = begin_frame(buf);
     buf.push(KIND_MINI_BLOCK);
     buf.extend_from_slice(&mini.number.to_le_bytes());
     buf.extend_from_slice(&mini.first_seq.to_le_bytes());
     buf.extend_from_slice(&mini.closed_us.to_le_bytes());
+    buf.extend_from_slice(&signed_us.to_le_bytes());
+    buf.extend_from_slice(hash.as_slice());
     put_ctx(buf, &mini.block);
     buf.extend_from_slice(&(mini.txs.len() as u32).to_le_bytes());
     for tx in &mini.txs {
@@ -226,6 +236,8 @@ fn decode_payload(payload: &[u8]) -> Result<WalRecord, FrameError> {
             let number = r.u64()?;
             let first_seq = r.u64()?;
             let closed_us = r.u64()?;
+            let signed_us = r.u64()?;
+            let hash = B256::from_slice(r.take(32)?);
             let block = r.ctx()?;
             let n = r.u32()? as usize;
             // Each transaction takes at least 56 bytes: a count beyond that is corrupt.
@@ -256,6 +268,8 @@ fn decode_payload(payload: &[u8]) -> Result<WalRecord, FrameError> {
                 number,
                 first_seq,
                 closed_us,
+                signed_us,
+                hash,
                 block,
                 txs,
             })

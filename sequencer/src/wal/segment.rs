@@ -43,6 +43,10 @@ pub struct TornTail {
     pub dropped_bytes: u64,
     /// What was wrong with the first bad record.
     pub reason: String,
+    /// The record ran past the end of the file (or the rest was zeros): a write the crash
+    /// cut short, never acknowledged. When false, a complete record failed its checksum
+    /// at the very end: more likely damage than a tear, and possibly acknowledged.
+    pub cut_short: bool,
 }
 
 /// What reading the log found.
@@ -136,9 +140,14 @@ pub fn recover(dir: &Path, checkpoint_block: u64) -> Result<Recovered, WalError>
                     pos += size;
                 }
                 Err(err) => {
+                    // A write cut short by a crash leaves a record running past the end
+                    // (or, after a power loss, zeros); anything else at the tail is only
+                    // taken as torn when no valid record follows it.
+                    let cut_short =
+                        err == FrameError::Incomplete || data[pos..].iter().all(|b| *b == 0);
                     let torn = i == last
                         && !matches!(err, FrameError::Malformed(_))
-                        && !valid_record_after(&data, pos + 1);
+                        && (cut_short || !valid_record_after(&data, pos + 1));
                     if !torn {
                         return Err(WalError::Corrupt {
                             path,
@@ -158,6 +167,7 @@ pub fn recover(dir: &Path, checkpoint_block: u64) -> Result<Recovered, WalError>
                         offset: pos as u64,
                         dropped_bytes: (data.len() - pos) as u64,
                         reason: err.to_string(),
+                        cut_short,
                     });
                     break;
                 }
@@ -261,6 +271,28 @@ mod tests {
         let torn = r.torn.unwrap();
         assert!(torn.reason.contains("checksum"), "{}", torn.reason);
         assert_eq!(torn.offset, offsets[2] as u64);
+    }
+
+    #[test]
+    fn a_cut_record_is_torn_even_if_its_payload_holds_a_valid_frame() {
+        let dir = tempfile::tempdir().unwrap();
+        write_segment(dir.path(), 1, 1..3);
+        let path = segment_path(dir.path(), 1);
+        let mut data = fs::read(&path).unwrap();
+        let good = data.len();
+        // A record claiming 1000 bytes, cut after 200 that happen to hold a whole valid
+        // frame (calldata can carry anything).
+        data.extend_from_slice(&MAGIC);
+        data.extend_from_slice(&1000u32.to_le_bytes());
+        data.extend_from_slice(&[0; 4]);
+        record::encode_block_end(&mut data, &end(9));
+        data.extend_from_slice(&[7; 60]);
+        fs::write(&path, &data).unwrap();
+        let r = recover(dir.path(), 0).unwrap();
+        assert_eq!(numbers(&r), vec![1, 2]);
+        let torn = r.torn.unwrap();
+        assert!(torn.cut_short);
+        assert_eq!(torn.offset, good as u64);
     }
 
     #[test]

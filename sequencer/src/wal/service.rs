@@ -34,13 +34,15 @@ use crate::{
     sequencer_loop::{ChainEvent, now_us},
     signer::{MiniBlockRecord, Signed},
 };
+use alloy_primitives::B256;
 use crossbeam_channel::{Receiver, Sender};
 use std::{
+    collections::HashMap,
     fs::{File, OpenOptions},
     path::{Path, PathBuf},
     sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
+        Arc, OnceLock,
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::Instant,
 };
@@ -176,6 +178,13 @@ pub(crate) struct WalService {
     pub(crate) metrics: WalMetrics,
     pub(crate) stages: StageMetrics,
     pub(crate) max_batch: usize,
+    /// Signed header hashes of the mini-blocks being replayed, by number: each replayed
+    /// mini-block must come out with the hash the log holds.
+    pub(crate) expected: HashMap<u64, B256>,
+    /// The node's stop flag: set when the log cannot be written, so intake stops.
+    pub(crate) stop: Arc<AtomicBool>,
+    /// Why the thread stopped, for `Node::start` to report.
+    pub(crate) failure: Arc<OnceLock<String>>,
 }
 
 impl WalService {
@@ -194,14 +203,34 @@ impl WalService {
             .increment(record.transactions.len() as u64);
     }
 
+    /// Stops the node: nothing more may be promised.
+    fn fail(&self, why: String) -> ! {
+        self.metrics.errors.increment(1);
+        self.stop.store(true, Ordering::Release);
+        tracing::error!(error = %why, "write-ahead log failure; stopping");
+        let _ = self.failure.set(why.clone());
+        panic!("{why}");
+    }
+
     /// Encodes the records of `batch` not yet in the log; returns the highest L2 block.
+    /// A replayed mini-block (in the log already) must match the logged one.
     fn encode(&mut self, batch: &[Signed], buf: &mut Vec<u8>) -> (Option<u64>, u64) {
         let mut max_block = None;
         let mut minis = 0;
         for event in batch {
             let block = match event {
-                Signed::MiniBlock(s) if s.mini.number >= self.logged_next_mini => {
-                    record::encode_mini_block(buf, &s.mini);
+                Signed::MiniBlock(s) if s.mini.number < self.logged_next_mini => {
+                    let logged = self.expected.remove(&s.mini.number);
+                    if logged != Some(s.record.hash) {
+                        self.fail(format!(
+                            "replay diverged: mini-block {} came out with header hash {}, the log holds {:?}",
+                            s.mini.number, s.record.hash, logged
+                        ));
+                    }
+                    continue;
+                }
+                Signed::MiniBlock(s) => {
+                    record::encode_mini_block(buf, &s.mini, s.record.signed, &s.record.hash);
                     self.logged_next_mini = s.mini.number + 1;
                     minis += 1;
                     s.mini.block.number
@@ -240,9 +269,7 @@ impl WalService {
                 let started = Instant::now();
                 let checkpoint = self.checkpoint.load(Ordering::Acquire);
                 if let Err(e) = self.log.append(&buf, max_block, checkpoint) {
-                    self.metrics.errors.increment(1);
-                    tracing::error!(error = %e, "cannot write the write-ahead log; stopping");
-                    panic!("cannot write the write-ahead log: {e}");
+                    self.fail(format!("cannot write the write-ahead log: {e}"));
                 }
                 self.metrics.flush.record(started.elapsed().as_secs_f64());
                 self.metrics.bytes.increment(buf.len() as u64);
