@@ -1,5 +1,5 @@
 //! The operator endpoints, on their own address: `/metrics` (Prometheus), `/health`
-//! (the process is alive) and `/ready` (the sequencer loop, signer, write-ahead log and chain service run
+//! (the process is alive) and `/ready` (the sequencer loop, the signer and log thread and the chain service run
 //! and the RPC server accepts), in the form Kubernetes probes expect (200 or 503).
 
 use axum::{Router, extract::State, http::StatusCode, routing::get};

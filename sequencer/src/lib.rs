@@ -11,9 +11,10 @@
 //!  RPC tasks ──Ingress::submit──▶ ring (MPSC, lock-free) ──▶ sequencer loop (pinned thread)
 //!   (decode, recover,                                          │ revm, mini-blocks
 //!    state pre-checks)                                         ▼ bounded
-//!                                                       signer thread: Merkle roots, EIP-712
-//!                                                       signature ──▶ Feed (subscribers,
-//!                                                       │              sync-send waiters)
+//!                                                       signer + log thread: Merkle roots,
+//!                                                       EIP-712 signature, write-ahead log
+//!                                                       (group commit) ──▶ Feed (subscribers,
+//!                                                       │                  sync-send waiters)
 //!                                                       ▼ bounded
 //!                                                     chain service thread
 //!                                                       │ pending view (RwLock)

@@ -14,7 +14,7 @@ use crate::{
     metrics::WalMetrics,
     ring,
     sequencer_loop::{LoopStart, ReplayStats, SequencerLoop, now_us},
-    signer::SignerService,
+    signer::Signer,
     store::{Counters, Store, StoredBlock},
     wal::{self, Log, WalRecord, Writer, service::WalService},
 };
@@ -38,7 +38,6 @@ pub const WAL_DIR: &str = "wal";
 #[derive(Debug, Clone, Default)]
 pub struct Liveness {
     sequencer: Arc<AtomicBool>,
-    signer: Arc<AtomicBool>,
     wal: Arc<AtomicBool>,
     chain: Arc<AtomicBool>,
 }
@@ -49,11 +48,8 @@ impl Liveness {
         if !self.sequencer.load(Ordering::Acquire) {
             return Err("sequencer loop is not running");
         }
-        if !self.signer.load(Ordering::Acquire) {
-            return Err("signer is not running");
-        }
         if !self.wal.load(Ordering::Acquire) {
-            return Err("write-ahead log is not writable (its thread stopped)");
+            return Err("write-ahead log is not writable (the signer and log thread stopped)");
         }
         if !self.chain.load(Ordering::Acquire) {
             return Err("chain service is not running");
@@ -87,7 +83,6 @@ pub struct Node {
     chain: Arc<Chain>,
     stop: Arc<AtomicBool>,
     sequencer: Option<JoinHandle<()>>,
-    signer: Option<JoinHandle<()>>,
     wal: Option<JoinHandle<()>>,
     chain_service: Option<JoinHandle<()>>,
     replay: ReplayStats,
@@ -227,7 +222,10 @@ impl Node {
                 );
             }
         }
-        let writer = Writer::new(cfg.wal.backend).map_err(crate::error::WalError::Backend)?;
+        let mut writer = Writer::new(cfg.wal.backend).map_err(crate::error::WalError::Backend)?;
+        writer
+            .self_test(&wal_dir, cfg.wal.backend)
+            .map_err(crate::error::WalError::Backend)?;
         let backend = writer.backend();
         tracing::info!(
             backend = backend.as_str(),
@@ -276,9 +274,8 @@ impl Node {
             DEFAULT_RECENT_MINI_BLOCKS,
             counters.next_mini_block,
         ));
-        // loop ──events──▶ signer ──signed──▶ log ──durable──▶ chain service; all bounded.
+        // loop ──events──▶ log thread (sign, write) ──durable──▶ chain service; bounded.
         let (events_tx, events_rx) = crossbeam_channel::bounded(cfg.chain_queue);
-        let (signed_tx, signed_rx) = crossbeam_channel::bounded(cfg.chain_queue);
         let (durable_tx, durable_rx) = crossbeam_channel::bounded(cfg.chain_queue);
         let start = LoopStart {
             head_number,
@@ -317,27 +314,17 @@ impl Node {
                 service.run()
             })
             .map_err(|e| NodeError::Thread(e.to_string()))?;
-        let signer = SignerService {
-            key,
-            chain_id: cfg.chain_id,
-            parent: last_mini_hash,
-            input: events_rx,
-            output: signed_tx,
-            feed: feed.clone(),
-        };
-        let alive = Alive::new(&liveness.signer);
-        let signer = std::thread::Builder::new()
-            .name("peregrine-signer".into())
-            .spawn(move || {
-                let _alive = alive;
-                signer.run()
-            })
-            .map_err(|e| NodeError::Thread(e.to_string()))?;
         let wal_service = WalService {
             log,
             logged_next_mini,
             logged_block_end,
-            input: signed_rx,
+            input: events_rx,
+            signer: Signer {
+                key,
+                chain_id: cfg.chain_id,
+                parent: last_mini_hash,
+                feed: feed.clone(),
+            },
             output: durable_tx,
             feed,
             checkpoint,
@@ -396,7 +383,6 @@ impl Node {
             chain,
             stop,
             sequencer: Some(sequencer),
-            signer: Some(signer),
             wal: Some(wal),
             chain_service: Some(chain_service),
             replay: ReplayStats::default(),
@@ -474,10 +460,6 @@ impl Node {
         if let Some(t) = self.sequencer.take() {
             t.join()
                 .map_err(|_| NodeError::Thread("sequencer loop panicked".into()))?;
-        }
-        if let Some(t) = self.signer.take() {
-            t.join()
-                .map_err(|_| NodeError::Thread("signer panicked".into()))?;
         }
         if let Some(t) = self.wal.take() {
             t.join()

@@ -1,10 +1,11 @@
-//! The signer stage: between the sequencer loop and the chain service, on its own thread.
+//! Signing mini-blocks: the record a promise is made of.
 //!
-//! For each closed mini-block it builds the three Merkle trees (transactions, receipts,
-//! state diff), signs the EIP-712 mini-block header, and hands it to the write-ahead log
-//! thread, which publishes it (sync-send callers, subscribers) once its record is written,
-//! then passes it on to the chain service. The sequencer loop never waits for a
-//! signature: the bounded channel between them is the only coupling.
+//! For each closed mini-block [`sign_mini_block`] builds the three Merkle trees
+//! (transactions, receipts, state diff) and signs the EIP-712 mini-block header. It runs
+//! on the log thread, off the sequencer core, which then writes the batch it signed to
+//! the write-ahead log and only then publishes it (sync-send callers, subscribers) and
+//! passes it on to the chain service. The sequencer loop never waits for a signature:
+//! the bounded channel to the log thread is the only coupling.
 
 use crate::{
     block::MiniBlock,
@@ -13,7 +14,6 @@ use crate::{
     sequencer_loop::{ChainEvent, now_us},
 };
 use alloy_primitives::{Address, B256, Bytes, Log, Signature};
-use crossbeam_channel::{Receiver, Sender};
 use peregrine_preconf::{
     AccountDiffLeaf, MerkleTree, MiniBlockHeader, Preconfirmation, ReceiptLeaf, SequencerKey,
     SignedHeader, StageTimestamps, logs_hash, transaction_leaf,
@@ -354,51 +354,47 @@ pub fn sign_mini_block(
     }
 }
 
-/// The signer thread.
-pub(crate) struct SignerService {
+/// Signs closed mini-blocks in order, chaining each to the previous one's hash. Runs on
+/// the log thread ([`crate::wal::service`]), which writes each batch it signed and then
+/// publishes it: one thread, one hand-off fewer between the loop and the client.
+pub(crate) struct Signer {
     pub(crate) key: SequencerKey,
     pub(crate) chain_id: u64,
     pub(crate) parent: B256,
-    pub(crate) input: Receiver<ChainEvent>,
-    pub(crate) output: Sender<Signed>,
     pub(crate) feed: Arc<Feed>,
 }
 
-impl SignerService {
-    /// Runs until the sequencer loop hangs up.
-    pub(crate) fn run(mut self) {
-        while let Ok(event) = self.input.recv() {
-            let out = match event {
-                ChainEvent::MiniBlock(mini) => {
-                    let record = Arc::new(sign_mini_block(
-                        &self.key,
-                        self.chain_id,
-                        self.parent,
-                        &mini,
-                    ));
-                    self.parent = record.hash;
-                    // Published by the log thread once its record is written.
-                    Signed::MiniBlock(Arc::new(SignedMiniBlock { mini, record }))
-                }
-                ChainEvent::Queued {
+impl Signer {
+    /// Signs a mini-block; tells sync-send callers about queued and dropped transactions
+    /// at once (those are not promises: nothing to make durable); passes the rest on.
+    pub(crate) fn sign(&mut self, event: ChainEvent) -> Signed {
+        match event {
+            ChainEvent::MiniBlock(mini) => {
+                let record = Arc::new(sign_mini_block(
+                    &self.key,
+                    self.chain_id,
+                    self.parent,
+                    &mini,
+                ));
+                self.parent = record.hash;
+                // Published once its record is written.
+                Signed::MiniBlock(Arc::new(SignedMiniBlock { mini, record }))
+            }
+            ChainEvent::Queued {
+                hash,
+                missing_nonce,
+            } => {
+                self.feed.queued(&hash, missing_nonce);
+                Signed::Event(ChainEvent::Queued {
                     hash,
                     missing_nonce,
-                } => {
-                    self.feed.queued(&hash, missing_nonce);
-                    Signed::Event(ChainEvent::Queued {
-                        hash,
-                        missing_nonce,
-                    })
-                }
-                ChainEvent::Dropped { hash, reason } => {
-                    self.feed.dropped(&hash, &reason);
-                    Signed::Event(ChainEvent::Dropped { hash, reason })
-                }
-                other => Signed::Event(other),
-            };
-            if self.output.send(out).is_err() {
-                return;
+                })
             }
+            ChainEvent::Dropped { hash, reason } => {
+                self.feed.dropped(&hash, &reason);
+                Signed::Event(ChainEvent::Dropped { hash, reason })
+            }
+            other => Signed::Event(other),
         }
     }
 }

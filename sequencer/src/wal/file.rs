@@ -15,7 +15,7 @@
 
 use super::config::WalBackend;
 use io_uring::{IoUring, Probe, opcode, squeue, types};
-use std::{fs::File, io, os::fd::AsRawFd, os::unix::fs::FileExt};
+use std::{fs::File, io, os::fd::AsRawFd, os::unix::fs::FileExt, path::Path};
 
 /// Set to `1` to make `auto` behave as if the kernel refused io_uring (for testing the
 /// fallback path on a kernel that has it).
@@ -95,6 +95,32 @@ impl Writer {
             },
         };
         Ok(Self { ring, tag: 0 })
+    }
+
+    /// Writes and syncs a scratch file in `dir` through this writer, so a filesystem
+    /// where io_uring's write or sync fails (some FUSE or overlay set-ups) is found at
+    /// start-up, not at the first promise. With `auto`, such a failure switches to the
+    /// plain writer (logged once); otherwise it is an error.
+    pub fn self_test(&mut self, dir: &Path, requested: WalBackend) -> Result<(), String> {
+        let path = dir.join(".write-test");
+        let attempt = |w: &mut Self| -> io::Result<()> {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(true)
+                .write(true)
+                .open(&path)?;
+            w.append(&file, 0, b"peregrine write-ahead log write test", true)?;
+            std::fs::remove_file(&path)
+        };
+        match attempt(self) {
+            Ok(()) => Ok(()),
+            Err(e) if self.ring.is_some() && requested == WalBackend::Auto => {
+                tracing::warn!(error = %e, dir = %dir.display(), "io_uring cannot write the log directory; the write-ahead log uses the plain writer");
+                self.ring = None;
+                attempt(self).map_err(|e| format!("test write in {}: {e}", dir.display()))
+            }
+            Err(e) => Err(format!("test write in {}: {e}", dir.display())),
+        }
     }
 
     /// The backend in use.

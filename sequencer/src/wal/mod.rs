@@ -1,7 +1,7 @@
 //! The write-ahead log: every closed mini-block is on disk before its promise goes out.
 //!
 //! ```text
-//!  sequencer loop ─▶ signer ─▶ log thread ── one append per batch (io_uring or pwrite,
+//!  sequencer loop ─▶ log thread: sign ── one append per batch (io_uring or pwrite,
 //!                                  │          + fdatasync in `fsync` mode)
 //!                                  ▼
 //!                     feed (preconfirmations) ─▶ chain service ─▶ redb (checkpoint per block)
