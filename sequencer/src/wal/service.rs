@@ -260,14 +260,19 @@ impl WalService {
         let mut batch: Vec<Signed> = Vec::new();
         let mut buf: Vec<u8> = Vec::new();
         self.metrics.segments.set(self.log.segments().len() as f64);
+        let mut queued: Vec<ChainEvent> = Vec::new();
         while let Ok(first) = self.input.recv() {
-            batch.push(self.signer.sign(first));
-            while batch.len() < self.max_batch {
+            // Take what is queued now, then sign it: signing inside the draining loop
+            // would let the batch grow for as long as mini-blocks keep arriving, holding
+            // back the first one's promise (and, on replay, the chain service).
+            queued.push(first);
+            while queued.len() < self.max_batch {
                 match self.input.try_recv() {
-                    Ok(event) => batch.push(self.signer.sign(event)),
+                    Ok(event) => queued.push(event),
                     Err(_) => break,
                 }
             }
+            batch.extend(queued.drain(..).map(|event| self.signer.sign(event)));
             buf.clear();
             let (max_block, minis) = self.encode(&batch, &mut buf);
             if let Some(max_block) = max_block {
