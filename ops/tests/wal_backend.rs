@@ -5,37 +5,17 @@
 
 #![allow(missing_docs)]
 
+mod common;
+
+use common::{Proc, free_port, get};
 use std::{
     io::Read,
-    net::TcpListener,
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn get(url: &str) -> Option<String> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(5)))
-        .build()
-        .into();
-    agent.get(url).call().ok()?.body_mut().read_to_string().ok()
+fn body(url: &str) -> Option<String> {
+    get(url).map(|(_, body)| body)
 }
 
 /// Starts `peregrine dev` with `args` and `env`; returns its `/metrics` text once ready
@@ -58,8 +38,8 @@ fn run(args: &[&str], env: &[(&str, &str)]) -> (String, String) {
     let mut proc = Proc(cmd.spawn().unwrap());
     let deadline = Instant::now() + Duration::from_secs(30);
     let text = loop {
-        if let Some(text) = get(&format!("http://{metrics}/metrics"))
-            && get(&format!("http://{metrics}/ready")).as_deref() == Some("ready\n")
+        if let Some(text) = body(&format!("http://{metrics}/metrics"))
+            && body(&format!("http://{metrics}/ready")).as_deref() == Some("ready\n")
         {
             break text;
         }

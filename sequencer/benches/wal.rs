@@ -10,14 +10,13 @@
 
 #![allow(missing_docs)]
 
-use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
 use alloy_eips::Encodable2718;
-use alloy_primitives::{Address, Bytes, TxKind, U256, keccak256};
-use alloy_signer::SignerSync;
+use alloy_primitives::{Address, U256, keccak256};
 use alloy_signer_local::PrivateKeySigner;
 use peregrine_sequencer::{
     GenesisSpec, IngressError, Node, SequencerConfig,
     genesis::dev_account_key,
+    testing::{copy_dir, transfer},
     wal::{Durability, Log, WalBackend, WalConfig, Writer},
 };
 use std::{
@@ -111,35 +110,6 @@ fn sync_open_flags(samples: usize) {
     }
 }
 
-fn transfer(signer: &PrivateKeySigner, nonce: u64) -> Vec<u8> {
-    let tx = TxEip1559 {
-        chain_id: 901,
-        nonce,
-        gas_limit: 21_000,
-        max_fee_per_gas: 1_000_000_000,
-        max_priority_fee_per_gas: 0,
-        to: TxKind::Call(Address::repeat_byte(0x77)),
-        value: U256::from(1),
-        access_list: Default::default(),
-        input: Bytes::new(),
-    };
-    let sig = signer.sign_hash_sync(&tx.signature_hash()).unwrap();
-    TxEnvelope::from(tx.into_signed(sig)).encoded_2718()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
 fn replay_speed(senders: u64, per_sender: u64, small: bool) {
     let genesis = GenesisSpec::dev(senders, U256::from(10u128.pow(24)));
     let config = |dir: &Path| {
@@ -154,7 +124,9 @@ fn replay_speed(senders: u64, per_sender: u64, small: bool) {
     let mut raws = Vec::new();
     for nonce in 0..per_sender {
         for s in &signers {
-            raws.push(transfer(s, nonce));
+            raws.push(
+                transfer(s, 901, nonce, Address::repeat_byte(0x77), U256::from(1)).encoded_2718(),
+            );
         }
     }
     let total = raws.len() as u64;
@@ -188,7 +160,7 @@ fn replay_speed(senders: u64, per_sender: u64, small: bool) {
     }
     let minis = node.chain().feed.next_number();
     let image = tempfile::tempdir().unwrap();
-    copy_dir(live.path(), image.path());
+    copy_dir(live.path(), image.path()).unwrap();
     node.shutdown().unwrap();
 
     let started = Instant::now();

@@ -7,12 +7,12 @@
 
 #![allow(unsafe_code)] // a global allocator is unsafe by definition; it only wraps `System`
 
-use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
-use alloy_primitives::{Address, Bytes, TxKind, U256};
-use alloy_signer::SignerSync;
+use alloy_primitives::{Address, U256};
 use peregrine_sequencer::{
-    GenesisSpec, PendingTx, SequencerConfig, genesis::dev_mnemonic_signers, ring,
-    testing::draining_loop,
+    GenesisSpec, PendingTx, SequencerConfig,
+    genesis::dev_mnemonic_signers,
+    ring,
+    testing::{draining_loop, transfer},
 };
 use std::{
     alloc::{GlobalAlloc, Layout, System},
@@ -97,19 +97,13 @@ fn main() {
     let genesis = GenesisSpec::dev(0, U256::from(10u64).pow(U256::from(24)));
     let (producer, consumer) = ring::channel(cfg.ring_capacity).unwrap();
     for nonce in 0..n {
-        let tx = TxEip1559 {
-            chain_id: cfg.chain_id,
+        let envelope = transfer(
+            &signer,
+            cfg.chain_id,
             nonce,
-            gas_limit: 21_000,
-            max_fee_per_gas: 1_000_000_000,
-            max_priority_fee_per_gas: 0,
-            to: TxKind::Call(Address::repeat_byte(0x77)),
-            value: U256::from(1),
-            access_list: Default::default(),
-            input: Bytes::new(),
-        };
-        let sig = signer.sign_hash_sync(&tx.signature_hash()).unwrap();
-        let envelope = TxEnvelope::from(tx.into_signed(sig));
+            Address::repeat_byte(0x77),
+            U256::from(1),
+        );
         producer
             .try_push(PendingTx::new(envelope, signer.address(), 0))
             .unwrap();
@@ -122,7 +116,7 @@ fn main() {
     drop(received);
     let sites = SITES.lock().unwrap().take().unwrap_or_default();
     let mut sites: Vec<_> = sites.into_iter().collect();
-    sites.sort_by(|a, b| b.1.cmp(&a.1));
+    sites.sort_by_key(|s| std::cmp::Reverse(s.1));
     let total: usize = sites.iter().map(|s| s.1).sum();
     println!(
         "{total} allocations for {n} transfers, at most {max} per mini-block ({:.2} per transaction)\n",

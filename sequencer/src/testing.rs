@@ -1,4 +1,5 @@
-//! Test helpers (feature `test-utils`): run the sequencer loop on the calling thread.
+//! Test helpers (feature `test-utils`): run the sequencer loop on the calling thread,
+//! sign transfers, copy a data directory.
 
 use crate::{
     config::SequencerConfig,
@@ -9,8 +10,56 @@ use crate::{
     state::WorldState,
     tx::PendingTx,
 };
+use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
+use alloy_primitives::{Address, Bytes, TxKind, U256};
+use alloy_signer::SignerSync;
+use alloy_signer_local::PrivateKeySigner;
 use crossbeam_channel::Receiver;
-use std::sync::{Arc, atomic::AtomicBool};
+use std::{
+    path::Path,
+    sync::{Arc, atomic::AtomicBool},
+};
+
+/// A signed EIP-1559 transfer: 21 000 gas, fee cap 1 gwei, no tip.
+pub fn transfer(
+    signer: &PrivateKeySigner,
+    chain_id: u64,
+    nonce: u64,
+    to: Address,
+    value: U256,
+) -> TxEnvelope {
+    let tx = TxEip1559 {
+        chain_id,
+        nonce,
+        gas_limit: 21_000,
+        max_fee_per_gas: 1_000_000_000,
+        max_priority_fee_per_gas: 0,
+        to: TxKind::Call(to),
+        value,
+        access_list: Default::default(),
+        input: Bytes::new(),
+    };
+    let sig = signer
+        .sign_hash_sync(&tx.signature_hash())
+        .expect("local signing cannot fail");
+    TxEnvelope::from(tx.into_signed(sig))
+}
+
+/// Copies the directory tree `from` to `to`: a crash image of a running node's data
+/// directory, when nothing is being committed to redb at that moment.
+pub fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
 
 /// A loop over `state` that will drain `consumer`, close its block and return, plus the
 /// receiver of what it emits. The loop starts after an empty genesis block.

@@ -8,12 +8,12 @@
 //! revm's call-frame setup; this test prints the number and fails if it grows past
 //! today's measured value, so a regression cannot slip in unnoticed.
 
-use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
-use alloy_primitives::{Address, Bytes, TxKind, U256, address};
-use alloy_signer::SignerSync;
+use alloy_primitives::{Address, U256, address};
 use peregrine_sequencer::{
-    GenesisSpec, PendingTx, SequencerConfig, genesis::dev_mnemonic_signers, ring,
-    testing::draining_loop,
+    GenesisSpec, PendingTx, SequencerConfig,
+    genesis::dev_mnemonic_signers,
+    ring,
+    testing::{draining_loop, transfer},
 };
 
 const BOB: Address = address!("70997970C51812dc3A010C7d01b50e0d17dc79C8");
@@ -29,19 +29,7 @@ fn allocations_for(n: u64, max_mini_block_txs: usize) -> u64 {
     let genesis = GenesisSpec::dev(0, U256::from(10u64).pow(U256::from(24)));
     let (producer, consumer) = ring::channel(cfg.ring_capacity).unwrap();
     for nonce in 0..n {
-        let tx = TxEip1559 {
-            chain_id: cfg.chain_id,
-            nonce,
-            gas_limit: 21_000,
-            max_fee_per_gas: 1_000_000_000,
-            max_priority_fee_per_gas: 0,
-            to: TxKind::Call(BOB),
-            value: U256::from(1),
-            access_list: Default::default(),
-            input: Bytes::new(),
-        };
-        let sig = signer.sign_hash_sync(&tx.signature_hash()).unwrap();
-        let envelope = TxEnvelope::from(tx.into_signed(sig));
+        let envelope = transfer(&signer, cfg.chain_id, nonce, BOB, U256::from(1));
         producer
             .try_push(PendingTx::new(envelope, signer.address(), 0))
             .unwrap();

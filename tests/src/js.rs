@@ -33,6 +33,12 @@ pub fn node_script(script: &str, args: &[&str]) -> CmdOutput {
 /// [`node_script`] with its own upper bound (for long scenarios).
 #[track_caller]
 pub fn node_script_timeout(script: &str, args: &[&str], timeout: Duration) -> CmdOutput {
+    run_with_timeout(&mut node_command(script, args), timeout)
+}
+
+/// `node <script> <args...>` in `tests/js` (`$NODE_BIN` overrides `node`).
+#[track_caller]
+fn node_command(script: &str, args: &[&str]) -> Command {
     check_installed();
     let node = std::env::var("NODE_BIN").unwrap_or_else(|_| "node".into());
     let mut cmd = Command::new(node);
@@ -40,7 +46,7 @@ pub fn node_script_timeout(script: &str, args: &[&str], timeout: Duration) -> Cm
         .arg(script)
         .args(args)
         .env("NO_COLOR", "1");
-    run_with_timeout(&mut cmd, timeout)
+    cmd
 }
 
 /// Starts `node <script> <args...>` in `tests/js` in the background (see
@@ -48,14 +54,7 @@ pub fn node_script_timeout(script: &str, args: &[&str], timeout: Duration) -> Cm
 /// such as killing the node.
 #[track_caller]
 pub fn node_script_background(script: &str, args: &[&str]) -> Background {
-    check_installed();
-    let node = std::env::var("NODE_BIN").unwrap_or_else(|_| "node".into());
-    let mut cmd = Command::new(node);
-    cmd.current_dir(crate::js_dir())
-        .arg(script)
-        .args(args)
-        .env("NO_COLOR", "1");
-    spawn_background(&mut cmd)
+    spawn_background(&mut node_command(script, args))
 }
 
 /// A compiled contract, as printed by `tests/js/compile.mjs`.

@@ -82,48 +82,7 @@ fn describe(cmd: &Command) -> String {
 /// Kills it and panics if it runs longer than `timeout`, or if it cannot be spawned.
 #[track_caller]
 pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> CmdOutput {
-    let cmdline = describe(cmd);
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot spawn `{cmdline}`: {e}"));
-    let mut out = child.stdout.take().expect("piped stdout");
-    let mut err = child.stderr.take().expect("piped stderr");
-    let out_reader = thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = out.read_to_end(&mut buf);
-        String::from_utf8_lossy(&buf).into_owned()
-    });
-    let err_reader = thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = err.read_to_end(&mut buf);
-        String::from_utf8_lossy(&buf).into_owned()
-    });
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() >= deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                let stdout = out_reader.join().unwrap_or_default();
-                let stderr = err_reader.join().unwrap_or_default();
-                panic!(
-                    "command timed out after {timeout:?}: {cmdline}\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}"
-                );
-            }
-            Ok(None) => thread::sleep(Duration::from_millis(10)),
-            Err(e) => panic!("waiting for `{cmdline}` failed: {e}"),
-        }
-    };
-    CmdOutput {
-        cmdline,
-        status,
-        stdout: out_reader.join().unwrap_or_default(),
-        stderr: err_reader.join().unwrap_or_default(),
-    }
+    spawn_background(cmd).wait(timeout)
 }
 
 /// A command running in the background with stdout and stderr captured (see

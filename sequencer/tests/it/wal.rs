@@ -16,6 +16,7 @@ use peregrine_sequencer::{
     Node, NodeError, SequencerConfig, WalError,
     node::WAL_DIR,
     signer::MiniBlockRecord,
+    testing::copy_dir,
     wal::{WalBackend, segment},
 };
 use std::{
@@ -94,19 +95,6 @@ fn preconfirmed(node: &Node, hashes: &[B256]) -> Vec<Arc<MiniBlockRecord>> {
         .collect()
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
 /// Everything of a record that replay must reproduce: all of it, the signing time too.
 fn assert_same(before: &MiniBlockRecord, after: &MiniBlockRecord) {
     assert_eq!(
@@ -147,7 +135,7 @@ fn crash_image(
         "some mini-block holds several transactions"
     );
     let image = tempfile::tempdir().unwrap();
-    copy_dir(live.path(), image.path());
+    copy_dir(live.path(), image.path()).unwrap();
     (records, node, live, image)
 }
 
