@@ -1,7 +1,7 @@
 //! Metrics of the ordering core, registered once and updated through handles.
 //!
 //! The sequencer loop records only per-mini-block aggregates and gauges; per-transaction
-//! stage latencies are recorded by the signer thread from the transactions' own
+//! stage latencies are recorded by the signer and log thread from the transactions' own
 //! timestamps, off the sequencer core. Names follow Prometheus conventions: base units,
 //! `_total` counters, `_seconds` histograms, bounded label sets. Every metric is listed in
 //! `docs/metrics.md`. Without an installed recorder (unit tests) every call is a no-op.
@@ -51,7 +51,7 @@ impl Default for LoopMetrics {
     }
 }
 
-/// Per-transaction stage latencies, recorded by the signer thread.
+/// Per-transaction stage latencies, recorded by the signer and log thread.
 #[derive(Debug, Clone)]
 pub struct StageMetrics {
     /// `peregrine_stage_seconds{stage="ring_wait"}`: ingress received → taken by the loop.
