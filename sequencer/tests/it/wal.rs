@@ -35,20 +35,39 @@ fn config(dir: &Path, backend: WalBackend) -> SequencerConfig {
 
 /// A contract creation whose init code emits one log (LOG0) and deploys nothing.
 fn create_with_log(signer: &PrivateKeySigner, nonce: u64) -> Vec<u8> {
+    contract_tx(
+        signer,
+        nonce,
+        TxKind::Create,
+        &[0x60, 0x00, 0x60, 0x00, 0xa0, 0x00],
+    )
+}
+
+/// A contract creation or call with 100 000 gas.
+fn contract_tx(signer: &PrivateKeySigner, nonce: u64, to: TxKind, input: &[u8]) -> Vec<u8> {
     let tx = TxEip1559 {
         chain_id: CHAIN_ID,
         nonce,
         gas_limit: 100_000,
         max_fee_per_gas: 1_000_000_000,
         max_priority_fee_per_gas: 0,
-        to: TxKind::Create,
+        to,
         value: U256::ZERO,
         access_list: Default::default(),
-        input: Bytes::from_static(&[0x60, 0x00, 0x60, 0x00, 0xa0, 0x00]),
+        input: Bytes::copy_from_slice(input),
     };
     let sig = signer.sign_hash_sync(&tx.signature_hash()).unwrap();
     TxEnvelope::from(tx.into_signed(sig)).encoded_2718()
 }
+
+/// Init code deploying `NUMBER 1 SWAP1 SUB BLOCKHASH 0 SSTORE STOP`: each call stores
+/// the hash of the previous block (which the loop may have to wait for) in slot 0.
+const BLOCKHASH_CONTRACT: [u8; 21] = [
+    0x69, 0x43, 0x60, 0x01, 0x90, 0x03, 0x40, 0x60, 0x00, 0x55, 0x00, // PUSH10 runtime
+    0x60, 0x00, 0x52, // MSTORE at 0 (right-aligned: bytes 22..32)
+    0x60, 0x0a, 0x60, 0x16, 0xf3, // RETURN 10 bytes from 22
+    0x00, 0x00,
+];
 
 /// Submits a mix of transfers and log-emitting creations from four senders, fast enough
 /// that several land in one mini-block; returns their hashes.
@@ -314,4 +333,120 @@ fn a_replay_that_comes_out_different_stops_start_up() {
         Err(other) => panic!("expected a replay error, got {other}"),
         Ok(_) => panic!("a diverging replay must stop start-up"),
     }
+}
+
+/// Replay repeats every kind of block end the live run made: blocks closed early because
+/// the next transaction did not fit, blocks closed by the clock, empty blocks; and
+/// `BLOCKHASH` answers, which wait for the chain service to seal the previous block.
+/// The image pairs the redb of the start with the log of the whole run (redb lagging
+/// behind the log, as after a crash before the chain service committed), so all of it is
+/// replayed, sealing included.
+#[test]
+fn replay_repeats_early_and_empty_blocks_and_blockhash() {
+    let live = tempfile::tempdir().unwrap();
+    let mut cfg = config(live.path(), WalBackend::Auto);
+    cfg.block_time = Duration::from_millis(100);
+    // Room for four transfers, or one contract call and a transfer or two.
+    cfg.block_gas_limit = 100_000;
+    let start = tempfile::tempdir().unwrap();
+    Node::start(cfg.clone(), &genesis())
+        .unwrap()
+        .shutdown()
+        .unwrap();
+    std::fs::copy(
+        live.path().join(peregrine_sequencer::node::DB_FILE),
+        start.path().join(peregrine_sequencer::node::DB_FILE),
+    )
+    .unwrap();
+    let node = Node::start(cfg.clone(), &genesis()).unwrap();
+    let deployer = signer(6);
+    let contract = deployer.address().create(0);
+    let mut hashes = vec![
+        node.ingress()
+            .submit(&contract_tx(
+                &deployer,
+                0,
+                TxKind::Create,
+                &BLOCKHASH_CONTRACT,
+            ))
+            .unwrap(),
+    ];
+    let senders: Vec<_> = (0..3).map(signer).collect();
+    for round in 0..6u64 {
+        // A burst that spans several gas-full blocks, then a pause of empty blocks.
+        hashes.push(
+            node.ingress()
+                .submit(&contract_tx(
+                    &deployer,
+                    round + 1,
+                    TxKind::Call(contract),
+                    &[],
+                ))
+                .unwrap(),
+        );
+        for s in &senders {
+            for k in 0..2 {
+                hashes.push(
+                    node.ingress()
+                        .submit(&transfer(s, round * 2 + k, BOB, 1))
+                        .unwrap(),
+                );
+            }
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let records = preconfirmed(&node, &hashes);
+    let blocks = records.last().unwrap().block_number();
+    assert!(blocks > 12, "bursts spread over many blocks, got {blocks}");
+    let slot = |n: &Node| {
+        n.chain()
+            .pending
+            .read()
+            .state
+            .storage(&contract, &U256::ZERO)
+    };
+    assert_ne!(slot(&node), U256::ZERO, "BLOCKHASH answered a real hash");
+    // The crash image: redb from the start, the log of the whole run.
+    let image = tempfile::tempdir().unwrap();
+    copy_dir(&live.path().join(WAL_DIR), &image.path().join(WAL_DIR)).unwrap();
+    std::fs::copy(
+        start.path().join(peregrine_sequencer::node::DB_FILE),
+        image.path().join(peregrine_sequencer::node::DB_FILE),
+    )
+    .unwrap();
+    let sealed_live = node.chain().head().header.number;
+    let mut image_cfg = cfg.clone();
+    image_cfg.datadir = image.path().to_path_buf();
+    let recovered = Node::start(image_cfg, &genesis()).unwrap();
+    let stats = recovered.replay_stats();
+    // Everything after the start was replayed: every block end, every mini-block.
+    assert!(
+        stats.blocks + 2 >= blocks && stats.blocks + 1 >= sealed_live,
+        "{stats:?}"
+    );
+    assert_eq!(stats.mini_blocks, records.len() as u64, "{stats:?}");
+    for before in &records {
+        let after = recovered
+            .chain()
+            .mini_block(before.number())
+            .unwrap()
+            .unwrap();
+        assert_same(before, &after);
+    }
+    assert_eq!(slot(&node), slot(&recovered));
+    // Every block both have sealed is the same block.
+    let (a, b) = (node.chain().clone(), recovered.chain().clone());
+    let common = a.head().header.number.min(b.head().header.number);
+    assert!(common >= blocks.saturating_sub(1), "{common} of {blocks}");
+    let (ra, rb) = (a.reader().unwrap(), b.reader().unwrap());
+    for n in 1..=common {
+        assert_eq!(
+            ra.header(n).unwrap().unwrap().hash_slow(),
+            rb.header(n).unwrap().unwrap().hash_slow(),
+            "block {n}"
+        );
+    }
+    drop((ra, rb));
+    node.shutdown().unwrap();
+    recovered.shutdown().unwrap();
 }
