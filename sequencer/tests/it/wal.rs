@@ -75,19 +75,28 @@ fn load(node: &Node, per_sender: u64) -> Vec<B256> {
     load_paced(node, per_sender, Duration::ZERO)
 }
 
-/// [`load`] with a pause after each round of four.
+/// [`load`] with a pause after each round of four. Each round is decoded (senders
+/// recovered) first and then pushed back to back, faster than the loop executes, so
+/// mini-blocks of several transactions form.
 fn load_paced(node: &Node, per_sender: u64, pause: Duration) -> Vec<B256> {
     let senders: Vec<_> = (0..4).map(signer).collect();
     let mut hashes = Vec::new();
     for nonce in 0..per_sender {
         std::thread::sleep(pause);
-        for (i, s) in senders.iter().enumerate() {
-            let raw = if (nonce + i as u64).is_multiple_of(5) {
-                create_with_log(s, nonce)
-            } else {
-                transfer(s, nonce, BOB, ETH / 1000)
-            };
-            hashes.push(node.ingress().submit(&raw).unwrap());
+        let round: Vec<_> = senders
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let raw = if (nonce + i as u64).is_multiple_of(5) {
+                    create_with_log(s, nonce)
+                } else {
+                    transfer(s, nonce, BOB, ETH / 1000)
+                };
+                node.ingress().decode(&raw).unwrap()
+            })
+            .collect();
+        for tx in round {
+            hashes.push(node.ingress().submit_decoded(tx).unwrap());
         }
     }
     hashes
