@@ -277,6 +277,14 @@ impl ChainService {
     /// Runs until the sequencer loop hangs up. Panics (stopping the node) if the store
     /// fails: a sequencer that cannot persist must not keep promising.
     pub(crate) fn run(mut self) {
+        /// Closes the block hashes when this thread ends, however it ends.
+        struct CloseHashes(Arc<crate::hashes::BlockHashes>);
+        impl Drop for CloseHashes {
+            fn drop(&mut self) {
+                self.0.close();
+            }
+        }
+        let _close = CloseHashes(self.chain.hashes.clone());
         while let Ok(event) = self.events.recv() {
             match event {
                 Signed::MiniBlock(signed) => self.apply(signed),

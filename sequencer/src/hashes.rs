@@ -6,7 +6,11 @@
 
 use alloy_primitives::B256;
 use parking_lot::{Condvar, Mutex};
-use std::{collections::BTreeMap, time::Duration};
+use std::{
+    collections::BTreeMap,
+    sync::atomic::{AtomicBool, Ordering},
+    time::Duration,
+};
 
 /// How many recent hashes are kept (the EVM can only see the last 256).
 const KEEP: u64 = 256;
@@ -20,6 +24,8 @@ const MAX_WAIT: Duration = Duration::from_secs(60);
 pub struct BlockHashes {
     inner: Mutex<BTreeMap<u64, B256>>,
     sealed: Condvar,
+    /// Set when the chain service stopped: nothing more will be sealed.
+    closed: AtomicBool,
 }
 
 impl BlockHashes {
@@ -30,6 +36,14 @@ impl BlockHashes {
         while map.len() as u64 > KEEP {
             map.pop_first();
         }
+        self.sealed.notify_all();
+    }
+
+    /// Says that nothing more will be sealed (the chain service stopped), so waiters
+    /// give up at once instead of at the timeout.
+    pub fn close(&self) {
+        let _map = self.inner.lock();
+        self.closed.store(true, Ordering::Release);
         self.sealed.notify_all();
     }
 
@@ -48,7 +62,7 @@ impl BlockHashes {
                 return *hash;
             }
             let newest = map.last_key_value().map(|(n, _)| *n);
-            if newest.is_some_and(|n| n > number) {
+            if newest.is_some_and(|n| n > number) || self.closed.load(Ordering::Acquire) {
                 return B256::ZERO;
             }
             if self.sealed.wait_until(&mut map, deadline).timed_out() {
