@@ -260,13 +260,20 @@ fn a_torn_tail_is_cut_and_everything_before_it_replayed() {
     recovered.shutdown().unwrap();
 }
 
-#[test]
-fn corruption_in_the_middle_of_the_log_stops_start_up() {
+/// A crash image (its node stopped), the path of its first log segment and its bytes.
+fn image_with_first_segment() -> (tempfile::TempDir, std::path::PathBuf, Vec<u8>) {
     let (_records, node, _live, image) = crash_image(WalBackend::Auto);
     node.shutdown().unwrap();
-    let wal = image.path().join(WAL_DIR);
-    let (_, first) = segment::list(&wal).unwrap().remove(0);
-    let mut data = std::fs::read(&first).unwrap();
+    let (_, first) = segment::list(&image.path().join(WAL_DIR))
+        .unwrap()
+        .remove(0);
+    let data = std::fs::read(&first).unwrap();
+    (image, first, data)
+}
+
+#[test]
+fn corruption_in_the_middle_of_the_log_stops_start_up() {
+    let (image, first, mut data) = image_with_first_segment();
     // A bit flipped inside the first record's payload; valid records follow.
     data[40] ^= 0x10;
     std::fs::write(&first, &data).unwrap();
@@ -322,11 +329,7 @@ fn a_clean_shutdown_checkpoints_and_old_segments_are_deleted() {
 
 #[test]
 fn a_replay_that_comes_out_different_stops_start_up() {
-    let (_records, node, _live, image) = crash_image(WalBackend::Auto);
-    node.shutdown().unwrap();
-    let wal = image.path().join(WAL_DIR);
-    let (_, first) = segment::list(&wal).unwrap().remove(0);
-    let mut data = std::fs::read(&first).unwrap();
+    let (image, first, mut data) = image_with_first_segment();
     // Change the signed header hash the first record holds (payload bytes 33..65: kind,
     // number, first sequence, closed, signed, then the hash) and re-seal the checksum, as
     // if the live run had produced another header than replay does.
