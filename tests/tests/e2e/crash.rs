@@ -243,6 +243,29 @@ fn load_and_kill(node: &mut Node, out: &Path, delay_ms: u64, kill: Kill, ctx: &s
     }
 }
 
+/// `method(hash)` for every distinct transaction hash of `records`, in JSON-RPC batches.
+#[track_caller]
+fn by_hash<'a>(
+    node: &Node,
+    records: &'a [Record],
+    method: &str,
+    ctx: &str,
+) -> BTreeMap<&'a str, Value> {
+    let mut hashes: Vec<&str> = records.iter().map(|r| r.hash.as_str()).collect();
+    hashes.sort_unstable();
+    hashes.dedup();
+    let calls: Vec<(&str, Value)> = hashes.iter().map(|h| (method, json!([h]))).collect();
+    hashes
+        .iter()
+        .copied()
+        .zip(node.rpc().batch(&calls, BATCH))
+        .map(|(h, r)| {
+            let v = r.unwrap_or_else(|e| panic!("{ctx}: {method}({h}): {e}"));
+            (h, v)
+        })
+        .collect()
+}
+
 /// Every record must be served again by `preconf_getPreconfirmation`, identical but for
 /// [`WALL_CLOCK_FIELDS`]. Panics naming the lost and the changed transactions.
 #[track_caller]
@@ -250,22 +273,7 @@ fn check_preconfirmations(node: &Node, records: &[Record], ctx: &str) {
     if records.is_empty() {
         return;
     }
-    let mut hashes: Vec<&str> = records.iter().map(|r| r.hash.as_str()).collect();
-    hashes.sort_unstable();
-    hashes.dedup();
-    let calls: Vec<(&str, Value)> = hashes
-        .iter()
-        .map(|h| ("preconf_getPreconfirmation", json!([h])))
-        .collect();
-    let served: BTreeMap<&str, Value> = hashes
-        .iter()
-        .copied()
-        .zip(node.rpc().batch(&calls, BATCH))
-        .map(|(h, r)| {
-            let v = r.unwrap_or_else(|e| panic!("{ctx}: preconf_getPreconfirmation({h}): {e}"));
-            (h, v)
-        })
-        .collect();
+    let served = by_hash(node, records, "preconf_getPreconfirmation", ctx);
     let mut lost: Vec<&Record> = Vec::new();
     let mut changed: Vec<String> = Vec::new();
     for r in records {
@@ -299,7 +307,7 @@ fn check_preconfirmations(node: &Node, records: &[Record], ctx: &str) {
          received are LOST (preconf_getPreconfirmation returns null) and {} records differ \
          from what was received",
         lost.len(),
-        hashes.len(),
+        served.len(),
         changed.len()
     );
     if let Some(first) = lost.first() {
@@ -335,22 +343,7 @@ fn check_sealed(node: &Node, records: &[Record], ctx: &str) {
         Duration::from_millis(100),
         || Some(()).filter(|_| node.rpc().block_number() >= max_block),
     );
-    let mut hashes: Vec<&str> = records.iter().map(|r| r.hash.as_str()).collect();
-    hashes.sort_unstable();
-    hashes.dedup();
-    let calls: Vec<(&str, Value)> = hashes
-        .iter()
-        .map(|h| ("eth_getTransactionReceipt", json!([h])))
-        .collect();
-    let sealed: BTreeMap<&str, Value> = hashes
-        .iter()
-        .copied()
-        .zip(node.rpc().batch(&calls, BATCH))
-        .map(|(h, r)| {
-            let v = r.unwrap_or_else(|e| panic!("{ctx}: eth_getTransactionReceipt({h}): {e}"));
-            (h, v)
-        })
-        .collect();
+    let sealed = by_hash(node, records, "eth_getTransactionReceipt", ctx);
     let mut problems = Vec::new();
     for r in records {
         let rc = &sealed[r.hash.as_str()];
