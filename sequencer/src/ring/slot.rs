@@ -11,6 +11,12 @@ use super::sync::{AtomicUsize, UnsafeCell};
 /// `stamp` encodes the slot's state (see invariant I2 in the module docs):
 /// `stamp == p` means "empty, waiting for the write of position `p`",
 /// `stamp == p + 1` means "holds the value written for position `p`".
+///
+/// Aligned to a cache line so that two neighbouring slots never share one: the
+/// producer filling slot `p + 1` must not invalidate the line the consumer is
+/// reading slot `p` from (a 64-byte payload plus its stamp would otherwise
+/// straddle two lines shared with both neighbours).
+#[repr(align(64))]
 pub(super) struct Slot<T> {
     /// Sequence stamp; the only synchronization point between the writer of a
     /// position and the consumer.
