@@ -114,6 +114,13 @@ pub struct DevArgs {
     /// How the write-ahead log writes: `auto` (io_uring, else plain), `io-uring`, `plain` [default: auto].
     #[arg(long = "wal.backend", value_name = "BACKEND")]
     pub wal_backend: Option<String>,
+    /// How the log thread (signing, log writes) waits for mini-blocks: busy-spin, yield or
+    /// park [default: yield].
+    #[arg(long = "wal.wait", value_name = "STRATEGY")]
+    pub wal_wait: Option<WaitStrategy>,
+    /// Pin the log thread (signing, log writes) to this CPU core [default: unpinned].
+    #[arg(long = "wal.core", value_name = "CORE")]
+    pub wal_core: Option<usize>,
     /// File with the hex private key that signs preconfirmations [default: the documented dev key].
     #[arg(long = "preconf.key", value_name = "FILE")]
     pub preconf_key: Option<PathBuf>,

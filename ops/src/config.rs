@@ -137,7 +137,7 @@ impl Default for SequencerSection {
         Self {
             ring_capacity: seq::DEFAULT_RING_CAPACITY,
             max_mini_block_txs: seq::DEFAULT_MAX_MINI_BLOCK_TXS,
-            wait: WaitStrategy::default().to_string(),
+            wait: WaitStrategy::default().name().into(),
             core: None,
             nonce_hold: seq::DEFAULT_NONCE_HOLD,
             max_queued_per_sender: seq::DEFAULT_MAX_QUEUED_PER_SENDER,
@@ -162,6 +162,10 @@ pub struct WalSection {
     pub max_batch: usize,
     /// Directory of the segments; `<datadir>/wal` when unset.
     pub dir: Option<PathBuf>,
+    /// How the log thread waits for mini-blocks: `busy-spin`, `yield` or `park`.
+    pub wait: String,
+    /// CPU core the log thread is pinned to; unpinned when unset.
+    pub core: Option<usize>,
 }
 
 impl Default for WalSection {
@@ -172,6 +176,8 @@ impl Default for WalSection {
             segment_size: ByteSize::b(wal::config::DEFAULT_SEGMENT_SIZE),
             max_batch: wal::config::DEFAULT_MAX_BATCH,
             dir: None,
+            wait: wal::WalConfig::default().wait.name().into(),
+            core: None,
         }
     }
 }
@@ -308,7 +314,7 @@ impl PeregrineConfig {
         let mut out = String::from(
             "# Peregrine configuration (every value shown is the default).\n\
              # Optional keys, unset by default: chain.chain-id, chain.datadir, chain.genesis,\n\
-             # sequencer.core, wal.dir, preconf.key.\n\n",
+             # sequencer.core, wal.dir, wal.core, preconf.key.\n\n",
         );
         out.push_str(&toml::to_string(&Self::default()).expect("the default serializes"));
         out
@@ -410,6 +416,11 @@ impl PeregrineConfig {
         cfg.wal.segment_size = w.segment_size.as_u64();
         cfg.wal.max_batch = w.max_batch;
         cfg.wal.dir = w.dir.clone();
+        cfg.wal.wait = w
+            .wait
+            .parse()
+            .map_err(|e| ConfigError::Value(format!("wal.wait: {e}")))?;
+        cfg.wal.core = w.core;
         cfg.validate().map_err(ConfigError::Value)?;
         Ok(cfg)
     }
@@ -513,5 +524,57 @@ mod tests {
             err.contains("nope") && err.contains("PEREGRINE_RPC_NOPE"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn wait_strategies_and_cores_reach_the_sequencer_config() {
+        use peregrine_sequencer::ring::{DEFAULT_PARK_TIMEOUT, WaitStrategy};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        for (name, strategy) in [
+            ("busy-spin", WaitStrategy::BusySpin),
+            ("yield", WaitStrategy::Yield),
+            ("park", WaitStrategy::Park(DEFAULT_PARK_TIMEOUT)),
+        ] {
+            std::fs::write(
+                &path,
+                format!("[sequencer]\nwait = \"{name}\"\n[wal]\nwait = \"{name}\"\n"),
+            )
+            .unwrap();
+            let cfg = PeregrineConfig::load(Some(&path), []).unwrap();
+            let seq = cfg.sequencer_config(dir.path().into(), 901).unwrap();
+            assert_eq!((seq.wait_strategy, seq.wal.wait), (strategy, strategy));
+            // What the command line writes back into the file form must parse again.
+            assert_eq!(strategy.name(), name);
+        }
+        let defaults = PeregrineConfig::default()
+            .sequencer_config(dir.path().into(), 901)
+            .unwrap();
+        assert_eq!(defaults.wal.wait, WaitStrategy::Yield);
+        assert_eq!(defaults.wal.core, None);
+
+        std::fs::write(&path, "[wal]\nwait = \"sleepy\"\n").unwrap();
+        let err = PeregrineConfig::load(Some(&path), [])
+            .unwrap()
+            .sequencer_config(dir.path().into(), 901)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("wal.wait") && err.contains("sleepy"), "{err}");
+
+        std::fs::write(&path, "[wal]\ncore = 100000\n").unwrap();
+        let err = PeregrineConfig::load(Some(&path), [])
+            .unwrap()
+            .sequencer_config(dir.path().into(), 901)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("wal.core = 100000"), "{err}");
+
+        std::fs::write(&path, "[sequencer]\ncore = 0\n[wal]\ncore = 0\n").unwrap();
+        let err = PeregrineConfig::load(Some(&path), [])
+            .unwrap()
+            .sequencer_config(dir.path().into(), 901)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("own core"), "{err}");
     }
 }

@@ -58,13 +58,19 @@ pub fn resolve(args: &DevArgs) -> Result<PeregrineConfig, RunError> {
         cfg.sequencer.core = Some(core);
     }
     if let Some(wait) = args.sequencer_wait {
-        cfg.sequencer.wait = wait.to_string();
+        cfg.sequencer.wait = wait.name().into();
     }
     if let Some(mode) = &args.wal_durability {
         cfg.wal.durability = mode.clone();
     }
     if let Some(backend) = &args.wal_backend {
         cfg.wal.backend = backend.clone();
+    }
+    if let Some(wait) = args.wal_wait {
+        cfg.wal.wait = wait.name().into();
+    }
+    if let Some(core) = args.wal_core {
+        cfg.wal.core = Some(core);
     }
     if let Some(key) = &args.preconf_key {
         cfg.preconf.key = Some(key.clone());

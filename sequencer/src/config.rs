@@ -113,14 +113,13 @@ impl SequencerConfig {
         if self.max_mini_block_txs == 0 {
             return Err("sequencer.max-mini-block-txs must be at least 1".into());
         }
-        if let Some(core) = self.core {
-            let available = core_affinity::get_core_ids().unwrap_or_default();
-            if !available.iter().any(|c| c.id == core) {
-                return Err(format!(
-                    "sequencer.core = {core} is not an available core (available: {:?})",
-                    available.iter().map(|c| c.id).collect::<Vec<_>>()
-                ));
-            }
+        check_core("sequencer.core", self.core)?;
+        if let (Some(a), Some(b)) = (self.core, self.wal.core)
+            && a == b
+        {
+            return Err(format!(
+                "sequencer.core and wal.core are both {a}: give each thread its own core"
+            ));
         }
         if self.feed_capacity == 0 {
             return Err("preconf.feed-capacity must be > 0".into());
@@ -131,4 +130,17 @@ impl SequencerConfig {
         }
         Ok(())
     }
+}
+
+/// Checks that `core`, when set, is one this process may run on; `key` names the setting.
+pub(crate) fn check_core(key: &str, core: Option<usize>) -> Result<(), String> {
+    let Some(core) = core else { return Ok(()) };
+    let available = core_affinity::get_core_ids().unwrap_or_default();
+    if available.iter().any(|c| c.id == core) {
+        return Ok(());
+    }
+    Err(format!(
+        "{key} = {core} is not an available core (available: {:?})",
+        available.iter().map(|c| c.id).collect::<Vec<_>>()
+    ))
 }

@@ -331,15 +331,20 @@ impl Node {
             metrics: WalMetrics::new(backend.as_str(), cfg.wal.durability.as_str()),
             stages: crate::metrics::StageMetrics::new(),
             max_batch: cfg.wal.max_batch,
+            wait: cfg.wal.wait,
             expected,
             stop: stop.clone(),
             failure: failure.clone(),
         };
         let alive = Alive::new(&liveness.wal);
+        let wal_core = cfg.wal.core;
         let wal = std::thread::Builder::new()
             .name("peregrine-wal".into())
             .spawn(move || {
                 let _alive = alive;
+                if let Some(id) = wal_core {
+                    pin_current("log thread", id);
+                }
                 wal_service.run()
             })
             .map_err(|e| NodeError::Thread(e.to_string()))?;
@@ -360,11 +365,7 @@ impl Node {
             .spawn(move || {
                 let _alive = alive;
                 if let Some(id) = core {
-                    if core_affinity::set_for_current(core_affinity::CoreId { id }) {
-                        tracing::info!(core = id, "sequencer loop pinned");
-                    } else {
-                        tracing::error!(core = id, "could not pin the sequencer loop");
-                    }
+                    pin_current("sequencer loop", id);
                 }
                 // revm's EVM is not `Send`: it is built on the thread that runs it.
                 let mut sequencer =
@@ -476,5 +477,14 @@ impl Node {
 impl Drop for Node {
     fn drop(&mut self) {
         let _ = self.stop_threads();
+    }
+}
+
+/// Pins the calling thread to core `id` (validated at start-up), logging the outcome.
+fn pin_current(thread: &str, id: usize) {
+    if core_affinity::set_for_current(core_affinity::CoreId { id }) {
+        tracing::info!(core = id, "{thread} pinned");
+    } else {
+        tracing::error!(core = id, "could not pin the {thread}");
     }
 }

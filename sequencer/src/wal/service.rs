@@ -22,6 +22,8 @@
 //!   holds its record returned, so no promise and no redb checkpoint is ahead of the log.
 //! - I3: a segment is deleted only when every record in it belongs to an L2 block that
 //!   a redb commit (the checkpoint) already holds, and it is not the segment written to.
+//! - I4: unless the wait strategy is `park`, the thread waits by polling its queue, so
+//!   the sequencer loop hands mini-blocks over without a syscall.
 
 use super::{
     config::{Durability, WalConfig},
@@ -29,6 +31,7 @@ use super::{
     record,
     segment::{SegmentInfo, segment_path},
 };
+use crate::ring::WaitStrategy;
 use crate::{
     error::WalError,
     feed::Feed,
@@ -37,7 +40,7 @@ use crate::{
     signer::{MiniBlockRecord, Signed, Signer},
 };
 use alloy_primitives::B256;
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use std::{
     collections::HashMap,
     fs::{File, OpenOptions},
@@ -46,8 +49,14 @@ use std::{
         Arc, OnceLock,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
-    time::Instant,
+    time::{Duration, Instant},
 };
+
+/// With the `yield` strategy, how long without events before the log thread blocks in
+/// its channel instead of polling (the sequencer loop's own idle threshold).
+const IDLE_BEFORE_BLOCK: Duration = Duration::from_millis(10);
+/// Polls between two looks at the clock while waiting.
+const POLLS_PER_CLOCK_CHECK: u32 = 64;
 
 /// Syncs a directory, so a created or removed file name is durable.
 fn sync_dir(dir: &Path) -> Result<(), WalError> {
@@ -183,6 +192,8 @@ pub(crate) struct WalService {
     pub(crate) metrics: WalMetrics,
     pub(crate) stages: StageMetrics,
     pub(crate) max_batch: usize,
+    /// How the thread waits for the next event: the sequencer loop's own strategy (I4).
+    pub(crate) wait: WaitStrategy,
     /// Signed header hashes of the mini-blocks being replayed, by number: each replayed
     /// mini-block must come out with the hash the log holds.
     pub(crate) expected: HashMap<u64, B256>,
@@ -254,6 +265,33 @@ impl WalService {
         (max_block, minis)
     }
 
+    /// Waits for the next event from the sequencer loop; `None` once it hung up.
+    ///
+    /// I4: with `busy-spin`, and with `yield` while events keep coming (less than
+    /// [`IDLE_BEFORE_BLOCK`] apart), this thread polls, so it never sleeps in the channel
+    /// and the loop's `send` has no sleeper to wake: the hand-off costs the sequencer
+    /// core no syscall. With `park`, and with `yield` once quiet, it blocks in the
+    /// channel, and the next hand-off costs the loop one futex wake.
+    fn next_event(&self, last_event: Instant) -> Option<ChainEvent> {
+        loop {
+            let block = match self.wait {
+                WaitStrategy::Park(_) => true,
+                WaitStrategy::Yield => last_event.elapsed() > IDLE_BEFORE_BLOCK,
+                WaitStrategy::BusySpin => false,
+            };
+            if block {
+                return self.input.recv().ok();
+            }
+            for _ in 0..POLLS_PER_CLOCK_CHECK {
+                match self.input.try_recv() {
+                    Ok(event) => return Some(event),
+                    Err(TryRecvError::Empty) => self.wait.idle(None),
+                    Err(TryRecvError::Disconnected) => return None,
+                }
+            }
+        }
+    }
+
     /// Runs until the sequencer loop hangs up. Panics (stopping the node) when the log cannot
     /// be written: a sequencer that cannot keep its promises must not make them.
     pub(crate) fn run(mut self) {
@@ -261,7 +299,9 @@ impl WalService {
         let mut buf: Vec<u8> = Vec::new();
         self.metrics.segments.set(self.log.segments().len() as f64);
         let mut queued: Vec<ChainEvent> = Vec::new();
-        while let Ok(first) = self.input.recv() {
+        let mut last_event = Instant::now();
+        while let Some(first) = self.next_event(last_event) {
+            last_event = Instant::now();
             // Take what is queued now, then sign it: signing inside the draining loop
             // would let the batch grow for as long as mini-blocks keep arriving, holding
             // back the first one's promise (and, on replay, the chain service).

@@ -15,6 +15,7 @@ use alloy_signer_local::PrivateKeySigner;
 use peregrine_sequencer::{
     Node, NodeError, SequencerConfig, WalError,
     node::WAL_DIR,
+    ring::{DEFAULT_PARK_TIMEOUT, WaitStrategy},
     signer::MiniBlockRecord,
     testing::copy_dir,
     wal::{WalBackend, segment},
@@ -30,6 +31,11 @@ fn config(dir: &Path, backend: WalBackend) -> SequencerConfig {
     // Nothing is sealed while the test runs: the log alone holds the mini-blocks.
     cfg.block_time = Duration::from_secs(3600);
     cfg.wal.backend = backend;
+    if backend == WalBackend::Plain {
+        // The plain-writer runs also take the log thread's blocking wait path (the
+        // default, `yield`, polls while traffic flows).
+        cfg.wal.wait = WaitStrategy::Park(DEFAULT_PARK_TIMEOUT);
+    }
     cfg
 }
 
