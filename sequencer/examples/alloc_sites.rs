@@ -12,7 +12,7 @@ use peregrine_sequencer::{
     GenesisSpec, PendingTx, SequencerConfig,
     genesis::dev_mnemonic_signers,
     ring,
-    testing::{draining_loop, transfer},
+    testing::{draining_loop, drop_elsewhere, transfer},
 };
 use std::{
     alloc::{GlobalAlloc, Layout, System},
@@ -109,11 +109,15 @@ fn main() {
             .unwrap();
     }
     let (looper, received) = draining_loop(cfg, genesis.state(), consumer);
+    // Dropped on another thread while the loop runs, as in the node: buffers come back.
+    let dropper = drop_elsewhere(received);
     TRACED_THREAD.with(|t| t.set(true));
     TRACING.store(true, Ordering::Relaxed);
     looper.run();
     TRACING.store(false, Ordering::Relaxed);
-    drop(received);
+    dropper
+        .join()
+        .expect("the dropping thread ends with the loop");
     let sites = SITES.lock().unwrap().take().unwrap_or_default();
     let mut sites: Vec<_> = sites.into_iter().collect();
     sites.sort_by_key(|s| std::cmp::Reverse(s.1));

@@ -1,6 +1,6 @@
 //! Mini-blocks and the L2 block context they execute in.
 
-use crate::{diff::StateDiff, tx::ExecutedTx};
+use crate::{diff::DiffLog, recycle::Recycled, tx::ExecutedTx};
 use alloy_primitives::{Address, B256};
 
 /// The environment of one L2 block, fixed when the block opens.
@@ -29,10 +29,12 @@ pub struct MiniBlock {
     pub block: BlockContext,
     /// Sequence number of its first transaction.
     pub first_seq: u64,
-    /// Executed transactions, in order.
-    pub txs: Vec<ExecutedTx>,
-    /// State changes of all its transactions together.
-    pub diff: StateDiff,
+    /// Executed transactions, in order. The buffer goes back to the loop when the last
+    /// user drops the mini-block.
+    pub txs: Recycled<Vec<ExecutedTx>>,
+    /// State changes of all its transactions together, as the loop recorded them; the
+    /// signed record holds them as a [`crate::diff::StateDiff`].
+    pub diff: Recycled<DiffLog>,
     /// When it was closed, µs since the Unix epoch.
     pub closed_us: u64,
     /// On replay: when the original was signed (reused so the record is identical);

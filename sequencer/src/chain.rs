@@ -317,7 +317,8 @@ impl ChainService {
 
     fn apply(&mut self, signed: Arc<crate::signer::SignedMiniBlock>) {
         let mini = &signed.mini;
-        self.block_diff.merge(&mini.diff);
+        let diff = &signed.record.state_diff;
+        self.block_diff.merge(diff);
         self.counters.next_mini_block = mini.number + 1;
         if let Some(last) = mini.txs.last() {
             self.counters.next_seq = last.seq + 1;
@@ -325,7 +326,7 @@ impl ChainService {
         let hashes: Vec<B256> = mini.txs.iter().map(|t| t.hash).collect();
         {
             let mut pending = self.chain.pending.write();
-            pending.state.apply(&mini.diff);
+            pending.state.apply(diff);
             let open = &mut pending.open;
             open.ctx = Some(mini.block);
             open.mini_blocks += 1;

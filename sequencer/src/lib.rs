@@ -37,6 +37,7 @@ pub mod hashes;
 pub mod ingress;
 pub mod metrics;
 pub mod node;
+pub mod recycle;
 pub mod ring;
 pub mod sequencer_loop;
 pub mod signer;

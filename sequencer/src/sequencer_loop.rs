@@ -20,10 +20,11 @@
 use crate::{
     block::{BlockContext, BlockEnd, MiniBlock},
     config::SequencerConfig,
-    diff::StateDiff,
+    diff::DiffLog,
     error::WalError,
     exec::{self, SequencerEvm},
     metrics::LoopMetrics,
+    recycle::{Pool, Recycled},
     ring::{Consumer, WaitStrategy},
     tx::{ExecutedTx, PendingTx},
     wal::WalRecord,
@@ -54,6 +55,11 @@ const IDLE_BEFORE_PARK: Duration = Duration::from_millis(10);
 /// How long each park lasts once idle (bounds the extra latency of the first transaction
 /// after a quiet period).
 const IDLE_PARK: Duration = Duration::from_micros(100);
+
+/// Idle buffers each recycling pool keeps ([`crate::recycle`]): enough to cover the
+/// mini-blocks whose buffers come back at about the same time, few enough that idle
+/// full-size vectors (up to ~600 KB each) stay a small amount of memory.
+const RECYCLED_BUFFERS: usize = 16;
 
 /// What the sequencer loop tells the chain service.
 #[derive(Debug)]
@@ -142,8 +148,12 @@ pub struct SequencerLoop {
     deadline: Instant,
     next_seq: u64,
     next_mini: u64,
-    txs: Vec<ExecutedTx>,
-    diff: StateDiff,
+    /// The open mini-block's transactions and changes, in buffers that come back from
+    /// the consumers of closed mini-blocks ([`crate::recycle`]).
+    txs: Recycled<Vec<ExecutedTx>>,
+    diff: Recycled<DiffLog>,
+    tx_pool: Pool<Vec<ExecutedTx>>,
+    diff_pool: Pool<DiffLog>,
     gapped: AddressMap<BTreeMap<u64, Gapped>>,
     gapped_total: usize,
     metrics: LoopMetrics,
@@ -185,7 +195,7 @@ impl SequencerLoop {
         let evm = exec::sequencer_evm(db, cfg.chain_id, &block);
         Self {
             deadline: Instant::now() + cfg.block_time,
-            txs: Vec::with_capacity(cfg.max_mini_block_txs),
+            txs: Recycled::detached(Vec::with_capacity(cfg.max_mini_block_txs)),
             consumer,
             evm,
             out,
@@ -196,7 +206,9 @@ impl SequencerLoop {
             block_logs: 0,
             next_seq: start.next_seq,
             next_mini: start.next_mini_block,
-            diff: StateDiff::default(),
+            diff: Recycled::detached(DiffLog::default()),
+            tx_pool: Pool::new(RECYCLED_BUFFERS),
+            diff_pool: Pool::new(RECYCLED_BUFFERS),
             gapped: AddressMap::default(),
             gapped_total: 0,
             metrics: LoopMetrics::new(),
@@ -455,10 +467,15 @@ impl SequencerLoop {
         if self.txs.is_empty() {
             return;
         }
-        // Size the next vector like this mini-block: it follows the load, and at low load
-        // stays small (a full-size one would be ~600 KB, an mmap/munmap pair per mini-block).
-        let next_capacity = self.txs.len();
-        let txs = std::mem::replace(&mut self.txs, Vec::with_capacity(next_capacity));
+        // The next buffers come back from earlier mini-blocks, with their capacity. A new
+        // vector (the pool is empty at start-up) is sized like this mini-block: it follows
+        // the load, and at low load stays small (a full-size one would be ~600 KB, an
+        // mmap/munmap pair per mini-block).
+        let mut next = self.tx_pool.take();
+        if next.capacity() == 0 {
+            next.reserve(self.txs.len());
+        }
+        let txs = std::mem::replace(&mut self.txs, next);
         let first_seq = txs[0].seq;
         let closed_us = closed_us.unwrap_or_else(now_us);
         let m = &self.metrics;
@@ -474,7 +491,7 @@ impl SequencerLoop {
             block: self.block,
             first_seq,
             txs,
-            diff: std::mem::take(&mut self.diff),
+            diff: std::mem::replace(&mut self.diff, self.diff_pool.take()),
             closed_us,
             signed_us,
         };

@@ -252,6 +252,10 @@ pub struct SignedMiniBlock {
 
 /// What the signer hands to the chain service, in the loop's order.
 #[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "moved a few times per mini-block; boxing would add an allocation per event"
+)]
 pub(crate) enum Signed {
     /// A signed mini-block.
     MiniBlock(Arc<SignedMiniBlock>),
@@ -329,7 +333,8 @@ pub fn sign_mini_block(
     };
     let tx_root = trees.transactions.root();
     let receipt_root = trees.receipts.root();
-    let diff_root = MerkleTree::new(diff_leaves(&mini.diff)).root();
+    let state_diff = mini.diff.to_state_diff();
+    let diff_root = MerkleTree::new(diff_leaves(&state_diff)).root();
     let header = MiniBlockHeader {
         chainId: chain_id,
         blockNumber: mini.block.number,
@@ -348,7 +353,7 @@ pub fn sign_mini_block(
         signature: Bytes::copy_from_slice(&signature.as_bytes()),
         hash,
         transactions,
-        state_diff: mini.diff.clone(),
+        state_diff,
         signed: mini.signed_us.unwrap_or_else(now_us),
         trees: std::sync::OnceLock::from(Arc::new(trees)),
     }

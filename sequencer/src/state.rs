@@ -7,7 +7,7 @@
 //! [`StateDiff`] rules, which keeps them identical (tested below).
 
 use crate::{
-    diff::{AccountFields, StateDiff},
+    diff::{AccountFields, DiffLog, StateDiff},
     trie::MerkleTrie,
 };
 use alloy_primitives::{
@@ -208,7 +208,7 @@ impl WorldState {
     /// self-destructed accounts and touched empty accounts (EIP-161) are deleted; created
     /// accounts have their storage wiped first; otherwise fields are replaced and changed
     /// slots written.
-    pub fn commit(&mut self, changes: &EvmState, diff: &mut StateDiff) {
+    pub fn commit(&mut self, changes: &EvmState, diff: &mut DiffLog) {
         for (address, account) in changes {
             if !account.is_touched() {
                 continue;
@@ -226,7 +226,7 @@ impl WorldState {
                 && !self.codes.contains_key(&info.code_hash)
             {
                 self.codes.insert(info.code_hash, code.clone());
-                diff.codes.insert(info.code_hash, code.original_bytes());
+                diff.code(info.code_hash, code.original_bytes());
             }
             let created = account.is_created();
             let entry = self.accounts.entry(*address).or_default();
@@ -237,8 +237,7 @@ impl WorldState {
             entry.nonce = info.nonce;
             entry.balance = info.balance;
             entry.code_hash = info.code_hash;
-            diff.update(*address, entry.fields(), created, std::iter::empty());
-            let change = diff.accounts.get_mut(address).expect("just recorded");
+            diff.update(*address, entry.fields(), created);
             // A slot changed if it differs from this state, which is the state before the
             // changes being committed. (revm's own `original_value` is re-baselined per
             // transaction, so it cannot tell across a multi-transaction journal.)
@@ -246,7 +245,7 @@ impl WorldState {
                 let value = slot.present_value;
                 if entry.storage.get(key).copied().unwrap_or_default() != value {
                     entry.set_slot(*key, value);
-                    change.storage.insert(*key, value);
+                    diff.slot(*key, value);
                 }
             }
         }

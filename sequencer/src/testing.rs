@@ -88,3 +88,19 @@ pub fn draining_loop(
         received,
     )
 }
+
+/// Receives what a loop emits on another thread and drops it there, as the node's log
+/// thread and chain service do, so the loop's buffers come back to it while it runs
+/// ([`crate::recycle`]). The thread ends when the loop hangs up and returns how many
+/// transactions the mini-blocks held.
+pub fn drop_elsewhere(received: Receiver<ChainEvent>) -> std::thread::JoinHandle<usize> {
+    std::thread::spawn(move || {
+        received
+            .iter()
+            .map(|event| match event {
+                ChainEvent::MiniBlock(mini) => mini.txs.len(),
+                _ => 0,
+            })
+            .sum()
+    })
+}

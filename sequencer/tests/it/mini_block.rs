@@ -75,11 +75,12 @@ fn a_slot_written_then_only_read_in_one_mini_block_is_in_the_diff() {
     let mini = &minis[0];
     assert_eq!(mini.txs.len(), 4);
     assert!(mini.txs.iter().all(|t| t.receipt.status()));
-    let change = &mini.diff.accounts[&COUNTER];
+    let diff = mini.diff.to_state_diff();
+    let change = &diff.accounts[&COUNTER];
     assert_eq!(change.storage.get(&U256::ZERO), Some(&U256::from(2)));
-    assert_eq!(mini.diff.accounts[&alice.address()].info.unwrap().nonce, 4);
+    assert_eq!(diff.accounts[&alice.address()].info.unwrap().nonce, 4);
     // Applying the diff reproduces the loop's result.
-    state.apply(&mini.diff);
+    state.apply(&diff);
     assert_eq!(state.storage(&COUNTER, &U256::ZERO), U256::from(2));
 }
 
