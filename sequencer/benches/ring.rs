@@ -1,6 +1,7 @@
 //! Ring buffer vs `crossbeam_channel::bounded` vs `std::sync::mpsc::sync_channel`.
 //!
-//! * `throughput/*`: 1→1 and 4→1 producers, `u64` and a 64-byte struct,
+//! * `throughput/*`: 1→1 and 4→1 producers, `u64`, a 64-byte struct and a 752-byte one
+//!   (the size of `PendingTx`, which the sequencer's ring carries),
 //!   `ITEMS` items per iteration, reported as elements/s. Peers: `ring`
 //!   (`try_push` with spin-then-yield while full, `drain_into` batches,
 //!   yield while empty), `crossbeam` and `std_mpsc` with their natural
@@ -14,6 +15,10 @@
 //! * After Criterion, a per-handoff percentile table (p50/p90/p99/p99.9 of
 //!   round trip / 2, each round trip timed individually) is printed for each
 //!   peer; `RING_BENCH_NO_PERCENTILES=1` skips it.
+//! * Then a paired table: ring and crossbeam run alternately, round after round, and
+//!   the median of the per-round ratios is reported with its quartiles. On a shared,
+//!   noisy machine this is the ratio to quote: Criterion's separate runs of each peer
+//!   can land minutes apart under different load. `RING_BENCH_NO_PAIRED=1` skips it.
 //!
 //! `cargo bench -p peregrine-sequencer --bench ring -- --warm-up-time 1 --measurement-time 3`
 
@@ -87,6 +92,18 @@ fn send_polling<T: Send + 'static, P: Peer<T>>(tx: &P::Tx, mut value: T) {
 struct Msg64 {
     words: [u64; 8],
 }
+
+/// 752-byte payload: the size of `PendingTx`, what the sequencer's ring carries.
+#[derive(Clone, Copy)]
+#[repr(C)]
+struct PendingTxSized {
+    words: [u64; 94],
+}
+
+// Kept in step with the real type: this stops compiling when `PendingTx` changes size.
+const _: () = assert!(
+    std::mem::size_of::<PendingTxSized>() == std::mem::size_of::<peregrine_sequencer::PendingTx>()
+);
 
 trait Item: Copy + Send + 'static {
     const NAME: &'static str;
@@ -477,16 +494,92 @@ fn print_percentiles() {
     );
 }
 
+impl Item for PendingTxSized {
+    const NAME: &'static str = "pending_tx_752b";
+    #[inline(always)]
+    fn make(i: u64) -> Self {
+        let mut words = [i; 94];
+        words[93] = i ^ 93;
+        Self { words }
+    }
+    #[inline(always)]
+    fn key(&self) -> u64 {
+        self.words[0].wrapping_add(self.words[93])
+    }
+}
+
+/// Interleaved rounds per row of the paired table.
+const PAIRED_ROUNDS: usize = 21;
+
+/// Ring and crossbeam (natural blocking) moving `ITEMS` items alternately, `PAIRED_ROUNDS`
+/// times: each round's ratio compares two runs a few milliseconds apart, so a change in
+/// the machine's load (this box is shared) hits both. Returns the median ring and
+/// crossbeam rates (Melem/s) and the 25th/50th/75th percentile of the per-round ratio.
+fn paired<T: Item>(producers: u64) -> (f64, f64, [f64; 3]) {
+    let rate = |d: Duration| ITEMS as f64 / d.as_secs_f64() / 1e6;
+    let (mut ours, mut theirs, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..PAIRED_ROUNDS {
+        // Alternate which goes first, so neither always runs on a warmer cache.
+        let (a, b) = if round % 2 == 0 {
+            let a = run_throughput::<T, Ours>(producers);
+            (a, run_throughput::<T, Crossbeam>(producers))
+        } else {
+            let b = run_throughput::<T, Crossbeam>(producers);
+            (run_throughput::<T, Ours>(producers), b)
+        };
+        ours.push(rate(a));
+        theirs.push(rate(b));
+        ratios.push(rate(a) / rate(b));
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (o, t) = (median(&mut ours), median(&mut theirs));
+    ratios.sort_by(f64::total_cmp);
+    let q = |f: f64| ratios[((ratios.len() - 1) as f64 * f) as usize];
+    (o, t, [q(0.25), q(0.5), q(0.75)])
+}
+
+fn print_paired() {
+    println!();
+    println!(
+        "paired throughput, ring vs crossbeam bounded (blocking send/recv), {PAIRED_ROUNDS} \
+         interleaved rounds of {ITEMS} items each:"
+    );
+    println!(
+        "{:<18} {:>5} {:>12} {:>12} {:>8} {:>16}",
+        "payload", "p→c", "ring Me/s", "xbeam Me/s", "ratio", "ratio p25..p75"
+    );
+    for producers in [1u64, 4] {
+        let rows = [
+            (u64::NAME, paired::<u64>(producers)),
+            (Msg64::NAME, paired::<Msg64>(producers)),
+            (PendingTxSized::NAME, paired::<PendingTxSized>(producers)),
+        ];
+        for (name, (o, t, [lo, mid, hi])) in rows {
+            println!(
+                "{name:<18} {:>5} {o:>12.1} {t:>12.1} {mid:>7.2}× {lo:>7.2}..{hi:<7.2}",
+                format!("{producers}→1")
+            );
+        }
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--test" || a == "--list");
     let mut c = Criterion::default().configure_from_args();
     throughput_for::<u64>(&mut c);
     throughput_for::<Msg64>(&mut c);
+    throughput_for::<PendingTxSized>(&mut c);
     handoff(&mut c);
     overhead(&mut c);
     c.final_summary();
     if !quick && std::env::var_os("RING_BENCH_NO_PERCENTILES").is_none() {
         print_percentiles();
+    }
+    if !quick && std::env::var_os("RING_BENCH_NO_PAIRED").is_none() {
+        print_paired();
     }
 }
