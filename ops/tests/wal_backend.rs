@@ -70,13 +70,20 @@ fn auto_uses_io_uring_where_the_kernel_has_it() {
 }
 
 #[test]
-fn auto_falls_back_to_the_plain_writer_and_says_so_once() {
-    let (metrics, log) = run(
-        &["--wal.durability", "os"],
-        &[("PEREGRINE_NO_IO_URING", "1")],
-    );
+fn auto_uses_the_plain_writer_for_page_cache_durability() {
+    let (metrics, log) = run(&["--wal.durability", "os"], &[]);
     assert!(
         metrics.contains(r#"peregrine_wal_info{backend="plain",durability="os"} 1"#),
+        "{metrics}"
+    );
+    assert!(!log.contains("io_uring is unavailable"), "{log}");
+}
+
+#[test]
+fn auto_falls_back_to_the_plain_writer_and_says_so_once() {
+    let (metrics, log) = run(&[], &[("PEREGRINE_NO_IO_URING", "1")]);
+    assert!(
+        metrics.contains(r#"peregrine_wal_info{backend="plain",durability="fsync"} 1"#),
         "{metrics}"
     );
     assert_eq!(

@@ -222,9 +222,10 @@ impl Node {
                 );
             }
         }
-        let mut writer = Writer::new(cfg.wal.backend).map_err(crate::error::WalError::Backend)?;
+        let requested = cfg.wal.resolved_backend();
+        let mut writer = Writer::new(requested).map_err(crate::error::WalError::Backend)?;
         writer
-            .self_test(&wal_dir, cfg.wal.backend)
+            .self_test(&wal_dir, requested)
             .map_err(crate::error::WalError::Backend)?;
         let backend = writer.backend();
         tracing::info!(

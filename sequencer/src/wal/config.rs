@@ -49,7 +49,9 @@ impl Durability {
 /// How log records reach the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum WalBackend {
-    /// io_uring when the kernel allows it, else the plain writer (logged once).
+    /// With `fsync` durability, io_uring when the kernel allows it, else the plain writer
+    /// (logged once); with `os`, the plain writer, which is faster for buffered writes
+    /// ([`WalConfig::resolved_backend`]).
     #[default]
     Auto,
     /// io_uring only; start-up fails where it is unavailable.
@@ -121,6 +123,18 @@ impl Default for WalConfig {
 }
 
 impl WalConfig {
+    /// The backend `auto` stands for with this durability: io_uring where the log syncs
+    /// (`fsync`: one linked write and data sync per flush), the plain writer where it
+    /// does not (`os`). A buffered write is a memory copy the kernel's io_uring hands to
+    /// a worker thread: measured on ext4, 7.2 µs p50 and 74 µs p99 against 0.8 µs and
+    /// 4.6 µs for `pwrite` (`cargo bench -p peregrine-sequencer --bench wal`).
+    pub fn resolved_backend(&self) -> WalBackend {
+        match (self.backend, self.durability) {
+            (WalBackend::Auto, Durability::Os) => WalBackend::Plain,
+            (backend, _) => backend,
+        }
+    }
+
     /// Checks the values; called at start-up.
     pub fn validate(&self) -> Result<(), String> {
         if self.segment_size < 4096 {
