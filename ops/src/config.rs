@@ -553,28 +553,19 @@ mod tests {
         assert_eq!(defaults.wal.wait, WaitStrategy::Yield);
         assert_eq!(defaults.wal.core, None);
 
-        std::fs::write(&path, "[wal]\nwait = \"sleepy\"\n").unwrap();
-        let err = PeregrineConfig::load(Some(&path), [])
-            .unwrap()
-            .sequencer_config(dir.path().into(), 901)
-            .unwrap_err()
-            .to_string();
+        let refused = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            PeregrineConfig::load(Some(&path), [])
+                .unwrap()
+                .sequencer_config(dir.path().into(), 901)
+                .unwrap_err()
+                .to_string()
+        };
+        let err = refused("[wal]\nwait = \"sleepy\"\n");
         assert!(err.contains("wal.wait") && err.contains("sleepy"), "{err}");
-
-        std::fs::write(&path, "[wal]\ncore = 100000\n").unwrap();
-        let err = PeregrineConfig::load(Some(&path), [])
-            .unwrap()
-            .sequencer_config(dir.path().into(), 901)
-            .unwrap_err()
-            .to_string();
+        let err = refused("[wal]\ncore = 100000\n");
         assert!(err.contains("wal.core = 100000"), "{err}");
-
-        std::fs::write(&path, "[sequencer]\ncore = 0\n[wal]\ncore = 0\n").unwrap();
-        let err = PeregrineConfig::load(Some(&path), [])
-            .unwrap()
-            .sequencer_config(dir.path().into(), 901)
-            .unwrap_err()
-            .to_string();
+        let err = refused("[sequencer]\ncore = 0\n[wal]\ncore = 0\n");
         assert!(err.contains("own core"), "{err}");
     }
 }
