@@ -10,12 +10,13 @@
 //! Per transaction this thread does no logging, takes no lock and makes no syscall
 //! (clocks are read through the vDSO). revm's journal holds the state across the whole
 //! mini-block (`transact_one` per transaction, `finalize` + commit once per mini-block), so
-//! its maps and vectors are reused. Measured: 1.0 heap allocation per plain transfer in full
-//! mini-blocks (inside revm's call-frame setup; a receipt with logs adds its log vector),
-//! and 5.0 when each mini-block holds one transaction (low load), because the mini-block's
-//! own allocations (its vector and the state-diff maps handed to the signer) are then paid
-//! per transaction; revm's state map is handed back to the journal and reused. Recycling
-//! the rest through a return channel is the known next step. The `alloc_per_tx` test measures both and fails if they grow.
+//! its maps and vectors are reused, and the accounts it loaded stay loaded (cold) for the
+//! next mini-block ([`keep_warm`]). A closed mini-block's buffers come back to the loop
+//! when their last user drops them ([`crate::recycle`]). Measured: 1.0 heap allocation per
+//! plain transfer, inside revm's call-frame setup (`Box<CallInputs>`), plus two more
+//! (revm's boxed copy of a freshly loaded account) for each account not seen in the last
+//! mini-blocks; a receipt with logs adds its log vector. The `alloc_per_tx` test measures
+//! this and fails if it grows.
 
 use crate::{
     block::{BlockContext, BlockEnd, MiniBlock},
@@ -55,6 +56,37 @@ const IDLE_BEFORE_PARK: Duration = Duration::from_millis(10);
 /// How long each park lasts once idle (bounds the extra latency of the first transaction
 /// after a quiet period).
 const IDLE_PARK: Duration = Duration::from_micros(100);
+
+/// Most accounts kept loaded in revm's journal from one mini-block to the next.
+///
+/// Bounds the journal map (and the commit's walk over it, once per mini-block); beyond
+/// it the map is emptied and every account is loaded afresh.
+const WARM_ACCOUNTS: usize = 1024;
+
+/// Prepares the journal's map for the next mini-block, after its changes were committed.
+///
+/// Accounts stay loaded, so a sender or recipient seen again does not cost a database
+/// read and the boxed copy revm makes of a freshly loaded account (two heap allocations
+/// per transfer at low load). Each kept account is reset to what a fresh load of the
+/// committed state gives, and marked cold: its fields equal the committed ones (the
+/// originals re-baselined in place), no created/touched/self-destructed marks, and no
+/// storage slots (a slot is read again from the committed state on its next access, so
+/// slot warmth and EIP-2200 originals are as for a fresh load). Deleted and empty accounts
+/// are dropped: a later access loads them as not existing, as before. revm treats a cold
+/// account that is already in its map exactly as it treats a newly loaded one (warm
+/// marking, access gas), which is what it does between transactions within a mini-block.
+fn keep_warm(state: &mut revm::state::EvmState) {
+    if state.len() > WARM_ACCOUNTS {
+        state.clear();
+        return;
+    }
+    state.retain(|_, account| !account.is_selfdestructed() && !account.is_empty());
+    for account in state.values_mut() {
+        account.status = revm::state::AccountStatus::Cold;
+        account.storage.clear();
+        account.set_current_info_as_original();
+    }
+}
 
 /// Idle buffers each recycling pool keeps ([`crate::recycle`]): enough to cover the
 /// mini-blocks whose buffers come back at about the same time, few enough that idle
@@ -460,9 +492,9 @@ impl SequencerLoop {
         let mut changes = self.evm.finalize();
         let db = self.evm.ctx.db_mut();
         db.state.commit(&changes, &mut self.diff);
-        // Give the (emptied) map back to the journal: its capacity is reused by the next
-        // mini-block instead of allocating a new map.
-        changes.clear();
+        // Give the map back to the journal, its capacity reused, with the accounts it holds
+        // kept loaded (cold) for the next mini-block when there are not too many.
+        keep_warm(&mut changes);
         self.evm.ctx.journaled_state.inner.state = changes;
         if self.txs.is_empty() {
             return;
