@@ -13,9 +13,9 @@
 //! its maps and vectors are reused, and the accounts it loaded stay loaded (cold) for the
 //! next mini-block ([`keep_warm`]). A closed mini-block's buffers come back to the loop
 //! when their last user drops them ([`crate::recycle`]). Measured: 1.0 heap allocation per
-//! plain transfer, inside revm's call-frame setup (`Box<CallInputs>`), plus two more
-//! (revm's boxed copy of a freshly loaded account) for each account not seen in the last
-//! mini-blocks; a receipt with logs adds its log vector. The `alloc_per_tx` test measures
+//! plain transfer, inside revm's call-frame setup (`Box<CallInputs>`), plus one more
+//! (revm's boxed copy of a freshly loaded account) for each account not kept loaded from
+//! the last mini-blocks; a receipt with logs adds its log vector. The `alloc_per_tx` test measures
 //! this and fails if it grows.
 
 use crate::{
@@ -66,8 +66,8 @@ const WARM_ACCOUNTS: usize = 1024;
 /// Prepares the journal's map for the next mini-block, after its changes were committed.
 ///
 /// Accounts stay loaded, so a sender or recipient seen again does not cost a database
-/// read and the boxed copy revm makes of a freshly loaded account (two heap allocations
-/// per transfer at low load). Each kept account is reset to what a fresh load of the
+/// read and the boxed copy revm makes of a freshly loaded account (one heap allocation
+/// each: two per transfer at low load, sender and recipient). Each kept account is reset to what a fresh load of the
 /// committed state gives, and marked cold: its fields equal the committed ones (the
 /// originals re-baselined in place), no created/touched/self-destructed marks, and no
 /// storage slots (a slot is read again from the committed state on its next access, so

@@ -5,9 +5,9 @@
 //! the marginal allocations per transaction (fixed costs cancel out).
 //!
 //! Hot-path discipline asks for zero. What remains is inside revm: one allocation per
-//! transaction in its call-frame setup (`Box<CallInputs>`), and two more (revm's boxed
-//! copy of a freshly loaded account) for a caller or recipient not kept loaded from the
-//! last mini-blocks; the transfers here go between the same two accounts, so those do not
+//! transaction in its call-frame setup (`Box<CallInputs>`), and one more (revm's boxed
+//! copy of a freshly loaded account) for each caller or recipient not kept loaded from
+//! the last mini-blocks; the transfers here go between the same two accounts, so those do not
 //! show. The loop's own buffers come back to it (`peregrine_sequencer::recycle`). This
 //! test prints the numbers and fails if they grow past today's measured values, so a
 //! regression cannot slip in unnoticed;
