@@ -83,8 +83,14 @@ impl SequencerKey {
     /// Signs `header.signing_hash()`. Deterministic, with a low `s` and `v` = 27/28 in the
     /// 65-byte form.
     pub fn sign(&self, header: &MiniBlockHeader) -> Signature {
+        self.sign_digest(header.signing_hash())
+    }
+
+    /// Signs a digest already computed: `header.signing_hash()` for a mini-block header,
+    /// when the caller needs the hash too and should not compute it twice.
+    pub fn sign_digest(&self, digest: B256) -> Signature {
         // libsecp256k1: RFC 6979 nonces (the same bytes k256 would produce) and low `s`.
-        let digest = secp256k1::Message::from_digest(header.signing_hash().0);
+        let digest = secp256k1::Message::from_digest(digest.0);
         let sig = secp256k1::SECP256K1.sign_ecdsa_recoverable(&digest, &self.secret);
         let (rec_id, data) = sig.serialize_compact();
         Signature::new(

@@ -346,8 +346,8 @@ pub fn sign_mini_block(
         stateDiffRoot: diff_root,
         timestampMicros: mini.closed_us,
     };
-    let signature = key.sign(&header);
     let hash = header.signing_hash();
+    let signature = key.sign_digest(hash);
     MiniBlockRecord {
         header: HeaderFields::from(&header),
         signature: Bytes::copy_from_slice(&signature.as_bytes()),
