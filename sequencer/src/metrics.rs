@@ -15,10 +15,6 @@ pub struct LoopMetrics {
     pub mini_blocks: Counter,
     /// `peregrine_transactions_executed_total`
     pub executed: Counter,
-    /// `peregrine_mini_block_transactions`
-    pub mini_block_size: Histogram,
-    /// `peregrine_mini_block_close_seconds`: from the first transaction taken to the close.
-    pub mini_block_close: Histogram,
     /// `peregrine_block_transactions`
     pub block_size: Histogram,
     /// `peregrine_block_gas_used`
@@ -35,8 +31,6 @@ impl LoopMetrics {
         Self {
             mini_blocks: counter!("peregrine_mini_blocks_total"),
             executed: counter!("peregrine_transactions_executed_total"),
-            mini_block_size: histogram!("peregrine_mini_block_transactions"),
-            mini_block_close: histogram!("peregrine_mini_block_close_seconds"),
             block_size: histogram!("peregrine_block_transactions"),
             block_gas: histogram!("peregrine_block_gas_used"),
             ring_occupancy: gauge!("peregrine_ring_occupancy"),
@@ -51,9 +45,15 @@ impl Default for LoopMetrics {
     }
 }
 
-/// Per-transaction stage latencies, recorded by the signer and log thread.
+/// Per-transaction stage latencies and per-mini-block sizes, recorded by the signer and
+/// log thread. (Histograms are recorded there rather than on the sequencer loop: the
+/// Prometheus recorder's histogram buckets allocate a block of samples now and then.)
 #[derive(Debug, Clone)]
 pub struct StageMetrics {
+    /// `peregrine_mini_block_transactions`
+    pub mini_block_size: Histogram,
+    /// `peregrine_mini_block_close_seconds`: from the first transaction taken to the close.
+    pub mini_block_close: Histogram,
     /// `peregrine_stage_seconds{stage="ring_wait"}`: ingress received → taken by the loop.
     pub ring_wait: Histogram,
     /// `{stage="execution"}`: taken → executed.
@@ -74,6 +74,8 @@ impl StageMetrics {
     /// Registers the handles.
     pub fn new() -> Self {
         Self {
+            mini_block_size: histogram!("peregrine_mini_block_transactions"),
+            mini_block_close: histogram!("peregrine_mini_block_close_seconds"),
             ring_wait: histogram!("peregrine_stage_seconds", "stage" => "ring_wait"),
             execution: histogram!("peregrine_stage_seconds", "stage" => "execution"),
             close: histogram!("peregrine_stage_seconds", "stage" => "mini_block_close"),

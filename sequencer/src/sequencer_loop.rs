@@ -15,8 +15,9 @@
 //! when their last user drops them ([`crate::recycle`]). Measured: 1.0 heap allocation per
 //! plain transfer, inside revm's call-frame setup (`Box<CallInputs>`), plus one more
 //! (revm's boxed copy of a freshly loaded account) for each account not kept loaded from
-//! the last mini-blocks; a receipt with logs adds its log vector. The `alloc_per_tx` test measures
-//! this and fails if it grows.
+//! the last mini-blocks; a receipt with logs adds its log vector. Metric histograms are
+//! recorded on the log thread, not here. The `alloc_per_tx` test measures this, with the
+//! Prometheus recorder installed, and fails if it grows.
 
 use crate::{
     block::{BlockContext, BlockEnd, MiniBlock},
@@ -67,14 +68,16 @@ const WARM_ACCOUNTS: usize = 1024;
 ///
 /// Accounts stay loaded, so a sender or recipient seen again does not cost a database
 /// read and the boxed copy revm makes of a freshly loaded account (one heap allocation
-/// each: two per transfer at low load, sender and recipient). Each kept account is reset to what a fresh load of the
-/// committed state gives, and marked cold: its fields equal the committed ones (the
-/// originals re-baselined in place), no created/touched/self-destructed marks, and no
-/// storage slots (a slot is read again from the committed state on its next access, so
-/// slot warmth and EIP-2200 originals are as for a fresh load). Deleted and empty accounts
-/// are dropped: a later access loads them as not existing, as before. revm treats a cold
-/// account that is already in its map exactly as it treats a newly loaded one (warm
-/// marking, access gas), which is what it does between transactions within a mini-block.
+/// each: two per transfer at low load, sender and recipient).
+///
+/// Each kept account is reset to what a fresh load of the committed state gives, and
+/// marked cold: its fields equal the committed ones (the originals re-baselined in
+/// place), no created/touched/self-destructed marks, and no storage slots (a slot is read
+/// again from the committed state on its next access, so slot warmth and EIP-2200
+/// originals are as for a fresh load). Deleted and empty accounts are dropped: a later
+/// access loads them as not existing, as before. revm treats a cold account that is
+/// already in its map exactly as it treats a newly loaded one (warm marking, access gas),
+/// which is what it does between transactions within a mini-block.
 fn keep_warm(state: &mut revm::state::EvmState) {
     if state.len() > WARM_ACCOUNTS {
         state.clear();
@@ -513,9 +516,6 @@ impl SequencerLoop {
         let m = &self.metrics;
         m.mini_blocks.increment(1);
         m.executed.increment(txs.len() as u64);
-        m.mini_block_size.record(txs.len() as f64);
-        m.mini_block_close
-            .record(crate::metrics::micros_to_secs(txs[0].ordered_us, closed_us));
         m.ring_occupancy.set(self.consumer.len() as f64);
         m.nonce_queue.set(self.gapped_total as f64);
         let mini = MiniBlock {

@@ -68,6 +68,20 @@ pub fn draining_loop(
     state: WorldState,
     consumer: Consumer<PendingTx>,
 ) -> (SequencerLoop, Receiver<ChainEvent>) {
+    // Stop is set up front: the loop drains the ring, closes the block and returns.
+    let stop = Arc::new(AtomicBool::new(true));
+    let (looper, received) = loop_until(cfg, state, consumer, stop);
+    (looper, received)
+}
+
+/// Like [`draining_loop`], but the loop keeps waiting for transactions until `stop` is
+/// set (then drains the ring, closes its block and returns).
+pub fn loop_until(
+    cfg: SequencerConfig,
+    state: WorldState,
+    consumer: Consumer<PendingTx>,
+    stop: Arc<AtomicBool>,
+) -> (SequencerLoop, Receiver<ChainEvent>) {
     let (events, received) = crossbeam_channel::bounded(cfg.chain_queue);
     let db = SequencerDb {
         state,
@@ -81,8 +95,6 @@ pub fn draining_loop(
         next_seq: 0,
         next_mini_block: 0,
     };
-    // Stop is set up front: the loop drains the ring, closes the block and returns.
-    let stop = Arc::new(AtomicBool::new(true));
     (
         SequencerLoop::new(cfg, consumer, db, events, stop, start),
         received,

@@ -15,24 +15,35 @@
 //! sites.
 
 use alloy_primitives::{Address, U256, address};
+use alloy_signer_local::PrivateKeySigner;
 use peregrine_sequencer::{
     GenesisSpec, PendingTx, SequencerConfig,
     genesis::dev_mnemonic_signers,
     ring,
-    testing::{draining_loop, drop_elsewhere, transfer},
+    sequencer_loop::ChainEvent,
+    testing::{draining_loop, drop_elsewhere, loop_until, transfer},
+};
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
 };
 
 const BOB: Address = address!("70997970C51812dc3A010C7d01b50e0d17dc79C8");
 
-/// Allocations made by the loop while ordering and executing `n` transfers.
-fn allocations_for(n: u64, max_mini_block_txs: usize) -> u64 {
-    let signer = dev_mnemonic_signers().remove(0);
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = SequencerConfig::new(dir.path().to_path_buf());
+fn setup(max_mini_block_txs: usize) -> (SequencerConfig, GenesisSpec, PrivateKeySigner) {
+    let dir = std::env::temp_dir().join("peregrine-alloc-per-tx");
+    let mut cfg = SequencerConfig::new(dir);
     cfg.ring_capacity = 4096;
     cfg.chain_queue = 8192;
     cfg.max_mini_block_txs = max_mini_block_txs;
     let genesis = GenesisSpec::dev(0, U256::from(10u64).pow(U256::from(24)));
+    (cfg, genesis, dev_mnemonic_signers().remove(0))
+}
+
+/// Allocations made by the loop while ordering and executing `n` transfers that are all
+/// waiting in the ring (high load: full mini-blocks).
+fn allocations_batched(n: u64) -> u64 {
+    let (cfg, genesis, signer) = setup(1024);
     let (producer, consumer) = ring::channel(cfg.ring_capacity).unwrap();
     for nonce in 0..n {
         let envelope = transfer(&signer, cfg.chain_id, nonce, BOB, U256::from(1));
@@ -50,15 +61,53 @@ fn allocations_for(n: u64, max_mini_block_txs: usize) -> u64 {
     info.count_total
 }
 
+/// Allocations made by the loop for `n` transfers sent one at a time (low load): another
+/// thread pushes a transfer, waits for its mini-block and drops it (its buffers go back
+/// to the loop, as the node's log thread and chain service do between two transactions
+/// at low load), then pushes the next.
+fn allocations_one_at_a_time(n: u64) -> u64 {
+    let (cfg, genesis, signer) = setup(1);
+    let (producer, consumer) = ring::channel(cfg.ring_capacity).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let chain_id = cfg.chain_id;
+    let (looper, received) = loop_until(cfg, genesis.state(), consumer, stop.clone());
+    let sender = std::thread::spawn(move || {
+        for nonce in 0..n {
+            let envelope = transfer(&signer, chain_id, nonce, BOB, U256::from(1));
+            producer
+                .try_push(PendingTx::new(envelope, signer.address(), 0))
+                .unwrap();
+            loop {
+                match received.recv().expect("the loop runs until stopped") {
+                    ChainEvent::MiniBlock(mini) => {
+                        assert_eq!(mini.txs.len(), 1);
+                        break;
+                    }
+                    _ => continue,
+                }
+            }
+        }
+        stop.store(true, Ordering::Release);
+    });
+    let info = allocation_counter::measure(|| looper.run());
+    sender.join().unwrap();
+    info.count_total
+}
+
 #[test]
 fn allocations_per_transaction_on_the_sequencer_loop() {
-    let per_tx = |max: usize| {
-        let small = allocations_for(256, max);
-        let large = allocations_for(2304, max);
+    // The node's Prometheus recorder, so the loop's metric handles are live (with no
+    // recorder they are no-ops, and what recording costs would go unseen).
+    let _handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .expect("the only recorder in this test binary");
+    let per_tx = |run: fn(u64) -> u64| {
+        let small = run(256);
+        let large = run(2304);
         (large.saturating_sub(small)) as f64 / 2048.0
     };
-    let batched = per_tx(1024);
-    let single = per_tx(1);
+    let batched = per_tx(allocations_batched);
+    let single = per_tx(allocations_one_at_a_time);
     println!(
         "sequencer loop: {batched:.2} allocations per transaction in full mini-blocks, \
          {single:.2} with one transaction per mini-block (low load)"
@@ -74,8 +123,11 @@ fn allocations_per_transaction_on_the_sequencer_loop() {
     );
 }
 
-/// Upper bound, full mini-blocks (see the module docs).
-const MAX_BATCHED: f64 = 1.5;
+/// Upper bound, full mini-blocks (see the module docs): measured 1.00. The slack absorbs
+/// buffers allocated while the recycling pool waits for the other thread; a new
+/// allocation per mini-block at low load (+1.0) fails it, an occasional one (a metrics
+/// histogram bucket, +0.02) does not.
+const MAX_BATCHED: f64 = 1.1;
 /// Upper bound, one transaction per mini-block: the same as in full mini-blocks, since
 /// the loop's buffers are recycled and the accounts stay loaded across mini-blocks.
-const MAX_SINGLE: f64 = 1.5;
+const MAX_SINGLE: f64 = 1.1;

@@ -207,6 +207,11 @@ impl WalService {
     fn record_stages(&self, record: &MiniBlockRecord, durable_us: u64) {
         let m = &self.stages;
         let closed = record.header.timestamp_micros;
+        if let Some(first) = record.transactions.first() {
+            m.mini_block_size.record(record.transactions.len() as f64);
+            m.mini_block_close
+                .record(micros_to_secs(first.ordered, closed));
+        }
         for t in &record.transactions {
             m.ring_wait.record(micros_to_secs(t.received, t.ordered));
             m.execution.record(micros_to_secs(t.ordered, t.executed));
