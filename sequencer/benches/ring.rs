@@ -15,8 +15,9 @@
 //! * After Criterion, a per-handoff percentile table (p50/p90/p99/p99.9 of
 //!   round trip / 2, each round trip timed individually) is printed for each
 //!   peer; `RING_BENCH_NO_PERCENTILES=1` skips it.
-//! * Then a paired table: ring and crossbeam run alternately, round after round, and
-//!   the median of the per-round ratios is reported with its quartiles. On a shared,
+//! * Then a paired table: ring, crossbeam and the `disruptor` crate (a Rust LMAX
+//!   Disruptor, multi-producer, `EventPoller` consumer) run in turn, round after round,
+//!   and the medians of the per-round ratios are reported with their quartiles. On a shared,
 //!   noisy machine this is the ratio to quote: Criterion's separate runs of each peer
 //!   can land minutes apart under different load. `RING_BENCH_NO_PAIRED=1` skips it.
 //!
@@ -315,13 +316,60 @@ fn run_throughput<T: Item, P: Peer<T>>(producers: u64) -> Duration {
     elapsed
 }
 
+/// [`run_throughput`] for the `disruptor` crate (a Rust LMAX Disruptor): a multi-producer
+/// ring with an `EventPoller` consumer on this thread. Driven like our ring: producers
+/// `try_publish` with spin-then-yield while full, the consumer yields while empty. (It
+/// does not fit [`Peer`]: publishing needs `&mut` on the producer, and events are
+/// written in place rather than moved.)
+fn run_throughput_disruptor<T: Item + Sync>(producers: u64) -> Duration {
+    use disruptor::{BusySpin, Polling, Producer as _};
+    let builder = disruptor::build_multi_producer(CAPACITY, || T::make(0), BusySpin);
+    let (mut poller, builder) = builder.new_event_poller();
+    let producer = builder.build();
+    let per = ITEMS / producers;
+    let start = Instant::now();
+    thread::scope(|s| {
+        for p in 0..producers {
+            let mut producer = producer.clone();
+            s.spawn(move || {
+                let base = p * per;
+                for i in base..base + per {
+                    let value = T::make(i);
+                    let mut pause = Pause::new(SEND_SPINS);
+                    while producer.try_publish(|e| *e = value).is_err() {
+                        pause.pause();
+                    }
+                }
+            });
+        }
+        let mut received = 0u64;
+        let mut checksum = 0u64;
+        while received < per * producers {
+            match poller.poll() {
+                Ok(mut events) => {
+                    for e in &mut events {
+                        checksum = checksum.wrapping_add(e.key());
+                        received += 1;
+                    }
+                }
+                Err(Polling::NoEvents) => thread::yield_now(),
+                Err(Polling::Shutdown) => unreachable!("the producer outlives the loop"),
+            }
+        }
+        black_box(checksum);
+    });
+    let elapsed = start.elapsed();
+    drop(producer);
+    elapsed
+}
+
 fn bench_throughput<T: Item, P: Peer<T>>(group: &mut Group<'_>, producers: u64, label: &str) {
     group.bench_function(BenchmarkId::new(P::NAME, label), |b| {
         b.iter_custom(|iters| (0..iters).map(|_| run_throughput::<T, P>(producers)).sum())
     });
 }
 
-fn throughput_for<T: Item>(c: &mut Criterion) {
+fn throughput_for<T: Item + Sync>(c: &mut Criterion) {
     let mut group = c.benchmark_group(format!("throughput/{}", T::NAME));
     group.sample_size(10);
     group.throughput(Throughput::Elements(ITEMS));
@@ -331,6 +379,13 @@ fn throughput_for<T: Item>(c: &mut Criterion) {
         bench_throughput::<T, Crossbeam>(&mut group, producers, &label);
         bench_throughput::<T, CrossbeamPolling>(&mut group, producers, &label);
         bench_throughput::<T, StdSync>(&mut group, producers, &label);
+        group.bench_function(BenchmarkId::new("disruptor", &label), |b| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| run_throughput_disruptor::<T>(producers))
+                    .sum()
+            })
+        });
     }
     group.finish();
 }
@@ -511,45 +566,61 @@ impl Item for PendingTxSized {
 /// Interleaved rounds per row of the paired table.
 const PAIRED_ROUNDS: usize = 21;
 
-/// Ring and crossbeam (natural blocking) moving `ITEMS` items alternately, `PAIRED_ROUNDS`
-/// times: each round's ratio compares two runs a few milliseconds apart, so a change in
-/// the machine's load (this box is shared) hits both. Returns the median ring and
-/// crossbeam rates (Melem/s) and the 25th/50th/75th percentile of the per-round ratio.
-fn paired<T: Item>(producers: u64) -> (f64, f64, [f64; 3]) {
+/// One row of the paired table: median rates (Melem/s) of ring, crossbeam and the
+/// disruptor crate, and the 25th/50th/75th percentiles of the per-round ratios
+/// ring/crossbeam and ring/disruptor.
+struct PairedRow {
+    rates: [f64; 3],
+    vs_crossbeam: [f64; 3],
+    vs_disruptor: [f64; 3],
+}
+
+/// Ring, crossbeam (natural blocking) and the disruptor crate moving `ITEMS` items in
+/// turn, `PAIRED_ROUNDS` times: each round's ratios compare runs a few milliseconds
+/// apart, so a change in the machine's load (this box is shared) hits all three. The
+/// order rotates from round to round, so none always runs on a warmer cache.
+fn paired<T: Item + Sync>(producers: u64) -> PairedRow {
     let rate = |d: Duration| ITEMS as f64 / d.as_secs_f64() / 1e6;
-    let (mut ours, mut theirs, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    let mut rates: [Vec<f64>; 3] = Default::default();
+    let (mut vs_crossbeam, mut vs_disruptor) = (Vec::new(), Vec::new());
     for round in 0..PAIRED_ROUNDS {
-        // Alternate which goes first, so neither always runs on a warmer cache.
-        let (a, b) = if round % 2 == 0 {
-            let a = run_throughput::<T, Ours>(producers);
-            (a, run_throughput::<T, Crossbeam>(producers))
-        } else {
-            let b = run_throughput::<T, Crossbeam>(producers);
-            (run_throughput::<T, Ours>(producers), b)
-        };
-        ours.push(rate(a));
-        theirs.push(rate(b));
-        ratios.push(rate(a) / rate(b));
+        let mut r = [0.0; 3];
+        for k in 0..3 {
+            let peer = (round + k) % 3;
+            r[peer] = rate(match peer {
+                0 => run_throughput::<T, Ours>(producers),
+                1 => run_throughput::<T, Crossbeam>(producers),
+                _ => run_throughput_disruptor::<T>(producers),
+            });
+        }
+        for (all, one) in rates.iter_mut().zip(r) {
+            all.push(one);
+        }
+        vs_crossbeam.push(r[0] / r[1]);
+        vs_disruptor.push(r[0] / r[2]);
     }
-    let median = |v: &mut Vec<f64>| {
+    let quartiles = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
+        let q = |f: f64| v[((v.len() - 1) as f64 * f) as usize];
+        [q(0.25), q(0.5), q(0.75)]
     };
-    let (o, t) = (median(&mut ours), median(&mut theirs));
-    ratios.sort_by(f64::total_cmp);
-    let q = |f: f64| ratios[((ratios.len() - 1) as f64 * f) as usize];
-    (o, t, [q(0.25), q(0.5), q(0.75)])
+    PairedRow {
+        rates: rates.map(|v| quartiles(v)[1]),
+        vs_crossbeam: quartiles(vs_crossbeam),
+        vs_disruptor: quartiles(vs_disruptor),
+    }
 }
 
 fn print_paired() {
     println!();
     println!(
-        "paired throughput, ring vs crossbeam bounded (blocking send/recv), {PAIRED_ROUNDS} \
-         interleaved rounds of {ITEMS} items each:"
+        "paired throughput: ring, crossbeam bounded (blocking send/recv) and the disruptor \
+         crate (polled like the ring), {PAIRED_ROUNDS} rotating rounds of {ITEMS} items each; \
+         ratios are medians of the per-round ratios, with their quartiles:"
     );
     println!(
-        "{:<18} {:>5} {:>12} {:>12} {:>8} {:>16}",
-        "payload", "p→c", "ring Me/s", "xbeam Me/s", "ratio", "ratio p25..p75"
+        "{:<16} {:>5} {:>9} {:>9} {:>9} {:>22} {:>22}",
+        "payload", "p→c", "ring", "xbeam", "disrupt", "ring/xbeam p25..p75", "ring/disrupt p25..p75"
     );
     for producers in [1u64, 4] {
         let rows = [
@@ -557,13 +628,18 @@ fn print_paired() {
             (Msg64::NAME, paired::<Msg64>(producers)),
             (PendingTxSized::NAME, paired::<PendingTxSized>(producers)),
         ];
-        for (name, (o, t, [lo, mid, hi])) in rows {
+        for (name, row) in rows {
+            let [o, x, d] = row.rates;
+            let [xl, xm, xh] = row.vs_crossbeam;
+            let [dl, dm, dh] = row.vs_disruptor;
             println!(
-                "{name:<18} {:>5} {o:>12.1} {t:>12.1} {mid:>7.2}× {lo:>7.2}..{hi:<7.2}",
+                "{name:<16} {:>5} {o:>9.1} {x:>9.1} {d:>9.1} {xm:>7.2}× {xl:>5.2}..{xh:<6.2} \
+                 {dm:>7.2}× {dl:>5.2}..{dh:<6.2}",
                 format!("{producers}→1")
             );
         }
     }
+    println!("(rates in Melem/s, medians)");
 }
 
 fn main() {
