@@ -620,7 +620,13 @@ fn print_paired() {
     );
     println!(
         "{:<16} {:>5} {:>9} {:>9} {:>9} {:>22} {:>22}",
-        "payload", "p→c", "ring", "xbeam", "disrupt", "ring/xbeam p25..p75", "ring/disrupt p25..p75"
+        "payload",
+        "p→c",
+        "ring",
+        "xbeam",
+        "disrupt",
+        "ring/xbeam p25..p75",
+        "ring/disrupt p25..p75"
     );
     for producers in [1u64, 4] {
         let rows = [

@@ -11,12 +11,11 @@ use alloy_primitives::{Address, U256};
 use criterion::{BatchSize, Criterion};
 use peregrine_preconf::{MiniBlockHeader, SequencerKey};
 use peregrine_sequencer::{
-    GenesisSpec, MiniBlock, PendingTx, SequencerConfig,
+    GenesisSpec, MiniBlock, SequencerConfig,
     genesis::dev_mnemonic_signers,
-    ring,
     sequencer_loop::ChainEvent,
     signer::sign_mini_block,
-    testing::{draining_loop, transfer},
+    testing::{draining_loop, transfer, transfers_in_ring},
 };
 use std::hint::black_box;
 
@@ -27,19 +26,7 @@ fn mini_block(n: u64) -> MiniBlock {
     let mut cfg = SequencerConfig::new(dir.path().to_path_buf());
     cfg.max_mini_block_txs = n as usize;
     let genesis = GenesisSpec::dev(0, U256::from(10u64).pow(U256::from(24)));
-    let (producer, consumer) = ring::channel(2048).unwrap();
-    for nonce in 0..n {
-        let envelope = transfer(
-            &signer,
-            cfg.chain_id,
-            nonce,
-            Address::repeat_byte(7),
-            U256::from(1),
-        );
-        producer
-            .try_push(PendingTx::new(envelope, signer.address(), 0))
-            .unwrap();
-    }
+    let consumer = transfers_in_ring(&signer, cfg.chain_id, 2048, n, Address::repeat_byte(7));
     let (looper, received) = draining_loop(cfg, genesis.state(), consumer);
     looper.run();
     received

@@ -9,10 +9,9 @@
 
 use alloy_primitives::{Address, U256};
 use peregrine_sequencer::{
-    GenesisSpec, PendingTx, SequencerConfig,
+    GenesisSpec, SequencerConfig,
     genesis::dev_mnemonic_signers,
-    ring,
-    testing::{draining_loop, drop_elsewhere, transfer},
+    testing::{draining_loop, drop_elsewhere, transfers_in_ring},
 };
 use std::{
     alloc::{GlobalAlloc, Layout, System},
@@ -95,19 +94,13 @@ fn main() {
     cfg.chain_queue = 2 * n as usize + 16;
     cfg.max_mini_block_txs = max;
     let genesis = GenesisSpec::dev(0, U256::from(10u64).pow(U256::from(24)));
-    let (producer, consumer) = ring::channel(cfg.ring_capacity).unwrap();
-    for nonce in 0..n {
-        let envelope = transfer(
-            &signer,
-            cfg.chain_id,
-            nonce,
-            Address::repeat_byte(0x77),
-            U256::from(1),
-        );
-        producer
-            .try_push(PendingTx::new(envelope, signer.address(), 0))
-            .unwrap();
-    }
+    let consumer = transfers_in_ring(
+        &signer,
+        cfg.chain_id,
+        cfg.ring_capacity,
+        n,
+        Address::repeat_byte(0x77),
+    );
     let (looper, received) = draining_loop(cfg, genesis.state(), consumer);
     // Dropped on another thread while the loop runs, as in the node: buffers come back.
     let dropper = drop_elsewhere(received);

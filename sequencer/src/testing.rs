@@ -116,3 +116,25 @@ pub fn drop_elsewhere(received: Receiver<ChainEvent>) -> std::thread::JoinHandle
             .sum()
     })
 }
+
+/// A ring of `capacity` slots holding `n` transfers of 1 wei from `signer` to `to`
+/// (nonces 0..n, as they arrive at ingress), for a [`draining_loop`] to execute.
+///
+/// # Panics
+/// When `n` transfers do not fit in `capacity` slots.
+pub fn transfers_in_ring(
+    signer: &PrivateKeySigner,
+    chain_id: u64,
+    capacity: usize,
+    n: u64,
+    to: Address,
+) -> Consumer<PendingTx> {
+    let (producer, consumer) = crate::ring::channel(capacity).expect("a valid ring capacity");
+    for nonce in 0..n {
+        let envelope = transfer(signer, chain_id, nonce, to, U256::from(1));
+        producer
+            .try_push(PendingTx::new(envelope, signer.address(), 0))
+            .expect("the transfers fit in the ring");
+    }
+    consumer
+}

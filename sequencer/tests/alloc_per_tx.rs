@@ -21,7 +21,7 @@ use peregrine_sequencer::{
     genesis::dev_mnemonic_signers,
     ring,
     sequencer_loop::ChainEvent,
-    testing::{draining_loop, drop_elsewhere, loop_until, transfer},
+    testing::{draining_loop, drop_elsewhere, loop_until, transfer, transfers_in_ring},
 };
 use std::sync::{
     Arc,
@@ -44,13 +44,7 @@ fn setup(max_mini_block_txs: usize) -> (SequencerConfig, GenesisSpec, PrivateKey
 /// waiting in the ring (high load: full mini-blocks).
 fn allocations_batched(n: u64) -> u64 {
     let (cfg, genesis, signer) = setup(1024);
-    let (producer, consumer) = ring::channel(cfg.ring_capacity).unwrap();
-    for nonce in 0..n {
-        let envelope = transfer(&signer, cfg.chain_id, nonce, BOB, U256::from(1));
-        producer
-            .try_push(PendingTx::new(envelope, signer.address(), 0))
-            .unwrap();
-    }
+    let consumer = transfers_in_ring(&signer, cfg.chain_id, cfg.ring_capacity, n, BOB);
     let (looper, received) = draining_loop(cfg, genesis.state(), consumer);
     // Mini-blocks are dropped on another thread while the loop runs, as in the node, so
     // their buffers come back to the loop.
