@@ -22,8 +22,8 @@
 //!   holds its record returned, so no promise and no redb checkpoint is ahead of the log.
 //! - I3: a segment is deleted only when every record in it belongs to an L2 block that
 //!   a redb commit (the checkpoint) already holds, and it is not the segment written to.
-//! - I4: unless the wait strategy is `park`, the thread waits by polling its queue, so
-//!   the sequencer loop hands mini-blocks over without a syscall.
+//! - I4: with `busy-spin`, and with `yield` while traffic flows, the thread waits by
+//!   polling its queue, so the sequencer loop hands mini-blocks over without a syscall.
 
 use super::{
     config::{Durability, WalConfig},
@@ -31,11 +31,11 @@ use super::{
     record,
     segment::{SegmentInfo, segment_path},
 };
-use crate::ring::WaitStrategy;
 use crate::{
     error::WalError,
     feed::Feed,
     metrics::{StageMetrics, WalMetrics, micros_to_secs},
+    ring::WaitStrategy,
     sequencer_loop::{ChainEvent, now_us},
     signer::{MiniBlockRecord, Signed, Signer},
 };
@@ -192,7 +192,7 @@ pub(crate) struct WalService {
     pub(crate) metrics: WalMetrics,
     pub(crate) stages: StageMetrics,
     pub(crate) max_batch: usize,
-    /// How the thread waits for the next event: the sequencer loop's own strategy (I4).
+    /// How the thread waits for the next event (`wal.wait`, I4).
     pub(crate) wait: WaitStrategy,
     /// Signed header hashes of the mini-blocks being replayed, by number: each replayed
     /// mini-block must come out with the hash the log holds.
