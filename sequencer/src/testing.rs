@@ -28,16 +28,29 @@ pub fn transfer(
     to: Address,
     value: U256,
 ) -> TxEnvelope {
+    call(signer, chain_id, nonce, to, value, Bytes::new(), 21_000)
+}
+
+/// A signed EIP-1559 call of `to` with `input`: fee cap 1 gwei, no tip.
+pub fn call(
+    signer: &PrivateKeySigner,
+    chain_id: u64,
+    nonce: u64,
+    to: Address,
+    value: U256,
+    input: Bytes,
+    gas_limit: u64,
+) -> TxEnvelope {
     let tx = TxEip1559 {
         chain_id,
         nonce,
-        gas_limit: 21_000,
+        gas_limit,
         max_fee_per_gas: 1_000_000_000,
         max_priority_fee_per_gas: 0,
         to: TxKind::Call(to),
         value,
         access_list: Default::default(),
-        input: Bytes::new(),
+        input,
     };
     let sig = signer
         .sign_hash_sync(&tx.signature_hash())
@@ -129,12 +142,26 @@ pub fn transfers_in_ring(
     n: u64,
     to: Address,
 ) -> Consumer<PendingTx> {
+    txs_in_ring(signer, capacity, n, |nonce| {
+        transfer(signer, chain_id, nonce, to, U256::from(1))
+    })
+}
+
+/// A ring of `capacity` slots holding `signer`'s transactions `make(0)..make(n)`.
+///
+/// # Panics
+/// When `n` transactions do not fit in `capacity` slots.
+pub fn txs_in_ring(
+    signer: &PrivateKeySigner,
+    capacity: usize,
+    n: u64,
+    mut make: impl FnMut(u64) -> TxEnvelope,
+) -> Consumer<PendingTx> {
     let (producer, consumer) = crate::ring::channel(capacity).expect("a valid ring capacity");
     for nonce in 0..n {
-        let envelope = transfer(signer, chain_id, nonce, to, U256::from(1));
         producer
-            .try_push(PendingTx::new(envelope, signer.address(), 0))
-            .expect("the transfers fit in the ring");
+            .try_push(PendingTx::new(make(nonce), signer.address(), 0))
+            .expect("the transactions fit in the ring");
     }
     consumer
 }

@@ -10,13 +10,20 @@ use alloy_trie::KECCAK_EMPTY;
 use revm::{
     Context, Database, DatabaseRef, MainBuilder, MainContext, MainnetEvm,
     bytecode::Bytecode,
-    context::{BlockEnv, CfgEnv, TxEnv, result::ExecutionResult},
+    context::{
+        BlockEnv, CfgEnv, ContextSetters, TxEnv,
+        result::{EVMError, ExecutionResult, InvalidTransaction},
+    },
     context_interface::block::BlobExcessGasAndPrice,
     database::CacheDB,
     primitives::hardfork::SpecId,
     state::AccountInfo,
 };
 use std::{convert::Infallible, sync::Arc};
+
+pub mod handler;
+
+pub use handler::SequencerHandler;
 
 /// The hardfork Peregrine executes.
 pub const SPEC: SpecId = SpecId::PRAGUE;
@@ -169,6 +176,22 @@ pub fn cfg_env(chain_id: u64) -> CfgEnv {
 /// The sequencer loop's EVM type.
 pub type SequencerEvm =
     MainnetEvm<Context<BlockEnv, TxEnv, CfgEnv, SequencerDb, revm::Journal<SequencerDb>, ()>>;
+
+/// The sequencer loop's handler: revm's mainnet rules, reusing the first frame's box.
+pub type SequencerEvmHandler =
+    SequencerHandler<SequencerEvm, EVMError<Infallible, InvalidTransaction>>;
+
+/// Executes `tx` in `evm`'s open journal: revm's `transact_one`, run by `handler` (which
+/// makes no heap allocation of its own; see [`handler`]).
+pub fn transact(
+    evm: &mut SequencerEvm,
+    handler: &mut SequencerEvmHandler,
+    tx: TxEnv,
+) -> Result<ExecutionResult, EVMError<Infallible, InvalidTransaction>> {
+    use revm::handler::Handler;
+    evm.ctx.set_tx(tx);
+    handler.run(evm)
+}
 
 /// Builds the sequencer loop's EVM over `db`.
 pub fn sequencer_evm(db: SequencerDb, chain_id: u64, block: &BlockContext) -> SequencerEvm {
