@@ -15,7 +15,7 @@
 //! `cargo run --release -p peregrine-sequencer --example alloc_sites -- 2000 1` names the
 //! sites.
 
-use alloy_consensus::{TxEnvelope, TxReceipt};
+use alloy_consensus::TxEnvelope;
 use alloy_primitives::{Address, Bytes, U256, address};
 use alloy_signer_local::PrivateKeySigner;
 use peregrine_sequencer::{
