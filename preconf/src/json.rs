@@ -1,7 +1,7 @@
 //! The JSON form of a preconfirmation: EIP-712 typed data a generic library checks, plus the
 //! transaction, its receipt, the proofs and the stage timestamps. Parsing is strict.
 
-use alloy_primitives::{B256, Signature, U256, hex};
+use alloy_primitives::{B256, FixedBytes, Signature, U256, hex};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value, json};
 
@@ -47,57 +47,15 @@ pub fn typed_data_types() -> Value {
     json!({ "EIP712Domain": list(&DOMAIN_FIELDS), PRIMARY_TYPE: list(&HEADER_FIELDS) })
 }
 
-fn hex32(b: &B256) -> Value {
-    Value::String(hex::encode_prefixed(b))
-}
-
-fn hashes(proof: &[B256]) -> Value {
-    proof.iter().map(hex32).collect()
-}
-
 impl Preconfirmation {
     /// The JSON form (see the crate documentation); integers are JSON numbers, hashes
     /// `0x`-prefixed lower-case hex, the signature 65 bytes `r || s || v` with `v` 27 or 28.
+    ///
+    /// This builds a [`Value`] tree; to write the text, serialize the preconfirmation itself
+    /// (its [`Serialize`] writes the same document straight to the output, several times
+    /// faster).
     pub fn to_json(&self) -> Value {
-        let h = &self.header.header;
-        let t = &self.timestamps;
-        json!({
-            "typedData": {
-                "domain": { "name": DOMAIN_NAME, "version": DOMAIN_VERSION, "chainId": h.chainId },
-                "types": typed_data_types(),
-                "primaryType": PRIMARY_TYPE,
-                "message": {
-                    "chainId": h.chainId,
-                    "blockNumber": h.blockNumber,
-                    "miniBlockNumber": h.miniBlockNumber,
-                    "parentHash": hex32(&h.parentHash),
-                    "firstSequence": h.firstSequence,
-                    "transactionsRoot": hex32(&h.transactionsRoot),
-                    "receiptsRoot": hex32(&h.receiptsRoot),
-                    "stateDiffRoot": hex32(&h.stateDiffRoot),
-                    "timestampMicros": h.timestampMicros,
-                },
-            },
-            "signature": hex::encode_prefixed(self.header.signature.as_bytes()),
-            "transaction": { "index": self.index, "hash": hex32(&self.receipt.tx_hash) },
-            "receipt": {
-                "success": self.receipt.success,
-                "gasUsed": self.receipt.gas_used,
-                "cumulativeGasUsed": self.receipt.cumulative_gas_used,
-                "logsHash": hex32(&self.receipt.logs_hash),
-            },
-            "proofs": {
-                "transaction": hashes(&self.transaction_proof),
-                "receipt": hashes(&self.receipt_proof),
-            },
-            "timestamps": {
-                "received": t.received,
-                "ordered": t.ordered,
-                "executed": t.executed,
-                "signed": t.signed,
-                "sent": t.sent,
-            },
-        })
+        serde_json::to_value(self).expect("a preconfirmation always serializes")
     }
 
     /// Parses the JSON form strictly: every field present, no unknown field, each of its
@@ -200,11 +158,145 @@ impl Preconfirmation {
     }
 }
 
-/// Serializes as [`Preconfirmation::to_json`].
+/// Writes the JSON form (see the crate documentation) field by field, without building a
+/// [`Value`] first: the preconfirmation feeds send one per transaction per subscriber.
 impl Serialize for Preconfirmation {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.to_json().serialize(serializer)
+        let h = &self.header.header;
+        JsonForm {
+            typed_data: TypedData {
+                domain: Domain {
+                    name: DOMAIN_NAME,
+                    version: DOMAIN_VERSION,
+                    chain_id: h.chainId,
+                },
+                types: Types,
+                primary_type: PRIMARY_TYPE,
+                message: Message {
+                    chain_id: h.chainId,
+                    block_number: h.blockNumber,
+                    mini_block_number: h.miniBlockNumber,
+                    parent_hash: &h.parentHash,
+                    first_sequence: h.firstSequence,
+                    transactions_root: &h.transactionsRoot,
+                    receipts_root: &h.receiptsRoot,
+                    state_diff_root: &h.stateDiffRoot,
+                    timestamp_micros: h.timestampMicros,
+                },
+            },
+            signature: FixedBytes(self.header.signature.as_bytes()),
+            transaction: TransactionRef {
+                index: self.index,
+                hash: &self.receipt.tx_hash,
+            },
+            receipt: ReceiptJson {
+                success: self.receipt.success,
+                gas_used: self.receipt.gas_used,
+                cumulative_gas_used: self.receipt.cumulative_gas_used,
+                logs_hash: &self.receipt.logs_hash,
+            },
+            proofs: Proofs {
+                transaction: &self.transaction_proof,
+                receipt: &self.receipt_proof,
+            },
+            timestamps: &self.timestamps,
+        }
+        .serialize(serializer)
     }
+}
+
+/// The document [`Preconfirmation`]'s `Serialize` writes, borrowing its fields.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct JsonForm<'a> {
+    typed_data: TypedData<'a>,
+    signature: FixedBytes<65>,
+    transaction: TransactionRef<'a>,
+    receipt: ReceiptJson<'a>,
+    proofs: Proofs<'a>,
+    timestamps: &'a StageTimestamps,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TypedData<'a> {
+    domain: Domain,
+    types: Types,
+    primary_type: &'static str,
+    message: Message<'a>,
+}
+
+/// The EIP-712 message: [`MiniBlockHeader`]'s fields by their Solidity names, `uint64` as
+/// numbers, `bytes32` as hex.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Message<'a> {
+    chain_id: u64,
+    block_number: u64,
+    mini_block_number: u64,
+    parent_hash: &'a B256,
+    first_sequence: u64,
+    transactions_root: &'a B256,
+    receipts_root: &'a B256,
+    state_diff_root: &'a B256,
+    timestamp_micros: u64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Domain {
+    name: &'static str,
+    version: &'static str,
+    chain_id: u64,
+}
+
+/// [`typed_data_types`], written from the constant field lists.
+struct Types;
+
+impl Serialize for Types {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry("EIP712Domain", &Fields(&DOMAIN_FIELDS))?;
+        map.serialize_entry(PRIMARY_TYPE, &Fields(&HEADER_FIELDS))?;
+        map.end()
+    }
+}
+
+/// An EIP-712 field list: `[{"name": .., "type": ..}, ..]`.
+struct Fields(&'static [(&'static str, &'static str)]);
+
+impl Serialize for Fields {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Field {
+            name: &'static str,
+            #[serde(rename = "type")]
+            ty: &'static str,
+        }
+        serializer.collect_seq(self.0.iter().map(|&(name, ty)| Field { name, ty }))
+    }
+}
+
+#[derive(Serialize)]
+struct TransactionRef<'a> {
+    index: u32,
+    hash: &'a B256,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReceiptJson<'a> {
+    success: bool,
+    gas_used: u64,
+    cumulative_gas_used: u64,
+    logs_hash: &'a B256,
+}
+
+#[derive(Serialize)]
+struct Proofs<'a> {
+    transaction: &'a [B256],
+    receipt: &'a [B256],
 }
 
 /// Deserializes with [`Preconfirmation::from_json`] (strict; verifies nothing).

@@ -6,6 +6,7 @@ use alloy_rpc_types_eth::{
     TransactionRequest,
 };
 use jsonrpsee::proc_macros::rpc;
+use peregrine_preconf::Preconfirmation;
 use serde::Serialize;
 
 use crate::error::RpcError;
@@ -23,6 +24,17 @@ pub struct TransactionStatus {
     /// Why, for `queued` and `dropped`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+/// `eth_sendRawTransactionSync`'s answer: the receipt (as `eth_getTransactionReceipt`
+/// writes it) with the signed preconfirmation in a `preconfirmation` field.
+#[derive(Debug, Clone, Serialize)]
+pub struct PreconfirmedReceipt {
+    /// The receipt's fields, at the top level.
+    #[serde(flatten)]
+    pub receipt: TransactionReceipt,
+    /// The preconfirmation's JSON form.
+    pub preconfirmation: Preconfirmation,
 }
 
 /// Ethereum JSON-RPC methods served by Peregrine.
@@ -139,13 +151,13 @@ pub trait EthApi {
         &self,
         raw: Bytes,
         timeout_ms: Option<serde_json::Value>,
-    ) -> Result<serde_json::Value, RpcError>;
+    ) -> Result<PreconfirmedReceipt, RpcError>;
     /// `preconf_sequencer`: the address that signs mini-block headers.
     #[method(name = "preconf_sequencer")]
     fn preconf_sequencer(&self) -> Result<Address, RpcError>;
     /// `preconf_getPreconfirmation`: the signed preconfirmation of a transaction.
     #[method(name = "preconf_getPreconfirmation")]
-    fn get_preconfirmation(&self, hash: B256) -> Result<Option<serde_json::Value>, RpcError>;
+    fn get_preconfirmation(&self, hash: B256) -> Result<Option<Preconfirmation>, RpcError>;
     /// `eth_subscribe`: `newHeads`, `miniBlocks`, `preconfirmations`, `stateChanges`, `logs`.
     #[subscription(name = "eth_subscribe" => "eth_subscription", unsubscribe = "eth_unsubscribe", item = serde_json::Value)]
     async fn subscribe(

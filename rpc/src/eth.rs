@@ -1,7 +1,7 @@
 //! The implementation of [`EthApiServer`] over the sequencer's [`Chain`] and [`Ingress`].
 
 use crate::{
-    api::{EthApiServer, TransactionStatus},
+    api::{EthApiServer, PreconfirmedReceipt, TransactionStatus},
     call,
     config::RpcConfig,
     convert,
@@ -14,6 +14,7 @@ use alloy_rpc_types_eth::{
     TransactionReceipt, TransactionRequest,
 };
 use alloy_trie::KECCAK_EMPTY;
+use peregrine_preconf::Preconfirmation;
 use peregrine_sequencer::{
     Chain, Ingress, IngressError, TxStatus,
     chain::build_header,
@@ -548,7 +549,7 @@ impl EthApiServer for EthHandler {
         &self,
         raw: Bytes,
         timeout_ms: Option<serde_json::Value>,
-    ) -> RpcResult<serde_json::Value> {
+    ) -> RpcResult<PreconfirmedReceipt> {
         let timeout_ms = match timeout_ms {
             None | Some(serde_json::Value::Null) => self.cfg.sync_timeout_ms,
             Some(v) => parse_timeout(&v)?,
@@ -589,10 +590,10 @@ impl EthApiServer for EthHandler {
             })) => {
                 let receipt = preconfirmed_receipt_json(&record, &tx, &block);
                 let sent = peregrine_sequencer::sequencer_loop::now_us();
-                let mut json = serde_json::to_value(receipt)
-                    .map_err(|e| RpcError::Execution(format!("cannot encode the receipt: {e}")))?;
-                json["preconfirmation"] = record.preconfirmation(index, sent).to_json();
-                Ok(json)
+                Ok(PreconfirmedReceipt {
+                    receipt,
+                    preconfirmation: record.preconfirmation(index, sent),
+                })
             }
             Ok(Ok(WaitOutcome::Queued { missing_nonce })) => Err(RpcError::NotReady {
                 hash,
@@ -612,12 +613,12 @@ impl EthApiServer for EthHandler {
         Ok(self.chain.feed.sequencer())
     }
 
-    fn get_preconfirmation(&self, hash: B256) -> RpcResult<Option<serde_json::Value>> {
+    fn get_preconfirmation(&self, hash: B256) -> RpcResult<Option<Preconfirmation>> {
         let sent = peregrine_sequencer::sequencer_loop::now_us();
         Ok(self
             .chain
             .preconfirmed(&hash)?
-            .map(|(record, index)| record.preconfirmation(index, sent).to_json()))
+            .map(|(record, index)| record.preconfirmation(index, sent)))
     }
 
     async fn subscribe(

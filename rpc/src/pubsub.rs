@@ -15,9 +15,10 @@ use jsonrpsee::{
     core::{SubscriptionResult, server::SendTimeoutError},
     types::ErrorObjectOwned,
 };
+use peregrine_preconf::Preconfirmation;
 use peregrine_sequencer::signer::MiniBlockRecord;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json, value::RawValue};
 use std::{sync::Arc, time::Duration};
 use tokio::sync::broadcast::error::RecvError;
 
@@ -81,9 +82,10 @@ impl Emit {
         }
     }
 
-    fn items(&self, record: &MiniBlockRecord, out: &mut Vec<Value>) {
+    /// Appends this subscription's items for `record` to `out`, serialized.
+    fn items(&self, record: &MiniBlockRecord, out: &mut Vec<Box<RawValue>>) -> Result<(), String> {
         match self {
-            Emit::MiniBlocks => out.push(serde_json::to_value(record).unwrap_or(Value::Null)),
+            Emit::MiniBlocks => out.push(raw(record)?),
             Emit::Preconfirmations(p) => {
                 for (i, tx) in record.transactions.iter().enumerate() {
                     let wanted = p.tx_hashes.as_ref().is_none_or(|h| h.contains(&tx.hash))
@@ -93,21 +95,22 @@ impl Emit {
                             .is_none_or(|t| tx.to.is_some_and(|to| t.contains(&to)));
                     if wanted {
                         let sent = peregrine_sequencer::sequencer_loop::now_us();
-                        let mut json = record.preconfirmation(i, sent).to_json();
-                        json["transactionHash"] = json!(tx.hash);
-                        out.push(json);
+                        out.push(raw(&PreconfNotification {
+                            preconfirmation: &record.preconfirmation(i, sent),
+                            transaction_hash: tx.hash,
+                        })?);
                     }
                 }
             }
             Emit::StateChanges(addresses) => {
                 for (address, change) in &record.state_diff.accounts {
                     if addresses.contains(address) {
-                        out.push(json!({
+                        out.push(raw(&json!({
                             "miniBlock": record.number(),
                             "blockNumber": record.block_number(),
                             "address": address,
                             "change": change,
-                        }));
+                        }))?);
                     }
                 }
             }
@@ -125,13 +128,29 @@ impl Emit {
                                 log_index: Some(tx.first_log_index + j as u64),
                                 removed: false,
                             };
-                            out.push(serde_json::to_value(rpc).unwrap_or(Value::Null));
+                            out.push(raw(&rpc)?);
                         }
                     }
                 }
             }
         }
+        Ok(())
     }
+}
+
+/// A `preconfirmations` notification: the preconfirmation's JSON form plus the
+/// transaction's hash at the top level.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PreconfNotification<'a> {
+    #[serde(flatten)]
+    preconfirmation: &'a Preconfirmation,
+    transaction_hash: B256,
+}
+
+/// `item` as JSON text, ready for a subscription message.
+fn raw<T: Serialize + ?Sized>(item: &T) -> Result<Box<RawValue>, String> {
+    serde_json::value::to_raw_value(item).map_err(|e| format!("cannot encode a notification: {e}"))
 }
 
 fn slow(resume_at: u64) -> String {
@@ -145,13 +164,12 @@ fn slow(resume_at: u64) -> String {
 /// Sends one item, waiting up to `timeout` for room; false when the client went away.
 async fn send(
     sink: &SubscriptionSink,
-    item: &Value,
+    item: Box<RawValue>,
     timeout: Duration,
     resume_at: u64,
 ) -> Result<bool, String> {
-    let raw = serde_json::value::to_raw_value(item).map_err(|e| e.to_string())?;
     match sink
-        .send_timeout(SubscriptionMessage::from(raw), timeout)
+        .send_timeout(SubscriptionMessage::from(item), timeout)
         .await
     {
         Ok(()) => Ok(true),
@@ -170,11 +188,11 @@ async fn send_record(
     sink: &SubscriptionSink,
     emit: &Emit,
     record: &MiniBlockRecord,
-    scratch: &mut Vec<Value>,
+    scratch: &mut Vec<Box<RawValue>>,
     timeout: Duration,
 ) -> Result<bool, String> {
     scratch.clear();
-    emit.items(record, scratch);
+    emit.items(record, scratch)?;
     if scratch.is_empty() {
         return Ok(true);
     }
@@ -189,7 +207,7 @@ async fn send_record(
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    for item in scratch.iter() {
+    for item in scratch.drain(..) {
         if !send(sink, item, timeout, record.number()).await? {
             return Ok(false);
         }
@@ -279,8 +297,7 @@ async fn new_heads(handler: EthHandler, pending: PendingSubscriptionSink) -> Sub
             Err(RecvError::Closed) => return Ok(()),
         };
         let block = convert::rpc_block(head.header, head.hash, &[], &[], false);
-        let item = serde_json::to_value(&block.header).unwrap_or(Value::Null);
-        if !send(&sink, &item, timeout, 0).await? {
+        if !send(&sink, raw(&block.header)?, timeout, 0).await? {
             return Ok(());
         }
     }

@@ -1,6 +1,6 @@
 //! The JSON form: round trip, strictness, and tampering with every field.
 
-use alloy_primitives::{Address, address};
+use alloy_primitives::{Address, B256, address};
 use peregrine_preconf::{DEV_SEQUENCER_ADDRESS, Preconfirmation, VerifyError};
 use serde_json::Value;
 
@@ -79,6 +79,60 @@ fn json_has_the_documented_shape() {
     assert_eq!(json["transaction"]["index"], 1);
     assert_eq!(json["receipt"]["gasUsed"], 22_000);
     assert_eq!(json["proofs"]["transaction"].as_array().unwrap().len(), 2);
+}
+
+/// The serialized text is the document the crate documentation describes, built here field
+/// by field as a reference, for preconfirmations with short and long proofs.
+#[test]
+fn serialized_text_matches_a_field_by_field_reference() {
+    use alloy_primitives::hex;
+    use serde_json::json;
+    let hex32 = |b: &B256| json!(hex::encode_prefixed(b));
+    for p in mini_block(1, 3).iter().chain(&mini_block(5, 4)) {
+        let h = &p.header.header;
+        let t = &p.timestamps;
+        let reference = json!({
+            "typedData": {
+                "domain": { "name": "Peregrine", "version": "1", "chainId": h.chainId },
+                "types": peregrine_preconf::typed_data_types(),
+                "primaryType": "MiniBlockHeader",
+                "message": {
+                    "chainId": h.chainId,
+                    "blockNumber": h.blockNumber,
+                    "miniBlockNumber": h.miniBlockNumber,
+                    "parentHash": hex32(&h.parentHash),
+                    "firstSequence": h.firstSequence,
+                    "transactionsRoot": hex32(&h.transactionsRoot),
+                    "receiptsRoot": hex32(&h.receiptsRoot),
+                    "stateDiffRoot": hex32(&h.stateDiffRoot),
+                    "timestampMicros": h.timestampMicros,
+                },
+            },
+            "signature": hex::encode_prefixed(p.header.signature.as_bytes()),
+            "transaction": { "index": p.index, "hash": hex32(&p.receipt.tx_hash) },
+            "receipt": {
+                "success": p.receipt.success,
+                "gasUsed": p.receipt.gas_used,
+                "cumulativeGasUsed": p.receipt.cumulative_gas_used,
+                "logsHash": hex32(&p.receipt.logs_hash),
+            },
+            "proofs": {
+                "transaction": p.transaction_proof.iter().map(hex32).collect::<Vec<_>>(),
+                "receipt": p.receipt_proof.iter().map(hex32).collect::<Vec<_>>(),
+            },
+            "timestamps": {
+                "received": t.received,
+                "ordered": t.ordered,
+                "executed": t.executed,
+                "signed": t.signed,
+                "sent": t.sent,
+            },
+        });
+        let text = serde_json::to_string(p).unwrap();
+        let parsed: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(parsed, reference, "{text}");
+        assert_eq!(p.to_json(), reference);
+    }
 }
 
 /// Every scalar in `v` with its path, as a list of JSON pointers.
