@@ -83,10 +83,25 @@ impl SignedHeader {
                 "s is in the upper half of the curve order (malleable signature)".into(),
             ));
         }
-        self.signature
-            .recover_address_from_prehash(&self.hash())
+        recover_address(&self.signature, self.hash())
             .map_err(|e| VerifyError::BadSignature(e.to_string()))
     }
+}
+
+/// The address whose key made `signature` over `digest`, with libsecp256k1 (about 4× faster
+/// than the pure-Rust k256 behind `Signature::recover_address_from_prehash`).
+fn recover_address(signature: &Signature, digest: B256) -> Result<Address, secp256k1::Error> {
+    use secp256k1::ecdsa::{RecoverableSignature, RecoveryId};
+    let mut compact = [0u8; 64];
+    compact[..32].copy_from_slice(&signature.r().to_be_bytes::<32>());
+    compact[32..].copy_from_slice(&signature.s().to_be_bytes::<32>());
+    let id = RecoveryId::try_from(i32::from(signature.v()))?;
+    let signature = RecoverableSignature::from_compact(&compact, id)?;
+    let key = secp256k1::SECP256K1
+        .recover_ecdsa(&secp256k1::Message::from_digest(digest.0), &signature)?;
+    Ok(Address::from_raw_public_key(
+        &key.serialize_uncompressed()[1..],
+    ))
 }
 
 #[cfg(test)]
@@ -227,5 +242,35 @@ mod tests {
             variants.push(h.signing_hash());
         }
         assert!(variants.iter().all(|h| *h != base));
+    }
+
+    /// libsecp256k1 recovery agrees with k256's (alloy's `recover_address_from_prehash`),
+    /// for signatures of both parities, by several keys, and for foreign signatures.
+    #[test]
+    fn recovery_agrees_with_k256() {
+        let mut parities = [0; 2];
+        for k in 1u8..=6 {
+            let key = SequencerKey::from_bytes(&keccak256([k])).unwrap();
+            for n in 0..20 {
+                let mut h = header();
+                h.miniBlockNumber = n;
+                let signed = key.sign_header(h);
+                parities[usize::from(signed.signature.v())] += 1;
+                let by_k256 = signed
+                    .signature
+                    .recover_address_from_prehash(&signed.hash())
+                    .unwrap();
+                assert_eq!(signed.recover_signer().unwrap(), by_k256);
+                assert_eq!(by_k256, key.address());
+                // The same signature over another digest recovers some other address,
+                // the same one with both libraries.
+                let other = keccak256([k, n as u8]);
+                assert_eq!(
+                    recover_address(&signed.signature, other).ok(),
+                    signed.signature.recover_address_from_prehash(&other).ok()
+                );
+            }
+        }
+        assert!(parities[0] > 0 && parities[1] > 0, "{parities:?}");
     }
 }

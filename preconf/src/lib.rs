@@ -107,6 +107,8 @@ mod key;
 mod leaf;
 mod merkle;
 mod preconf;
+#[cfg(feature = "test-utils")]
+pub mod testing;
 
 pub use error::{KeyError, VerifyError};
 pub use header::{DOMAIN_NAME, DOMAIN_VERSION, MiniBlockHeader, SignedHeader, domain};
