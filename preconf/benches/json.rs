@@ -4,6 +4,8 @@
 //!
 //! `cargo bench -p peregrine-preconf --bench json`
 
+#![allow(missing_docs)] // criterion_group! generates an undocumented function
+
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use peregrine_preconf::{DEV_SEQUENCER_ADDRESS, Preconfirmation, testing::mini_block};
 use std::hint::black_box;
