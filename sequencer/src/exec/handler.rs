@@ -255,6 +255,10 @@ fn refilled_frame_input<CTX: ContextTr>(
 }
 
 /// Whether the first frame would run no code: its target has none and is not a precompile.
+///
+/// Relies on the precompile provider's `contains` naming every address its `run` handles,
+/// as revm's `EthPrecompiles` does; a custom provider that runs unlisted addresses would
+/// need this check changed.
 fn is_plain_transfer<EVM>(evm: &mut EVM, inputs: &CallInputs) -> bool
 where
     EVM: EvmTr<Precompiles: PrecompileProvider<EVM::Context, Output = InterpreterResult>>,
