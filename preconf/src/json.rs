@@ -3,7 +3,7 @@
 
 use alloy_primitives::{B256, FixedBytes, Signature, U256, hex};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::error::VerifyError;
 use crate::header::{DOMAIN_NAME, DOMAIN_VERSION, MiniBlockHeader, SignedHeader};
@@ -38,13 +38,7 @@ const DOMAIN_FIELDS: [(&str, &str); 3] = [
 /// viem accepts the `EIP712Domain` entry (it must match the domain, which it does); ethers'
 /// `verifyTypedData` wants it removed ("ambiguous primary types or unused types").
 pub fn typed_data_types() -> Value {
-    let list = |fields: &[(&str, &str)]| -> Value {
-        fields
-            .iter()
-            .map(|(name, ty)| json!({ "name": name, "type": ty }))
-            .collect()
-    };
-    json!({ "EIP712Domain": list(&DOMAIN_FIELDS), PRIMARY_TYPE: list(&HEADER_FIELDS) })
+    serde_json::to_value(Types).expect("constant field lists always serialize")
 }
 
 impl Preconfirmation {
