@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# The preconfirmation latency measurement of issue #3: one client over a persistent
+# WebSocket on loopback at 1k TPS, submit -> signed preconfirmation received, page-cache
+# durability (`--wal.durability os`). Starts `peregrine dev` on a fresh datadir for each
+# run, runs `peregrine-loadtest`, prints the summary and the per-stage breakdown, and keeps
+# each run's JSON report.
+#
+#   ./scripts/latency.sh                       # defaults, unpinned, 3 runs
+#   ./scripts/latency.sh --pinned 2,3 --node-cores 4-7 --client-cores 8-11
+#                                              # the design-card set-up on a big machine:
+#                                              # loop on core 2 and log thread on core 3,
+#                                              # both busy-spinning; RPC workers on 4-7;
+#                                              # load generator on 8-11
+#
+# Options:
+#   --pinned LOOP,LOG   pin the sequencer loop and the log thread to these cores and make
+#                       both busy-spin (needs two otherwise idle cores each; on a 2-core
+#                       machine this is far slower than the default)
+#   --node-cores LIST   run the node's other threads on these cores (taskset -c LIST)
+#   --client-cores LIST run the load generator on these cores (taskset -c LIST)
+#   --rate N            transactions per second (default 1000)
+#   --duration D        per run (default 10s)
+#   --runs K            how many runs (default 3)
+#   --warmup D          before each measured run, load the fresh node at the same rate for
+#                       D, unreported (default 3s; 0s to measure from a cold start). The
+#                       first seconds of a node's life are slower (pools and caches fill,
+#                       threads and connections start): p50 ~250-300 us in second 1 here,
+#                       ~150-170 us from second 3 on
+#   --out DIR           reports go here (default target/latency/<time>)
+#   -- ARGS             anything after `--` goes to `peregrine dev`
+#
+# Binaries: $PEREGRINE_BIN and $LOADTEST_BIN, else target/release/{peregrine,peregrine-loadtest},
+# built with `cargo build --release` when missing. A machine without cargo or crates.io
+# (the lent 16-core one) gets stripped copies, 13 + 4 MB:
+#   mkdir -p target/device
+#   strip -o target/device/peregrine target/release/peregrine
+#   strip -o target/device/peregrine-loadtest target/release/peregrine-loadtest
+#   # there, with target/device carried:
+#   PEREGRINE_BIN=target/device/peregrine LOADTEST_BIN=target/device/peregrine-loadtest \
+#     scripts/latency.sh --pinned 2,3 --node-cores 4-7 --client-cores 8-11 --out "$OUT"
+# Needs bash, taskset (util-linux) for the core options, and nothing else.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+PINNED="" NODE_CORES="" CLIENT_CORES="" RATE=1000 DURATION=10s RUNS=3 WARMUP=3s OUT="" EXTRA=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --pinned) PINNED="$2"; shift 2 ;;
+    --node-cores) NODE_CORES="$2"; shift 2 ;;
+    --client-cores) CLIENT_CORES="$2"; shift 2 ;;
+    --rate) RATE="$2"; shift 2 ;;
+    --duration) DURATION="$2"; shift 2 ;;
+    --runs) RUNS="$2"; shift 2 ;;
+    --warmup) WARMUP="$2"; shift 2 ;;
+    --out) OUT="$2"; shift 2 ;;
+    --) shift; EXTRA=("$@"); break ;;
+    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "latency.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+case "$RUNS" in '' | *[!0-9]* | 0) echo "latency.sh: --runs needs a number >= 1" >&2; exit 2 ;; esac
+
+PEREGRINE_BIN="${PEREGRINE_BIN:-$ROOT/target/release/peregrine}"
+LOADTEST_BIN="${LOADTEST_BIN:-$ROOT/target/release/peregrine-loadtest}"
+if [ ! -x "$PEREGRINE_BIN" ] || [ ! -x "$LOADTEST_BIN" ]; then
+  echo "[latency] building release binaries"
+  cargo build --release --locked -p peregrine-ops -p peregrine-loadtest
+fi
+
+NODE_FLAGS=(--wal.durability os --dev.accounts 64)
+if [ -n "$PINNED" ]; then
+  LOOP_CORE="${PINNED%%,*}" LOG_CORE="${PINNED##*,}"
+  if [ -z "$LOOP_CORE" ] || [ "$LOOP_CORE" = "$PINNED" ]; then
+    echo "latency.sh: --pinned wants LOOP,LOG (two core numbers)" >&2; exit 2
+  fi
+  NODE_FLAGS+=(--sequencer.core "$LOOP_CORE" --wal.core "$LOG_CORE"
+    --sequencer.wait busy-spin --wal.wait busy-spin)
+fi
+node_prefix=() client_prefix=()
+[ -n "$NODE_CORES" ] && node_prefix=(taskset -c "$NODE_CORES")
+[ -n "$CLIENT_CORES" ] && client_prefix=(taskset -c "$CLIENT_CORES")
+
+OUT="${OUT:-$ROOT/target/latency/$(date -u +%Y%m%dT%H%M%SZ)}"
+mkdir -p "$OUT"
+PORT=$((20000 + RANDOM % 20000))
+echo "[latency] $(nproc) cores; node: ${node_prefix[*]:-unpinned} ${NODE_FLAGS[*]} ${EXTRA[*]:-}"
+echo "[latency] client: ${client_prefix[*]:-unpinned}; $RATE TPS for $DURATION after $WARMUP of warm-up, $RUNS runs; reports in $OUT"
+
+NODE_PID=""
+DATADIR=""
+cleanup() {
+  if [ -n "$NODE_PID" ]; then kill -TERM "$NODE_PID" 2>/dev/null || true; wait "$NODE_PID" 2>/dev/null || true; fi
+  if [ -n "$DATADIR" ]; then rm -rf "$DATADIR"; fi
+}
+trap cleanup EXIT
+
+for run in $(seq 1 "$RUNS"); do
+  DATADIR="$(mktemp -d)"
+  "${node_prefix[@]}" "$PEREGRINE_BIN" dev --datadir "$DATADIR" \
+    --rpc.addr "127.0.0.1:$PORT" --metrics.addr "127.0.0.1:$((PORT + 1))" \
+    "${NODE_FLAGS[@]}" "${EXTRA[@]}" >"$OUT/node-$run.log" 2>&1 &
+  NODE_PID=$!
+  up=""
+  for _ in $(seq 1 100); do
+    if ! kill -0 "$NODE_PID" 2>/dev/null; then break; fi
+    # The RPC port accepts connections once the node serves (bash's /dev/tcp: no curl needed).
+    if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+      up=1; break
+    fi
+    sleep 0.1
+  done
+  if [ -z "$up" ]; then
+    echo "[latency] the node did not start; its log:" >&2
+    cat "$OUT/node-$run.log" >&2
+    exit 1
+  fi
+  echo "== run $run"
+  case "$WARMUP" in
+    0 | 0s | 0ms) ;;
+    *)
+      "${client_prefix[@]}" "$LOADTEST_BIN" --rpc "ws://127.0.0.1:$PORT" --mode open \
+        --rate "$RATE" --duration "$WARMUP" --send async --accounts 64 \
+        --out "$OUT/warmup-$run.json" >"$OUT/warmup-$run.txt" 2>&1 ||
+        { echo "[latency] the warm-up run failed:" >&2; cat "$OUT/warmup-$run.txt" >&2; exit 1; }
+      ;;
+  esac
+  "${client_prefix[@]}" "$LOADTEST_BIN" --rpc "ws://127.0.0.1:$PORT" --mode open \
+    --rate "$RATE" --duration "$DURATION" --send async --accounts 64 \
+    --out "$OUT/run-$run.json" 2>&1 |
+    sed -n '/transactions/,/errors/p'
+  kill -TERM "$NODE_PID"; wait "$NODE_PID" || true
+  NODE_PID=""
+  rm -rf "$DATADIR"; DATADIR=""
+done
