@@ -46,7 +46,7 @@ struct Prepared {
 
 fn block_context(handler: &EthHandler, at: At) -> BlockContext {
     match at {
-        At::Pending => handler.chain.pending.read().open.ctx.unwrap_or_else(|| {
+        At::Pending => handler.chain.pending_view().open.ctx.unwrap_or_else(|| {
             let head = handler.chain.head().header;
             BlockContext {
                 number: head.number + 1,
@@ -127,7 +127,7 @@ fn execute(handler: &EthHandler, p: &Prepared, gas: u64) -> RpcResult<ExecutionR
     let hashes = &handler.chain.hashes;
     match p.at {
         At::Pending => {
-            let pending = handler.chain.pending.read();
+            let pending = handler.chain.pending_view();
             let db = ReadDb {
                 state: &pending.state,
                 hashes,

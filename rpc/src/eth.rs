@@ -100,8 +100,7 @@ impl EthHandler {
         Ok(match at {
             At::Pending => self
                 .chain
-                .pending
-                .read()
+                .pending_view()
                 .state
                 .account(&address)
                 .map_or((0, U256::ZERO, KECCAK_EMPTY), |a| {
@@ -116,7 +115,7 @@ impl EthHandler {
     /// The block being built: its executed transactions, with the head as parent.
     fn pending_block(&self, full: bool) -> RpcResult<Block> {
         let head = self.chain.head();
-        let pending = self.chain.pending.read();
+        let pending = self.chain.pending_view();
         let ctx = pending
             .open
             .ctx
@@ -340,7 +339,7 @@ impl EthApiServer for EthHandler {
         let reader = self.reader()?;
         let at = Self::state_at(&reader, Self::resolve(&reader, block)?)?;
         Ok(match at {
-            At::Pending => self.chain.pending.read().state.code_of(&address),
+            At::Pending => self.chain.pending_view().state.code_of(&address),
             At::Sealed(_) => match reader.account(&address)? {
                 Some((_, _, hash)) if hash != KECCAK_EMPTY => {
                     reader.code(&hash)?.unwrap_or_default()
@@ -354,7 +353,7 @@ impl EthApiServer for EthHandler {
         let reader = self.reader()?;
         let at = Self::state_at(&reader, Self::resolve(&reader, block)?)?;
         let value = match at {
-            At::Pending => self.chain.pending.read().state.storage(&address, &slot),
+            At::Pending => self.chain.pending_view().state.storage(&address, &slot),
             At::Sealed(_) => reader.storage(&address, &slot)?,
         };
         Ok(B256::from(value))
@@ -407,7 +406,7 @@ impl EthApiServer for EthHandler {
                 Some(place),
             )));
         }
-        let pending = self.chain.pending.read();
+        let pending = self.chain.pending_view();
         Ok(pending.open.by_hash.get(&hash).map(|&i| {
             let tx = &pending.open.txs[i];
             convert::rpc_tx(&tx.envelope, tx.sender, None)
@@ -640,7 +639,7 @@ impl EthApiServer for EthHandler {
             });
         }
         {
-            let pending = self.chain.pending.read();
+            let pending = self.chain.pending_view();
             if pending.open.by_hash.contains_key(&hash) {
                 return Ok(TransactionStatus {
                     status: "pending",

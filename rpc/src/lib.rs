@@ -10,7 +10,7 @@
 //! ```text
 //!  client ──HTTP/WS──▶ jsonrpsee ──▶ EthHandler ──▶ Ingress::submit ──▶ ring
 //!                                        │
-//!                                        ├─ pending reads ──▶ Chain::pending (RwLock)
+//!                                        ├─ pending reads ──▶ Chain::pending_view (RwLock)
 //!                                        └─ latest reads  ──▶ redb read transaction
 //! ```
 //!

@@ -2,8 +2,10 @@
 //!
 //! Runs on its own named thread, off the sequencer core. Readers share [`Chain`]:
 //! `pending` reads lock [`Chain::pending`] (one lock covers the state and the open
-//! block's transactions, so a reader sees whole mini-blocks), `latest` reads open a redb
-//! read transaction ([`Chain::reader`]) that pins one head.
+//! block's transactions, so a reader sees whole mini-blocks), through
+//! [`Chain::pending_view`], which first waits for the view to show every mini-block a
+//! client may already hold a promise for; `latest` reads open a redb read transaction
+//! ([`Chain::reader`]) that pins one head.
 
 use crate::{
     block::{BlockContext, BlockEnd},
@@ -28,13 +30,14 @@ use alloy_primitives::{
 };
 use alloy_trie::EMPTY_ROOT_HASH;
 use crossbeam_channel::Receiver;
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Condvar, Mutex, RwLock, RwLockReadGuard};
 use std::{
     collections::VecDeque,
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
     },
+    time::{Duration, Instant},
 };
 
 /// How many dropped/queued transaction statuses are remembered (oldest forgotten first).
@@ -42,6 +45,9 @@ use std::{
 const STATUS_MEMORY: usize = 16_384;
 /// Sealed heads buffered for `newHeads` subscribers; a subscriber further behind is closed.
 const HEADS_BUFFER: usize = 1024;
+/// Longest a `pending` read waits for the pending view to catch up with the mini-blocks
+/// already announced ([`Chain::pending_view`]); past it the view is read as it is.
+pub const PENDING_CATCH_UP: Duration = Duration::from_secs(1);
 
 /// The executed but not yet sealed part of the chain.
 #[derive(Debug, Default)]
@@ -118,6 +124,8 @@ pub struct Chain {
     inflight: Mutex<B256Set>,
     /// Number of the next mini-block the pending view will apply.
     applied_next_mini: AtomicU64,
+    /// Signalled after each mini-block is applied, for readers in [`Chain::pending_view`].
+    applied: (Mutex<()>, Condvar),
 }
 
 impl Chain {
@@ -144,7 +152,35 @@ impl Chain {
             heads: tokio::sync::broadcast::channel(HEADS_BUFFER).0,
             inflight: Mutex::new(B256Set::default()),
             applied_next_mini: AtomicU64::new(next_mini),
+            applied: (Mutex::new(()), Condvar::new()),
         }
+    }
+
+    /// The pending view, once it shows every mini-block a client may have been told about.
+    ///
+    /// Read-your-writes: a client that got a preconfirmation (a sync receipt, a
+    /// subscription item) and then reads at `pending` sees what was promised. The log
+    /// thread announces a mini-block before the chain service applies it to this view
+    /// (microseconds later, or after the block seal it is busy with), so a read in that
+    /// window waits for it, at most [`PENDING_CATCH_UP`].
+    pub fn pending_view(&self) -> RwLockReadGuard<'_, Pending> {
+        let target = self.feed.announced_next();
+        if self.applied_next_mini_block() < target {
+            let deadline = Instant::now() + PENDING_CATCH_UP;
+            let (lock, signal) = &self.applied;
+            let mut guard = lock.lock();
+            while self.applied_next_mini_block() < target {
+                if signal.wait_until(&mut guard, deadline).timed_out() {
+                    tracing::warn!(
+                        target,
+                        applied = self.applied_next_mini_block(),
+                        "pending view still behind the announced mini-blocks; read as it is"
+                    );
+                    break;
+                }
+            }
+        }
+        self.pending.read()
     }
 
     /// A receiver of every block sealed from now on.
@@ -341,6 +377,11 @@ impl ChainService {
         self.chain
             .applied_next_mini
             .store(mini.number + 1, Ordering::Release);
+        // Readers waiting in `pending_view` check the number under this lock: taking it
+        // after the store means none can miss the signal.
+        let (lock, signal) = &self.chain.applied;
+        drop(lock.lock());
+        signal.notify_all();
         let mut inflight = self.chain.inflight.lock();
         for hash in &hashes {
             inflight.remove(hash);

@@ -65,6 +65,9 @@ pub struct Feed {
     recent_cap: usize,
     /// Number of the next mini-block to be published.
     next: AtomicU64,
+    /// Number of the next mini-block no client has been told about: set as publishing
+    /// starts, before any waiter or subscriber hears of it.
+    announced: AtomicU64,
 }
 
 impl Feed {
@@ -78,6 +81,7 @@ impl Feed {
             recent: Mutex::new(VecDeque::with_capacity(recent)),
             recent_cap: recent,
             next: AtomicU64::new(next),
+            announced: AtomicU64::new(next),
         }
     }
 
@@ -94,6 +98,13 @@ impl Feed {
     /// Number of the next mini-block to be published (all below it are published).
     pub fn next_number(&self) -> u64 {
         self.next.load(Ordering::Acquire)
+    }
+
+    /// Number of the next mini-block no client has been told about (every one below it
+    /// may be known to a client). [`crate::Chain::pending_view`] waits until the pending
+    /// view has applied all of them.
+    pub fn announced_next(&self) -> u64 {
+        self.announced.load(Ordering::Acquire)
     }
 
     /// A recent record by number, if still in the in-memory window.
@@ -162,6 +173,7 @@ impl Feed {
 
     pub(crate) fn publish(&self, signed: &SignedMiniBlock) {
         let record = &signed.record;
+        self.announced.store(record.number() + 1, Ordering::Release);
         if self.waiting.load(Ordering::Acquire) > 0 {
             let mut waiters = self.waiters.lock();
             for (i, tx) in signed.mini.txs.iter().enumerate() {

@@ -16,10 +16,26 @@
 //   statelogs            `stateChanges` and `logs` before the block is sealed (run with 5 s blocks)
 //   viemws               viem's webSocket transport: subscribe, watchBlockNumber, watchContractEvent
 //   subparams            eth_subscribe with bad kinds / params answers -32602
+//   preseal              ethers and cast read receipts and logs before the block seals
+//                        (run with 5 s blocks)
 //
 // Prints progress on stderr and `RESULT <json>` on stdout; exits 0 on success, 1 on failure.
+import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import {
+  Contract,
+  ContractFactory,
+  JsonRpcProvider,
+  TransactionReceipt,
+  Wallet,
+  WebSocketProvider,
+  verifyTypedData,
+} from "ethers";
+// The function ethers itself runs on every `eth_getTransactionReceipt` answer (not
+// re-exported by the package; imported from its file so the test parses as ethers does).
+import { formatTransactionReceipt } from "./node_modules/ethers/lib.esm/providers/format.js";
 import {
   createPublicClient,
   createWalletClient,
@@ -39,9 +55,11 @@ import {
 } from "viem";
 import { compileContracts } from "./compile.mjs";
 import {
+  CHAIN_ID,
   Checks,
   DEV,
   DEV_BALANCE,
+  DEV_KEYS,
   EMPTY_LOGS_HASH,
   RawWs,
   followWithResume,
@@ -341,6 +359,28 @@ async function sync([httpUrl]) {
     c.eq(r.status, "0x1", "raw sync: status");
     await verifyPreconf(r.preconfirmation, sequencer, "raw sync preconfirmation");
   }
+
+  // Read your writes: right after each sync receipt, `pending` reads show the transaction
+  // (the preconfirmation goes out before the chain service applies its mini-block to the
+  // pending view; reads wait for it). Before that wait, ~10% of these reads were stale.
+  const carol = await Sender.create(httpUrl, DEV[7]);
+  const dave = DEV[8].address;
+  const daveBefore = BigInt(await rpc(httpUrl, "eth_getBalance", [dave, "pending"]));
+  const stale = [];
+  const ROUNDS = 200;
+  for (let i = 0; i < ROUNDS; i++) {
+    const t = await carol.sign({ to: dave, value: 1n });
+    await rpc(httpUrl, "eth_sendRawTransactionSync", [t.raw, 10_000]);
+    const [count, balance, tx] = await Promise.all([
+      rpc(httpUrl, "eth_getTransactionCount", [carol.address, "pending"]),
+      rpc(httpUrl, "eth_getBalance", [dave, "pending"]),
+      rpc(httpUrl, "eth_getTransactionByHash", [t.hash]),
+    ]);
+    if (Number(BigInt(count)) !== t.nonce + 1 || BigInt(balance) !== daveBefore + BigInt(i + 1) || !tx) {
+      stale.push({ i, count, balance, tx: !!tx });
+    }
+  }
+  c.eq(stale.length, 0, `pending reads right after ${ROUNDS} sync receipts show them (stale: ${show(stale.slice(0, 3))})`);
 
   // Once sealed, the standard receipt agrees (blockHash becomes the L2 block's hash).
   const viemReceipts = [receipt, r2, r3];
@@ -933,7 +973,127 @@ async function subparams([httpUrl, wsUrl]) {
 
 // ============================================================== main
 
-const scenarios = { stream, sync, resume, replay, stalled, backlog, statelogs, viemws, subparams };
+// ============================================================== preseal (ethers, cast)
+
+/**
+ * Receipts and logs from before the block seals, read by ethers v6 and cast (viem is
+ * `sync` and `statelogs`). Run with 5 s blocks, right after a seal, so everything below
+ * happens while the block is pending:
+ *  - ethers: a signed transfer through `eth_sendRawTransactionSync`, its answer parsed by
+ *    ethers' own receipt formatter into a `TransactionReceipt` (blockHash = mini-block hash,
+ *    blockNumber = the pending block, `getTransactionReceipt` still null); the
+ *    preconfirmation's signature checked with ethers' `verifyTypedData`, as docs/api.md says
+ *    (`types` without `EIP712Domain`);
+ *  - ethers `WebSocketProvider`: `contract.on("Incremented")` delivers the event at
+ *    preconfirmation, parsed as an ethers log with the mini-block hash;
+ *  - cast: `cast send --sync --json` prints the preconfirmed receipt;
+ *  - after the seal, ethers' `getTransactionReceipt` and `tx.wait()` give the sealed
+ *    receipt, equal to the early one in every field but `blockHash`.
+ */
+async function preseal([httpUrl, wsUrl]) {
+  const c = new Checks("preseal");
+  const sequencer = await rpc(httpUrl, "preconf_sequencer");
+  const provider = new JsonRpcProvider(httpUrl, CHAIN_ID, { staticNetwork: true, pollingInterval: 100 });
+  const network = await provider.getNetwork();
+  const wallet = new Wallet(DEV_KEYS[4], provider);
+  const wsProvider = new WebSocketProvider(wsUrl, CHAIN_ID, { staticNetwork: true });
+  const ws = await RawWs.connect(wsUrl, "preseal");
+  const heads = await ws.subscribe("newHeads");
+  const { Counter } = compileContracts();
+
+  // A counter to listen to, deployed (and sealed) first.
+  const factory = new ContractFactory(Counter.abi, Counter.bytecode, wallet);
+  const deployed = await factory.deploy(5n);
+  await deployed.waitForDeployment();
+  const counterAddress = await deployed.getAddress();
+  const events = [];
+  const counter = new Contract(counterAddress, Counter.abi, wsProvider);
+  await counter.on("Incremented", (by, newCount, payload) => {
+    events.push({ by, newCount, log: payload.log, receiptThen: rpc(httpUrl, "eth_getTransactionReceipt", [payload.log.transactionHash]) });
+  });
+
+  // Right after a seal, so the next one is ~5 s away.
+  const before = heads.items.length;
+  await heads.until("a new head", 20_000, (items) => items.length > before);
+  const head = await provider.getBlockNumber();
+
+  // ethers: sign, send through EIP-7966, parse the answer as ethers parses receipts.
+  const bob = DEV[1].address;
+  const request = await wallet.populateTransaction({ to: bob, value: 7n });
+  const signed = await wallet.signTransaction(request);
+  const raw = await provider.send("eth_sendRawTransactionSync", [signed, 10_000]);
+  const early = provider._wrapTransactionReceipt(formatTransactionReceipt(raw), network);
+  const p = raw.preconfirmation;
+  const mbHash = await verifyPreconf(p, sequencer, "ethers sync preconfirmation");
+  c.check(early instanceof TransactionReceipt, "ethers parsed the receipt into a TransactionReceipt");
+  c.eq(early.hash, keccak256(signed), "ethers receipt hash");
+  c.eq(early.status, 1, "ethers receipt status");
+  c.eq(early.gasUsed, 21_000n, "ethers receipt gasUsed");
+  c.eq(early.blockHash, mbHash, "ethers receipt blockHash = the mini-block hash");
+  c.check(early.blockNumber > head, `ethers receipt blockNumber ${early.blockNumber} is the pending block (head ${head})`);
+  c.eq(await provider.getTransactionReceipt(early.hash), null, "ethers getTransactionReceipt: null before the seal");
+  const { EIP712Domain, ...types } = p.typedData.types;
+  c.check(EIP712Domain, "typedData.types has EIP712Domain");
+  const signer = verifyTypedData(p.typedData.domain, types, p.typedData.message, p.signature);
+  c.eq(lc(signer), lc(sequencer), "ethers verifyTypedData recovers the sequencer");
+
+  // ethers WebSocketProvider: the contract event at preconfirmation.
+  // The nonce is given: ethers answers a repeated `eth_getTransactionCount` from its own
+  // 250 ms request cache, which still holds the count from before the transfer.
+  const inc = await wallet.populateTransaction({
+    nonce: request.nonce + 1,
+    to: counterAddress,
+    data: counter.interface.encodeFunctionData("increment"),
+    gasLimit: 200_000n,
+  });
+  const rawInc = await provider.send("eth_sendRawTransactionSync", [await wallet.signTransaction(inc), 10_000]);
+  const incMbHash = miniHashOf(rawInc.preconfirmation);
+  await waitFor("the Incremented event through ethers", 10_000, () => events.length >= 1);
+  const ev = events[0];
+  c.eq(ev.newCount, 6n, "ethers event: newCount 6");
+  c.eq(lc(ev.by), lc(wallet.address), "ethers event: by");
+  c.eq(ev.log.transactionHash, rawInc.transactionHash, "ethers log transactionHash");
+  c.eq(ev.log.blockHash, incMbHash, "ethers log blockHash = the mini-block hash");
+  c.eq(BigInt(ev.log.blockNumber), BigInt(rawInc.blockNumber), "ethers log blockNumber = the pending block");
+  c.eq(await ev.receiptThen, null, "the event arrived before the block sealed");
+
+  // cast: `send --sync` prints the receipt eth_sendRawTransactionSync answers.
+  const castBin = fileURLToPath(new URL("./node_modules/.bin/cast", import.meta.url));
+  const castOut = execFileSync(
+    castBin,
+    ["send", "--sync", "--json", "--private-key", DEV_KEYS[5], "--rpc-url", httpUrl, bob, "--value", "9"],
+    { encoding: "utf8", timeout: 30_000, env: { ...process.env, FOUNDRY_DISABLE_NIGHTLY_WARNING: "1" } },
+  );
+  const castReceipt = JSON.parse(castOut);
+  const castPre = await rpc(httpUrl, "preconf_getPreconfirmation", [castReceipt.transactionHash]);
+  c.check(castPre, "the cast transaction has a preconfirmation");
+  c.eq(castReceipt.status, "0x1", "cast receipt status");
+  c.eq(castReceipt.blockHash, miniHashOf(castPre), "cast receipt blockHash = the mini-block hash");
+  c.eq(BigInt(castReceipt.blockNumber), BigInt(castPre.typedData.message.blockNumber), "cast receipt blockNumber = the pending block");
+  c.eq(await rpc(httpUrl, "eth_getTransactionReceipt", [castReceipt.transactionHash]), null, "cast receipt came before the seal");
+  const headNow = await provider.getBlockNumber();
+  c.check(headNow < early.blockNumber, `all of the above before block ${early.blockNumber} sealed (head ${headNow})`);
+
+  // After the seal: ethers' standard paths, equal to the early receipt but for blockHash.
+  const sealed = await provider.waitForTransaction(early.hash, 1, 30_000);
+  c.eq(sealed.blockNumber, early.blockNumber, "sealed blockNumber = the early one");
+  c.check(sealed.blockHash !== early.blockHash, "sealed blockHash is the block's");
+  c.eq((await provider.getBlock(sealed.blockNumber)).hash, sealed.blockHash, "sealed blockHash = getBlock().hash");
+  for (const k of ["hash", "index", "from", "to", "gasUsed", "cumulativeGasUsed", "gasPrice", "status", "logsBloom", "type"]) {
+    c.eq(show(sealed[k]), show(early[k]), `sealed ${k} = early ${k}`);
+  }
+  const sent = await wallet.sendTransaction({ to: bob, value: 1n });
+  const waited = await sent.wait(1, 30_000);
+  c.eq(waited.status, 1, "ethers sendTransaction().wait(): status");
+
+  await counter.removeAllListeners();
+  await wsProvider.destroy();
+  ws.close();
+  provider.destroy();
+  result({ checks: c.count, pendingBlock: early.blockNumber });
+}
+
+const scenarios = { stream, sync, resume, replay, stalled, backlog, statelogs, viemws, subparams, preseal };
 const [name, ...args] = process.argv.slice(2);
 const run = scenarios[name];
 if (!run || args.length < 1) {

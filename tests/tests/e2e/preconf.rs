@@ -1,7 +1,8 @@
 //! Preconfirmations (Peregrine only): signed mini-block headers checked by generic
-//! libraries (viem, @openzeppelin/merkle-tree, cast), `eth_sendRawTransactionSync`
-//! (EIP-7966) with viem and raw, its error codes, and `peregrine preconf verify` against
-//! every field of a preconfirmation tampered with in turn.
+//! libraries (viem, ethers, @openzeppelin/merkle-tree, cast), `eth_sendRawTransactionSync`
+//! (EIP-7966) with viem, ethers, cast and raw, its error codes, pending reads right after
+//! a receipt, and `peregrine preconf verify` against every field of a preconfirmation
+//! tampered with in turn.
 
 use std::thread;
 use std::time::{Duration, Instant};
@@ -12,7 +13,7 @@ use peregrine_tests::preconf::{
     DEV_SEQUENCER_ADDRESS, exit_code, peregrine_cli, script_result, verify_file,
 };
 use peregrine_tests::util::{as_str, hex_quantity, lower};
-use peregrine_tests::{DevAccount, Node, dev, skip_on_anvil, wait_until};
+use peregrine_tests::{DevAccount, Node, NodeOptions, dev, skip_on_anvil, wait_until};
 use serde_json::{Value, json};
 
 /// Where test transfers go.
@@ -210,6 +211,23 @@ fn viem_send_raw_transaction_sync_and_cli_verify() {
         let out = verify_file(dir.path(), "viem.json", v, Some(&seq));
         assert_eq!(exit_code(&out), Some(0), "{out}");
     }
+}
+
+/// Test 2b (5 s blocks, so every step happens while the block is pending). ethers v6 and
+/// cast parse what Peregrine answers before the block seals: the `eth_sendRawTransactionSync`
+/// receipt through ethers' own receipt formatter (blockHash = mini-block hash, blockNumber =
+/// the pending block), the preconfirmation through ethers' `verifyTypedData`, a contract
+/// event through ethers' `WebSocketProvider` (before any sealed receipt exists), and
+/// `cast send --sync --json`; after the seal ethers' `waitForTransaction` and `tx.wait()`
+/// see the sealed receipt, equal to the early one but for `blockHash`.
+#[test]
+fn ethers_and_cast_parse_receipts_and_logs_before_the_seal() {
+    if skip_on_anvil("pre-seal receipts and logs are Peregrine's") {
+        return;
+    }
+    let node = Node::from_env_opts(NodeOptions::block_time("5s"));
+    let res = scenario(&node, "preseal", &[], Duration::from_secs(180));
+    assert!(res["checks"].as_u64() >= Some(30), "{res}");
 }
 
 // ---------------------------------------------------------------- 3. sync send errors
