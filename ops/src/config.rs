@@ -249,6 +249,9 @@ pub struct PreconfSection {
     pub key: Option<PathBuf>,
     /// Mini-blocks buffered for subscribers before a slow one is closed.
     pub feed_capacity: usize,
+    /// Recent mini-blocks kept in memory for replay and lookups (older unsealed ones come
+    /// from the open block, sealed ones from redb).
+    pub recent_mini_blocks: usize,
 }
 
 impl Default for PreconfSection {
@@ -256,6 +259,7 @@ impl Default for PreconfSection {
         Self {
             key: None,
             feed_capacity: peregrine_sequencer::feed::DEFAULT_FEED_CAPACITY,
+            recent_mini_blocks: peregrine_sequencer::feed::DEFAULT_RECENT_MINI_BLOCKS,
         }
     }
 }
@@ -404,6 +408,7 @@ impl PeregrineConfig {
             .map_err(|_| ConfigError::Value("sequencer.max-tx-size is too large".into()))?;
         cfg.signing_key = self.preconf.key.clone();
         cfg.feed_capacity = self.preconf.feed_capacity;
+        cfg.recent_mini_blocks = self.preconf.recent_mini_blocks;
         let w = &self.wal;
         cfg.wal.durability = w
             .durability

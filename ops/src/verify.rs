@@ -65,7 +65,9 @@ pub fn verify(args: &VerifyArgs) -> Result<String, VerifyCmdError> {
          mini-block     {} (hash {})\n  \
          position       {} in the mini-block\n  \
          transaction    {}\n  \
-         result         {}, gas used {}\n",
+         result         {}, gas used {}, cumulative gas used {}\n  \
+         logs hash      {}\n  \
+         proofs         transaction {} hashes, receipt {} hashes (both verified)\n",
         v.signer,
         v.chain_id,
         v.block_number,
@@ -75,5 +77,9 @@ pub fn verify(args: &VerifyArgs) -> Result<String, VerifyCmdError> {
         v.tx_hash,
         if v.success { "success" } else { "reverted" },
         v.gas_used,
+        preconf.receipt.cumulative_gas_used,
+        preconf.receipt.logs_hash,
+        preconf.transaction_proof.len(),
+        preconf.receipt_proof.len(),
     ))
 }

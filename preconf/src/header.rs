@@ -23,7 +23,8 @@ sol! {
         uint64 chainId;
         /// Number of the L2 block this mini-block belongs to.
         uint64 blockNumber;
-        /// Position of this mini-block within its L2 block, from 0.
+        /// Number of this mini-block: counts every mini-block of the chain from 0, across
+        /// L2 blocks, without gaps (what `fromMiniBlock` resumes from).
         uint64 miniBlockNumber;
         /// Signing hash of the previous mini-block (zero for the chain's first one).
         bytes32 parentHash;

@@ -54,7 +54,7 @@ pub struct Verified {
     pub chain_id: u64,
     /// L2 block number.
     pub block_number: u64,
-    /// Mini-block number within the block.
+    /// Mini-block number: chain-wide, from 0, without gaps.
     pub mini_block_number: u64,
     /// The mini-block's hash (its header's signing hash).
     pub mini_block_hash: B256,

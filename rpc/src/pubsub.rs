@@ -9,7 +9,7 @@
 
 use crate::{convert, eth::EthHandler};
 use alloy_primitives::{Address, B256};
-use alloy_rpc_types_eth::{Filter, Log};
+use alloy_rpc_types_eth::{BlockNumberOrTag, Filter, FilterBlockOption, Log};
 use jsonrpsee::{
     PendingSubscriptionSink, SubscriptionMessage, SubscriptionSink,
     core::{SubscriptionResult, server::SendTimeoutError},
@@ -178,6 +178,30 @@ async fn send(
     }
 }
 
+/// Sends one `newHeads` item (no resume hint: heads cannot be replayed); false when the
+/// client went away.
+async fn send_head(
+    sink: &SubscriptionSink,
+    item: Box<RawValue>,
+    timeout: Duration,
+) -> Result<bool, String> {
+    match sink
+        .send_timeout(SubscriptionMessage::from(item), timeout)
+        .await
+    {
+        Ok(()) => Ok(true),
+        Err(SendTimeoutError::Closed(_)) => Ok(false),
+        Err(SendTimeoutError::Timeout(_)) => {
+            crate::metrics::slow_consumer_dropped("buffer_full");
+            Err(
+                "subscription closed: the consumer fell behind and its buffer stayed full; \
+                 subscribe again"
+                    .into(),
+            )
+        }
+    }
+}
+
 /// Sends every item of `record`; false when the client went away.
 ///
 /// The items of one mini-block go out all or none: the sender first waits (up to
@@ -297,8 +321,37 @@ async fn new_heads(handler: EthHandler, pending: PendingSubscriptionSink) -> Sub
             Err(RecvError::Closed) => return Ok(()),
         };
         let block = convert::rpc_block(head.header, head.hash, &[], &[], false);
-        if !send(&sink, raw(&block.header)?, timeout, 0).await? {
+        if !send_head(&sink, raw(&block.header)?, timeout).await? {
             return Ok(());
+        }
+    }
+}
+
+/// A `logs` subscription is live: it cannot honour a block range or a block hash, so it
+/// refuses them (`latest` and `pending` mean "from now on" and are accepted) instead of
+/// ignoring them.
+fn live_only(filter: &Filter) -> Result<(), String> {
+    const WHY: &str = "a logs subscription delivers logs from the next preconfirmation on; \
+                       use eth_getLogs for past blocks";
+    match &filter.block_option {
+        FilterBlockOption::AtBlockHash(_) => Err(format!("blockHash is not supported: {WHY}")),
+        FilterBlockOption::Range {
+            from_block,
+            to_block,
+        } => {
+            let live = |b: &Option<BlockNumberOrTag>| {
+                matches!(
+                    b,
+                    None | Some(BlockNumberOrTag::Latest | BlockNumberOrTag::Pending)
+                )
+            };
+            if live(from_block) && live(to_block) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "fromBlock / toBlock other than latest or pending: {WHY}"
+                ))
+            }
         }
     }
 }
@@ -326,8 +379,8 @@ pub(crate) async fn subscribe(
         "logs" => match params {
             None | Some(Value::Null) => Ok((None, Emit::Logs(Box::default()))),
             Some(v) => serde_json::from_value::<Filter>(v)
-                .map(|f| (None, Emit::Logs(Box::new(f))))
-                .map_err(|e| e.to_string()),
+                .map_err(|e| e.to_string())
+                .and_then(|f| live_only(&f).map(|()| (None, Emit::Logs(Box::new(f))))),
         },
         other => Err(format!(
             "unknown subscription kind `{other}`; supported: {}",

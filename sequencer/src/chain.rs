@@ -204,10 +204,22 @@ impl Chain {
         self.store.reader()
     }
 
-    /// A signed mini-block record by number: recent ones from memory, older from redb.
+    /// A signed mini-block record by number: from the recent window in memory, else from
+    /// the open block (every mini-block not sealed yet, however many), else from redb.
     pub fn mini_block(&self, number: u64) -> Result<Option<Arc<MiniBlockRecord>>, StoreError> {
         if let Some(r) = self.feed.recent(number) {
             return Ok(Some(r));
+        }
+        {
+            // A seal moves the open block's records out only once redb holds them.
+            let pending = self.pending_view();
+            let records = &pending.open.records;
+            if let Some(r) = records.first().and_then(|first| {
+                let i = number.checked_sub(first.number())?;
+                records.get(usize::try_from(i).ok()?)
+            }) {
+                return Ok(Some(r.clone()));
+            }
         }
         Ok(self.store.reader()?.mini_block(number)?.map(Arc::new))
     }
@@ -217,8 +229,19 @@ impl Chain {
         &self,
         hash: &B256,
     ) -> Result<Option<(Arc<MiniBlockRecord>, usize)>, StoreError> {
-        if let Some(found) = self.feed.find_recent(hash) {
-            return Ok(Some(found));
+        {
+            // Every announced mini-block is in the open block until redb holds it.
+            let pending = self.pending_view();
+            if let Some(&at) = pending.open.by_hash.get(hash) {
+                let mut first = 0;
+                for record in &pending.open.records {
+                    let len = record.transactions.len();
+                    if at < first + len {
+                        return Ok(Some((record.clone(), at - first)));
+                    }
+                    first += len;
+                }
+            }
         }
         let reader = self.store.reader()?;
         let Some((number, index)) = reader.tx_mini_block(hash)? else {

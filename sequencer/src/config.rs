@@ -65,6 +65,9 @@ pub struct SequencerConfig {
     pub signing_key: Option<PathBuf>,
     /// Mini-blocks buffered for subscribers before a slow one is closed.
     pub feed_capacity: usize,
+    /// Recent mini-blocks kept in memory for replay and lookups; older unsealed ones are
+    /// read from the open block, sealed ones from redb.
+    pub recent_mini_blocks: usize,
     /// The write-ahead log.
     pub wal: crate::wal::WalConfig,
 }
@@ -89,6 +92,7 @@ impl SequencerConfig {
             datadir,
             signing_key: None,
             feed_capacity: crate::feed::DEFAULT_FEED_CAPACITY,
+            recent_mini_blocks: crate::feed::DEFAULT_RECENT_MINI_BLOCKS,
             wal: crate::wal::WalConfig::default(),
         }
     }
@@ -123,6 +127,9 @@ impl SequencerConfig {
         }
         if self.feed_capacity == 0 {
             return Err("preconf.feed-capacity must be > 0".into());
+        }
+        if self.recent_mini_blocks == 0 {
+            return Err("preconf.recent-mini-blocks must be > 0".into());
         }
         self.wal.validate()?;
         if self.chain_queue == 0 || self.max_tx_size == 0 {

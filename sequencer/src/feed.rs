@@ -114,15 +114,6 @@ impl Feed {
         recent.get(number.checked_sub(first)? as usize).cloned()
     }
 
-    /// The recent record holding transaction `hash`, with its index.
-    pub fn find_recent(&self, hash: &B256) -> Option<(Arc<MiniBlockRecord>, usize)> {
-        let recent = self.recent.lock();
-        recent
-            .iter()
-            .rev()
-            .find_map(|r| r.position(hash).map(|i| (r.clone(), i)))
-    }
-
     /// Registers interest in `hash` (before submitting it, so the outcome cannot be
     /// missed). Returns the waiter's id (for [`Feed::cancel`]) and its receiver.
     pub fn wait_for(&self, hash: B256) -> (u64, oneshot::Receiver<WaitOutcome>) {

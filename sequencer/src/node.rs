@@ -7,7 +7,7 @@ use crate::{
     diff::{AccountFields, StateDiff},
     error::NodeError,
     exec::{self, SequencerDb},
-    feed::{DEFAULT_RECENT_MINI_BLOCKS, Feed},
+    feed::Feed,
     genesis::GenesisSpec,
     hashes::BlockHashes,
     ingress::{Ingress, IngressLimits},
@@ -272,7 +272,7 @@ impl Node {
         let feed = Arc::new(Feed::new(
             key.address(),
             cfg.feed_capacity,
-            DEFAULT_RECENT_MINI_BLOCKS,
+            cfg.recent_mini_blocks,
             counters.next_mini_block,
         ));
         // loop ──events──▶ log thread (sign, write) ──durable──▶ chain service; bounded.

@@ -955,6 +955,11 @@ async function subparams([httpUrl, wsUrl]) {
     ["stateChanges", { addresses: ["0x1234"] }],
     ["logs", { address: "0x12" }],
     ["logs", { topics: "zz" }],
+    // A logs subscription is live: block ranges and hashes are refused, not ignored.
+    ["logs", { fromBlock: "0x1" }],
+    ["logs", { toBlock: "0x5" }],
+    ["logs", { fromBlock: "earliest" }],
+    ["logs", { blockHash: `0x${"ab".repeat(32)}` }],
   ];
   for (const params of bad) {
     const r = await ws.send("eth_subscribe", params);
@@ -967,6 +972,8 @@ async function subparams([httpUrl, wsUrl]) {
   c.eq(await ws.call("eth_unsubscribe", [ok.rawId]), true, "eth_unsubscribe");
   c.eq(await ws.call("eth_unsubscribe", [ok.rawId]), false, "eth_unsubscribe twice");
   c.eq(await ws.call("eth_chainId", []), "0x385", "eth_chainId over the same connection");
+  const live = await ws.subscribe("logs", { fromBlock: "latest", toBlock: "pending", address: DEAD });
+  c.check(live.id, "logs with fromBlock latest / toBlock pending (= from now on) is accepted");
   ws.close();
   result({ checks: c.count });
 }
@@ -1085,6 +1092,21 @@ async function preseal([httpUrl, wsUrl]) {
   const sent = await wallet.sendTransaction({ to: bob, value: 1n });
   const waited = await sent.wait(1, 30_000);
   c.eq(waited.status, 1, "ethers sendTransaction().wait(): status");
+
+  // Over the WebSocket too: send and wait, send and ask later, on one connection.
+  const erin = await Sender.create(httpUrl, DEV[6]);
+  const s1 = await erin.sign({ to: bob, value: 11n });
+  const wsReceipt = await ws.call("eth_sendRawTransactionSync", [s1.raw, 10_000]);
+  c.eq(wsReceipt.transactionHash, s1.hash, "eth_sendRawTransactionSync over ws: hash");
+  c.eq(wsReceipt.blockHash, await verifyPreconf(wsReceipt.preconfirmation, sequencer, "ws sync"), "ws sync: blockHash");
+  const s2 = await erin.sign({ to: bob, value: 12n });
+  c.eq(await ws.call("eth_sendRawTransaction", [s2.raw]), s2.hash, "eth_sendRawTransaction over ws");
+  const wsPre = await waitFor("preconf_getPreconfirmation over ws", 10_000, () => ws.call("preconf_getPreconfirmation", [s2.hash]));
+  await verifyPreconf(wsPre, sequencer, "preconf_getPreconfirmation over ws");
+  c.eq(wsPre.transaction.hash, s2.hash, "preconf_getPreconfirmation over ws: hash");
+  const noSent = (p) => ({ ...p, timestamps: { ...p.timestamps, sent: 0 } });
+  const httpPre = await rpc(httpUrl, "preconf_getPreconfirmation", [s2.hash]);
+  c.eq(show(noSent(wsPre)), show(noSent(httpPre)), "same answer over HTTP (but the time it was sent)");
 
   await counter.removeAllListeners();
   await wsProvider.destroy();

@@ -276,3 +276,66 @@ fn ingress_rejects_bad_transactions_with_reasons() {
     ));
     node.shutdown().unwrap();
 }
+
+/// Mini-blocks that have left the in-memory window but whose block is not sealed yet are
+/// still served (from the open block): by number, for `fromMiniBlock` replays, and by
+/// transaction hash, for `preconf_getPreconfirmation`.
+#[test]
+fn unsealed_mini_blocks_outside_the_recent_window_are_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.block_time = Duration::from_secs(3600);
+    cfg.recent_mini_blocks = 4;
+    let node = Node::start(cfg, &genesis()).unwrap();
+    let alice = signer(0);
+    let mut seen = Vec::new();
+    for nonce in 0..12 {
+        let hash = node
+            .ingress()
+            .submit(&transfer(&alice, nonce, BOB, 1))
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let (record, index) = loop {
+            if let Some(found) = node.chain().preconfirmed(&hash).unwrap() {
+                break found;
+            }
+            assert!(Instant::now() < deadline, "{hash} was not preconfirmed");
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        assert_eq!(record.transactions[index].hash, hash);
+        seen.push((hash, record));
+    }
+    let numbers: Vec<u64> = seen.iter().map(|(_, r)| r.number()).collect();
+    assert!(
+        numbers.windows(2).all(|w| w[0] < w[1]),
+        "one mini-block per transfer: {numbers:?}"
+    );
+    assert!(
+        node.chain().feed.recent(numbers[0]).is_none(),
+        "the first mini-block left the window of 4, so the test tests the fallback"
+    );
+    assert_eq!(
+        node.chain().reader().unwrap().head().unwrap(),
+        Some(0),
+        "nothing sealed"
+    );
+    for (hash, record) in &seen {
+        let by_number = node.chain().mini_block(record.number()).unwrap();
+        assert_eq!(
+            by_number.as_deref(),
+            Some(&**record),
+            "mini-block {}",
+            record.number()
+        );
+        let (found, index) = node
+            .chain()
+            .preconfirmed(hash)
+            .unwrap()
+            .expect("preconfirmed");
+        assert_eq!(
+            (found.number(), found.transactions[index].hash),
+            (record.number(), *hash)
+        );
+    }
+    node.shutdown().unwrap();
+}

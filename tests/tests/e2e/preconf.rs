@@ -189,6 +189,16 @@ fn viem_send_raw_transaction_sync_and_cli_verify() {
                 out.stdout.contains(&format!("L2 block       {block}")),
                 "report names the L2 block {block}: {out}"
             );
+            let cumulative = p["receipt"]["cumulativeGasUsed"]
+                .as_u64()
+                .expect("cumulative gas");
+            let logs_hash = lower(as_str(&p["receipt"]["logsHash"]));
+            assert!(
+                out.stdout
+                    .contains(&format!("cumulative gas used {cumulative}"))
+                    && out.stdout.contains(&format!("logs hash      {logs_hash}")),
+                "report states the promised cumulative gas and logs hash: {out}"
+            );
         }
         // Without --sequencer: valid, and the report says the signer was not compared.
         let out = verify_file(dir.path(), &format!("any-{i}.json"), receipt, None);
@@ -236,6 +246,77 @@ fn ethers_and_cast_parse_receipts_and_logs_before_the_seal() {
 fn mentions_number(msg: &str, n: u64) -> bool {
     msg.split(|c: char| !c.is_ascii_digit())
         .any(|t| t == n.to_string())
+}
+
+/// Test 3b. EIP-7966 code 4: a transaction not preconfirmed within the timeout answers
+/// code 4 with its hash as `data`, and is still executed and preconfirmed afterwards. The
+/// node's default timeout and its cap are both 0 ms here, so a call naming no timeout and
+/// one asking for 60 s are both held to 0 ms (the message says which timeout applied).
+/// A 0 ms wait still looks once, so a transaction can occasionally make it: each form is
+/// tried up to ten times and must time out at least once.
+#[test]
+fn send_raw_transaction_sync_times_out_with_code_4() {
+    if skip_on_anvil("eth_sendRawTransactionSync timeouts are Peregrine's") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("peregrine.toml");
+    std::fs::write(
+        &config,
+        "[rpc]\nsync-timeout = \"0ms\"\nsync-timeout-cap = \"0ms\"\n",
+    )
+    .expect("write config");
+    let config = config.to_string_lossy().into_owned();
+    let node = Node::from_env_opts(NodeOptions::default().arg(&["--config", &config]));
+    let rpc = node.rpc();
+    let alice = dev(0);
+    let mut nonce = 0;
+    let mut timed_out = Vec::new();
+    for (form, with_timeout) in [("no timeout", false), ("timeout 60000", true)] {
+        let mut form_timed_out = false;
+        for _ in 0..10 {
+            let (raw, hash) = sign_transfer(alice.private_key, nonce, SINK, "1");
+            nonce += 1;
+            let params = if with_timeout {
+                json!([raw, 60_000])
+            } else {
+                json!([raw])
+            };
+            match rpc.call("eth_sendRawTransactionSync", params) {
+                Ok(r) => assert!(r["preconfirmation"].is_object(), "{form}: {r}"),
+                Err(e) => {
+                    assert_eq!(e.code, 4, "{form}: EIP-7966 timeout code: {e}");
+                    assert_eq!(
+                        e.data.as_ref().map(|d| lower(as_str(d))),
+                        Some(hash.clone()),
+                        "{form}: data = the transaction hash: {e}"
+                    );
+                    assert!(
+                        e.message.contains("within 0 ms"),
+                        "{form}: capped to 0 ms: {e}"
+                    );
+                    timed_out.push(hash);
+                    form_timed_out = true;
+                    break;
+                }
+            }
+        }
+        assert!(form_timed_out, "{form}: ten 0 ms waits never timed out");
+    }
+    // Accepted, not lost: each is preconfirmed once the sequencer gets to it.
+    for hash in &timed_out {
+        let p = wait_until(
+            "the timed-out transaction's preconfirmation",
+            Duration::from_secs(20),
+            Duration::from_millis(20),
+            || {
+                Some(rpc.request("preconf_getPreconfirmation", json!([hash])))
+                    .filter(|p| !p.is_null())
+            },
+        );
+        assert_eq!(lower(as_str(&p["transaction"]["hash"])), *hash);
+    }
+    assert_eq!(pending_nonce(&node, alice.address), nonce);
 }
 
 /// Test 3. `eth_sendRawTransactionSync` errors (EIP-7966): a nonce gap answers code 5 naming
