@@ -153,12 +153,15 @@ fn raw<T: Serialize + ?Sized>(item: &T) -> Result<Box<RawValue>, String> {
     serde_json::value::to_raw_value(item).map_err(|e| format!("cannot encode a notification: {e}"))
 }
 
-fn slow(resume_at: u64) -> String {
+/// Why a slow subscriber is closed; `resume_at` is where a record kind resumes (`None`
+/// for `newHeads`, which cannot be replayed).
+fn slow(resume_at: Option<u64>) -> String {
     crate::metrics::slow_consumer_dropped("buffer_full");
-    format!(
-        "subscription closed: the consumer fell behind and its buffer stayed full; \
-         resubscribe with fromMiniBlock = {resume_at}"
-    )
+    let then = match resume_at {
+        Some(n) => format!("resubscribe with fromMiniBlock = {n}"),
+        None => "subscribe again".to_owned(),
+    };
+    format!("subscription closed: the consumer fell behind and its buffer stayed full; {then}")
 }
 
 /// Sends one item, waiting up to `timeout` for room; false when the client went away.
@@ -166,7 +169,7 @@ async fn send(
     sink: &SubscriptionSink,
     item: Box<RawValue>,
     timeout: Duration,
-    resume_at: u64,
+    resume_at: Option<u64>,
 ) -> Result<bool, String> {
     match sink
         .send_timeout(SubscriptionMessage::from(item), timeout)
@@ -175,30 +178,6 @@ async fn send(
         Ok(()) => Ok(true),
         Err(SendTimeoutError::Closed(_)) => Ok(false),
         Err(SendTimeoutError::Timeout(_)) => Err(slow(resume_at)),
-    }
-}
-
-/// Sends one `newHeads` item (no resume hint: heads cannot be replayed); false when the
-/// client went away.
-async fn send_head(
-    sink: &SubscriptionSink,
-    item: Box<RawValue>,
-    timeout: Duration,
-) -> Result<bool, String> {
-    match sink
-        .send_timeout(SubscriptionMessage::from(item), timeout)
-        .await
-    {
-        Ok(()) => Ok(true),
-        Err(SendTimeoutError::Closed(_)) => Ok(false),
-        Err(SendTimeoutError::Timeout(_)) => {
-            crate::metrics::slow_consumer_dropped("buffer_full");
-            Err(
-                "subscription closed: the consumer fell behind and its buffer stayed full; \
-                 subscribe again"
-                    .into(),
-            )
-        }
     }
 }
 
@@ -227,12 +206,12 @@ async fn send_record(
             return Ok(false);
         }
         if tokio::time::Instant::now() >= deadline {
-            return Err(slow(record.number()));
+            return Err(slow(Some(record.number())));
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     for item in scratch.drain(..) {
-        if !send(sink, item, timeout, record.number()).await? {
+        if !send(sink, item, timeout, Some(record.number())).await? {
             return Ok(false);
         }
     }
@@ -321,7 +300,7 @@ async fn new_heads(handler: EthHandler, pending: PendingSubscriptionSink) -> Sub
             Err(RecvError::Closed) => return Ok(()),
         };
         let block = convert::rpc_block(head.header, head.hash, &[], &[], false);
-        if !send_head(&sink, raw(&block.header)?, timeout).await? {
+        if !send(&sink, raw(&block.header)?, timeout, None).await? {
             return Ok(());
         }
     }
