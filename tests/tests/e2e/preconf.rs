@@ -13,7 +13,7 @@ use peregrine_tests::preconf::{
     DEV_SEQUENCER_ADDRESS, exit_code, peregrine_cli, script_result, verify_file,
 };
 use peregrine_tests::util::{as_str, hex_quantity, lower};
-use peregrine_tests::{DevAccount, Node, NodeOptions, dev, skip_on_anvil, wait_until};
+use peregrine_tests::{DevAccount, Node, NodeOptions, Rpc, dev, skip_on_anvil, wait_until};
 use serde_json::{Value, json};
 
 /// Where test transfers go.
@@ -36,6 +36,17 @@ pub(crate) fn scenario(node: &Node, name: &str, extra: &[&str], timeout: Duratio
     eprintln!("{}", out.stderr.trim_end());
     println!("{name}: {result}");
     result
+}
+
+/// Waits (20 s at most) for `preconf_getPreconfirmation(hash)` to answer one; returns it.
+#[track_caller]
+fn wait_preconfirmation(rpc: &Rpc, hash: &str, what: &str) -> Value {
+    wait_until(
+        what,
+        Duration::from_secs(20),
+        Duration::from_millis(20),
+        || Some(rpc.request("preconf_getPreconfirmation", json!([hash]))).filter(|p| !p.is_null()),
+    )
 }
 
 /// Signs a transfer offline with `cast mktx`; returns (raw, hash).
@@ -252,8 +263,9 @@ fn mentions_number(msg: &str, n: u64) -> bool {
 /// code 4 with its hash as `data`, and is still executed and preconfirmed afterwards. The
 /// node's default timeout and its cap are both 0 ms here, so a call naming no timeout and
 /// one asking for 60 s are both held to 0 ms (the message says which timeout applied).
-/// A 0 ms wait still looks once, so a transaction can occasionally make it: each form is
-/// tried up to ten times and must time out at least once.
+/// A 0 ms wait does not wait at all, but takes an outcome already known when the
+/// transaction is in the ring (in theory possible if the RPC worker is descheduled right
+/// there): each form is tried up to ten times and must time out at least once.
 #[test]
 fn send_raw_transaction_sync_times_out_with_code_4() {
     if skip_on_anvil("eth_sendRawTransactionSync timeouts are Peregrine's") {
@@ -305,15 +317,7 @@ fn send_raw_transaction_sync_times_out_with_code_4() {
     }
     // Accepted, not lost: each is preconfirmed once the sequencer gets to it.
     for hash in &timed_out {
-        let p = wait_until(
-            "the timed-out transaction's preconfirmation",
-            Duration::from_secs(20),
-            Duration::from_millis(20),
-            || {
-                Some(rpc.request("preconf_getPreconfirmation", json!([hash])))
-                    .filter(|p| !p.is_null())
-            },
-        );
+        let p = wait_preconfirmation(rpc, hash, "the timed-out transaction's preconfirmation");
         assert_eq!(lower(as_str(&p["transaction"]["hash"])), *hash);
     }
     assert_eq!(pending_nonce(&node, alice.address), nonce);
@@ -368,14 +372,10 @@ fn send_raw_transaction_sync_error_codes() {
         assert!(r.get("error").is_none(), "filler refused: {r}");
     }
     // Gap filled: the held transaction is executed and preconfirmed.
-    let p = wait_until(
+    let p = wait_preconfirmation(
+        rpc,
+        &gapped_hash,
         "the gapped transaction's preconfirmation once the gap is filled",
-        Duration::from_secs(20),
-        Duration::from_millis(50),
-        || {
-            Some(rpc.request("preconf_getPreconfirmation", json!([gapped_hash])))
-                .filter(|p| !p.is_null())
-        },
     );
     assert_eq!(lower(as_str(&p["transaction"]["hash"])), gapped_hash);
     assert_eq!(pending_nonce(&node, alice.address), 8);
@@ -462,18 +462,7 @@ fn sync_send_of_the_same_transaction_twice_at_once() {
                     .map(|h| h.join().expect("caller thread"))
                     .collect()
             });
-        let p = wait_until(
-            "the preconfirmation",
-            Duration::from_secs(20),
-            Duration::from_millis(20),
-            || {
-                Some(
-                    node.rpc()
-                        .request("preconf_getPreconfirmation", json!([hash])),
-                )
-                .filter(|p| !p.is_null())
-            },
-        );
+        let p = wait_preconfirmation(node.rpc(), hash, "the preconfirmation");
         assert_eq!(lower(as_str(&p["transaction"]["hash"])), *hash);
         let receipts = outcomes.iter().filter(|(r, _)| r.is_ok()).count();
         for (r, elapsed) in &outcomes {
@@ -532,15 +521,7 @@ fn preconf_with_proofs(node: &Node) -> Value {
         rpc.post_raw(&Value::Array(batch).to_string());
         let mut best: Option<Value> = None;
         for (_, hash) in &txs {
-            let p = wait_until(
-                "a preconfirmation",
-                Duration::from_secs(20),
-                Duration::from_millis(20),
-                || {
-                    Some(rpc.request("preconf_getPreconfirmation", json!([hash])))
-                        .filter(|p| !p.is_null())
-                },
-            );
+            let p = wait_preconfirmation(rpc, hash, "a preconfirmation");
             let len = |p: &Value| p["proofs"]["transaction"].as_array().map_or(0, Vec::len);
             if p["transaction"]["index"].as_u64() >= Some(1)
                 && len(&p) > 0
