@@ -564,7 +564,7 @@ impl EthApiServer for EthHandler {
         let hash = tx.hash;
         let feed = &self.chain.feed;
         // Register before submitting: the preconfirmation can arrive before `submit` returns.
-        let (waiter_id, waiter) = feed.wait_for(hash);
+        let (waiter_id, mut waiter) = feed.wait_for(hash);
         let submitted = self.ingress.submit_decoded(tx);
         self.metrics
             .submitted(&submitted, started.elapsed().as_secs_f64());
@@ -578,15 +578,22 @@ impl EthApiServer for EthHandler {
                 other => RpcError::Ingress(other),
             });
         }
-        let outcome =
-            tokio::time::timeout(std::time::Duration::from_millis(timeout_ms), waiter).await;
+        let outcome = if timeout_ms == 0 {
+            // No wait at all: a timer would round 0 ms up to its next 1 ms tick.
+            waiter.try_recv().ok()
+        } else {
+            tokio::time::timeout(std::time::Duration::from_millis(timeout_ms), waiter)
+                .await
+                .ok()
+                .and_then(Result::ok)
+        };
         match outcome {
-            Ok(Ok(WaitOutcome::Preconfirmed {
+            Some(WaitOutcome::Preconfirmed {
                 record,
                 index,
                 tx,
                 block,
-            })) => {
+            }) => {
                 let receipt = preconfirmed_receipt_json(&record, &tx, &block);
                 let sent = peregrine_sequencer::sequencer_loop::now_us();
                 Ok(PreconfirmedReceipt {
@@ -594,14 +601,14 @@ impl EthApiServer for EthHandler {
                     preconfirmation: record.preconfirmation(index, sent),
                 })
             }
-            Ok(Ok(WaitOutcome::Queued { missing_nonce })) => Err(RpcError::NotReady {
+            Some(WaitOutcome::Queued { missing_nonce }) => Err(RpcError::NotReady {
                 hash,
                 reason: format!(
                     "nonce gap: the sender's next nonce is {missing_nonce}; the transaction waits until it arrives"
                 ),
             }),
-            Ok(Ok(WaitOutcome::Dropped { reason })) => Err(RpcError::NotReady { hash, reason }),
-            Ok(Err(_)) | Err(_) => {
+            Some(WaitOutcome::Dropped { reason }) => Err(RpcError::NotReady { hash, reason }),
+            None => {
                 feed.cancel(&hash, waiter_id);
                 Err(RpcError::SyncTimeout { hash, timeout_ms })
             }
