@@ -16,9 +16,10 @@ if ! command -v cargo-nextest >/dev/null 2>&1; then
   cargo install --locked cargo-nextest
 fi
 
-echo "[test] building the peregrine binary"
-cargo build --locked --bin peregrine
-
+# One build for everything: `ops` has integration tests, so this build also makes
+# target/debug/peregrine (with the workspace's test features), which the end-to-end
+# tests spawn. A separate `cargo build --bin peregrine` would compile most crates a
+# second time with other features: twice the time and disk.
 echo "[test] unit, integration and end-to-end tests"
 cargo nextest run --locked --workspace --no-fail-fast "$@"
 
