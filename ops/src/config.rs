@@ -198,6 +198,8 @@ pub struct RpcSection {
     pub max_batch_len: u32,
     /// Subscriptions per connection.
     pub max_subscriptions: u32,
+    /// Notifications a WebSocket connection buffers for its subscriptions.
+    pub subscription_buffer: u32,
     /// Gas cap of `eth_call` / `eth_estimateGas`.
     pub gas_cap: u64,
     /// Logs per `eth_getLogs`.
@@ -229,6 +231,7 @@ impl Default for RpcSection {
             max_connections: d.max_connections,
             max_batch_len: d.max_batch_len,
             max_subscriptions: d.max_subscriptions,
+            subscription_buffer: d.subscription_buffer,
             gas_cap: d.gas_cap,
             max_logs: d.max_logs,
             max_log_range: d.max_log_range,
@@ -437,9 +440,10 @@ impl PeregrineConfig {
             u32::try_from(v.as_u64())
                 .map_err(|_| ConfigError::Value(format!("rpc.{key} must be below 4GiB")))
         };
-        if r.max_batch_len == 0 || r.max_connections == 0 {
+        if r.max_batch_len == 0 || r.max_connections == 0 || r.subscription_buffer == 0 {
             return Err(ConfigError::Value(
-                "rpc.max-batch-len and rpc.max-connections must be > 0".into(),
+                "rpc.max-batch-len, rpc.max-connections and rpc.subscription-buffer must be > 0"
+                    .into(),
             ));
         }
         Ok(RpcConfig {
@@ -449,6 +453,7 @@ impl PeregrineConfig {
             max_connections: r.max_connections,
             max_batch_len: r.max_batch_len,
             max_subscriptions: r.max_subscriptions,
+            subscription_buffer: r.subscription_buffer,
             gas_cap: r.gas_cap,
             max_logs: r.max_logs,
             max_log_range: r.max_log_range,

@@ -14,6 +14,9 @@ pub const DEFAULT_MAX_CONNECTIONS: u32 = 1024;
 pub const DEFAULT_MAX_BATCH_LEN: u32 = 1000;
 /// Default bound on subscriptions per WebSocket connection.
 pub const DEFAULT_MAX_SUBSCRIPTIONS: u32 = 1024;
+/// Default notifications one WebSocket connection buffers for its subscriptions
+/// (jsonrpsee's own default).
+pub const DEFAULT_SUBSCRIPTION_BUFFER: u32 = 1024;
 /// Default gas cap for `eth_call` and `eth_estimateGas` (geth's is 50M).
 pub const DEFAULT_GAS_CAP: u64 = 50_000_000;
 /// Default bound on logs one `eth_getLogs` returns.
@@ -46,6 +49,9 @@ pub struct RpcConfig {
     pub max_batch_len: u32,
     /// Subscriptions per WebSocket connection.
     pub max_subscriptions: u32,
+    /// Notifications one WebSocket connection buffers for its subscriptions (shared by
+    /// them). A subscriber that leaves it full for `slow_subscriber_timeout_ms` is closed.
+    pub subscription_buffer: u32,
     /// Gas cap of calls and estimates.
     pub gas_cap: u64,
     /// Logs per `eth_getLogs`.
@@ -73,6 +79,7 @@ impl Default for RpcConfig {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_batch_len: DEFAULT_MAX_BATCH_LEN,
             max_subscriptions: DEFAULT_MAX_SUBSCRIPTIONS,
+            subscription_buffer: DEFAULT_SUBSCRIPTION_BUFFER,
             gas_cap: DEFAULT_GAS_CAP,
             max_logs: DEFAULT_MAX_LOGS,
             max_log_range: DEFAULT_MAX_LOG_RANGE,

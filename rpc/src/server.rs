@@ -76,6 +76,7 @@ pub async fn start(
         .max_response_body_size(cfg.max_response_size)
         .max_connections(cfg.max_connections)
         .max_subscriptions_per_connection(cfg.max_subscriptions)
+        .set_message_buffer_capacity(cfg.subscription_buffer.max(1))
         .set_batch_request_config(BatchRequestConfig::Limit(cfg.max_batch_len))
         .set_id_provider(HexIdProvider::new())
         .build();

@@ -2,9 +2,12 @@
 //! After each one the server must still answer.
 
 use peregrine_tests::cast::Cast;
+use peregrine_tests::js::node_script_timeout;
+use peregrine_tests::preconf::script_result;
 use peregrine_tests::rpc::Rpc;
-use peregrine_tests::{Node, dev};
+use peregrine_tests::{Node, NodeOptions, dev};
 use serde_json::{Value, json};
+use std::time::Duration;
 
 use crate::common::{assert_code, assert_msg_contains, assert_success, send_value};
 
@@ -189,4 +192,41 @@ fn rejected_transactions_are_reported() {
     let receipt = cast.json(&["receipt", hash.as_str().expect("tx hash"), "--json"]);
     assert_success(&receipt);
     assert_eq!(cast.uint(&["nonce", alice.address]), 2);
+}
+
+/// Every RPC limit in `[rpc]` is enforced with the answer jsonrpsee (and geth) give, and
+/// the server stays usable: request and response size (-32007 / -32008, HTTP 413),
+/// batch length (-32010),
+/// subscriptions per connection (-32006, freed by `eth_unsubscribe`) and connections
+/// (HTTP 429 until one closes). Driven by `tests/js/limits.mjs` with real `ws` and
+/// `http` clients against a node started with small limits from a config file.
+#[test]
+fn rpc_limits_are_enforced() {
+    if peregrine_tests::skip_on_anvil("Peregrine's [rpc] limits") {
+        return;
+    }
+    let (request, response, connections, subscriptions, batch) = (2048, 4096, 4, 2, 5);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("peregrine.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[rpc]\nmax-request-size = {request}\nmax-response-size = {response}\n\
+             max-connections = {connections}\nmax-subscriptions = {subscriptions}\n\
+             max-batch-len = {batch}\n"
+        ),
+    )
+    .expect("write config");
+    let config = config.to_string_lossy().into_owned();
+    let node = Node::from_env_opts(NodeOptions::default().arg(&["--config", &config]));
+    let (url, ws) = (node.url(), node.ws_url());
+    let limits = [request, response, connections, subscriptions, batch].map(|n| n.to_string());
+    let mut args = vec![url.as_str(), ws.as_str()];
+    args.extend(limits.iter().map(String::as_str));
+    let out = node_script_timeout("limits.mjs", &args, Duration::from_secs(60));
+    assert!(out.success(), "limits.mjs failed ({}):\n{out}", out.status);
+    let result = script_result(&out);
+    println!("limits: {result}");
+    assert!(result["checks"].as_u64() >= Some(15), "{result}");
+    still_up(node.rpc());
 }

@@ -251,6 +251,81 @@ fn ethers_and_cast_parse_receipts_and_logs_before_the_seal() {
     assert!(res["checks"].as_u64() >= Some(30), "{res}");
 }
 
+// ---------------------------------------------------------------- the production key
+
+/// `--preconf.key <file>` (the production path): the node signs with the key in the file,
+/// `preconf_sequencer` names its address (as `cast wallet address` derives it), and a
+/// preconfirmation verifies against that address and not against the dev key's. A key file
+/// that is not a key stops start-up with a message naming the file and the problem,
+/// never the file's contents.
+#[test]
+fn a_key_file_signs_the_preconfirmations() {
+    if skip_on_anvil("preconfirmation signing keys are Peregrine's") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let secret = Cast::keccak("peregrine e2e sequencer key");
+    let address = lower(Cast::offline_ok(&["wallet", "address", "--private-key", &secret]).trim());
+    assert_ne!(address, lower(DEV_SEQUENCER_ADDRESS));
+    let key = dir.path().join("sequencer.key");
+    std::fs::write(&key, format!("{secret}\n")).expect("write key");
+    let key = key.display().to_string();
+    let node = Node::from_env_opts(NodeOptions::default().arg(&["--preconf.key", &key]));
+    let reported = node.rpc().request("preconf_sequencer", json!([]));
+    assert_eq!(lower(as_str(&reported)), address, "preconf_sequencer");
+
+    let (raw, hash) = sign_transfer(dev(0).private_key, 0, SINK, "1");
+    let receipt = node
+        .rpc()
+        .request("eth_sendRawTransactionSync", json!([raw]));
+    assert_eq!(lower(as_str(&receipt["transactionHash"])), hash);
+    let out = verify_file(dir.path(), "p.json", &receipt, Some(&address));
+    assert_eq!(
+        exit_code(&out),
+        Some(0),
+        "verify against the key file's address:\n{out}"
+    );
+    assert!(out.stdout.contains("(the expected sequencer)"), "{out}");
+    let out = verify_file(dir.path(), "p.json", &receipt, Some(DEV_SEQUENCER_ADDRESS));
+    assert_eq!(
+        exit_code(&out),
+        Some(1),
+        "the dev key did not sign it:\n{out}"
+    );
+
+    // Not a key: 62 hex digits. Start-up fails at once, naming the file and the problem.
+    let bad = dir.path().join("bad.key");
+    let short = &secret[2..64];
+    std::fs::write(&bad, short).expect("write bad key");
+    let bad = bad.display().to_string();
+    let data = dir.path().join("data").display().to_string();
+    let out = peregrine_cli(&[
+        "dev",
+        "--preconf.key",
+        &bad,
+        "--datadir",
+        &data,
+        "--rpc.addr",
+        "127.0.0.1:0",
+        "--metrics.addr",
+        "127.0.0.1:0",
+    ]);
+    assert_ne!(
+        exit_code(&out),
+        Some(0),
+        "a bad key file must stop start-up:\n{out}"
+    );
+    let said = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        said.contains(&bad) && said.contains("expected 64 hex digits, found 62"),
+        "the error names the file and the problem:\n{out}"
+    );
+    assert!(
+        !said.contains(short),
+        "the error must not echo the key:\n{out}"
+    );
+}
+
 // ---------------------------------------------------------------- 3. sync send errors
 
 /// Whether a token of `msg` (split on non-digits) is the number `n`.
