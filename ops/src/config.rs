@@ -128,6 +128,9 @@ pub struct SequencerSection {
     pub max_queued_total: usize,
     /// Mini-blocks waiting for the signer / chain service.
     pub chain_queue: usize,
+    /// Nice value of the chain service thread (block seals, redb): above 0 it yields the
+    /// CPU to the promise path where cores are short.
+    pub chain_service_nice: i32,
     /// Largest raw transaction.
     pub max_tx_size: ByteSize,
 }
@@ -143,6 +146,7 @@ impl Default for SequencerSection {
             max_queued_per_sender: seq::DEFAULT_MAX_QUEUED_PER_SENDER,
             max_queued_total: seq::DEFAULT_MAX_QUEUED_TOTAL,
             chain_queue: seq::DEFAULT_CHAIN_QUEUE,
+            chain_service_nice: seq::DEFAULT_CHAIN_SERVICE_NICE,
             max_tx_size: ByteSize::b(seq::DEFAULT_MAX_TX_SIZE as u64),
         }
     }
@@ -407,6 +411,7 @@ impl PeregrineConfig {
         cfg.max_queued_per_sender = s.max_queued_per_sender;
         cfg.max_queued_total = s.max_queued_total;
         cfg.chain_queue = s.chain_queue;
+        cfg.chain_service_nice = s.chain_service_nice;
         cfg.max_tx_size = usize::try_from(s.max_tx_size.as_u64())
             .map_err(|_| ConfigError::Value("sequencer.max-tx-size is too large".into()))?;
         cfg.signing_key = self.preconf.key.clone();

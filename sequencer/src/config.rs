@@ -24,6 +24,10 @@ pub const DEFAULT_MAX_QUEUED_TOTAL: usize = 8192;
 /// Default bound on the queue from the sequencer loop to the chain service (mini-blocks).
 /// Bounded so a stalled disk back-pressures the sequencer instead of growing memory.
 pub const DEFAULT_CHAIN_QUEUE: usize = 4096;
+/// Default nice value of the chain service thread: below the promise path, so that where
+/// cores are short a block seal (~20 ms of CPU at 1k transactions) does not take the
+/// CPU from ingress, the loop and the log thread.
+pub const DEFAULT_CHAIN_SERVICE_NICE: i32 = 10;
 /// Default maximum size of one raw transaction (bytes); geth's pool uses 128 KiB.
 pub const DEFAULT_MAX_TX_SIZE: usize = 128 * 1024;
 /// Default balance of each prefunded dev account: 10 000 ETH.
@@ -56,6 +60,11 @@ pub struct SequencerConfig {
     pub max_queued_total: usize,
     /// Bound on closed mini-blocks waiting for the chain service.
     pub chain_queue: usize,
+    /// Nice value (-20..=19) of the chain service thread, which applies mini-blocks to the
+    /// read view and seals blocks into redb; 0 keeps the process's own priority. Lowering
+    /// a value below the process's own needs `CAP_SYS_NICE`; without it a warning is
+    /// logged and the thread keeps its priority.
+    pub chain_service_nice: i32,
     /// Maximum size of one raw transaction, in bytes.
     pub max_tx_size: usize,
     /// Data directory (redb database lives in `<datadir>/chain.redb`).
@@ -88,6 +97,7 @@ impl SequencerConfig {
             max_queued_per_sender: DEFAULT_MAX_QUEUED_PER_SENDER,
             max_queued_total: DEFAULT_MAX_QUEUED_TOTAL,
             chain_queue: DEFAULT_CHAIN_QUEUE,
+            chain_service_nice: DEFAULT_CHAIN_SERVICE_NICE,
             max_tx_size: DEFAULT_MAX_TX_SIZE,
             datadir,
             signing_key: None,
@@ -132,6 +142,12 @@ impl SequencerConfig {
             return Err("preconf.recent-mini-blocks must be > 0".into());
         }
         self.wal.validate()?;
+        if !(-20..=19).contains(&self.chain_service_nice) {
+            return Err(format!(
+                "sequencer.chain-service-nice must be in -20..=19, got {}",
+                self.chain_service_nice
+            ));
+        }
         if self.chain_queue == 0 || self.max_tx_size == 0 {
             return Err("sequencer.chain-queue and sequencer.max-tx-size must be > 0".into());
         }

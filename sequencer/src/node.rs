@@ -308,10 +308,12 @@ impl Node {
         };
         let liveness = Liveness::default();
         let alive = Alive::new(&liveness.chain);
+        let nice = cfg.chain_service_nice;
         let chain_service = std::thread::Builder::new()
             .name("peregrine-chain".into())
             .spawn(move || {
                 let _alive = alive;
+                set_thread_nice(nice);
                 service.run()
             })
             .map_err(|e| NodeError::Thread(e.to_string()))?;
@@ -487,5 +489,20 @@ fn pin_current(thread: &str, id: usize) {
         tracing::info!(core = id, "{thread} pinned");
     } else {
         tracing::error!(core = id, "could not pin the {thread}");
+    }
+}
+
+/// Sets the calling thread's nice value (Linux keeps one per thread); 0 leaves it alone.
+/// A refusal (a negative value without `CAP_SYS_NICE`) is logged, not fatal.
+fn set_thread_nice(nice: i32) {
+    if nice == 0 {
+        return;
+    }
+    let tid = rustix::thread::gettid();
+    match rustix::process::setpriority_process(Some(tid), nice) {
+        Ok(()) => tracing::debug!(nice, "chain service thread priority set"),
+        Err(e) => {
+            tracing::warn!(nice, error = %e, "cannot set the chain service thread's nice value")
+        }
     }
 }

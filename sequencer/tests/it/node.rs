@@ -339,3 +339,40 @@ fn unsealed_mini_blocks_outside_the_recent_window_are_served() {
     }
     node.shutdown().unwrap();
 }
+
+/// The nice value of this process's thread named `name`, from `/proc/self/task/*/stat`.
+fn thread_nice(name: &str) -> Option<i32> {
+    std::fs::read_dir("/proc/self/task").ok()?.find_map(|task| {
+        let dir = task.ok()?.path();
+        let comm = std::fs::read_to_string(dir.join("comm")).ok()?;
+        if comm.trim() != name {
+            return None;
+        }
+        let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+        // `pid (comm) state ...`: nice is field 19, the 17th after the comm's ')'.
+        let rest = &stat[stat.rfind(')')? + 2..];
+        rest.split_whitespace().nth(16)?.parse().ok()
+    })
+}
+
+/// `chain_service_nice` lowers the priority of the chain service thread (block seals,
+/// redb) and of no other: the sequencer loop keeps the process's own.
+#[test]
+fn chain_service_runs_at_its_configured_nice_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.chain_service_nice = 7;
+    let node = Node::start(cfg, &genesis()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let nice = loop {
+        match thread_nice("peregrine-chain") {
+            Some(7) => break 7,
+            other if Instant::now() > deadline => panic!("peregrine-chain nice: {other:?}"),
+            _ => std::thread::sleep(Duration::from_millis(10)),
+        }
+    };
+    assert_eq!(nice, 7);
+    let own = thread_nice("peregrine-seque").expect("the sequencer loop thread");
+    assert_ne!(own, 7, "only the chain service is reniced");
+    node.shutdown().unwrap();
+}
