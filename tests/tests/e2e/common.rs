@@ -5,7 +5,7 @@ use std::time::Duration;
 use peregrine_tests::cast::Cast;
 use peregrine_tests::js::{Contract, compile};
 use peregrine_tests::util::{as_str, hex_quantity, lower};
-use peregrine_tests::{DevAccount, Node, RpcError, wait_until};
+use peregrine_tests::{DevAccount, Node, NodeOptions, RpcError, wait_until};
 use serde_json::{Value, json};
 
 /// Sends `value` wei from `from` to `to` with `cast send` and returns the receipt.
@@ -139,4 +139,15 @@ pub(crate) fn deploy_counter(node: &Node, from: DevAccount, initial: u64) -> Dep
         address,
         receipt,
     }
+}
+
+/// Starts a node with `toml` as its `--config` file; the returned directory holds the
+/// file and must live as long as the node.
+pub(crate) fn node_with_config(toml: &str) -> (tempfile::TempDir, Node) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("peregrine.toml");
+    std::fs::write(&config, toml).expect("write config");
+    let config = config.to_string_lossy().into_owned();
+    let node = Node::from_env_opts(NodeOptions::default().arg(&["--config", &config]));
+    (dir, node)
 }

@@ -5,11 +5,13 @@ use peregrine_tests::cast::Cast;
 use peregrine_tests::js::node_script_timeout;
 use peregrine_tests::preconf::script_result;
 use peregrine_tests::rpc::Rpc;
-use peregrine_tests::{Node, NodeOptions, dev};
+use peregrine_tests::{Node, dev};
 use serde_json::{Value, json};
 use std::time::Duration;
 
-use crate::common::{assert_code, assert_msg_contains, assert_success, send_value};
+use crate::common::{
+    assert_code, assert_msg_contains, assert_success, node_with_config, send_value,
+};
 
 /// The server still answers a normal request correctly.
 #[track_caller]
@@ -206,19 +208,11 @@ fn rpc_limits_are_enforced() {
         return;
     }
     let (request, response, connections, subscriptions, batch) = (2048, 4096, 4, 2, 5);
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config = dir.path().join("peregrine.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[rpc]\nmax-request-size = {request}\nmax-response-size = {response}\n\
-             max-connections = {connections}\nmax-subscriptions = {subscriptions}\n\
-             max-batch-len = {batch}\n"
-        ),
-    )
-    .expect("write config");
-    let config = config.to_string_lossy().into_owned();
-    let node = Node::from_env_opts(NodeOptions::default().arg(&["--config", &config]));
+    let (_config, node) = node_with_config(&format!(
+        "[rpc]\nmax-request-size = {request}\nmax-response-size = {response}\n\
+         max-connections = {connections}\nmax-subscriptions = {subscriptions}\n\
+         max-batch-len = {batch}\n"
+    ));
     let (url, ws) = (node.url(), node.ws_url());
     let limits = [request, response, connections, subscriptions, batch].map(|n| n.to_string());
     let mut args = vec![url.as_str(), ws.as_str()];

@@ -16,6 +16,8 @@ use peregrine_tests::util::{as_str, hex_quantity, lower};
 use peregrine_tests::{DevAccount, Node, NodeOptions, Rpc, dev, skip_on_anvil, wait_until};
 use serde_json::{Value, json};
 
+use crate::common::node_with_config;
+
 /// Where test transfers go.
 const SINK: &str = "0x000000000000000000000000000000000000dEaD";
 
@@ -346,15 +348,8 @@ fn send_raw_transaction_sync_times_out_with_code_4() {
     if skip_on_anvil("eth_sendRawTransactionSync timeouts are Peregrine's") {
         return;
     }
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config = dir.path().join("peregrine.toml");
-    std::fs::write(
-        &config,
-        "[rpc]\nsync-timeout = \"0ms\"\nsync-timeout-cap = \"0ms\"\n",
-    )
-    .expect("write config");
-    let config = config.to_string_lossy().into_owned();
-    let node = Node::from_env_opts(NodeOptions::default().arg(&["--config", &config]));
+    let (_config, node) =
+        node_with_config("[rpc]\nsync-timeout = \"0ms\"\nsync-timeout-cap = \"0ms\"\n");
     let rpc = node.rpc();
     let alice = dev(0);
     let mut nonce = 0;
