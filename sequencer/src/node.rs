@@ -277,7 +277,7 @@ impl Node {
         ));
         // loop ──events──▶ log thread (sign, write) ──durable──▶ chain service; bounded.
         let (events_tx, events_rx) = crossbeam_channel::bounded(cfg.chain_queue);
-        let (durable_tx, durable_rx) = crossbeam_channel::bounded(cfg.chain_queue);
+        let (durable_tx, durable_rx) = std::sync::mpsc::sync_channel(cfg.chain_queue);
         let start = LoopStart {
             head_number,
             head_timestamp: head.header.timestamp,

@@ -40,7 +40,7 @@ use crate::{
     signer::{MiniBlockRecord, Signed, Signer},
 };
 use alloy_primitives::B256;
-use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use crossbeam_channel::{Receiver, TryRecvError};
 use std::{
     collections::HashMap,
     fs::{File, OpenOptions},
@@ -185,7 +185,8 @@ pub(crate) struct WalService {
     pub(crate) input: Receiver<ChainEvent>,
     /// Signs them, in order.
     pub(crate) signer: Signer,
-    pub(crate) output: Sender<Signed>,
+    /// To the chain service (see [`crate::chain::ChainService`]'s `events`).
+    pub(crate) output: std::sync::mpsc::SyncSender<Signed>,
     pub(crate) feed: Arc<Feed>,
     /// The last L2 block committed to redb (the checkpoint).
     pub(crate) checkpoint: Arc<AtomicU64>,
