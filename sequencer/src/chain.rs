@@ -34,7 +34,7 @@ use std::{
     collections::VecDeque,
     sync::{
         Arc,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -334,6 +334,9 @@ pub(crate) struct ChainService {
     pub(crate) metrics: crate::metrics::ChainMetrics,
     /// The last block committed to redb: the write-ahead log's checkpoint.
     pub(crate) checkpoint: Arc<AtomicU64>,
+    /// Set while a block seals, so the loop and the log thread stop yielding the cores
+    /// the promise path needs (see [`crate::sequencer_loop::SequencerLoop::with_sealing`]).
+    pub(crate) sealing: Arc<AtomicBool>,
 }
 
 impl ChainService {
@@ -355,7 +358,10 @@ impl ChainService {
                     unreachable!("the signer turns every mini-block into a signed one")
                 }
                 Signed::Event(ChainEvent::BlockEnd(end)) => {
-                    if let Err(e) = self.seal(end) {
+                    self.sealing.store(true, Ordering::Relaxed);
+                    let sealed = self.seal(end);
+                    self.sealing.store(false, Ordering::Relaxed);
+                    if let Err(e) = sealed {
                         tracing::error!(error = %e, "cannot store sealed block; stopping");
                         panic!("cannot store sealed block: {e}");
                     }

@@ -39,6 +39,7 @@ pub mod metrics;
 pub mod node;
 pub mod recycle;
 pub mod ring;
+pub mod sched;
 pub mod sequencer_loop;
 pub mod signer;
 pub mod state;

@@ -297,6 +297,9 @@ impl Node {
         ));
         let stop = Arc::new(AtomicBool::new(false));
         let checkpoint = Arc::new(std::sync::atomic::AtomicU64::new(head_number));
+        // Set by the chain service while it seals a block; the loop and the log thread
+        // then park instead of yielding (see `SequencerLoop::with_sealing`).
+        let sealing = Arc::new(AtomicBool::new(false));
         let failure = Arc::new(std::sync::OnceLock::new());
         let service = ChainService {
             chain: chain.clone(),
@@ -305,6 +308,7 @@ impl Node {
             block_diff: StateDiff::default(),
             metrics: crate::metrics::ChainMetrics::new(),
             checkpoint: checkpoint.clone(),
+            sealing: sealing.clone(),
         };
         let liveness = Liveness::default();
         let alive = Alive::new(&liveness.chain);
@@ -313,7 +317,12 @@ impl Node {
             .name("peregrine-chain".into())
             .spawn(move || {
                 let _alive = alive;
-                set_thread_nice(nice);
+                if nice != 0 {
+                    crate::sched::deprioritize_current_thread(
+                        nice,
+                        crate::sched::CHAIN_SERVICE_SLICE,
+                    );
+                }
                 service.run()
             })
             .map_err(|e| NodeError::Thread(e.to_string()))?;
@@ -335,6 +344,7 @@ impl Node {
             stages: crate::metrics::StageMetrics::new(),
             max_batch: cfg.wal.max_batch,
             wait: cfg.wal.wait,
+            sealing: sealing.clone(),
             expected,
             stop: stop.clone(),
             failure: failure.clone(),
@@ -360,6 +370,7 @@ impl Node {
         let core = cfg.core;
         let db = SequencerDb { state, hashes };
         let loop_stop = stop.clone();
+        let loop_sealing = sealing;
         let alive = Alive::new(&liveness.sequencer);
         let (replayed_tx, replayed_rx) = crossbeam_channel::bounded(1);
         let replay_started = std::time::Instant::now();
@@ -372,7 +383,8 @@ impl Node {
                 }
                 // revm's EVM is not `Send`: it is built on the thread that runs it.
                 let mut sequencer =
-                    SequencerLoop::new(cfg, consumer, db, events_tx, loop_stop, start);
+                    SequencerLoop::new(cfg, consumer, db, events_tx, loop_stop, start)
+                        .with_sealing(loop_sealing);
                 let replayed = sequencer.replay(replay);
                 let ok = replayed.is_ok();
                 let _ = replayed_tx.send(replayed);
@@ -489,20 +501,5 @@ fn pin_current(thread: &str, id: usize) {
         tracing::info!(core = id, "{thread} pinned");
     } else {
         tracing::error!(core = id, "could not pin the {thread}");
-    }
-}
-
-/// Sets the calling thread's nice value (Linux keeps one per thread); 0 leaves it alone.
-/// A refusal (a negative value without `CAP_SYS_NICE`) is logged, not fatal.
-fn set_thread_nice(nice: i32) {
-    if nice == 0 {
-        return;
-    }
-    let tid = rustix::thread::gettid();
-    match rustix::process::setpriority_process(Some(tid), nice) {
-        Ok(()) => tracing::debug!(nice, "chain service thread priority set"),
-        Err(e) => {
-            tracing::warn!(nice, error = %e, "cannot set the chain service thread's nice value")
-        }
     }
 }

@@ -30,7 +30,7 @@ use crate::{
     exec::{self, SequencerEvm},
     metrics::LoopMetrics,
     recycle::{Pool, Recycled},
-    ring::{Consumer, WaitStrategy},
+    ring::{Consumer, SEALING_PARK, WaitStrategy},
     tx::{ExecutedTx, PendingTx},
     wal::WalRecord,
 };
@@ -55,6 +55,8 @@ use std::{
 
 /// Longest the loop waits for a transaction before re-checking the stop flag.
 const STOP_POLL: Duration = Duration::from_millis(20);
+/// With `yield`, how often the loop re-checks whether a block seal started or ended.
+const SEALING_POLL: Duration = Duration::from_millis(1);
 /// With the `yield` strategy, how long without work before the loop parks instead.
 const IDLE_BEFORE_PARK: Duration = Duration::from_millis(10);
 /// How long each park lasts once idle (bounds the extra latency of the first transaction
@@ -180,6 +182,8 @@ pub struct SequencerLoop {
     handler: exec::SequencerEvmHandler,
     out: Sender<ChainEvent>,
     stop: Arc<AtomicBool>,
+    /// Set by the chain service while it seals a block (see [`SequencerLoop::with_sealing`]).
+    sealing: Arc<AtomicBool>,
     block: BlockContext,
     block_gas_used: u64,
     block_txs: u32,
@@ -240,6 +244,7 @@ impl SequencerLoop {
             handler: exec::SequencerEvmHandler::default(),
             out,
             stop,
+            sealing: Arc::new(AtomicBool::new(false)),
             block,
             block_gas_used: 0,
             block_txs: 0,
@@ -256,6 +261,16 @@ impl SequencerLoop {
         }
     }
 
+    /// Shares the chain service's "sealing a block" flag. While it is set, the `yield`
+    /// strategy parks in [`SEALING_PARK`] steps instead of yielding: a seal takes ~20 ms
+    /// of CPU, and where cores are short a yielding loop and log thread keep the cores
+    /// the woken RPC threads need. Traced on 2 cores, RPC threads waited up to 1.7 ms
+    /// behind yielding threads during a seal.
+    pub fn with_sealing(mut self, sealing: Arc<AtomicBool>) -> Self {
+        self.sealing = sealing;
+        self
+    }
+
     /// Runs until the stop flag is set and the ring is drained; closes the last block.
     pub fn run(mut self) {
         let mut last_work = Instant::now();
@@ -270,13 +285,22 @@ impl SequencerLoop {
                 self.close_block();
                 return;
             }
-            let wait_until = self.deadline.min(now + STOP_POLL);
+            let mut wait_until = self.deadline.min(now + STOP_POLL);
             // `yield` keeps yielding while traffic flows, then parks in short steps once
-            // quiet, so an idle node does not keep a core busy. `busy-spin` and `park` are
-            // taken as configured.
+            // quiet, so an idle node does not keep a core busy; while a block seals it
+            // parks in shorter ones (`with_sealing`), and looks at the flag again every
+            // millisecond. `busy-spin` and `park` are taken as configured.
             let strategy = match self.cfg.wait_strategy {
                 WaitStrategy::Yield if now.duration_since(last_work) > IDLE_BEFORE_PARK => {
                     WaitStrategy::Park(IDLE_PARK)
+                }
+                WaitStrategy::Yield => {
+                    wait_until = wait_until.min(now + SEALING_POLL);
+                    if self.sealing.load(Ordering::Relaxed) {
+                        WaitStrategy::Park(SEALING_PARK)
+                    } else {
+                        WaitStrategy::Yield
+                    }
                 }
                 other => other,
             };

@@ -111,7 +111,7 @@ use crossbeam_utils::CachePadded;
 pub use consumer::Consumer;
 pub use error::{ParseWaitStrategyError, RingError, RingFull};
 pub use producer::Producer;
-pub use wait::{DEFAULT_PARK_TIMEOUT, WaitStrategy};
+pub use wait::{DEFAULT_PARK_TIMEOUT, SEALING_PARK, WaitStrategy};
 
 use slot::Slot;
 use sync::{Arc, AtomicUsize, Ordering};

@@ -10,6 +10,11 @@ use super::sync::{park_timeout, spin_loop, yield_now};
 /// Park timeout used when a strategy is parsed from `"park"`: 50 µs.
 pub const DEFAULT_PARK_TIMEOUT: Duration = Duration::from_micros(50);
 
+/// How long a `yield` waiter sleeps per idle step while the chain service seals a block
+/// (see [`crate::node`]'s `sealing` flag): short enough that a transaction waits a few
+/// tens of µs more, long enough that the threads a promise needs get the cores.
+pub const SEALING_PARK: Duration = Duration::from_micros(20);
+
 /// Consumer-side idling policy between empty polls.
 ///
 /// Producers never wake the consumer (the push path stays free of syscalls),

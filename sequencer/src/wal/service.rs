@@ -35,7 +35,7 @@ use crate::{
     error::WalError,
     feed::Feed,
     metrics::{StageMetrics, WalMetrics, micros_to_secs},
-    ring::WaitStrategy,
+    ring::{SEALING_PARK, WaitStrategy},
     sequencer_loop::{ChainEvent, now_us},
     signer::{MiniBlockRecord, Signed, Signer},
 };
@@ -195,6 +195,9 @@ pub(crate) struct WalService {
     pub(crate) max_batch: usize,
     /// How the thread waits for the next event (`wal.wait`, I4).
     pub(crate) wait: WaitStrategy,
+    /// Set while the chain service seals a block: `yield` then parks in
+    /// [`SEALING_PARK`] steps instead (see [`crate::sequencer_loop::SequencerLoop::with_sealing`]).
+    pub(crate) sealing: Arc<AtomicBool>,
     /// Signed header hashes of the mini-blocks being replayed, by number: each replayed
     /// mini-block must come out with the hash the log holds.
     pub(crate) expected: HashMap<u64, B256>,
@@ -291,7 +294,14 @@ impl WalService {
             for _ in 0..POLLS_PER_CLOCK_CHECK {
                 match self.input.try_recv() {
                     Ok(event) => return Some(event),
-                    Err(TryRecvError::Empty) => self.wait.idle(None),
+                    Err(TryRecvError::Empty) => {
+                        if self.wait == WaitStrategy::Yield && self.sealing.load(Ordering::Relaxed)
+                        {
+                            std::thread::park_timeout(SEALING_PARK);
+                        } else {
+                            self.wait.idle(None);
+                        }
+                    }
                     Err(TryRecvError::Disconnected) => return None,
                 }
             }

@@ -355,8 +355,32 @@ fn thread_nice(name: &str) -> Option<i32> {
     })
 }
 
+/// `se.slice` (ns) from a thread's `/proc/.../sched`, for the thread named `name`.
+fn thread_slice(name: &str) -> Option<u64> {
+    std::fs::read_dir("/proc/self/task").ok()?.find_map(|task| {
+        let dir = task.ok()?.path();
+        let comm = std::fs::read_to_string(dir.join("comm")).ok()?;
+        if comm.trim() != name {
+            return None;
+        }
+        let sched = std::fs::read_to_string(dir.join("sched")).ok()?;
+        let line = sched.lines().find(|l| l.starts_with("se.slice"))?;
+        line.split(':').nth(1)?.trim().parse().ok()
+    })
+}
+
+/// Whether the running kernel takes custom time slices (Linux 6.12 and later).
+fn kernel_has_custom_slices() -> bool {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut parts = release.trim().split(['.', '-']);
+    let major: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    let minor: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    (major, minor) >= (6, 12)
+}
+
 /// `chain_service_nice` lowers the priority of the chain service thread (block seals,
-/// redb) and of no other: the sequencer loop keeps the process's own.
+/// redb) and of no other: the sequencer loop keeps the process's own. Where the kernel
+/// takes custom slices, the chain service's is shortened to 100 µs, and no other thread's.
 #[test]
 fn chain_service_runs_at_its_configured_nice_value() {
     let dir = tempfile::tempdir().unwrap();
@@ -374,5 +398,14 @@ fn chain_service_runs_at_its_configured_nice_value() {
     assert_eq!(nice, 7);
     let own = thread_nice("peregrine-seque").expect("the sequencer loop thread");
     assert_ne!(own, 7, "only the chain service is reniced");
+    if kernel_has_custom_slices() {
+        let slice = peregrine_sequencer::sched::CHAIN_SERVICE_SLICE.as_nanos() as u64;
+        assert_eq!(thread_slice("peregrine-chain"), Some(slice));
+        let loop_slice = thread_slice("peregrine-seque").expect("the sequencer loop thread");
+        assert_ne!(
+            loop_slice, slice,
+            "only the chain service's slice is shortened"
+        );
+    }
     node.shutdown().unwrap();
 }
