@@ -340,33 +340,28 @@ fn unsealed_mini_blocks_outside_the_recent_window_are_served() {
     node.shutdown().unwrap();
 }
 
-/// The nice value of this process's thread named `name`, from `/proc/self/task/*/stat`.
-fn thread_nice(name: &str) -> Option<i32> {
+/// `/proc/self/task/<tid>` of this process's thread named `name`.
+fn thread_dir(name: &str) -> Option<std::path::PathBuf> {
     std::fs::read_dir("/proc/self/task").ok()?.find_map(|task| {
         let dir = task.ok()?.path();
         let comm = std::fs::read_to_string(dir.join("comm")).ok()?;
-        if comm.trim() != name {
-            return None;
-        }
-        let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
-        // `pid (comm) state ...`: nice is field 19, the 17th after the comm's ')'.
-        let rest = &stat[stat.rfind(')')? + 2..];
-        rest.split_whitespace().nth(16)?.parse().ok()
+        (comm.trim() == name).then_some(dir)
     })
+}
+
+/// The nice value of this process's thread named `name`, from `/proc/self/task/*/stat`.
+fn thread_nice(name: &str) -> Option<i32> {
+    let stat = std::fs::read_to_string(thread_dir(name)?.join("stat")).ok()?;
+    // `pid (comm) state ...`: nice is field 19, the 17th after the comm's ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split_whitespace().nth(16)?.parse().ok()
 }
 
 /// `se.slice` (ns) from a thread's `/proc/.../sched`, for the thread named `name`.
 fn thread_slice(name: &str) -> Option<u64> {
-    std::fs::read_dir("/proc/self/task").ok()?.find_map(|task| {
-        let dir = task.ok()?.path();
-        let comm = std::fs::read_to_string(dir.join("comm")).ok()?;
-        if comm.trim() != name {
-            return None;
-        }
-        let sched = std::fs::read_to_string(dir.join("sched")).ok()?;
-        let line = sched.lines().find(|l| l.starts_with("se.slice"))?;
-        line.split(':').nth(1)?.trim().parse().ok()
-    })
+    let sched = std::fs::read_to_string(thread_dir(name)?.join("sched")).ok()?;
+    let line = sched.lines().find(|l| l.starts_with("se.slice"))?;
+    line.split(':').nth(1)?.trim().parse().ok()
 }
 
 /// Whether the running kernel takes custom time slices (Linux 6.12 and later).
