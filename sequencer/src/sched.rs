@@ -9,8 +9,8 @@
 //! Linux 6.12 and later) of [`CHAIN_SERVICE_SLICE`] bounds that wait by 0.1 ms. Older
 //! kernels ignore or refuse it; then only the nice value applies.
 //!
-//! `sched_setattr` has no wrapper in libc, rustix or nix, so this module makes the system
-//! call itself (hence its `unsafe`).
+//! libc has `struct sched_attr` but, like rustix and nix, no wrapper for the system call,
+//! so this module makes it (hence its `unsafe`).
 #![allow(unsafe_code)]
 
 use std::time::Duration;
@@ -18,41 +18,31 @@ use std::time::Duration;
 /// The chain service's time slice: the shortest the kernel accepts.
 pub const CHAIN_SERVICE_SLICE: Duration = Duration::from_micros(100);
 
-/// `struct sched_attr` (include/uapi/linux/sched/types.h), version 1 (56 bytes).
-#[repr(C)]
-struct SchedAttr {
-    size: u32,
-    policy: u32,
-    flags: u64,
-    nice: i32,
-    priority: u32,
-    runtime: u64,
-    deadline: u64,
-    period: u64,
-    util_min: u32,
-    util_max: u32,
-}
-
 /// Sets the calling thread's nice value and, where the kernel supports custom slices, its
 /// time slice. Each refusal (a negative nice without `CAP_SYS_NICE`; a kernel without
 /// custom slices) is logged, not fatal.
 pub(crate) fn deprioritize_current_thread(nice: i32, slice: Duration) {
-    let attr = SchedAttr {
-        size: std::mem::size_of::<SchedAttr>() as u32,
-        policy: libc::SCHED_OTHER as u32,
-        flags: 0,
-        nice,
-        priority: 0,
-        runtime: slice.as_nanos() as u64,
-        deadline: 0,
-        period: 0,
-        util_min: 0,
-        util_max: 0,
+    let attr = libc::sched_attr {
+        size: std::mem::size_of::<libc::sched_attr>() as u32,
+        sched_policy: libc::SCHED_OTHER as u32,
+        sched_flags: 0,
+        sched_nice: nice,
+        sched_priority: 0,
+        sched_runtime: slice.as_nanos() as u64,
+        sched_deadline: 0,
+        sched_period: 0,
     };
     // SAFETY: `attr` is a live, initialized `struct sched_attr` whose `size` field says how
     // much of it the kernel may read; pid 0 is the calling thread; flags 0. The kernel only
     // reads from the pointer.
-    let rc = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0u32) };
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_sched_setattr,
+            0,
+            &attr as *const libc::sched_attr,
+            0u32,
+        )
+    };
     if rc == 0 {
         tracing::debug!(
             nice,
@@ -62,7 +52,11 @@ pub(crate) fn deprioritize_current_thread(nice: i32, slice: Duration) {
         return;
     }
     let error = std::io::Error::last_os_error();
-    tracing::warn!(%error, slice_us = slice.as_micros() as u64, "cannot set the chain service thread's time slice; setting its nice value only");
+    tracing::warn!(
+        %error,
+        slice_us = slice.as_micros() as u64,
+        "cannot set the chain service thread's time slice; setting its nice value only"
+    );
     set_current_thread_nice(nice);
 }
 
