@@ -144,6 +144,23 @@ fn wait_strategy_parsing() {
 }
 
 #[test]
+fn only_yield_parks_while_a_block_seals() {
+    assert_eq!(
+        WaitStrategy::Yield.while_sealing(true),
+        WaitStrategy::Park(SEALING_PARK)
+    );
+    assert_eq!(
+        WaitStrategy::Yield.while_sealing(false),
+        WaitStrategy::Yield
+    );
+    let park = WaitStrategy::Park(DEFAULT_PARK_TIMEOUT);
+    for s in [WaitStrategy::BusySpin, park] {
+        assert_eq!(s.while_sealing(true), s);
+        assert_eq!(s.while_sealing(false), s);
+    }
+}
+
+#[test]
 fn pop_wait_times_out_and_receives() {
     for strategy in [
         WaitStrategy::BusySpin,

@@ -37,6 +37,17 @@ pub enum WaitStrategy {
 }
 
 impl WaitStrategy {
+    /// The strategy to idle with while the chain service is (or is not) sealing a block:
+    /// `yield` becomes `park` in [`SEALING_PARK`] steps during a seal, so polling threads
+    /// leave the cores to the threads a promise needs; the others are unchanged.
+    #[inline]
+    pub fn while_sealing(self, sealing: bool) -> Self {
+        match self {
+            Self::Yield if sealing => Self::Park(SEALING_PARK),
+            other => other,
+        }
+    }
+
     /// Performs one idle step. `budget` (time left until a deadline, if any)
     /// caps the park duration; spinning and yielding ignore it.
     #[inline]

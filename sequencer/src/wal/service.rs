@@ -37,7 +37,7 @@ use crate::{
     error::WalError,
     feed::Feed,
     metrics::{StageMetrics, WalMetrics, micros_to_secs},
-    ring::{SEALING_PARK, WaitStrategy},
+    ring::WaitStrategy,
     sequencer_loop::{ChainEvent, now_us},
     signer::{MiniBlockRecord, Signed, Signer},
 };
@@ -198,7 +198,7 @@ pub(crate) struct WalService {
     /// How the thread waits for the next event (`wal.wait`, I4).
     pub(crate) wait: WaitStrategy,
     /// Set while the chain service seals a block: `yield` then parks in
-    /// [`SEALING_PARK`] steps instead (see [`crate::sequencer_loop::SequencerLoop::with_sealing`]).
+    /// [`crate::ring::SEALING_PARK`] steps instead (see [`crate::sequencer_loop::SequencerLoop::with_sealing`]).
     pub(crate) sealing: Arc<AtomicBool>,
     /// Signed header hashes of the mini-blocks being replayed, by number: each replayed
     /// mini-block must come out with the hash the log holds.
@@ -296,14 +296,10 @@ impl WalService {
             for _ in 0..POLLS_PER_CLOCK_CHECK {
                 match self.input.try_recv() {
                     Ok(event) => return Some(event),
-                    Err(TryRecvError::Empty) => {
-                        if self.wait == WaitStrategy::Yield && self.sealing.load(Ordering::Relaxed)
-                        {
-                            std::thread::park_timeout(SEALING_PARK);
-                        } else {
-                            self.wait.idle(None);
-                        }
-                    }
+                    Err(TryRecvError::Empty) => self
+                        .wait
+                        .while_sealing(self.sealing.load(Ordering::Relaxed))
+                        .idle(None),
                     Err(TryRecvError::Disconnected) => return None,
                 }
             }
