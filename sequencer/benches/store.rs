@@ -1,0 +1,134 @@
+//! What a block seal costs the chain thread in redb: `Store::put_block` of one L2 block of
+//! 1 000 transfers, each in a mini-block of its own (the 1k TPS case: one signed record per
+//! transaction), into a fresh database, and the encoding of those 1 000 mini-block
+//! records alone.
+//!
+//! `cargo bench -p peregrine-sequencer --bench store -- --warm-up-time 1 --measurement-time 5`
+
+#![allow(missing_docs)]
+
+use alloy_primitives::{Address, B256, U256};
+use criterion::{BatchSize, Criterion};
+use peregrine_preconf::SequencerKey;
+use peregrine_sequencer::{
+    GenesisSpec, SequencerConfig,
+    diff::StateDiff,
+    genesis::dev_mnemonic_signers,
+    sequencer_loop::ChainEvent,
+    signer::{MiniBlockRecord, sign_mini_block},
+    store::{Counters, Store, StoredBlock, encode_mini_block_record},
+    testing::{draining_loop, transfers_in_ring},
+};
+use std::{hint::black_box, sync::Arc};
+
+const TXS: u64 = 1000;
+
+/// One block's worth of signed one-transaction mini-blocks, executed by the real loop, and
+/// the block they make.
+fn block() -> (StoredBlock, Vec<Arc<MiniBlockRecord>>, StateDiff) {
+    let signer = dev_mnemonic_signers().remove(0);
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = SequencerConfig::new(dir.path().to_path_buf());
+    cfg.max_mini_block_txs = 1;
+    let genesis = GenesisSpec::dev(0, U256::from(10u64).pow(U256::from(24)));
+    let consumer = transfers_in_ring(&signer, cfg.chain_id, 2048, TXS, Address::repeat_byte(7));
+    let (looper, received) = draining_loop(cfg.clone(), genesis.state(), consumer);
+    looper.run();
+    let key = SequencerKey::dev();
+    let mut parent = B256::ZERO;
+    let mut txs = Vec::new();
+    let mut records = Vec::new();
+    let mut diff = StateDiff::default();
+    for event in received.try_iter() {
+        if let ChainEvent::MiniBlock(mini) = event {
+            let record = sign_mini_block(&key, cfg.chain_id, parent, &mini);
+            parent = record.hash;
+            diff.merge(&record.state_diff);
+            txs.extend(mini.txs.iter().cloned());
+            records.push(Arc::new(record));
+        }
+    }
+    assert_eq!(records.len() as u64, TXS, "one mini-block per transfer");
+    let header = peregrine_sequencer::chain::build_header(
+        B256::ZERO,
+        &ctx(),
+        21_000 * TXS,
+        B256::ZERO,
+        &txs,
+        Default::default(),
+    );
+    let block = StoredBlock {
+        hash: header.hash_slow(),
+        txs: txs.iter().map(|t| t.envelope.clone()).collect(),
+        senders: txs.iter().map(|t| t.sender).collect(),
+        receipts: txs.iter().map(|t| t.receipt.clone()).collect(),
+        header,
+    };
+    (block, records, diff)
+}
+
+fn ctx() -> peregrine_sequencer::BlockContext {
+    peregrine_sequencer::BlockContext {
+        number: 1,
+        timestamp: 1,
+        base_fee: 1_000_000,
+        gas_limit: 1_000_000_000,
+        beneficiary: Address::ZERO,
+        prevrandao: B256::ZERO,
+    }
+}
+
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    let (block, records, diff) = block();
+    let bytes: usize = records
+        .iter()
+        .map(|r| {
+            let mut buf = Vec::new();
+            encode_mini_block_record(r, &mut buf).unwrap();
+            buf.len()
+        })
+        .sum();
+    let json: usize = records
+        .iter()
+        .map(|r| serde_json::to_vec(r.as_ref()).unwrap().len())
+        .sum();
+    println!("{TXS} mini-block records: {bytes} bytes as stored, {json} bytes as JSON",);
+    let mut group = c.benchmark_group("store");
+    group.sample_size(20);
+    group.bench_function("encode_1000_records/stored", |b| {
+        let mut buf = Vec::new();
+        b.iter(|| {
+            for r in &records {
+                buf.clear();
+                encode_mini_block_record(r, &mut buf).unwrap();
+                black_box(&buf);
+            }
+        })
+    });
+    group.bench_function("encode_1000_records/json", |b| {
+        b.iter(|| {
+            for r in &records {
+                black_box(serde_json::to_vec(r.as_ref()).unwrap());
+            }
+        })
+    });
+    group.bench_function("put_block_1000_one_tx_mini_blocks", |b| {
+        b.iter_batched(
+            || {
+                let dir = tempfile::tempdir().unwrap();
+                let store = Store::open(&dir.path().join("db")).unwrap();
+                (dir, store)
+            },
+            |(dir, store)| {
+                store
+                    .put_block(&block, &records, &diff, Counters::default(), 901)
+                    .unwrap();
+                (dir, store)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+    c.final_summary();
+}
