@@ -16,7 +16,7 @@ use crate::{
     sequencer_loop::ChainEvent,
     signer::{MiniBlockRecord, Signed},
     state::WorldState,
-    store::{Counters, Store, StoreReader, StoredBlock},
+    store::{BlockWriter, Counters, Store, StoreReader, StoredBlock},
     tx::ExecutedTx,
 };
 use alloy_consensus::{
@@ -337,7 +337,19 @@ pub(crate) struct ChainService {
     /// Set while a block seals, so the loop and the log thread stop yielding the cores
     /// the promise path needs (see [`crate::sequencer_loop::SequencerLoop::with_sealing`]).
     pub(crate) sealing: Arc<AtomicBool>,
+    /// The open block's redb transaction: its mini-blocks go in [`WRITE_AHEAD`] at a time
+    /// as they are applied, so a seal writes only the rest, the block, the state and the
+    /// commit (at 1k TPS, mini-block records and their index were half of a seal's CPU).
+    pub(crate) writer: Option<BlockWriter>,
+    /// Applied mini-blocks not yet in `writer`.
+    pub(crate) unwritten: Vec<Arc<MiniBlockRecord>>,
 }
+
+/// How many applied mini-blocks go into redb together ahead of the seal. One at a time
+/// added ~4 ms a second to this thread's CPU at 1k TPS (each write opens the tables again,
+/// on cold caches); 64 at a time costs about what writing them all at the seal did, in
+/// bursts of ~0.25 ms. The seal's wall time went from 18-24 ms to 12-14 ms.
+const WRITE_AHEAD: usize = 64;
 
 impl ChainService {
     /// Runs until the sequencer loop hangs up. Panics (stopping the node) if the store
@@ -415,10 +427,36 @@ impl ChainService {
         let (lock, signal) = &self.chain.applied;
         drop(lock.lock());
         signal.notify_all();
-        let mut inflight = self.chain.inflight.lock();
-        for hash in &hashes {
-            inflight.remove(hash);
+        {
+            let mut inflight = self.chain.inflight.lock();
+            for hash in &hashes {
+                inflight.remove(hash);
+            }
         }
+        // Last: readers and the promise path do not wait for redb. Nothing reads it from
+        // there before the seal commits.
+        self.unwritten.push(signed.record.clone());
+        if self.unwritten.len() >= WRITE_AHEAD {
+            match self.write_ahead() {
+                Ok(writer) => self.writer = Some(writer),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot store mini-blocks; stopping");
+                    panic!("cannot store mini-blocks: {e}");
+                }
+            }
+        }
+    }
+
+    /// Moves the applied mini-blocks into the open block's redb transaction (opened if
+    /// need be), and returns it.
+    fn write_ahead(&mut self) -> Result<BlockWriter, StoreError> {
+        let mut writer = match self.writer.take() {
+            Some(writer) => writer,
+            None => self.chain.store.begin_block()?,
+        };
+        writer.add_mini_blocks(self.unwritten.iter().map(|r| r.as_ref()))?;
+        self.unwritten.clear();
+        Ok(writer)
     }
 
     fn seal(&mut self, end: BlockEnd) -> Result<(), StoreError> {
@@ -447,13 +485,12 @@ impl ChainService {
                 receipts: txs.iter().map(|t| t.receipt.clone()).collect(),
                 header,
             };
-            (block, pending.open.records.clone())
+            (block, pending.open.records.len())
         };
         let (hash, sealed) = (block.hash, block.txs.len());
         let diff = std::mem::take(&mut self.block_diff);
-        self.chain
-            .store
-            .put_block(&block, &records, &diff, self.counters, self.chain.chain_id)?;
+        self.write_ahead()?
+            .commit(&block, &diff, self.counters, self.chain.chain_id)?;
         // The commit is durable (redb syncs it): log segments up to here may go.
         self.checkpoint
             .store(block.header.number, Ordering::Release);
@@ -472,7 +509,7 @@ impl ChainService {
             let open = &mut pending.open;
             let rest = open.txs.split_off(sealed);
             let sealed_txs = std::mem::replace(&mut open.txs, rest);
-            let rest = open.records.split_off(records.len());
+            let rest = open.records.split_off(records);
             let sealed_records = std::mem::replace(&mut open.records, rest);
             open.by_hash.clear();
             for (i, tx) in open.txs.iter().enumerate() {

@@ -309,6 +309,8 @@ impl Node {
             metrics: crate::metrics::ChainMetrics::new(),
             checkpoint: checkpoint.clone(),
             sealing: sealing.clone(),
+            writer: None,
+            unwritten: Vec::new(),
         };
         let liveness = Liveness::default();
         let alive = Alive::new(&liveness.chain);

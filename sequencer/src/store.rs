@@ -195,7 +195,8 @@ impl Store {
     }
 
     /// Writes a sealed block, its signed mini-blocks, its state diff and counters, and
-    /// makes it the head.
+    /// makes it the head: [`Store::begin_block`], the mini-blocks, then
+    /// [`BlockWriter::commit`].
     pub fn put_block(
         &self,
         block: &StoredBlock,
@@ -204,8 +205,97 @@ impl Store {
         counters: Counters,
         chain_id: u64,
     ) -> Result<(), StoreError> {
+        let mut writer = self.begin_block()?;
+        writer.add_mini_blocks(minis.iter().map(|r| r.as_ref()))?;
+        writer.commit(block, diff, counters, chain_id)
+    }
+
+    /// Starts writing the next block. Its mini-blocks can go in as they are signed, so
+    /// the seal itself writes only the block, the state and the commit.
+    /// Readers see none of it until [`BlockWriter::commit`]; dropping the writer
+    /// discards it. redb has one writer at a time: `begin_block` waits for the last
+    /// writer to commit or drop.
+    pub fn begin_block(&self) -> Result<BlockWriter, StoreError> {
+        Ok(BlockWriter {
+            txn: self.db.begin_write()?,
+            hashes: Vec::new(),
+            last_mini: None,
+            buf: Vec::new(),
+        })
+    }
+}
+
+/// One block being written ([`Store::begin_block`]): one redb write transaction.
+pub struct BlockWriter {
+    txn: WriteTransaction,
+    /// The block's transactions so far, in the order its mini-blocks listed them.
+    hashes: Vec<B256>,
+    /// The block number and hash of the last mini-block added.
+    last_mini: Option<(u64, B256)>,
+    buf: Vec<u8>,
+}
+
+impl BlockWriter {
+    /// Stores signed mini-blocks of this block and indexes their transactions. Their
+    /// transactions must be the next ones of the block, in order. One call for many
+    /// mini-blocks is cheaper than one each (the tables open once).
+    pub fn add_mini_blocks<'a>(
+        &mut self,
+        records: impl IntoIterator<Item = &'a MiniBlockRecord>,
+    ) -> Result<(), StoreError> {
+        let mut stored = self.txn.open_table(MINI_BLOCKS)?;
+        let mut locations = self.txn.open_table(TX_LOCATIONS)?;
+        for record in records {
+            let block = record.header.block_number;
+            if let Some((open, _)) = self.last_mini
+                && open != block
+            {
+                return Err(StoreError::Corrupt(format!(
+                    "mini-block {} of block {block} written with block {open}",
+                    record.number()
+                )));
+            }
+            self.buf.clear();
+            encode_mini_block_record(record, &mut self.buf)?;
+            stored.insert(record.number(), self.buf.as_slice())?;
+            for (i, tx) in record.transactions.iter().enumerate() {
+                if tx.block_index as usize != self.hashes.len() {
+                    return Err(StoreError::Corrupt(format!(
+                        "mini-block {} puts transaction {} at index {} of block {block}, \
+                         expected {}",
+                        record.number(),
+                        tx.hash,
+                        tx.block_index,
+                        self.hashes.len()
+                    )));
+                }
+                let location = (block, tx.block_index, record.number(), i as u32);
+                locations.insert(&tx.hash.0, location)?;
+                self.hashes.push(tx.hash);
+            }
+            self.last_mini = Some((block, record.hash));
+        }
+        Ok(())
+    }
+
+    /// Writes the sealed block itself, its state diff and the counters, makes it the head,
+    /// and commits: the block and every mini-block added become visible together. The
+    /// mini-blocks added must list exactly the block's transactions.
+    pub fn commit(
+        self,
+        block: &StoredBlock,
+        diff: &StateDiff,
+        counters: Counters,
+        chain_id: u64,
+    ) -> Result<(), StoreError> {
         let number = block.header.number;
-        let txn = self.db.begin_write()?;
+        let listed = block.txs.iter().map(|t| t.tx_hash());
+        if self.last_mini.is_some_and(|(n, _)| n != number) || !listed.eq(self.hashes.iter()) {
+            return Err(StoreError::Corrupt(format!(
+                "block {number}'s mini-blocks do not list its transactions in order"
+            )));
+        }
+        let txn = self.txn;
         {
             txn.open_table(HEADERS)?
                 .insert(number, alloy_rlp::encode(&block.header).as_slice())?;
@@ -249,36 +339,8 @@ impl Store {
                     }
                 }
             }
-            let mut records = txn.open_table(MINI_BLOCKS)?;
-            let mut locations = txn.open_table(TX_LOCATIONS)?;
-            // The mini-blocks list the block's transactions in order: check it while
-            // indexing both positions.
-            let mut in_block = block.txs.iter().map(|t| t.tx_hash()).enumerate();
-            let mismatch = || {
-                StoreError::Corrupt(format!(
-                    "block {number}'s mini-blocks do not list its transactions in order"
-                ))
-            };
-            let mut buf = Vec::new();
-            for record in minis {
-                buf.clear();
-                encode_mini_block_record(record, &mut buf)?;
-                records.insert(record.number(), buf.as_slice())?;
-                for (i, tx) in record.transactions.iter().enumerate() {
-                    let (index, _) = in_block
-                        .next()
-                        .filter(|(_, hash)| **hash == tx.hash)
-                        .ok_or_else(mismatch)?;
-                    let location = (number, index as u32, record.number(), i as u32);
-                    locations.insert(&tx.hash.0, location)?;
-                }
-            }
-            if in_block.next().is_some() {
-                return Err(mismatch());
-            }
-            if let Some(last) = minis.last() {
-                txn.open_table(HASHES)?
-                    .insert(HASH_LAST_MINI, &last.hash.0)?;
+            if let Some((_, last)) = self.last_mini {
+                txn.open_table(HASHES)?.insert(HASH_LAST_MINI, &last.0)?;
             }
             let mut meta = txn.open_table(META)?;
             meta.insert(META_HEAD, number)?;
@@ -288,6 +350,15 @@ impl Store {
         }
         txn.commit()?;
         Ok(())
+    }
+}
+
+impl std::fmt::Debug for BlockWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlockWriter")
+            .field("transactions", &self.hashes.len())
+            .field("last_mini", &self.last_mini)
+            .finish_non_exhaustive()
     }
 }
 
@@ -666,6 +737,51 @@ mod tests {
         let reader = store.reader().unwrap();
         assert_eq!(reader.head().unwrap(), None);
         assert_eq!(reader.tx_location(txs[0].tx_hash()).unwrap(), None);
+    }
+
+    #[test]
+    fn mini_blocks_written_ahead_are_invisible_until_their_block_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db")).unwrap();
+        let txs = txs(2);
+        let first = Arc::new(record(0, &txs[..1], 0));
+        let mut writer = store.begin_block().unwrap();
+        writer.add_mini_blocks([&*first]).unwrap();
+        let reader = store.reader().unwrap();
+        assert_eq!(reader.mini_block(0).unwrap(), None);
+        assert_eq!(reader.tx_mini_block(txs[0].tx_hash()).unwrap(), None);
+        // A transaction that is not the block's next one is refused where it is added.
+        let err = writer
+            .add_mini_blocks([&record(1, &txs[1..], 2)])
+            .unwrap_err();
+        assert!(err.to_string().contains("expected 1"), "{err}");
+        writer.add_mini_blocks([&record(1, &txs[1..], 1)]).unwrap();
+        drop(writer); // discarded, as when the node stops before the seal
+        assert_eq!(store.reader().unwrap().mini_block(0).unwrap(), None);
+
+        let mut writer = store.begin_block().unwrap();
+        writer.add_mini_blocks([&*first]).unwrap();
+        writer.add_mini_blocks([&record(1, &txs[1..], 1)]).unwrap();
+        writer
+            .commit(
+                &block(1, &txs),
+                &StateDiff::default(),
+                Counters::default(),
+                CHAIN_ID,
+            )
+            .unwrap();
+        assert_eq!(
+            reader.mini_block(0).unwrap(),
+            None,
+            "an older view stays as it was"
+        );
+        let reader = store.reader().unwrap();
+        assert_eq!(reader.mini_block(0).unwrap().as_ref(), Some(&*first));
+        assert_eq!(reader.tx_location(txs[1].tx_hash()).unwrap(), Some((1, 1)));
+        assert_eq!(
+            reader.last_mini_block_hash().unwrap(),
+            record(1, &txs[1..], 1).hash
+        );
     }
 
     #[test]
