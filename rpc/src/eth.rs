@@ -332,6 +332,11 @@ impl EthApiServer for EthHandler {
     }
 
     fn transaction_count(&self, address: Address, block: Option<BlockId>) -> RpcResult<U64> {
+        let reader = self.reader()?;
+        if let At::Pending = Self::state_at(&reader, Self::resolve(&reader, block)?)? {
+            // Counts the sender's transactions still in the ring, as geth counts its pool.
+            return Ok(U64::from(self.chain.pending_nonce(&address)));
+        }
         Ok(U64::from(self.account(address, block)?.0))
     }
 

@@ -24,10 +24,7 @@ use alloy_consensus::{
     proofs::{calculate_receipt_root, calculate_transaction_root},
 };
 use alloy_eips::eip7685::EMPTY_REQUESTS_HASH;
-use alloy_primitives::{
-    B256, Bloom, Bytes,
-    map::{B256Map, B256Set},
-};
+use alloy_primitives::{Address, B256, Bloom, Bytes, map::B256Map};
 use alloy_trie::EMPTY_ROOT_HASH;
 use parking_lot::{Condvar, Mutex, RwLock, RwLockReadGuard};
 use std::{
@@ -118,12 +115,15 @@ pub struct Chain {
     pub feed: Arc<Feed>,
     heads: tokio::sync::broadcast::Sender<Head>,
     /// Hashes accepted by ingress but not yet executed or dropped (in the ring or the
-    /// gap queue), so that a resubmission is answered `already known`. Bounded by the
-    /// ring capacity plus the gap queue bound.
-    inflight: Mutex<B256Set>,
+    /// gap queue), with their senders, so that a resubmission is answered `already known`
+    /// and [`Chain::pending_nonce`] counts them. Bounded by the ring capacity plus the gap
+    /// queue bound.
+    inflight: Mutex<B256Map<Address>>,
     /// Number of the next mini-block the pending view will apply.
     applied_next_mini: AtomicU64,
-    /// Signalled after each mini-block is applied, for readers in [`Chain::pending_view`].
+    /// Signalled after each mini-block is applied and each in-flight transaction is
+    /// dropped or queued, for readers in [`Chain::pending_view`] and
+    /// [`Chain::pending_nonce`].
     applied: (Mutex<()>, Condvar),
 }
 
@@ -149,7 +149,7 @@ impl Chain {
             statuses: Mutex::new(Statuses::default()),
             feed,
             heads: tokio::sync::broadcast::channel(HEADS_BUFFER).0,
-            inflight: Mutex::new(B256Set::default()),
+            inflight: Mutex::new(B256Map::default()),
             applied_next_mini: AtomicU64::new(next_mini),
             applied: (Mutex::new(()), Condvar::new()),
         }
@@ -256,14 +256,72 @@ impl Chain {
         self.statuses.lock().map.get(hash).cloned()
     }
 
-    /// Marks `hash` as accepted and on its way; false if it already was.
-    pub(crate) fn begin_inflight(&self, hash: B256) -> bool {
-        self.inflight.lock().insert(hash)
+    /// Marks `hash` (from `sender`) as accepted and on its way; false if it already was.
+    pub(crate) fn begin_inflight(&self, hash: B256, sender: Address) -> bool {
+        match self.inflight.lock().entry(hash) {
+            std::collections::hash_map::Entry::Occupied(_) => false,
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(sender);
+                true
+            }
+        }
     }
 
-    /// Forgets an in-flight hash (executed, dropped, or refused by the ring).
+    /// Forgets an in-flight hash (dropped, or refused by the ring).
     pub(crate) fn end_inflight(&self, hash: &B256) {
         self.inflight.lock().remove(hash);
+        self.signal_applied();
+    }
+
+    /// Wakes the readers waiting in [`Chain::pending_view`] and [`Chain::pending_nonce`].
+    /// They check under this lock, so taking it after the change means none can miss it.
+    fn signal_applied(&self) {
+        let (lock, signal) = &self.applied;
+        drop(lock.lock());
+        signal.notify_all();
+    }
+
+    /// The next nonce of `address` at `pending`, counting the transactions of it that
+    /// ingress accepted before this call (as geth counts its pool's): a wallet that sends
+    /// with `eth_sendRawTransaction` and at once asks for its next nonce gets the one
+    /// after. Those still in the ring are waited for, microseconds, at most
+    /// [`PENDING_CATCH_UP`]; one held for a nonce gap is not counted (geth neither).
+    pub fn pending_nonce(&self, address: &Address) -> u64 {
+        let mut waiting: Vec<B256> = self
+            .inflight
+            .lock()
+            .iter()
+            .filter(|(_, sender)| *sender == address)
+            .map(|(hash, _)| *hash)
+            .collect();
+        if !waiting.is_empty() {
+            let deadline = Instant::now() + PENDING_CATCH_UP;
+            let (lock, signal) = &self.applied;
+            let mut guard = lock.lock();
+            loop {
+                {
+                    let inflight = self.inflight.lock();
+                    waiting.retain(|hash| inflight.contains_key(hash));
+                }
+                waiting
+                    .retain(|hash| !matches!(self.tx_status(hash), Some(TxStatus::Queued { .. })));
+                if waiting.is_empty() {
+                    break;
+                }
+                if signal.wait_until(&mut guard, deadline).timed_out() {
+                    tracing::warn!(
+                        %address,
+                        in_flight = waiting.len(),
+                        "transactions still not ordered; pending nonce read as it is"
+                    );
+                    break;
+                }
+            }
+        }
+        self.pending_view()
+            .state
+            .account(address)
+            .map_or(0, |a| a.nonce)
     }
 
     fn set_status(&self, hash: B256, status: TxStatus) {
@@ -384,7 +442,8 @@ impl ChainService {
                 }) => {
                     self.metrics.queued.increment(1);
                     self.chain
-                        .set_status(hash, TxStatus::Queued { missing_nonce })
+                        .set_status(hash, TxStatus::Queued { missing_nonce });
+                    self.chain.signal_applied();
                 }
                 Signed::Event(ChainEvent::Dropped { hash, reason }) => {
                     self.chain.end_inflight(&hash);
@@ -422,17 +481,15 @@ impl ChainService {
         self.chain
             .applied_next_mini
             .store(mini.number + 1, Ordering::Release);
-        // Readers waiting in `pending_view` check the number under this lock: taking it
-        // after the store means none can miss the signal.
-        let (lock, signal) = &self.chain.applied;
-        drop(lock.lock());
-        signal.notify_all();
         {
             let mut inflight = self.chain.inflight.lock();
             for hash in &hashes {
                 inflight.remove(hash);
             }
         }
+        // Readers waiting in `pending_view` and `pending_nonce` check under the signal's
+        // lock: taking it after both changes means none can miss the signal.
+        self.chain.signal_applied();
         // Last: readers and the promise path do not wait for redb. Nothing reads it from
         // there before the seal commits.
         self.unwritten.push(signed.record.clone());

@@ -199,7 +199,7 @@ impl Ingress {
         }
         self.check_state(&tx)?;
         let hash = tx.hash;
-        if !self.chain.begin_inflight(hash) {
+        if !self.chain.begin_inflight(hash, tx.sender) {
             return Err(IngressError::AlreadyKnown(hash));
         }
         if self.producer.try_push(tx).is_err() {

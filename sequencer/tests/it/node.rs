@@ -134,6 +134,37 @@ fn nonce_gap_is_held_then_released_in_order() {
 }
 
 #[test]
+fn pending_nonce_counts_transactions_still_in_the_ring() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(config(dir.path()), &genesis()).unwrap();
+    let alice = signer(3);
+    let chain = node.chain();
+    for nonce in 0..300 {
+        node.ingress()
+            .submit(&transfer(&alice, nonce, BOB, 1))
+            .unwrap();
+        // At once, as a wallet asks before its next send (geth counts its pool).
+        assert_eq!(
+            chain.pending_nonce(&alice.address()),
+            nonce + 1,
+            "right after nonce {nonce} was accepted"
+        );
+    }
+    // A transaction held for a nonce gap is not counted, and is not waited for long.
+    let held = node
+        .ingress()
+        .submit(&transfer(&alice, 301, BOB, 1))
+        .unwrap();
+    assert_eq!(chain.pending_nonce(&alice.address()), 300);
+    assert!(matches!(
+        chain.tx_status(&held),
+        Some(TxStatus::Queued { missing_nonce: 300 })
+    ));
+    assert_eq!(chain.pending_nonce(&signer(4).address()), 0);
+    node.shutdown().unwrap();
+}
+
+#[test]
 fn nonce_gap_expires_with_a_reason() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path());

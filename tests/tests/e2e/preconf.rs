@@ -496,6 +496,28 @@ fn send_raw_transaction_sync_error_codes() {
     assert_eq!(err.code, -32000, "resend of a preconfirmed tx: {err}");
 }
 
+/// A wallet that sends with `eth_sendRawTransaction` and at once asks for its next nonce
+/// (ethers and viem ask for `pending` before each send) gets the one after the
+/// transaction it just sent, as from geth or anvil, which count their pool.
+#[test]
+fn pending_nonce_counts_a_transaction_sent_a_moment_ago() {
+    let node = Node::from_env();
+    let rpc = node.rpc();
+    let erin = dev(5);
+    let signed: Vec<(String, String)> = (0..20)
+        .map(|n| sign_transfer(erin.private_key, n, SINK, "1"))
+        .collect();
+    for (n, (raw, hash)) in signed.iter().enumerate() {
+        let sent = rpc.request("eth_sendRawTransaction", json!([raw]));
+        assert_eq!(lower(as_str(&sent)), *hash);
+        assert_eq!(
+            pending_nonce(&node, erin.address),
+            n as u64 + 1,
+            "eth_getTransactionCount(pending) right after sending nonce {n}"
+        );
+    }
+}
+
 /// Two callers send the same transaction with `eth_sendRawTransactionSync` at the same
 /// moment (a client retrying, two wallets relaying). The transaction is accepted once and
 /// preconfirmed; neither caller may be told it timed out (code 4) before its timeout has
