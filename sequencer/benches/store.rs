@@ -57,14 +57,7 @@ fn block() -> (StoredBlock, Vec<Arc<MiniBlockRecord>>, StateDiff) {
         &txs,
         Default::default(),
     );
-    let block = StoredBlock {
-        hash: header.hash_slow(),
-        txs: txs.iter().map(|t| t.envelope.clone()).collect(),
-        senders: txs.iter().map(|t| t.sender).collect(),
-        receipts: txs.iter().map(|t| t.receipt.clone()).collect(),
-        header,
-    };
-    (block, records, diff)
+    (StoredBlock::new(header, &txs), records, diff)
 }
 
 fn ctx() -> peregrine_sequencer::BlockContext {

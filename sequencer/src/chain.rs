@@ -535,14 +535,7 @@ impl ChainService {
                 txs,
                 Bytes::new(),
             );
-            let block = StoredBlock {
-                hash: header.hash_slow(),
-                txs: txs.iter().map(|t| t.envelope.clone()).collect(),
-                senders: txs.iter().map(|t| t.sender).collect(),
-                receipts: txs.iter().map(|t| t.receipt.clone()).collect(),
-                header,
-            };
-            (block, pending.open.records.len())
+            (StoredBlock::new(header, txs), pending.open.records.len())
         };
         let (hash, sealed) = (block.hash, block.txs.len());
         let diff = std::mem::take(&mut self.block_diff);

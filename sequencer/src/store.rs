@@ -58,6 +58,19 @@ pub struct StoredBlock {
     pub receipts: Vec<ReceiptEnvelope>,
 }
 
+impl StoredBlock {
+    /// The block with `header` over the executed `txs`.
+    pub fn new(header: Header, txs: &[crate::ExecutedTx]) -> Self {
+        Self {
+            hash: header.hash_slow(),
+            txs: txs.iter().map(|t| t.envelope.clone()).collect(),
+            senders: txs.iter().map(|t| t.sender).collect(),
+            receipts: txs.iter().map(|t| t.receipt.clone()).collect(),
+            header,
+        }
+    }
+}
+
 /// Counters persisted with each block so a restart continues the numbering.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counters {
