@@ -17,7 +17,7 @@ use peregrine_sequencer::{
     sequencer_loop::ChainEvent,
     signer::{MiniBlockRecord, sign_mini_block},
     store::{Counters, Store, StoredBlock, encode_mini_block_record},
-    testing::{draining_loop, transfers_in_ring},
+    testing::{block_context, draining_loop, transfers_in_ring},
 };
 use std::{hint::black_box, sync::Arc};
 
@@ -51,7 +51,7 @@ fn block() -> (StoredBlock, Vec<Arc<MiniBlockRecord>>, StateDiff) {
     assert_eq!(records.len() as u64, TXS, "one mini-block per transfer");
     let header = peregrine_sequencer::chain::build_header(
         B256::ZERO,
-        &ctx(),
+        &block_context(1),
         21_000 * TXS,
         B256::ZERO,
         &txs,
@@ -60,15 +60,11 @@ fn block() -> (StoredBlock, Vec<Arc<MiniBlockRecord>>, StateDiff) {
     (StoredBlock::new(header, &txs), records, diff)
 }
 
-fn ctx() -> peregrine_sequencer::BlockContext {
-    peregrine_sequencer::BlockContext {
-        number: 1,
-        timestamp: 1,
-        base_fee: 1_000_000,
-        gas_limit: 1_000_000_000,
-        beneficiary: Address::ZERO,
-        prevrandao: B256::ZERO,
-    }
+/// An empty database in a directory of its own (kept alive with it).
+fn fresh_store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("db")).unwrap();
+    (dir, store)
 }
 
 fn main() {
@@ -108,11 +104,7 @@ fn main() {
     });
     group.bench_function("put_block_1000_one_tx_mini_blocks", |b| {
         b.iter_batched(
-            || {
-                let dir = tempfile::tempdir().unwrap();
-                let store = Store::open(&dir.path().join("db")).unwrap();
-                (dir, store)
-            },
+            fresh_store,
             |(dir, store)| {
                 store
                     .put_block(&block, &records, &diff, Counters::default(), 901)
@@ -127,8 +119,7 @@ fn main() {
     group.bench_function("commit_after_1000_mini_blocks_written", |b| {
         b.iter_batched(
             || {
-                let dir = tempfile::tempdir().unwrap();
-                let store = Store::open(&dir.path().join("db")).unwrap();
+                let (dir, store) = fresh_store();
                 let mut writer = store.begin_block().unwrap();
                 writer
                     .add_mini_blocks(records.iter().map(|r| r.as_ref()))
@@ -147,8 +138,7 @@ fn main() {
     group.bench_function("add_1000_mini_blocks_one_by_one", |b| {
         b.iter_batched(
             || {
-                let dir = tempfile::tempdir().unwrap();
-                let store = Store::open(&dir.path().join("db")).unwrap();
+                let (dir, store) = fresh_store();
                 let writer = store.begin_block().unwrap();
                 (dir, store, writer)
             },

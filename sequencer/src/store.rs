@@ -137,7 +137,7 @@ pub fn encode_mini_block_record(
 
 /// Decodes a stored mini-block record: CBOR, or JSON for rows written by earlier builds (a
 /// JSON object starts with `{`, which no CBOR record does: it starts with a map header).
-pub fn decode_mini_block_record(raw: &[u8]) -> Result<MiniBlockRecord, String> {
+fn decode_mini_block_record(raw: &[u8]) -> Result<MiniBlockRecord, String> {
     if raw.first() == Some(&b'{') {
         serde_json::from_slice(raw).map_err(|e| e.to_string())
     } else {
@@ -572,12 +572,12 @@ impl StoreReader {
 mod tests {
     use super::*;
     use crate::{
-        BlockContext, MiniBlock,
+        MiniBlock,
         diff::{AccountFields, DiffLog},
         genesis::dev_mnemonic_signers,
         recycle::Recycled,
         signer::{ReceiptFields, RecordedTx, sign_mini_block},
-        testing::transfer,
+        testing::{block_context, transfer},
     };
     use alloy_primitives::{Log, LogData};
     use peregrine_preconf::SequencerKey;
@@ -605,14 +605,7 @@ mod tests {
     fn record(number: u64, txs: &[TxEnvelope], first_index: u32) -> MiniBlockRecord {
         let mini = MiniBlock {
             number,
-            block: BlockContext {
-                number: 1,
-                timestamp: 1,
-                base_fee: 1,
-                gas_limit: 30_000_000,
-                beneficiary: Address::ZERO,
-                prevrandao: B256::ZERO,
-            },
+            block: block_context(1),
             first_seq: 0,
             txs: Recycled::detached(Vec::new()),
             diff: Recycled::detached(DiffLog::default()),

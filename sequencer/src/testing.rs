@@ -2,6 +2,7 @@
 //! sign transfers, copy a data directory.
 
 use crate::{
+    block::BlockContext,
     config::SequencerConfig,
     exec::SequencerDb,
     hashes::BlockHashes,
@@ -11,7 +12,7 @@ use crate::{
     tx::PendingTx,
 };
 use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
-use alloy_primitives::{Address, Bytes, TxKind, U256};
+use alloy_primitives::{Address, B256, Bytes, TxKind, U256};
 use alloy_signer::SignerSync;
 use alloy_signer_local::PrivateKeySigner;
 use crossbeam_channel::Receiver;
@@ -19,6 +20,19 @@ use std::{
     path::Path,
     sync::{Arc, atomic::AtomicBool},
 };
+
+/// A block context for tests and benchmarks: block `number`, base fee 0.001 gwei, gas
+/// limit 30M.
+pub fn block_context(number: u64) -> BlockContext {
+    BlockContext {
+        number,
+        timestamp: 1_700_000_000 + number,
+        base_fee: 1_000_000,
+        gas_limit: 30_000_000,
+        beneficiary: Address::repeat_byte(0xbe),
+        prevrandao: B256::repeat_byte(number as u8),
+    }
+}
 
 /// A signed EIP-1559 transfer: 21 000 gas, fee cap 1 gwei, no tip.
 pub fn transfer(

@@ -320,17 +320,7 @@ pub fn decode(buf: &[u8]) -> Result<(WalRecord, usize), FrameError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    pub(crate) fn ctx(number: u64) -> BlockContext {
-        BlockContext {
-            number,
-            timestamp: 1_700_000_000 + number,
-            base_fee: 1_000_000,
-            gas_limit: 30_000_000,
-            beneficiary: Address::repeat_byte(0xbe),
-            prevrandao: B256::repeat_byte(number as u8),
-        }
-    }
+    use crate::testing::block_context as ctx;
 
     #[test]
     fn block_end_round_trips_and_every_flipped_bit_is_caught() {
