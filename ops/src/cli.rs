@@ -38,7 +38,7 @@ pub enum ConfigCommand {
 pub enum PreconfCommand {
     /// Check a preconfirmation from its own bytes: the EIP-712 signature (against an expected
     /// sequencer address) and both Merkle proofs; print what it promises. Exit 0 when valid,
-    /// 1 when not. Accepts a preconfirmation, an `eth_sendRawTransactionSync` receipt holding
+    /// 1 when not, 2 when the input or the flags are wrong. Accepts a preconfirmation, an `eth_sendRawTransactionSync` receipt holding
     /// one, or a JSON-RPC response wrapping either.
     Verify(VerifyArgs),
 }
@@ -50,8 +50,13 @@ pub struct VerifyArgs {
     #[arg(value_name = "FILE|-")]
     pub input: String,
     /// The sequencer address the signature must recover to (see `preconf_sequencer`).
-    #[arg(long, value_name = "ADDRESS")]
+    /// Required: a signature from an unknown key promises nothing.
+    #[arg(long, value_name = "ADDRESS", required_unless_present = "any_signer")]
     pub sequencer: Option<alloy_primitives::Address>,
+    /// Accept a valid signature from any key instead of `--sequencer` (the report names
+    /// the signer, to be compared by hand).
+    #[arg(long, conflicts_with = "sequencer")]
+    pub any_signer: bool,
 }
 
 /// Log output format.

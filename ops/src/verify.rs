@@ -55,7 +55,7 @@ pub fn verify(args: &VerifyArgs) -> Result<String, VerifyCmdError> {
         .map_err(|e| VerifyCmdError::Invalid(e.to_string()))?;
     let signer_note = match args.sequencer {
         Some(_) => "(the expected sequencer)",
-        None => "(not compared: pass --sequencer <ADDRESS> to require it)",
+        None => "(--any-signer: not compared with an expected sequencer)",
     };
     Ok(format!(
         "valid preconfirmation\n  \

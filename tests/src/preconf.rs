@@ -26,7 +26,8 @@ pub fn peregrine_cli(args: &[&str]) -> CmdOutput {
     run_with_timeout(&mut cmd, VERIFY_TIMEOUT)
 }
 
-/// Writes `json` to `dir/name` and runs `peregrine preconf verify <file> [--sequencer ADDR]`.
+/// Writes `json` to `dir/name` and runs `peregrine preconf verify <file>` with
+/// `--sequencer ADDR`, or `--any-signer` when `sequencer` is `None`.
 #[track_caller]
 pub fn verify_file(dir: &Path, name: &str, json: &Value, sequencer: Option<&str>) -> CmdOutput {
     let path = dir.join(name);
@@ -37,8 +38,9 @@ pub fn verify_file(dir: &Path, name: &str, json: &Value, sequencer: Option<&str>
     .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
     let file = path.display().to_string();
     let mut args = vec!["preconf", "verify", file.as_str()];
-    if let Some(s) = sequencer {
-        args.extend(["--sequencer", s]);
+    match sequencer {
+        Some(s) => args.extend(["--sequencer", s]),
+        None => args.push("--any-signer"),
     }
     peregrine_cli(&args)
 }

@@ -213,7 +213,7 @@ fn viem_send_raw_transaction_sync_and_cli_verify() {
                 "report states the promised cumulative gas and logs hash: {out}"
             );
         }
-        // Without --sequencer: valid, and the report says the signer was not compared.
+        // With --any-signer instead: valid, and the report says the signer was not compared.
         let out = verify_file(dir.path(), &format!("any-{i}.json"), receipt, None);
         assert_eq!(exit_code(&out), Some(0), "{out}");
         assert!(out.stdout.contains("not compared"), "{out}");
@@ -848,12 +848,21 @@ fn tampered_preconfirmations_fail_verification() {
     );
     println!("{} tampered variants refused", variants.len());
 
-    // Someone else's valid signature is only caught by --sequencer.
+    // Someone else's valid signature is only caught by --sequencer, which is why verify
+    // requires it: without it (or an explicit --any-signer) the call is a usage error.
     let (_, by_other) = variants
         .iter()
         .find(|(n, _)| n == "signature.byAnotherKey")
         .expect("variant");
-    let out = verify("other-no-sequencer", by_other, None);
+    let file = dir.path().join("other.json");
+    std::fs::write(&file, by_other.to_string()).expect("write");
+    let out = peregrine_cli(&["preconf", "verify", &file.display().to_string()]);
+    assert_eq!(exit_code(&out), Some(2), "no --sequencer:\n{out}");
+    assert!(
+        out.stderr.contains("--sequencer"),
+        "the usage error names --sequencer:\n{out}"
+    );
+    let out = verify("other-any-signer", by_other, None);
     assert_eq!(exit_code(&out), Some(0), "{out}");
     assert!(
         out.stdout.contains(dev(0).address),
@@ -897,8 +906,14 @@ fn tampered_preconfirmations_fail_verification() {
     assert_eq!(exit_code(&out), Some(0), "verify from stdin:\n{out}");
     let junk = dir.path().join("junk.json");
     std::fs::write(&junk, "not json").expect("write");
-    let out = peregrine_cli(&["preconf", "verify", &junk.display().to_string()]);
+    let out = peregrine_cli(&[
+        "preconf",
+        "verify",
+        &junk.display().to_string(),
+        "--any-signer",
+    ]);
     assert_eq!(exit_code(&out), Some(2), "not JSON:\n{out}");
+    assert!(out.stderr.contains("not JSON"), "{out}");
 }
 
 // ---------------------------------------------------------------- viem's WebSocket transport
