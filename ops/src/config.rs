@@ -131,6 +131,9 @@ pub struct SequencerSection {
     /// Nice value of the chain service thread (block seals, redb): above 0 it yields the
     /// CPU to the promise path where cores are short.
     pub chain_service_nice: i32,
+    /// Sealed blocks between durable redb commits (checkpoints); the write-ahead log
+    /// holds the blocks in between until then.
+    pub checkpoint_blocks: u64,
     /// Largest raw transaction.
     pub max_tx_size: ByteSize,
 }
@@ -147,6 +150,7 @@ impl Default for SequencerSection {
             max_queued_total: seq::DEFAULT_MAX_QUEUED_TOTAL,
             chain_queue: seq::DEFAULT_CHAIN_QUEUE,
             chain_service_nice: seq::DEFAULT_CHAIN_SERVICE_NICE,
+            checkpoint_blocks: seq::DEFAULT_CHECKPOINT_BLOCKS,
             max_tx_size: ByteSize::b(seq::DEFAULT_MAX_TX_SIZE as u64),
         }
     }
@@ -412,6 +416,7 @@ impl PeregrineConfig {
         cfg.max_queued_total = s.max_queued_total;
         cfg.chain_queue = s.chain_queue;
         cfg.chain_service_nice = s.chain_service_nice;
+        cfg.checkpoint_blocks = s.checkpoint_blocks;
         cfg.max_tx_size = usize::try_from(s.max_tx_size.as_u64())
             .map_err(|_| ConfigError::Value("sequencer.max-tx-size is too large".into()))?;
         cfg.signing_key = self.preconf.key.clone();

@@ -401,6 +401,10 @@ pub(crate) struct ChainService {
     pub(crate) writer: Option<BlockWriter>,
     /// Applied mini-blocks not yet in `writer`.
     pub(crate) unwritten: Vec<Arc<MiniBlockRecord>>,
+    /// Sealed blocks between checkpoints ([`crate::SequencerConfig::checkpoint_blocks`]).
+    pub(crate) checkpoint_blocks: u64,
+    /// Blocks committed since the last checkpoint, not yet durable in redb.
+    pub(crate) unsynced: u64,
 }
 
 /// How many applied mini-blocks go into redb together ahead of the seal. One at a time
@@ -421,6 +425,17 @@ impl ChainService {
             }
         }
         let _close = CloseHashes(self.chain.hashes.clone());
+        self.follow();
+        // The loop hung up: make the last blocks durable, so a clean stop replays nothing.
+        if self.unsynced > 0
+            && let Err(e) = self.checkpoint()
+        {
+            tracing::error!(error = %e, "cannot make the last blocks durable; the write-ahead log still holds them");
+        }
+    }
+
+    /// Applies the sequencer's events until it hangs up.
+    fn follow(&mut self) {
         while let Ok(event) = self.events.recv() {
             match event {
                 Signed::MiniBlock(signed) => self.apply(signed),
@@ -431,7 +446,13 @@ impl ChainService {
                     self.sealing.store(true, Ordering::Relaxed);
                     let sealed = self.seal(end);
                     self.sealing.store(false, Ordering::Relaxed);
-                    if let Err(e) = sealed {
+                    // After the flag is down: the sync is a wait for the disk, not CPU
+                    // the promise path needs.
+                    let synced = match sealed {
+                        Ok(()) if self.unsynced >= self.checkpoint_blocks => self.checkpoint(),
+                        other => other,
+                    };
+                    if let Err(e) = synced {
                         tracing::error!(error = %e, "cannot store sealed block; stopping");
                         panic!("cannot store sealed block: {e}");
                     }
@@ -516,6 +537,19 @@ impl ChainService {
         Ok(writer)
     }
 
+    /// Makes the blocks sealed so far durable; log segments they cover may then go.
+    fn checkpoint(&mut self) -> Result<(), StoreError> {
+        let started = std::time::Instant::now();
+        self.chain.store.persist()?;
+        self.unsynced = 0;
+        self.checkpoint
+            .store(self.chain.head().header.number, Ordering::Release);
+        self.metrics
+            .checkpoint
+            .record(started.elapsed().as_secs_f64());
+        Ok(())
+    }
+
     fn seal(&mut self, end: BlockEnd) -> Result<(), StoreError> {
         let started = std::time::Instant::now();
         let parent = self.chain.head();
@@ -539,11 +573,12 @@ impl ChainService {
         };
         let (hash, sealed) = (block.hash, block.txs.len());
         let diff = std::mem::take(&mut self.block_diff);
-        self.write_ahead()?
-            .commit(&block, &diff, self.counters, self.chain.chain_id)?;
-        // The commit is durable (redb syncs it): log segments up to here may go.
-        self.checkpoint
-            .store(block.header.number, Ordering::Release);
+        // Readable at once, durable at the next checkpoint: until then the write-ahead
+        // log keeps the block's records.
+        let mut writer = self.write_ahead()?;
+        writer.defer_sync()?;
+        writer.commit(&block, &diff, self.counters, self.chain.chain_id)?;
+        self.unsynced += 1;
         self.chain.hashes.insert(block.header.number, hash);
         let head = Head {
             header: block.header,

@@ -20,6 +20,9 @@ pub enum StoreError {
     /// A commit failed.
     #[error("database commit: {0}")]
     Commit(#[from] redb::CommitError),
+    /// A commit's durability could not be lowered.
+    #[error("database durability: {0}")]
+    Durability(#[from] redb::SetDurabilityError),
     /// Stored bytes do not decode.
     #[error("database is corrupt: {0}")]
     Corrupt(String),

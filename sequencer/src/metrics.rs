@@ -98,6 +98,9 @@ impl Default for StageMetrics {
 pub struct ChainMetrics {
     /// `peregrine_block_seal_seconds`: state root, roots, header and the redb write.
     pub seal: Histogram,
+    /// `peregrine_store_checkpoint_seconds`: making the blocks sealed since the last
+    /// checkpoint durable (one synced redb commit).
+    pub checkpoint: Histogram,
     /// `peregrine_head_block`
     pub head: Gauge,
     /// `peregrine_state_accounts`
@@ -117,6 +120,7 @@ impl ChainMetrics {
     pub fn new() -> Self {
         Self {
             seal: histogram!("peregrine_block_seal_seconds"),
+            checkpoint: histogram!("peregrine_store_checkpoint_seconds"),
             head: gauge!("peregrine_head_block"),
             accounts: gauge!("peregrine_state_accounts"),
             dropped_nonce_gap: counter!("peregrine_transactions_dropped_total", "reason" => "nonce_gap"),

@@ -311,6 +311,8 @@ impl Node {
             sealing: sealing.clone(),
             writer: None,
             unwritten: Vec::new(),
+            checkpoint_blocks: cfg.checkpoint_blocks,
+            unsynced: 0,
         };
         let liveness = Liveness::default();
         let alive = Alive::new(&liveness.chain);

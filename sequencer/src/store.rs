@@ -223,6 +223,13 @@ impl Store {
         writer.commit(block, diff, counters, chain_id)
     }
 
+    /// Makes every commit so far durable: one empty commit, synced to disk. Blocks
+    /// committed with [`BlockWriter::defer_sync`] become durable with it.
+    pub fn persist(&self) -> Result<(), StoreError> {
+        self.db.begin_write()?.commit()?;
+        Ok(())
+    }
+
     /// Starts writing the next block. Its mini-blocks can go in as they are signed, so
     /// the seal itself writes only the block, the state and the commit.
     /// Readers see none of it until [`BlockWriter::commit`]; dropping the writer
@@ -288,6 +295,15 @@ impl BlockWriter {
             }
             self.last_mini = Some((block, record.hash));
         }
+        Ok(())
+    }
+
+    /// Commits this block without waiting for the disk (redb's `Durability::None`):
+    /// readers see it at once, and it becomes durable with the next durable commit
+    /// ([`Store::persist`], or a block written without this). After a crash the store
+    /// reopens at the last durable commit; the write-ahead log holds what came after.
+    pub fn defer_sync(&mut self) -> Result<(), StoreError> {
+        self.txn.set_durability(redb::Durability::None)?;
         Ok(())
     }
 
@@ -788,6 +804,44 @@ mod tests {
             reader.last_mini_block_hash().unwrap(),
             record(1, &txs[1..], 1).hash
         );
+    }
+
+    /// A block committed with `defer_sync` is readable at once but not yet on disk: a copy
+    /// of the file taken then (a crash image) opens at the block before. After `persist`
+    /// a copy holds it.
+    #[test]
+    fn a_deferred_commit_is_readable_at_once_and_durable_after_persist() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let store = Store::open(&path).unwrap();
+        let txs = txs(2);
+        let diff = StateDiff::default();
+        let counters = Counters::default();
+        let records = [Arc::new(record(0, &txs[..1], 0))];
+        store
+            .put_block(&block(1, &txs[..1]), &records, &diff, counters, CHAIN_ID)
+            .unwrap();
+        let mut writer = store.begin_block().unwrap();
+        let mut second = record(1, &txs[1..], 0);
+        second.header.block_number = 2;
+        writer.add_mini_blocks([&second]).unwrap();
+        writer.defer_sync().unwrap();
+        writer
+            .commit(&block(2, &txs[1..]), &diff, counters, CHAIN_ID)
+            .unwrap();
+        assert_eq!(store.reader().unwrap().head().unwrap(), Some(2));
+
+        let crash_image = |name: &str| {
+            let copy = dir.path().join(name);
+            std::fs::copy(&path, &copy).unwrap();
+            let image = Store::open(&copy).unwrap();
+            let reader = image.reader().unwrap();
+            let tx2 = reader.tx_location(txs[1].tx_hash()).unwrap();
+            (reader.head().unwrap(), tx2)
+        };
+        assert_eq!(crash_image("before-persist"), (Some(1), None));
+        store.persist().unwrap();
+        assert_eq!(crash_image("after-persist"), (Some(2), Some((2, 0))));
     }
 
     #[test]

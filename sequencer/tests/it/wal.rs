@@ -2,7 +2,8 @@
 //!
 //! A "crash image" is taken by copying the data directory of a running node whose block
 //! time is so long that nothing after genesis was sealed: redb holds only the checkpoint
-//! (genesis) and every mini-block lives only in the log, as after a SIGKILL. Starting a
+//! (genesis) and every mini-block lives only in the log, as after a SIGKILL (one test
+//! seals many blocks, checkpointing every few). Starting a
 //! node on the copy must replay them bit-identically. (`tests/tests/e2e/crash.rs` kills
 //! the real binary with SIGKILL under websocket load.)
 
@@ -14,9 +15,10 @@ use alloy_signer::SignerSync;
 use alloy_signer_local::PrivateKeySigner;
 use peregrine_sequencer::{
     Node, NodeError, SequencerConfig, WalError,
-    node::WAL_DIR,
+    node::{DB_FILE, WAL_DIR},
     ring::{DEFAULT_PARK_TIMEOUT, WaitStrategy},
     signer::MiniBlockRecord,
+    store::Store,
     testing::copy_dir,
     wal::{WalBackend, segment},
 };
@@ -291,6 +293,83 @@ fn corruption_in_the_middle_of_the_log_stops_start_up() {
         Err(other) => panic!("expected a corruption error, got {other}"),
         Ok(_) => panic!("a corrupt log must stop start-up"),
     }
+}
+
+/// Blocks are committed to redb without a sync, and made durable every
+/// `checkpoint_blocks`: a crash image taken while blocks keep sealing holds only the last
+/// checkpoint in redb. The node started on it replays the blocks after it from the log
+/// and ends with the same blocks, hash for hash.
+#[test]
+fn blocks_after_the_last_checkpoint_are_replayed_after_a_crash() {
+    let live = tempfile::tempdir().unwrap();
+    let mut cfg = config(live.path(), WalBackend::Auto);
+    cfg.block_time = Duration::from_millis(40);
+    cfg.checkpoint_blocks = 4;
+    let node = Node::start(cfg, &genesis()).unwrap();
+    let hashes = load_paced(&node, 40, Duration::from_millis(20));
+    preconfirmed(&node, &hashes);
+    let sealed = node.chain().head().header.number;
+    assert!(sealed > 8, "the load spans many blocks, got {sealed}");
+    let image = tempfile::tempdir().unwrap();
+    copy_dir(live.path(), image.path()).unwrap();
+    // What redb holds after the crash: the last checkpoint, a multiple of 4 blocks.
+    let durable = Store::open(&image.path().join(DB_FILE))
+        .unwrap()
+        .reader()
+        .unwrap()
+        .head()
+        .unwrap()
+        .expect("a head");
+    assert!(
+        durable >= 4 && durable.is_multiple_of(4) && durable <= sealed,
+        "checkpoints every 4 blocks: {durable}, {sealed} sealed"
+    );
+
+    let mut cfg = config(image.path(), WalBackend::Auto);
+    cfg.block_time = Duration::from_millis(40);
+    cfg.checkpoint_blocks = 4;
+    let recovered = Node::start(cfg, &genesis()).unwrap();
+    let replayed = recovered.replay_stats().blocks;
+    assert!(
+        replayed >= sealed - durable,
+        "the blocks after the checkpoint are replayed: {replayed}, {durable} durable of {sealed}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    // Past `sealed`: the last transactions may have been in the block then open.
+    while recovered.chain().head().header.number <= sealed {
+        assert!(Instant::now() < deadline, "replayed blocks were not sealed");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let header = |n: &Node, number: u64| {
+        n.chain()
+            .reader()
+            .unwrap()
+            .header(number)
+            .unwrap()
+            .unwrap_or_else(|| panic!("block {number} is stored"))
+            .hash_slow()
+    };
+    for number in 1..=sealed {
+        assert_eq!(
+            header(&node, number),
+            header(&recovered, number),
+            "block {number}"
+        );
+    }
+    for hash in &hashes {
+        assert!(
+            recovered
+                .chain()
+                .reader()
+                .unwrap()
+                .tx_location(hash)
+                .unwrap()
+                .is_some(),
+            "{hash} is in a sealed block"
+        );
+    }
+    node.shutdown().unwrap();
+    recovered.shutdown().unwrap();
 }
 
 #[test]
