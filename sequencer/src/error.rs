@@ -23,6 +23,9 @@ pub enum StoreError {
     /// A commit's durability could not be lowered.
     #[error("database durability: {0}")]
     Durability(#[from] redb::SetDurabilityError),
+    /// The database file could not be opened or flushed.
+    #[error("database file: {0}")]
+    File(#[from] std::io::Error),
     /// Stored bytes do not decode.
     #[error("database is corrupt: {0}")]
     Corrupt(String),

@@ -49,6 +49,7 @@ pub mod testing;
 pub mod trie;
 pub mod tx;
 pub mod wal;
+pub(crate) mod writeback;
 
 pub use block::{BlockContext, MiniBlock};
 pub use chain::{Chain, Head, Pending, TxStatus};
