@@ -38,8 +38,9 @@ pub enum ConfigCommand {
 pub enum PreconfCommand {
     /// Check a preconfirmation from its own bytes: the EIP-712 signature (against an expected
     /// sequencer address) and both Merkle proofs; print what it promises. Exit 0 when valid,
-    /// 1 when not, 2 when the input or the flags are wrong. Accepts a preconfirmation, an `eth_sendRawTransactionSync` receipt holding
-    /// one, or a JSON-RPC response wrapping either.
+    /// 1 when not, 2 when the input or the flags are wrong. Accepts a preconfirmation, an
+    /// `eth_sendRawTransactionSync` receipt holding one, or a JSON-RPC response wrapping
+    /// either.
     Verify(VerifyArgs),
 }
 

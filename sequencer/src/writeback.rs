@@ -2,10 +2,11 @@
 //!
 //! Blocks are committed to redb without a sync and made durable by a synced commit every
 //! few blocks (the checkpoint, see [`crate::store::BlockWriter::defer_sync`]). Left to the
-//! kernel, the pages of those blocks stay dirty until the checkpoint's `fsync` writes all
-//! of them at once; on this project's test VM one such sync of eight blocks took 1.3 s.
-//! Starting the writeback after each block spreads the writes out, and the checkpoint waits
-//! only for the last ones.
+//! kernel (30 s before dirty pages expire, or 10% of memory), the pages of those blocks
+//! would stay dirty until the checkpoint's `fsync` wrote all of them at once, a burst
+//! that the write-ahead log's own syncs (`wal.durability = "fsync"`) would queue behind.
+//! Starting the writeback after each block keeps the disk writes spread over the blocks,
+//! as when every block was synced, without waiting for them.
 //!
 //! std and rustix have no wrapper for `sync_file_range`, so this module calls libc's
 //! (hence its `unsafe`).

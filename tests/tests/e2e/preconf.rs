@@ -213,7 +213,8 @@ fn viem_send_raw_transaction_sync_and_cli_verify() {
                 "report states the promised cumulative gas and logs hash: {out}"
             );
         }
-        // With --any-signer instead: valid, and the report says the signer was not compared.
+        // With --any-signer instead: valid, and the report says the signer was not
+        // compared.
         let out = verify_file(dir.path(), &format!("any-{i}.json"), receipt, None);
         assert_eq!(exit_code(&out), Some(0), "{out}");
         assert!(out.stdout.contains("not compared"), "{out}");
