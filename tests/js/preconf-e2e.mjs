@@ -12,6 +12,10 @@
 //   resume               `miniBlocks`: disconnect, send, resubscribe with fromMiniBlock = last + 1
 //   replay <file>        after a restart: `miniBlocks` fromMiniBlock 0 replays what <file> lists
 //   stalled <txs> <subs> a connection that never reads does not delay anyone, and is closed
+//   biglogs <n> <bytes>  deploys a contract that logs its calldata, then sends <n> calls with
+//                        <bytes> of calldata each (eth_sendRawTransactionSync), so each
+//                        mini-block notification is large; for the Rust test that stalls a
+//                        socket with a small receive buffer (subscriptions.rs)
 //   backlog [n] [m]      a fast consumer resuming a long backlog gets it all, exactly once
 //   statelogs            `stateChanges` and `logs` before the block is sealed (run with 5 s blocks)
 //   viemws               viem's webSocket transport: subscribe, watchBlockNumber, watchContractEvent
@@ -657,6 +661,41 @@ async function stalled([httpUrl, wsUrl, txsArg = "2400", subsArg = "8"]) {
   });
 }
 
+// ============================================================== biglogs
+
+// Runtime code: CALLDATACOPY(0, 0, CALLDATASIZE); LOG0(0, CALLDATASIZE); STOP.
+const LOG_CALLDATA_RUNTIME = "365f5f37365fa000";
+// Init code: MSTORE(0, runtime) puts its 8 bytes at memory 24..32; RETURN(24, 8).
+const LOG_CALLDATA_INIT = `0x67${LOG_CALLDATA_RUNTIME}5f5260086018f3`;
+
+async function biglogs([httpUrl, _wsUrl, nArg = "60", bytesArg = "100000"]) {
+  const c = new Checks("biglogs");
+  const n = Number(nArg);
+  const size = Number(bytesArg);
+  const sequencer = await rpc(httpUrl, "preconf_sequencer");
+  const s = await Sender.create(httpUrl, DEV[1]);
+  const deploy = await sendSync(httpUrl, await s.sign({ data: LOG_CALLDATA_INIT, gas: 200_000n }));
+  c.eq(deploy.status, "0x1", "logger deployed");
+  const logger = deploy.contractAddress;
+  c.eq(await rpc(httpUrl, "eth_getCode", [logger, "pending"]), `0x${LOG_CALLDATA_RUNTIME}`, "logger runtime code");
+  // Zero bytes: the cheapest calldata (EIP-7623 floor 10 gas a byte); the log's hex is as long.
+  const data = `0x${"00".repeat(size)}`;
+  const minis = [];
+  for (let i = 0; i < n; i++) {
+    const r = await sendSync(httpUrl, await s.sign({ to: logger, data, gas: 3_000_000n }));
+    c.eq(r.status, "0x1", `call ${i} succeeded`);
+    c.eq(r.logs.length, 1, `call ${i}: one log`);
+    c.check(r.logs[0]?.data === data, `call ${i} logged its ${size} bytes`);
+    await verifyPreconf(r.preconfirmation, sequencer, `preconfirmation of call ${i}`);
+    minis.push(r.preconfirmation.typedData.message.miniBlockNumber);
+  }
+  result({
+    checks: c.count,
+    deployMini: deploy.preconfirmation.typedData.message.miniBlockNumber,
+    minis,
+  });
+}
+
 // ============================================================== statelogs (test 7)
 
 async function statelogs([httpUrl, wsUrl]) {
@@ -1115,7 +1154,7 @@ async function preseal([httpUrl, wsUrl]) {
   result({ checks: c.count, pendingBlock: early.blockNumber });
 }
 
-const scenarios = { stream, sync, resume, replay, stalled, backlog, statelogs, viemws, subparams, preseal };
+const scenarios = { stream, sync, resume, replay, stalled, biglogs, backlog, statelogs, viemws, subparams, preseal };
 const [name, ...args] = process.argv.slice(2);
 const run = scenarios[name];
 if (!run || args.length < 1) {

@@ -18,6 +18,7 @@ pub mod preconf;
 pub mod rlp;
 pub mod rpc;
 pub mod util;
+pub mod ws;
 
 pub use accounts::{DEV_ACCOUNTS, DevAccount, dev};
 pub use cast::Cast;

@@ -1,13 +1,18 @@
 //! `eth_subscribe` feeds of mini-blocks (Peregrine only): gap-free resume with
 //! `fromMiniBlock`, replay from redb after a restart, a stalled consumer that must not
-//! delay anyone, `stateChanges` and `logs` before the block is sealed. The clients are
-//! WebSocket connections from node (`ws`, viem) in `tests/js/preconf-e2e.mjs`.
+//! delay anyone, the bound `rpc.subscription-buffer` puts on what is held for it,
+//! `stateChanges` and `logs` before the block is sealed. The clients are WebSocket
+//! connections from node (`ws`, viem) in `tests/js/preconf-e2e.mjs`, and one from Rust
+//! with a fixed receive buffer (`peregrine_tests::ws`).
 
 use std::time::Duration;
 
 use peregrine_tests::util::as_str;
+use peregrine_tests::ws::WsClient;
 use peregrine_tests::{Node, NodeOptions, skip_on_anvil};
+use serde_json::{Value, json};
 
+use crate::common::node_with_config;
 use crate::preconf::scenario;
 
 /// Test 5. Subscribe to `miniBlocks`, receive some, disconnect, send more while
@@ -72,6 +77,138 @@ fn stalled_subscriber_does_not_delay_others() {
             "the stalled subscriptions overflowed before the end: {res}"
         );
     }
+}
+
+/// `rpc.subscription-buffer` is enforced: it bounds what the server holds for a connection
+/// that stopped reading, and the subscriber is then told and closed.
+///
+/// A node with a buffer of 64 notifications and a 300 ms slow-subscriber timeout. A socket
+/// with a 4 KiB receive buffer (no autotuning) subscribes to `miniBlocks` and stops reading,
+/// while `biglogs` sends 120 calls that each log 100 kB, so each notification is ~200 kB
+/// and the kernel's buffers hold only a dozen or so. When it reads again, it must get
+/// consecutive mini-blocks, then the error naming `fromMiniBlock` = the next one, and:
+/// - at least 64 notifications (the server buffered as many as configured);
+/// - no more than 64 + 1 (the one being written) + what fits in the kernel's buffers:
+///   the server socket's send buffer (at most `tcp_wmem`'s maximum, as it autotunes) plus
+///   the client's receive buffer. With the default buffer (1 024) nothing would be closed.
+///
+/// Resubscribing from that number on a new connection gives exactly the rest.
+#[test]
+fn subscription_buffer_bounds_what_a_stalled_connection_holds() {
+    if skip_on_anvil("mini-block feeds are Peregrine's") {
+        return;
+    }
+    const BUFFER: usize = 64;
+    let (_config, node) = node_with_config(&format!(
+        "[rpc]\nsubscription-buffer = {BUFFER}\nslow-subscriber-timeout = \"300ms\"\n"
+    ));
+    let (mut stalled, recv_buffer) = WsClient::connect(node.port(), 4096);
+    let sub = stalled.subscribe(json!(["miniBlocks"]));
+
+    let sent = scenario(
+        &node,
+        "biglogs",
+        &["120", "100000"],
+        Duration::from_secs(300),
+    );
+    let first = sent["deployMini"].as_u64().expect("deployMini");
+    let last = sent["minis"]
+        .as_array()
+        .and_then(|m| m.last())
+        .and_then(Value::as_u64)
+        .expect("minis");
+    // Past the slow-subscriber timeout since the last notification was queued.
+    std::thread::sleep(Duration::from_secs(1));
+
+    let mut numbers = Vec::new();
+    let mut sizes = Vec::new();
+    let error = loop {
+        let msg = stalled
+            .next(Duration::from_secs(20))
+            .expect("the stalled connection gets its notifications, then an error");
+        let params = &msg.json["params"];
+        assert_eq!(
+            params["subscription"].as_str(),
+            Some(sub.as_str()),
+            "{}",
+            msg.json
+        );
+        if let Some(error) = params.get("error") {
+            break error.to_string();
+        }
+        let number = params["result"]["header"]["miniBlockNumber"].as_u64();
+        numbers.push(number.expect("a miniBlocks notification has a header number"));
+        sizes.push(msg.len);
+    };
+    let n = numbers.len();
+    let expected: Vec<u64> = (first..first + n as u64).collect();
+    assert_eq!(
+        numbers, expected,
+        "consecutive mini-blocks from the first one sent"
+    );
+    let resume_at = error
+        .split("fromMiniBlock = ")
+        .nth(1)
+        .and_then(|rest| rest.trim_end_matches('"').parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("the error names where to resume: {error}"));
+    assert_eq!(
+        resume_at,
+        first + n as u64,
+        "resume just after the last one: {error}"
+    );
+    assert!(
+        resume_at <= last,
+        "closed before the end ({resume_at} > {last})"
+    );
+
+    assert!(
+        n >= BUFFER,
+        "{n} notifications before the error: fewer than the buffer of {BUFFER}"
+    );
+    let wmem_max = tcp_wmem_max();
+    let in_kernel: usize = sizes[..n.saturating_sub(BUFFER + 1)].iter().sum();
+    println!(
+        "{n} notifications of {}..{} bytes before the error; {in_kernel} bytes beyond the \
+         buffer (send buffer cap {wmem_max}, receive buffer {recv_buffer})",
+        sizes.iter().min().unwrap_or(&0),
+        sizes.iter().max().unwrap_or(&0),
+    );
+    assert!(
+        in_kernel <= wmem_max + recv_buffer,
+        "{n} notifications arrived: beyond {BUFFER} + 1, {in_kernel} bytes, more than the \
+         kernel's buffers could hold ({wmem_max} + {recv_buffer}): the server buffered more \
+         than rpc.subscription-buffer"
+    );
+
+    let (mut resumed, _) = WsClient::connect(node.port(), 1 << 20);
+    let sub = resumed.subscribe(json!(["miniBlocks", {"fromMiniBlock": resume_at}]));
+    for want in resume_at..=last {
+        let msg = resumed
+            .next(Duration::from_secs(20))
+            .unwrap_or_else(|| panic!("mini-block {want} after resuming"));
+        let params = &msg.json["params"];
+        assert_eq!(
+            params["subscription"].as_str(),
+            Some(sub.as_str()),
+            "{}",
+            msg.json
+        );
+        assert_eq!(
+            params["result"]["header"]["miniBlockNumber"].as_u64(),
+            Some(want),
+            "resumed feed: {}",
+            msg.json
+        );
+    }
+}
+
+/// The largest send buffer TCP autotuning gives a socket (`net.ipv4.tcp_wmem`'s third value).
+fn tcp_wmem_max() -> usize {
+    let text = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem").expect("read tcp_wmem");
+    text.split_whitespace()
+        .nth(2)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("tcp_wmem: {text}"))
 }
 
 /// A consumer that was away resumes with `fromMiniBlock` and reads as fast as it can: the
