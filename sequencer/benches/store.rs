@@ -1,7 +1,9 @@
 //! What a block seal costs the chain thread in redb: `Store::put_block` of one L2 block of
 //! 1 000 transfers, each in a mini-block of its own (the 1k TPS case: one signed record per
 //! transaction), into a fresh database; the commit alone, once the mini-blocks were
-//! written ahead as the node does; and the encoding of the 1 000 mini-block records.
+//! written ahead as the node does, without waiting for the disk (the node's seal) and
+//! with a sync; the synced empty commit that then makes that block durable (the
+//! checkpoint's share of it); and the encoding of the 1 000 mini-block records.
 //!
 //! `cargo bench -p peregrine-sequencer --bench store -- --warm-up-time 1 --measurement-time 5`
 
@@ -16,7 +18,7 @@ use peregrine_sequencer::{
     genesis::dev_mnemonic_signers,
     sequencer_loop::ChainEvent,
     signer::{MiniBlockRecord, sign_mini_block},
-    store::{Counters, Store, StoredBlock, encode_mini_block_record},
+    store::{BlockWriter, Counters, Store, StoredBlock, encode_mini_block_record},
     testing::{block_context, draining_loop, transfers_in_ring},
 };
 use std::{hint::black_box, sync::Arc};
@@ -67,6 +69,28 @@ fn fresh_store() -> (tempfile::TempDir, Store) {
     (dir, store)
 }
 
+/// A fresh database with `records` written into the next block's transaction, as the node
+/// writes them while the block is open.
+fn written_ahead(records: &[Arc<MiniBlockRecord>]) -> (tempfile::TempDir, Store, BlockWriter) {
+    let (dir, store) = fresh_store();
+    let mut writer = store.begin_block().unwrap();
+    writer
+        .add_mini_blocks(records.iter().map(|r| r.as_ref()))
+        .unwrap();
+    (dir, store, writer)
+}
+
+/// `ahead`, with the block's commit not waiting for the disk (the node's seal).
+fn ahead_deferred(
+    ahead: &impl Fn() -> (tempfile::TempDir, Store, BlockWriter),
+) -> impl Fn() -> (tempfile::TempDir, Store, BlockWriter) + '_ {
+    move || {
+        let (dir, store, mut writer) = ahead();
+        writer.defer_sync().unwrap();
+        (dir, store, writer)
+    }
+}
+
 fn main() {
     let mut c = Criterion::default().configure_from_args();
     let (block, records, diff) = block();
@@ -114,22 +138,27 @@ fn main() {
             BatchSize::PerIteration,
         )
     });
-    // What is left for the seal when the mini-blocks went in as they were applied (the
-    // node's way).
-    group.bench_function("commit_after_1000_mini_blocks_written", |b| {
+    // What is left for the seal when the mini-blocks went in as they were applied: the
+    // node's way (its commit does not wait for the disk), and with a sync, as before the
+    // checkpoints. Then the checkpoint's share of one such block: a synced empty commit.
+    let ahead = || written_ahead(&records);
+    let commit = |(dir, store, writer): (tempfile::TempDir, Store, BlockWriter)| {
+        writer
+            .commit(&block, &diff, Counters::default(), 901)
+            .unwrap();
+        (dir, store)
+    };
+    group.bench_function("commit_after_1000_mini_blocks_written/deferred", |b| {
+        b.iter_batched(ahead_deferred(&ahead), commit, BatchSize::PerIteration)
+    });
+    group.bench_function("commit_after_1000_mini_blocks_written/synced", |b| {
+        b.iter_batched(ahead, commit, BatchSize::PerIteration)
+    });
+    group.bench_function("persist_after_one_deferred_block", |b| {
         b.iter_batched(
-            || {
-                let (dir, store) = fresh_store();
-                let mut writer = store.begin_block().unwrap();
-                writer
-                    .add_mini_blocks(records.iter().map(|r| r.as_ref()))
-                    .unwrap();
-                (dir, store, writer)
-            },
-            |(dir, store, writer)| {
-                writer
-                    .commit(&block, &diff, Counters::default(), 901)
-                    .unwrap();
+            || commit(ahead_deferred(&ahead)()),
+            |(dir, store)| {
+                store.persist().unwrap();
                 (dir, store)
             },
             BatchSize::PerIteration,
