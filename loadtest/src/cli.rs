@@ -92,6 +92,11 @@ pub struct RunArgs {
     /// Connections [default: 1 WebSocket; over HTTP, the concurrency (closed) or 32 (open)].
     #[arg(long, value_name = "N")]
     pub connections: Option<usize>,
+    /// Also open N WebSocket connections that subscribe to `miniBlocks` and read nothing
+    /// during the run (4 KiB receive buffers): does a consumer that falls behind slow the
+    /// others? The report's `stalled_subscribers` says how many the node closed.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub stalled_subscribers: usize,
     /// Hex private key that funds load accounts the target did not prefund, and deploys the
     /// ERC-20 token.
     #[arg(long, value_name = "HEX", default_value = DEFAULT_FUNDER_KEY)]
@@ -167,6 +172,7 @@ impl RunArgs {
         cfg.send = self.send;
         cfg.mix = self.mix;
         cfg.connections = self.connections;
+        cfg.stalled_subscribers = self.stalled_subscribers;
         cfg.funder_key = self.funder_key;
         cfg.allow_remote = self.allow_remote;
         cfg.out = self.out.clone();

@@ -35,6 +35,8 @@ pub const MAX_TRANSACTIONS: u64 = 2_000_000;
 pub const MAX_DURATION: Duration = Duration::from_secs(3600);
 /// Most sender accounts (setup funds and queries each one).
 pub const MAX_ACCOUNTS: usize = 100_000;
+/// Most stalled subscribers (each is a connection of its own).
+pub const MAX_STALLED_SUBSCRIBERS: usize = 64;
 /// Most connections (Peregrine accepts 1024 by default).
 pub const MAX_CONNECTIONS: usize = 1000;
 /// Highest open-loop rate, transactions per second.
@@ -285,6 +287,9 @@ pub struct LoadConfig {
     /// `--connections`; `None`: one WebSocket, or for HTTP the concurrency (closed loop) or
     /// [`DEFAULT_HTTP_CONNECTIONS`] (open loop).
     pub connections: Option<usize>,
+    /// `--stalled-subscribers`: extra WebSocket connections that subscribe to
+    /// `miniBlocks` and read nothing during the run.
+    pub stalled_subscribers: usize,
     /// `--funder-key`.
     pub funder_key: B256,
     /// `--allow-remote`.
@@ -319,6 +324,7 @@ impl LoadConfig {
             send: None,
             mix: Mix::default(),
             connections: None,
+            stalled_subscribers: 0,
             funder_key: DEFAULT_FUNDER_KEY
                 .parse()
                 .expect("the default funder key is hex"),
@@ -375,6 +381,11 @@ impl LoadConfig {
             && (c == 0 || c > MAX_CONNECTIONS)
         {
             return bad(format!("--connections must be in 1..={MAX_CONNECTIONS}"));
+        }
+        if self.stalled_subscribers > MAX_STALLED_SUBSCRIBERS {
+            return bad(format!(
+                "--stalled-subscribers must be at most {MAX_STALLED_SUBSCRIBERS}"
+            ));
         }
         if self.send == Some(SendMethod::Async) && self.endpoint.transport != Transport::Ws {
             return bad(

@@ -63,6 +63,7 @@ mod report;
 mod rpc;
 mod run;
 mod setup;
+mod stalled;
 mod stats;
 mod tracker;
 mod verify;
@@ -77,10 +78,13 @@ pub use config::{
     CLOSED_LOOP_BUDGET_TPS, DEFAULT_ACCOUNTS, DEFAULT_CONCURRENCY, DEFAULT_DRAIN_TIMEOUT,
     DEFAULT_DURATION, DEFAULT_FUNDER_KEY, DEFAULT_HTTP_CONNECTIONS, DEFAULT_POLL_INTERVAL,
     DEFAULT_RATE, DEFAULT_RECEIPT_TIMEOUT, Endpoint, LoadConfig, MAX_ACCOUNTS, MAX_CONNECTIONS,
-    MAX_DURATION, MAX_RATE, MAX_TRANSACTIONS, Mix, Mode, SendMethod, Transport, resolve_bounds,
+    MAX_DURATION, MAX_RATE, MAX_STALLED_SUBSCRIBERS, MAX_TRANSACTIONS, Mix, Mode, SendMethod,
+    Transport, resolve_bounds,
 };
 pub use error::{ErrorClass, LoadError, LoadResult, RpcFailure, message_class};
 pub use load::{default_send, run};
-pub use report::{Bucket, ErrorCount, Machine, Percentiles, Report, SetupSummary, Stages, Window};
+pub use report::{
+    Bucket, ErrorCount, Machine, Percentiles, Report, SetupSummary, Stages, StalledSummary, Window,
+};
 pub use setup::TargetKind;
 pub use verify::ReceiptCheck;

@@ -222,6 +222,7 @@ pub async fn run(cfg: &LoadConfig) -> LoadResult<Report> {
             max_priority_fee_per_gas: fees.max_priority_fee_per_gas.to_string(),
         },
         plots: Vec::new(),
+        stalled_subscribers: outcome.stalled,
         notes,
         started_at_unix_s,
         machine: Machine {

@@ -110,6 +110,23 @@ pub struct SetupSummary {
     pub max_priority_fee_per_gas: String,
 }
 
+/// What the stalled subscribers (`--stalled-subscribers`) saw.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StalledSummary {
+    /// Connections that subscribed and then read nothing until the drain ended.
+    pub connections: usize,
+    /// The feed each subscribed to (`miniBlocks`).
+    pub subscription: String,
+    /// Their `SO_RCVBUF` as asked (Linux doubles it).
+    pub recv_buffer_bytes: u32,
+    /// Notifications they received in all, once they read again.
+    pub notifications: u64,
+    /// Connections the node closed for falling behind (error notification or close).
+    pub closed_by_server: usize,
+    /// One of the error notifications, as the node worded it.
+    pub example_error: Option<String>,
+}
+
 /// The machine the client ran on.
 #[derive(Debug, Clone, Serialize)]
 pub struct Machine {
@@ -195,6 +212,9 @@ pub struct Report {
     pub setup: SetupSummary,
     /// Plot files written.
     pub plots: Vec<String>,
+    /// The stalled subscribers, when the run had any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stalled_subscribers: Option<StalledSummary>,
     /// Anything the reader should know (closed connections, timeouts, skipped plots).
     pub notes: Vec<String>,
     /// Wall-clock start, seconds since the epoch.
@@ -312,6 +332,13 @@ impl Report {
             "  receipts      {}/{} found, {} missing, {} reverted, {} included after an error ({:.1} s, {})",
             r.found, r.expected, r.missing, r.reverted, r.included_after_error, r.seconds, r.method
         );
+        if let Some(st) = &self.stalled_subscribers {
+            let _ = writeln!(
+                s,
+                "  stalled       {} {} subscriber(s) that read nothing: {} closed by the node, {} notifications",
+                st.connections, st.subscription, st.closed_by_server, st.notifications
+            );
+        }
         for n in &self.notes {
             let _ = writeln!(s, "  note: {n}");
         }

@@ -24,8 +24,10 @@ use crate::{
     config::{LoadConfig, Mode, SendMethod, Transport},
     error::{LoadError, LoadResult, RpcFailure},
     progress::Progress,
+    report::StalledSummary,
     rpc::{Arrival, Client, FrameSink, HttpConn, WsConn, wire},
     setup::ReceiptLite,
+    stalled::Stalled,
     tracker::{Clock, Stamps, Tracker},
     workload::Workload,
 };
@@ -77,6 +79,8 @@ pub(crate) struct RunOutcome {
     /// Every dispatched transaction finished before the drain timeout.
     pub(crate) drained: bool,
     pub(crate) interrupted: bool,
+    /// What the stalled subscribers saw, when the run had any.
+    pub(crate) stalled: Option<StalledSummary>,
 }
 
 #[derive(Debug, Default)]
@@ -547,6 +551,11 @@ pub(crate) async fn execute(spec: RunSpec<'_>, progress: &Progress) -> LoadResul
                 .map_err(|e| LoadError::rpc("eth_subscribe", e))?;
         }
     }
+    // Before the clock, so they are stalled from the first transaction on.
+    let stalled = match cfg.stalled_subscribers {
+        0 => None,
+        n => Some(Stalled::open(ep, n).await?),
+    };
     let poll_client = if spec.send == SendMethod::Poll {
         Some(Client::connect(ep).await?)
     } else {
@@ -697,11 +706,16 @@ pub(crate) async fn execute(spec: RunSpec<'_>, progress: &Progress) -> LoadResul
     if interrupted.load(Ordering::Acquire) {
         engine.note("interrupted (Ctrl-C): dispatching stopped early".into());
     }
+    let stalled = match stalled {
+        Some(s) => Some(s.finish().await),
+        None => None,
+    };
     Ok(RunOutcome {
         engine,
         connections: n_conns,
         dispatch_end_ns,
         drained,
         interrupted: interrupted.load(Ordering::Acquire),
+        stalled,
     })
 }

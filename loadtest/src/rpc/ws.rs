@@ -25,10 +25,10 @@ use std::{
 use tokio::{
     io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
     net::{
-        TcpStream,
+        TcpSocket, TcpStream,
         tcp::{OwnedReadHalf, OwnedWriteHalf},
     },
-    sync::{mpsc, oneshot},
+    sync::{mpsc, oneshot, watch},
 };
 
 /// Largest message accepted from the server.
@@ -95,6 +95,8 @@ struct Shared {
     next_id: AtomicU64,
     sink: RwLock<Option<Arc<dyn FrameSink>>>,
     closed: AtomicBool,
+    /// While true, the reader task reads nothing (the socket's buffers fill up).
+    paused: watch::Sender<bool>,
 }
 
 impl Shared {
@@ -121,6 +123,32 @@ impl WsConn {
     /// Connects, upgrades, and starts the reader and writer tasks (on the current runtime).
     pub(crate) async fn connect(ep: &Endpoint, index: usize) -> io::Result<WsConn> {
         let stream = TcpStream::connect((ep.connect_host(), ep.port)).await?;
+        Self::upgrade(ep, index, stream).await
+    }
+
+    /// [`WsConn::connect`] with the socket's receive buffer (`SO_RCVBUF`) set to
+    /// `recv_buffer` bytes before connecting, which turns the kernel's autotuning off: a
+    /// connection that stops reading then holds little in the kernel on its side.
+    pub(crate) async fn connect_with_recv_buffer(
+        ep: &Endpoint,
+        index: usize,
+        recv_buffer: u32,
+    ) -> io::Result<WsConn> {
+        let addr = tokio::net::lookup_host((ep.connect_host(), ep.port))
+            .await?
+            .next()
+            .ok_or_else(|| io::Error::other(format!("{} has no address", ep.host)))?;
+        let socket = if addr.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        socket.set_recv_buffer_size(recv_buffer)?;
+        let stream = socket.connect(addr).await?;
+        Self::upgrade(ep, index, stream).await
+    }
+
+    async fn upgrade(ep: &Endpoint, index: usize, stream: TcpStream) -> io::Result<WsConn> {
         stream.set_nodelay(true)?;
         let (rd, mut wr) = stream.into_split();
         let mut rd = BufReader::with_capacity(READ_BUFFER, rd);
@@ -162,6 +190,7 @@ impl WsConn {
             next_id: AtomicU64::new(1),
             sink: RwLock::new(None),
             closed: AtomicBool::new(false),
+            paused: watch::Sender::new(false),
         });
         tokio::spawn(writer(wr, rx, shared.clone()));
         tokio::spawn(reader(rd, shared.clone(), out.clone()));
@@ -181,6 +210,11 @@ impl WsConn {
     /// Queues transaction `idx`; `false` if the connection is closed.
     pub(crate) fn send_tx(&self, idx: u32) -> bool {
         !self.shared.closed.load(Ordering::Acquire) && self.out.send(Outgoing::Tx(idx)).is_ok()
+    }
+
+    /// Stops reading after the message being read (`true`) or reads again (`false`).
+    pub(crate) fn pause_reading(&self, paused: bool) {
+        self.shared.paused.send_replace(paused);
     }
 
     /// Whether the connection has closed.
@@ -357,7 +391,10 @@ async fn reader(
     out: mpsc::UnboundedSender<Outgoing>,
 ) {
     let mut msg = Vec::with_capacity(64 * 1024);
+    let mut paused = shared.paused.subscribe();
     loop {
+        // Only fails when the sender (in `shared`, which this task holds) is gone.
+        let _ = paused.wait_for(|p| !*p).await;
         if let Err(e) = read_message(&mut rd, &mut msg, &out).await {
             let was_closed = shared.closed.swap(true, Ordering::AcqRel);
             shared.calls.lock().clear();

@@ -147,6 +147,70 @@ fn remote_targets_are_refused_before_anything_is_sent() {
     assert!(err.contains("--allow-remote"), "{err}");
 }
 
+/// `--stalled-subscribers`: connections that subscribe to `miniBlocks` and read nothing.
+/// The node buffers 16 notifications per connection for 100 ms at most, so once the
+/// kernel's buffers (a few MB; a notification is ~2 kB) are full they fall behind within
+/// the run: both must be reported closed by the node, with its error, and every
+/// transaction of the run must still complete.
+#[test]
+fn stalled_subscribers_are_closed_by_the_node_and_reported() {
+    let node = Node::start_with_config(
+        16,
+        Some("[rpc]\nsubscription-buffer = 16\nslow-subscriber-timeout = \"100ms\"\n"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("stalled.json");
+    let r = run_report(
+        &[
+            "--rpc",
+            &node.ws(),
+            "--mode",
+            "open",
+            "--rate",
+            "1000",
+            "--count",
+            "4000",
+            "--accounts",
+            "16",
+            "--send",
+            "async",
+            "--stalled-subscribers",
+            "2",
+        ],
+        &out,
+    );
+    check_complete(&r, 4000);
+    let st = &r["stalled_subscribers"];
+    assert_eq!(st["connections"], 2, "{st}");
+    assert_eq!(st["subscription"], "miniBlocks", "{st}");
+    assert_eq!(st["closed_by_server"], 2, "{st}");
+    assert!(
+        st["example_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("fell behind") && e.contains("fromMiniBlock")),
+        "{st}"
+    );
+    assert!(
+        st["notifications"].as_u64().unwrap() >= 2 * 16,
+        "each got at least the node's buffer: {st}"
+    );
+    // Without the flag the report has no such field.
+    let plain = run_report(
+        &[
+            "--rpc",
+            &node.ws(),
+            "--count",
+            "20",
+            "--accounts",
+            "16",
+            "--send",
+            "async",
+        ],
+        &dir.path().join("plain.json"),
+    );
+    assert!(plain.get("stalled_subscribers").is_none(), "{plain}");
+}
+
 #[test]
 fn bounds_and_flags_are_checked() {
     let o = harness(&["--rpc", "ws://127.0.0.1:1", "--count", "3000000"]);
@@ -162,4 +226,7 @@ fn bounds_and_flags_are_checked() {
     ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("ws://"));
+    let o = harness(&["--rpc", "ws://127.0.0.1:1", "--stalled-subscribers", "65"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--stalled-subscribers"));
 }

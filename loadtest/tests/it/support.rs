@@ -57,6 +57,11 @@ pub(crate) struct Node {
 
 impl Node {
     pub(crate) fn start(dev_accounts: u64) -> Node {
+        Node::start_with_config(dev_accounts, None)
+    }
+
+    /// [`Node::start`] with `config` as its `--config` file, when given.
+    pub(crate) fn start_with_config(dev_accounts: u64, config: Option<&str>) -> Node {
         let port = free_port();
         let dir = tempfile::tempdir().unwrap();
         let log = File::create(dir.path().join("node.log")).unwrap();
@@ -65,6 +70,11 @@ impl Node {
         cmd.args(["dev", "--rpc.addr", &format!("127.0.0.1:{port}")]);
         if supports_metrics_addr(&bin) {
             cmd.args(["--metrics.addr", &format!("127.0.0.1:{}", free_port())]);
+        }
+        if let Some(toml) = config {
+            let file = dir.path().join("peregrine.toml");
+            std::fs::write(&file, toml).unwrap();
+            cmd.arg("--config").arg(file);
         }
         let child = cmd
             .args(["--dev.accounts", &dev_accounts.to_string()])
