@@ -39,6 +39,8 @@ pub struct EthHandler {
     pub(crate) ingress: Ingress,
     pub(crate) cfg: RpcConfig,
     pub(crate) metrics: crate::metrics::RpcMetrics,
+    /// Serialized `miniBlocks` notifications, shared by every subscription.
+    pub(crate) record_json: Arc<crate::record_json::RecordJson>,
 }
 
 impl EthHandler {
@@ -49,6 +51,7 @@ impl EthHandler {
             ingress,
             cfg,
             metrics: crate::metrics::RpcMetrics::new(),
+            record_json: Arc::default(),
         }
     }
 

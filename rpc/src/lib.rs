@@ -25,6 +25,7 @@ pub mod error;
 mod eth;
 mod metrics;
 mod pubsub;
+mod record_json;
 mod server;
 
 pub use api::{EthApiServer, TransactionStatus};

@@ -7,7 +7,7 @@
 //! or the broadcast lapping it) is sent an error notification saying where to resume,
 //! and closed; nothing it does can slow the sequencer.
 
-use crate::{convert, eth::EthHandler};
+use crate::{convert, eth::EthHandler, record_json::RecordJson};
 use alloy_primitives::{Address, B256};
 use alloy_rpc_types_eth::{BlockNumberOrTag, Filter, FilterBlockOption, Log};
 use jsonrpsee::{
@@ -66,7 +66,7 @@ fn invalid(msg: String) -> ErrorObjectOwned {
 
 /// What to send for each record.
 enum Emit {
-    MiniBlocks,
+    MiniBlocks(Arc<RecordJson>),
     Preconfirmations(PreconfParams),
     StateChanges(Vec<Address>),
     Logs(Box<Filter>),
@@ -75,7 +75,7 @@ enum Emit {
 impl Emit {
     fn kind(&self) -> &'static str {
         match self {
-            Emit::MiniBlocks => "miniBlocks",
+            Emit::MiniBlocks(_) => "miniBlocks",
             Emit::Preconfirmations(_) => "preconfirmations",
             Emit::StateChanges(_) => "stateChanges",
             Emit::Logs(_) => "logs",
@@ -85,7 +85,7 @@ impl Emit {
     /// Appends this subscription's items for `record` to `out`, serialized.
     fn items(&self, record: &MiniBlockRecord, out: &mut Vec<Box<RawValue>>) -> Result<(), String> {
         match self {
-            Emit::MiniBlocks => out.push(raw(record)?),
+            Emit::MiniBlocks(json) => out.push(json.get(record)?),
             Emit::Preconfirmations(p) => {
                 for (i, tx) in record.transactions.iter().enumerate() {
                     let wanted = p.tx_hashes.as_ref().is_none_or(|h| h.contains(&tx.hash))
@@ -181,12 +181,17 @@ async fn send(
     }
 }
 
+/// Longest pause between two looks at a full buffer's room.
+const MAX_ROOM_POLL: Duration = Duration::from_millis(16);
+
 /// Sends every item of `record`; false when the client went away.
 ///
 /// The items of one mini-block go out all or none: the sender first waits (up to
 /// `timeout`) until the connection's buffer has room for all of them, so a consumer closed
 /// for slowness resumes at a mini-block boundary without duplicates. (A mini-block with
-/// more items than the whole buffer is sent as room frees up.)
+/// more items than the whole buffer is sent as room frees up.) One item waits in
+/// `send_timeout` for a slot to free up; several poll the buffer's room, every 1 ms at
+/// first, then less often (up to 16 ms) while a consumer stays behind.
 async fn send_record(
     sink: &SubscriptionSink,
     emit: &Emit,
@@ -201,14 +206,16 @@ async fn send_record(
     }
     let need = scratch.len().min(sink.max_capacity());
     let deadline = tokio::time::Instant::now() + timeout;
-    while sink.capacity() < need {
+    let mut pause = Duration::from_millis(1);
+    while need > 1 && sink.capacity() < need {
         if sink.is_closed() {
             return Ok(false);
         }
         if tokio::time::Instant::now() >= deadline {
             return Err(slow(Some(record.number())));
         }
-        tokio::time::sleep(Duration::from_millis(1)).await;
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(MAX_ROOM_POLL);
     }
     for item in scratch.drain(..) {
         if !send(sink, item, timeout, Some(record.number())).await? {
@@ -344,7 +351,12 @@ pub(crate) async fn subscribe(
 ) -> SubscriptionResult {
     let parsed = match kind.as_str() {
         "newHeads" => return new_heads(handler, pending).await,
-        "miniBlocks" => parse::<FeedParams>(params).map(|p| (p.from_mini_block, Emit::MiniBlocks)),
+        "miniBlocks" => parse::<FeedParams>(params).map(|p| {
+            (
+                p.from_mini_block,
+                Emit::MiniBlocks(handler.record_json.clone()),
+            )
+        }),
         "preconfirmations" => {
             parse::<PreconfParams>(params).map(|p| (p.from_mini_block, Emit::Preconfirmations(p)))
         }
