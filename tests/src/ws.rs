@@ -95,6 +95,27 @@ impl WsClient {
         self.queued.pop_front().or_else(|| self.read(timeout))
     }
 
+    /// The next message, which must be a notification of subscription `sub`: its `params`
+    /// (with `result` or `error`) and the message's size. Panics naming `what` if none
+    /// comes within `timeout`.
+    #[track_caller]
+    pub fn next_notification(&mut self, sub: &str, timeout: Duration, what: &str) -> Received {
+        let Some(msg) = self.next(timeout) else {
+            panic!("{what}: nothing within {timeout:?}");
+        };
+        let params = &msg.json["params"];
+        assert_eq!(
+            params["subscription"].as_str(),
+            Some(sub),
+            "{what}: not a notification of {sub}: {}",
+            msg.json
+        );
+        Received {
+            json: params.clone(),
+            len: msg.len,
+        }
+    }
+
     fn read(&mut self, timeout: Duration) -> Option<Received> {
         self.ws
             .get_ref()

@@ -123,16 +123,12 @@ fn subscription_buffer_bounds_what_a_stalled_connection_holds() {
     let mut numbers = Vec::new();
     let mut sizes = Vec::new();
     let error = loop {
-        let msg = stalled
-            .next(Duration::from_secs(20))
-            .expect("the stalled connection gets its notifications, then an error");
-        let params = &msg.json["params"];
-        assert_eq!(
-            params["subscription"].as_str(),
-            Some(sub.as_str()),
-            "{}",
-            msg.json
+        let msg = stalled.next_notification(
+            &sub,
+            Duration::from_secs(20),
+            "the stalled connection gets its notifications, then an error",
         );
+        let params = &msg.json;
         if let Some(error) = params.get("error") {
             break error.to_string();
         }
@@ -183,18 +179,10 @@ fn subscription_buffer_bounds_what_a_stalled_connection_holds() {
     let (mut resumed, _) = WsClient::connect(node.port(), 1 << 20);
     let sub = resumed.subscribe(json!(["miniBlocks", {"fromMiniBlock": resume_at}]));
     for want in resume_at..=last {
-        let msg = resumed
-            .next(Duration::from_secs(20))
-            .unwrap_or_else(|| panic!("mini-block {want} after resuming"));
-        let params = &msg.json["params"];
+        let what = format!("mini-block {want} after resuming");
+        let msg = resumed.next_notification(&sub, Duration::from_secs(20), &what);
         assert_eq!(
-            params["subscription"].as_str(),
-            Some(sub.as_str()),
-            "{}",
-            msg.json
-        );
-        assert_eq!(
-            params["result"]["header"]["miniBlockNumber"].as_u64(),
+            msg.json["result"]["header"]["miniBlockNumber"].as_u64(),
             Some(want),
             "resumed feed: {}",
             msg.json
