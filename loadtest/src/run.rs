@@ -535,20 +535,7 @@ pub(crate) async fn execute(spec: RunSpec<'_>, progress: &Progress) -> LoadResul
                     .collect();
                 json!(["preconfirmations", {"from": from}])
             };
-            let bytes = tokio::time::timeout(
-                crate::rpc::CALL_TIMEOUT,
-                conn.request(1, |id| wire::request(id, "eth_subscribe", &params)),
-            )
-            .await
-            .map_err(|_| {
-                LoadError::rpc(
-                    "eth_subscribe",
-                    RpcFailure::Timeout(crate::rpc::CALL_TIMEOUT),
-                )
-            })?
-            .map_err(|e| LoadError::rpc("eth_subscribe", e))?;
-            wire::parse_response::<serde_json::Value>(&bytes)
-                .map_err(|e| LoadError::rpc("eth_subscribe", e))?;
+            conn.subscribe(&params).await?;
         }
     }
     // Before the clock, so they are stalled from the first transaction on.

@@ -10,9 +10,9 @@
 
 use crate::{
     config::{Endpoint, Transport},
-    error::{LoadError, LoadResult, RpcFailure},
+    error::{LoadError, LoadResult},
     report::StalledSummary,
-    rpc::{Arrival, CALL_TIMEOUT, FrameSink, WsConn, wire},
+    rpc::{Arrival, FrameSink, WsConn},
 };
 use parking_lot::Mutex;
 use std::{
@@ -92,16 +92,7 @@ impl Stalled {
                 })?;
             let seen = Arc::new(Seen::default());
             conn.bind(seen.clone());
-            let params = serde_json::json!([KIND]);
-            let bytes = tokio::time::timeout(
-                CALL_TIMEOUT,
-                conn.request(1, |id| wire::request(id, "eth_subscribe", &params)),
-            )
-            .await
-            .map_err(|_| LoadError::rpc("eth_subscribe", RpcFailure::Timeout(CALL_TIMEOUT)))?
-            .map_err(|e| LoadError::rpc("eth_subscribe", e))?;
-            wire::parse_response::<serde_json::Value>(&bytes)
-                .map_err(|e| LoadError::rpc("eth_subscribe", e))?;
+            conn.subscribe(&serde_json::json!([KIND])).await?;
             conn.pause_reading(true);
             conns.push((conn, seen));
         }

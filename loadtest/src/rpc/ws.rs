@@ -11,7 +11,11 @@
 //! Transaction requests are pre-serialized; the writer asks the bound [`FrameSink`] for a
 //! transaction's bytes by index and stamps its send time just before the write.
 
-use crate::{config::Endpoint, error::RpcFailure, rpc::wire};
+use crate::{
+    config::Endpoint,
+    error::{LoadError, LoadResult, RpcFailure},
+    rpc::wire,
+};
 use parking_lot::{Mutex, RwLock};
 use std::{
     collections::HashMap,
@@ -238,6 +242,22 @@ impl WsConn {
         }
         rx.await
             .map_err(|_| RpcFailure::Transport("connection closed".into()))
+    }
+
+    /// `eth_subscribe(params)`, waiting [`CALL_TIMEOUT`](super::CALL_TIMEOUT) at most for
+    /// the answer; notifications then go to the bound sink.
+    pub(crate) async fn subscribe(&self, params: &serde_json::Value) -> LoadResult<()> {
+        const METHOD: &str = "eth_subscribe";
+        let timeout = super::CALL_TIMEOUT;
+        let bytes = tokio::time::timeout(
+            timeout,
+            self.request(1, |id| wire::request(id, METHOD, params)),
+        )
+        .await
+        .map_err(|_| LoadError::rpc(METHOD, RpcFailure::Timeout(timeout)))?
+        .map_err(|e| LoadError::rpc(METHOD, e))?;
+        wire::parse_response::<serde_json::Value>(&bytes).map_err(|e| LoadError::rpc(METHOD, e))?;
+        Ok(())
     }
 
     /// Sends a close frame; the tasks end when the server closes its side.
