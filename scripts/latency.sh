@@ -149,8 +149,8 @@ echo "== summary (submit -> preconfirmation received; goal p50 <= 150 us, p99 <=
 for run in $(seq 1 "$RUNS"); do
   awk -v run="$run" '
     /"latency_us": \{/ { inside = 1 }
-    inside && /"p50":/ { gsub(/[^0-9]/, "", $2); p50 = $2 }
-    inside && /"p99":/ { gsub(/[^0-9]/, "", $2); p99 = $2; inside = 0 }
+    inside && /"p50":/ { gsub(/[^0-9]/, "", $2); p50 = $2 + 0 }
+    inside && /"p99":/ { gsub(/[^0-9]/, "", $2); p99 = $2 + 0; inside = 0 }
     END {
       met = (p50 != "" && p99 != "" && p50 <= 150 && p99 <= 500) ? "met" : "missed"
       printf "  run %s: p50 %s us, p99 %s us: %s\n", run, p50, p99, met
