@@ -1,6 +1,8 @@
 //! `peregrine-loadtest compare`: anvil and Peregrine side by side, in one run, on this
 //! machine, with the same workload. One node runs at a time (anvil first), each on a free
-//! loopback port, so an idle node does not take CPU from the measured one.
+//! loopback port, so an idle node does not take CPU from the measured one; and each run
+//! gets a fresh node, so a run that left a backlog (a rate the node could not sustain)
+//! does not carry it into the next.
 //!
 //! 1. **Throughput at saturation**: closed loop with K in flight, each with its fastest way
 //!    to learn a transaction is in: anvil (automine) by receipt polling, Peregrine by its
@@ -233,8 +235,10 @@ pub async fn compare(cfg: &CompareConfig) -> LoadResult<Comparison> {
         send,
         count: budget(tps),
     };
-    // One node at a time: an idle node would compete for the same cores (Peregrine's
-    // sequencer spins while it waits, with the default `--sequencer.wait yield`).
+    // One node at a time, a fresh one per run: an idle node would compete for the same
+    // cores (Peregrine's sequencer spins while it waits, with the default
+    // `--sequencer.wait yield`), and a node still working off the previous run's backlog
+    // would slow the next run or fail its setup.
     let phases: [(&'static str, PathBuf, Vec<&str>, Vec<Planned>); 2] = [
         (
             "anvil",
@@ -264,16 +268,17 @@ pub async fn compare(cfg: &CompareConfig) -> LoadResult<Comparison> {
 
     let mut runs = Vec::new();
     for (node_name, program, args, planned) in phases {
-        let mut node = NodeProcess::start(node_name, &program, &args)?;
-        node.wait_ready().await?;
-        eprintln!(
-            "compare: {node_name} pid {} on port {} ({})",
-            node.pid(),
-            node.port,
-            program.display()
-        );
         for p in planned {
-            eprintln!("compare: {} — {}", p.name, p.description);
+            let mut node = NodeProcess::start(node_name, &program, &args)?;
+            node.wait_ready().await?;
+            eprintln!(
+                "compare: {} — {} ({node_name} pid {} on port {}, {})",
+                p.name,
+                p.description,
+                node.pid(),
+                node.port,
+                program.display()
+            );
             let mut lc = LoadConfig::new(node.endpoint("ws"), p.mode, cfg.duration, p.count);
             lc.accounts = cfg.accounts;
             lc.mix = cfg.mix;
@@ -293,7 +298,6 @@ pub async fn compare(cfg: &CompareConfig) -> LoadResult<Comparison> {
                 report,
             });
         }
-        drop(node);
     }
 
     let get = |name: &str| runs.iter().find(|r| r.name == name).map(|r| &r.report);
