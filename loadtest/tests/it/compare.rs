@@ -6,7 +6,7 @@ use serde_json::Value;
 use std::path::Path;
 
 /// Every run of the comparison accounts for all its transactions, the table has both
-/// nodes' values and their ratio, and each run had a node of its own (six runs, six
+/// nodes' values and their ratio, and each run had a node of its own (seven runs, seven
 /// node processes), so no run inherits the backlog of one before it.
 #[test]
 fn compare_runs_each_workload_on_a_fresh_node_of_each_kind() {
@@ -49,6 +49,7 @@ fn compare_runs_each_workload_on_a_fresh_node_of_each_kind() {
         names,
         [
             "latency-poll-anvil",
+            "latency-sync-anvil",
             "saturation-anvil",
             "latency-poll-peregrine",
             "latency-sync-peregrine",
@@ -76,12 +77,12 @@ fn compare_runs_each_workload_on_a_fresh_node_of_each_kind() {
             assert_eq!(r["target"], "peregrine", "{name}");
         }
     }
-    // Each node printed its own pid: six runs, six nodes.
+    // Each node printed its own pid: seven runs, seven nodes.
     let pids: std::collections::BTreeSet<&str> = stderr
         .lines()
         .filter_map(|l| l.split(" pid ").nth(1)?.split(' ').next())
         .collect();
-    assert_eq!(pids.len(), 6, "one node per run:\n{stderr}");
+    assert_eq!(pids.len(), runs.len(), "one node per run:\n{stderr}");
 
     let table = c["table"].as_array().unwrap();
     assert!(!table.is_empty());
