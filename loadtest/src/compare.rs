@@ -185,6 +185,10 @@ pub async fn compare(cfg: &CompareConfig) -> LoadResult<Comparison> {
     let peregrine = peregrine_bin(cfg)?;
     let anvil = anvil_bin(cfg)?;
     let accounts = cfg.accounts.to_string();
+    // `--prune-history`: anvil keeps no historical states, like Peregrine, which serves
+    // state at the head only. Without it anvil 1.7 writes old states to
+    // `$HOME/.foundry/anvil/tmp` (gigabytes per saturation run), which costs it throughput
+    // and, as the kernel writes them back, stalls the runs after it.
     let anvil_args: Vec<&str> = vec![
         "--port",
         "{port}",
@@ -194,6 +198,7 @@ pub async fn compare(cfg: &CompareConfig) -> LoadResult<Comparison> {
         "10",
         "--balance",
         "10000",
+        "--prune-history",
     ];
     let mut peregrine_args = vec![
         "dev",

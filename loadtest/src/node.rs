@@ -39,7 +39,9 @@ pub(crate) fn free_port() -> LoadResult<u16> {
 
 impl NodeProcess {
     /// Starts `program args…` with stdout and stderr in `<tmp>/node.log`; `{port}`, `{port2}`
-    /// (a second free port) and `{dir}` in the arguments are replaced.
+    /// (a second free port) and `{dir}` in the arguments are replaced. `HOME` is the
+    /// temporary directory too, so whatever the node keeps under it (anvil: its state cache,
+    /// which it never deletes) goes when the node does.
     pub(crate) fn start(name: &'static str, program: &Path, args: &[&str]) -> LoadResult<Self> {
         let port = free_port()?;
         let port2 = free_port()?;
@@ -62,6 +64,7 @@ impl NodeProcess {
             .collect();
         let child = Command::new(program)
             .args(&args)
+            .env("HOME", dir.path())
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log2)
@@ -154,5 +157,32 @@ pub(crate) fn workspace_root() -> PathBuf {
     match manifest.parent() {
         Some(p) if p.join("Cargo.toml").is_file() => p.to_path_buf(),
         _ => std::env::current_dir().unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a node writes under `$HOME` (anvil's state cache) lands in its temporary
+    /// directory and goes with it.
+    #[test]
+    fn a_node_writes_its_home_files_into_its_own_directory() {
+        let sh = Path::new("/bin/sh");
+        let script = "mkdir -p \"$HOME/.foundry/anvil/tmp\" \
+                      && touch \"$HOME/.foundry/anvil/tmp/state\" && sleep 30";
+        let node = NodeProcess::start("home", sh, &["-c", script]).unwrap();
+        let state = node.dir.path().join(".foundry/anvil/tmp/state");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !state.exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} was not written",
+                state.display()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        drop(node);
+        assert!(!state.exists(), "{} outlived its node", state.display());
     }
 }
