@@ -45,9 +45,12 @@ pub async fn run(cfg: &LoadConfig) -> LoadResult<Report> {
     checked.send = Some(send);
     checked.validate()?;
     let mut notes = Vec::new();
-    if target.kind != TargetKind::Peregrine && send != SendMethod::Poll {
+    // `sync` is EIP-7966, which other nodes implement too (anvil 1.7 does); `async` needs
+    // Peregrine's `preconfirmations` subscription.
+    if target.kind != TargetKind::Peregrine && send == SendMethod::Async {
         notes.push(format!(
-            "the target is not Peregrine ({}); --send {send} relies on Peregrine's methods",
+            "the target is not Peregrine ({}); --send async relies on Peregrine's \
+             preconfirmations subscription",
             target.client_version
         ));
     }
