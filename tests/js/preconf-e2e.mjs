@@ -1008,8 +1008,13 @@ async function subparams([httpUrl, wsUrl]) {
   // The connection is still fine.
   const ok = await ws.subscribe("miniBlocks", { fromMiniBlock: 0 });
   c.check(ok.id, "a good subscription after the bad ones");
-  c.eq(await ws.call("eth_unsubscribe", [ok.rawId]), true, "eth_unsubscribe");
-  c.eq(await ws.call("eth_unsubscribe", [ok.rawId]), false, "eth_unsubscribe twice");
+  // Unsubscribe once a notification shows the subscription is registered: jsonrpsee
+  // queues the `eth_subscribe` answer a moment before it registers it for
+  // `eth_unsubscribe`. A block seals every 200 ms.
+  const heads = await ws.subscribe("newHeads");
+  await heads.until("a first newHeads notification", 10_000, (items) => items.length > 0);
+  c.eq(await ws.call("eth_unsubscribe", [heads.rawId]), true, "eth_unsubscribe");
+  c.eq(await ws.call("eth_unsubscribe", [heads.rawId]), false, "eth_unsubscribe twice");
   c.eq(await ws.call("eth_chainId", []), "0x385", "eth_chainId over the same connection");
   const live = await ws.subscribe("logs", { fromBlock: "latest", toBlock: "pending", address: DEAD });
   c.check(live.id, "logs with fromBlock latest / toBlock pending (= from now on) is accepted");
