@@ -41,6 +41,8 @@ pub struct EthHandler {
     pub(crate) metrics: crate::metrics::RpcMetrics,
     /// Serialized `miniBlocks` notifications, shared by every subscription.
     pub(crate) record_json: Arc<crate::record_json::RecordJson>,
+    /// Subscriptions between their `eth_subscribe` answer and their registration.
+    pub(crate) accepting: Arc<crate::accepting::Accepting>,
 }
 
 impl EthHandler {
@@ -52,6 +54,7 @@ impl EthHandler {
             cfg,
             metrics: crate::metrics::RpcMetrics::new(),
             record_json: Arc::default(),
+            accepting: Arc::default(),
         }
     }
 

@@ -17,6 +17,7 @@
 //! Errors follow geth: `-32000` with geth's messages for transaction and state errors,
 //! `3` with revert data for reverts, `-32602` for bad parameters, `-32005` for limits.
 
+mod accepting;
 mod api;
 mod call;
 pub mod config;

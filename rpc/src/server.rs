@@ -1,7 +1,10 @@
 //! Starting the jsonrpsee server: HTTP and WebSocket on one port.
 
+use crate::accepting::UnsubscribeAfterAccept;
 use crate::{api::EthApiServer, config::RpcConfig, eth::EthHandler};
-use jsonrpsee::server::{BatchRequestConfig, Server, ServerConfig, ServerHandle};
+use jsonrpsee::server::{
+    BatchRequestConfig, Server, ServerConfig, ServerHandle, middleware::rpc::RpcServiceBuilder,
+};
 use peregrine_sequencer::{Chain, Ingress};
 use std::{net::SocketAddr, sync::Arc};
 
@@ -80,19 +83,23 @@ pub async fn start(
         .set_batch_request_config(BatchRequestConfig::Limit(cfg.max_batch_len))
         .set_id_provider(HexIdProvider::new())
         .build();
+    let addr = cfg.addr;
+    let handler = EthHandler::new(chain, ingress, cfg);
+    let accepting = handler.accepting.clone();
+    let middleware = RpcServiceBuilder::new().layer_fn(move |service| UnsubscribeAfterAccept {
+        service,
+        accepting: accepting.clone(),
+    });
     let server = Server::builder()
         .set_config(config)
-        .build(cfg.addr)
+        .set_rpc_middleware(middleware)
+        .build(addr)
         .await
-        .map_err(|source| RpcServerError::Bind {
-            addr: cfg.addr,
-            source,
-        })?;
-    let local_addr = server.local_addr().map_err(|source| RpcServerError::Bind {
-        addr: cfg.addr,
-        source,
-    })?;
-    let module = EthHandler::new(chain, ingress, cfg).into_rpc();
+        .map_err(|source| RpcServerError::Bind { addr, source })?;
+    let local_addr = server
+        .local_addr()
+        .map_err(|source| RpcServerError::Bind { addr, source })?;
+    let module = handler.into_rpc();
     let handle = server.start(module);
     Ok(RpcServer { local_addr, handle })
 }

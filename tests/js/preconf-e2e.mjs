@@ -1008,13 +1008,18 @@ async function subparams([httpUrl, wsUrl]) {
   // The connection is still fine.
   const ok = await ws.subscribe("miniBlocks", { fromMiniBlock: 0 });
   c.check(ok.id, "a good subscription after the bad ones");
-  // Unsubscribe once a notification shows the subscription is registered: jsonrpsee
-  // queues the `eth_subscribe` answer a moment before it registers it for
-  // `eth_unsubscribe`. A block seals every 200 ms.
-  const heads = await ws.subscribe("newHeads");
-  await heads.until("a first newHeads notification", 10_000, (items) => items.length > 0);
-  c.eq(await ws.call("eth_unsubscribe", [heads.rawId]), true, "eth_unsubscribe");
-  c.eq(await ws.call("eth_unsubscribe", [heads.rawId]), false, "eth_unsubscribe twice");
+  c.eq(await ws.call("eth_unsubscribe", [ok.rawId]), true, "eth_unsubscribe");
+  c.eq(await ws.call("eth_unsubscribe", [ok.rawId]), false, "eth_unsubscribe twice");
+  // Unsubscribing the moment the subscribe answer arrives: jsonrpsee sends that answer a
+  // moment before it registers the subscription, and the node holds such an unsubscribe
+  // until then. Without that, 1-2% of these answered false on a busy 2-core machine.
+  let refused = 0;
+  for (let i = 0; i < 500; i++) {
+    const kind = i % 2 ? "newHeads" : "miniBlocks";
+    const s = await ws.subscribe(kind);
+    if ((await ws.call("eth_unsubscribe", [s.rawId])) !== true) refused++;
+  }
+  c.eq(refused, 0, "eth_unsubscribe right after eth_subscribe, 500 times: answers other than true");
   c.eq(await ws.call("eth_chainId", []), "0x385", "eth_chainId over the same connection");
   const live = await ws.subscribe("logs", { fromBlock: "latest", toBlock: "pending", address: DEAD });
   c.check(live.id, "logs with fromBlock latest / toBlock pending (= from now on) is accepted");
