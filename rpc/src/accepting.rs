@@ -5,13 +5,14 @@
 //! the moment the answer arrives can overtake that registration, and is then told `false`
 //! while the subscription goes on (336 of 20 000 back-to-back pairs on a busy 2-core
 //! machine). So each subscription's id is noted before `accept` and forgotten once it
-//! returns ([`Accepting::note`]), and the [`UnsubscribeAfterAccept`] middleware holds an
+//! returns ([`Accepting::accept`]), and the [`UnsubscribeAfterAccept`] middleware holds an
 //! `eth_unsubscribe` for a noted id until then (at most [`MAX_WAIT`]) before jsonrpsee looks
 //! the id up. Every other call goes straight through.
 
 use futures_util::future::Either;
 use jsonrpsee::{
-    PendingSubscriptionSink,
+    PendingSubscriptionSink, SubscriptionSink,
+    core::server::PendingSubscriptionAcceptError,
     server::middleware::rpc::{Batch, BatchEntry, Notification, Request, RpcServiceT},
     types::SubscriptionId,
 };
@@ -29,7 +30,7 @@ const UNSUBSCRIBE: &str = "eth_unsubscribe";
 
 /// Longest an `eth_unsubscribe` waits for its subscription's `accept` (which itself only
 /// waits for room in the connection's buffer).
-pub(crate) const MAX_WAIT: Duration = Duration::from_secs(2);
+const MAX_WAIT: Duration = Duration::from_secs(2);
 
 /// Subscription ids whose `eth_subscribe` answer may be out while `eth_unsubscribe` cannot
 /// find them yet.
@@ -39,9 +40,9 @@ pub(crate) struct Accepting {
     accepted: Notify,
 }
 
-/// While alive, `eth_unsubscribe` for its id waits; dropped right after `accept` returns.
+/// While alive, `eth_unsubscribe` for its id waits; dropped when `accept` returns.
 #[derive(Debug)]
-pub(crate) struct AcceptGuard {
+struct AcceptGuard {
     accepting: Arc<Accepting>,
     id: String,
 }
@@ -54,9 +55,13 @@ fn key(id: &SubscriptionId<'_>) -> String {
 }
 
 impl Accepting {
-    /// Notes `pending`'s id until the returned guard is dropped: call it before `accept`.
-    pub(crate) fn note(self: &Arc<Self>, pending: &PendingSubscriptionSink) -> AcceptGuard {
-        self.note_id(key(&pending.subscription_id()))
+    /// `pending.accept()`, with an `eth_unsubscribe` for its id held until it returns.
+    pub(crate) async fn accept(
+        self: &Arc<Self>,
+        pending: PendingSubscriptionSink,
+    ) -> Result<SubscriptionSink, PendingSubscriptionAcceptError> {
+        let _noted = self.note_id(key(&pending.subscription_id()));
+        pending.accept().await
     }
 
     fn note_id(self: &Arc<Self>, id: String) -> AcceptGuard {
@@ -73,7 +78,7 @@ impl Accepting {
 
     /// Returns once `id` is not being accepted (at once for any id not noted), or after
     /// [`MAX_WAIT`].
-    pub(crate) async fn settled(&self, id: &str) {
+    async fn settled(&self, id: &str) {
         let wait = async {
             loop {
                 let accepted = self.accepted.notified();

@@ -236,9 +236,7 @@ async fn follow_feed(
     // Subscribe before reading where the feed is, so nothing published in between is lost.
     let mut live = feed.subscribe();
     let mut next = from.unwrap_or_else(|| feed.next_number());
-    let accepting = handler.accepting.note(&pending);
-    let sink = pending.accept().await?;
-    drop(accepting);
+    let sink = handler.accepting.accept(pending).await?;
     let timeout = Duration::from_millis(handler.cfg.slow_subscriber_timeout_ms);
     let mut scratch = Vec::new();
     let replay = |handler: &EthHandler, n: u64| -> Result<Arc<MiniBlockRecord>, String> {
@@ -292,9 +290,7 @@ async fn follow_feed(
 async fn new_heads(handler: EthHandler, pending: PendingSubscriptionSink) -> SubscriptionResult {
     let _counted = crate::metrics::SubscriberGuard::new("newHeads");
     let mut heads = handler.chain.subscribe_heads();
-    let accepting = handler.accepting.note(&pending);
-    let sink = pending.accept().await?;
-    drop(accepting);
+    let sink = handler.accepting.accept(pending).await?;
     let timeout = Duration::from_millis(handler.cfg.slow_subscriber_timeout_ms);
     loop {
         let head = tokio::select! {
