@@ -214,51 +214,54 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn an_unsubscribe_waits_until_its_subscription_is_accepted() {
+    /// The middleware over a counting service, with subscription `0xabc` being accepted
+    /// until the guard drops.
+    fn accepting_0xabc() -> (UnsubscribeAfterAccept<Counting>, Counting, AcceptGuard) {
         let accepting = Arc::new(Accepting::default());
         let reached = Counting::default();
+        let guard = accepting.note_id("0xabc".into());
         let service = UnsubscribeAfterAccept {
             service: reached.clone(),
-            accepting: accepting.clone(),
+            accepting,
         };
-        let guard = accepting.note_id("0xabc".into());
+        (service, reached, guard)
+    }
+
+    impl Counting {
+        fn calls(&self) -> usize {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unsubscribe_waits_until_its_subscription_is_accepted() {
+        let (service, reached, guard) = accepting_0xabc();
         let held = tokio::spawn(service.call(request(UNSUBSCRIBE, json!(["0xabc"]))));
         settle().await;
-        assert_eq!(
-            reached.0.load(Ordering::SeqCst),
-            0,
-            "went through before accept"
-        );
+        assert_eq!(reached.calls(), 0, "went through before accept");
 
         // Other calls, and unsubscribes of ids not being accepted, are not held.
         service.call(request(UNSUBSCRIBE, json!(["0xdef"]))).await;
         service.call(request("eth_chainId", json!([]))).await;
-        assert_eq!(reached.0.load(Ordering::SeqCst), 2);
+        assert_eq!(reached.calls(), 2);
 
         drop(guard);
         held.await.unwrap();
-        assert_eq!(reached.0.load(Ordering::SeqCst), 3);
+        assert_eq!(reached.calls(), 3);
     }
 
     #[tokio::test]
     async fn a_batch_with_such_an_unsubscribe_waits_too() {
-        let accepting = Arc::new(Accepting::default());
-        let reached = Counting::default();
-        let service = UnsubscribeAfterAccept {
-            service: reached.clone(),
-            accepting: accepting.clone(),
-        };
-        let guard = accepting.note_id("0xabc".into());
+        let (service, reached, guard) = accepting_0xabc();
         let mut batch = Batch::new();
         batch.push(request("eth_chainId", json!([])));
         batch.push(request(UNSUBSCRIBE, json!(["0xabc"])));
         let held = tokio::spawn(service.batch(batch));
         settle().await;
-        assert_eq!(reached.0.load(Ordering::SeqCst), 0);
+        assert_eq!(reached.calls(), 0, "went through before accept");
         drop(guard);
         held.await.unwrap();
-        assert_eq!(reached.0.load(Ordering::SeqCst), 1);
+        assert_eq!(reached.calls(), 1);
     }
 
     #[tokio::test]
