@@ -1,7 +1,8 @@
 //! Starting the jsonrpsee server: HTTP and WebSocket on one port.
 
-use crate::accepting::UnsubscribeAfterAccept;
-use crate::{api::EthApiServer, config::RpcConfig, eth::EthHandler};
+use crate::{
+    accepting::UnsubscribeAfterAccept, api::EthApiServer, config::RpcConfig, eth::EthHandler,
+};
 use jsonrpsee::server::{
     BatchRequestConfig, Server, ServerConfig, ServerHandle, middleware::rpc::RpcServiceBuilder,
 };

@@ -1012,7 +1012,7 @@ async function subparams([httpUrl, wsUrl]) {
   c.eq(await ws.call("eth_unsubscribe", [ok.rawId]), false, "eth_unsubscribe twice");
   // Unsubscribing the moment the subscribe answer arrives: jsonrpsee sends that answer a
   // moment before it registers the subscription, and the node holds such an unsubscribe
-  // until then. Without that, 1-2% of these answered false on a busy 2-core machine.
+  // until then. Without that, 1-2% of such pairs answered false on a busy 2-core machine.
   let refused = 0;
   for (let i = 0; i < 500; i++) {
     const kind = i % 2 ? "newHeads" : "miniBlocks";

@@ -71,7 +71,7 @@ fn compare_runs_each_workload_on_a_fresh_node_of_each_kind() {
             assert_eq!(r["target"], "anvil", "{name}");
             assert_eq!(
                 r["setup"]["funded_accounts"], 4,
-                "{name}: not a fresh anvil"
+                "{name}: anvil prefunds none of them"
             );
         } else {
             assert_eq!(r["target"], "peregrine", "{name}");
