@@ -1,0 +1,4 @@
+mod helpers;
+mod http;
+mod shared;
+mod ws;
