@@ -126,6 +126,10 @@ pub struct SequencerSection {
     pub max_queued_per_sender: usize,
     /// Gapped transactions held in total.
     pub max_queued_total: usize,
+    /// Transactions one sender may have in flight (ring, gap queue, log).
+    pub max_inflight_per_sender: usize,
+    /// Most gas one transaction may use (EIP-7825's 2^24 by default).
+    pub max_tx_gas: u64,
     /// Mini-blocks waiting for the signer / chain service.
     pub chain_queue: usize,
     /// Nice value of the chain service thread (block seals, redb): above 0 it yields the
@@ -148,6 +152,8 @@ impl Default for SequencerSection {
             nonce_hold: seq::DEFAULT_NONCE_HOLD,
             max_queued_per_sender: seq::DEFAULT_MAX_QUEUED_PER_SENDER,
             max_queued_total: seq::DEFAULT_MAX_QUEUED_TOTAL,
+            max_inflight_per_sender: seq::DEFAULT_MAX_INFLIGHT_PER_SENDER,
+            max_tx_gas: seq::DEFAULT_MAX_TX_GAS,
             chain_queue: seq::DEFAULT_CHAIN_QUEUE,
             chain_service_nice: seq::DEFAULT_CHAIN_SERVICE_NICE,
             checkpoint_blocks: seq::DEFAULT_CHECKPOINT_BLOCKS,
@@ -414,6 +420,8 @@ impl PeregrineConfig {
         cfg.nonce_hold = s.nonce_hold;
         cfg.max_queued_per_sender = s.max_queued_per_sender;
         cfg.max_queued_total = s.max_queued_total;
+        cfg.max_inflight_per_sender = s.max_inflight_per_sender;
+        cfg.max_tx_gas = s.max_tx_gas;
         cfg.chain_queue = s.chain_queue;
         cfg.chain_service_nice = s.chain_service_nice;
         cfg.checkpoint_blocks = s.checkpoint_blocks;

@@ -100,8 +100,8 @@ pub trait EthApi {
         percentiles: Option<Vec<f64>>,
     ) -> Result<FeeHistory, RpcError>;
     /// `eth_sendRawTransaction`
-    #[method(name = "eth_sendRawTransaction")]
-    fn send_raw_transaction(&self, raw: Bytes) -> Result<B256, RpcError>;
+    #[method(name = "eth_sendRawTransaction", with_extensions)]
+    async fn send_raw_transaction(&self, raw: Bytes) -> Result<B256, RpcError>;
     /// `eth_getTransactionByHash`
     #[method(name = "eth_getTransactionByHash")]
     fn transaction_by_hash(&self, hash: B256) -> Result<Option<Transaction>, RpcError>;
@@ -146,7 +146,7 @@ pub trait EthApi {
     fn logs(&self, filter: Filter) -> Result<Vec<Log>, RpcError>;
     /// `eth_sendRawTransactionSync` (EIP-7966): the receipt as soon as the transaction is
     /// preconfirmed, with the signed preconfirmation in a `preconfirmation` field.
-    #[method(name = "eth_sendRawTransactionSync")]
+    #[method(name = "eth_sendRawTransactionSync", with_extensions)]
     async fn send_raw_transaction_sync(
         &self,
         raw: Bytes,

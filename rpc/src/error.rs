@@ -83,7 +83,9 @@ impl From<RpcError> for ErrorObjectOwned {
             RpcError::Ingress(e) => {
                 let code = match e {
                     IngressError::Decode(_) => INVALID_PARAMS,
-                    IngressError::Busy => LIMIT_EXCEEDED,
+                    IngressError::Busy
+                    | IngressError::NonceTooFarAhead { .. }
+                    | IngressError::SenderBusy { .. } => LIMIT_EXCEEDED,
                     _ => SERVER_ERROR,
                 };
                 ErrorObjectOwned::owned(code, message, None::<()>)

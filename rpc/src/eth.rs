@@ -6,6 +6,7 @@ use crate::{
     config::RpcConfig,
     convert,
     error::{RpcError, RpcResult},
+    order::{in_arrival_order, pass_turn},
 };
 use alloy_consensus::Transaction as _;
 use alloy_primitives::{Address, B256, Bytes, U64, U256};
@@ -397,9 +398,19 @@ impl EthApiServer for EthHandler {
         self.fee_history_impl(block_count.to(), newest, percentiles)
     }
 
-    fn send_raw_transaction(&self, raw: Bytes) -> RpcResult<B256> {
+    async fn send_raw_transaction(
+        &self,
+        ext: &jsonrpsee::Extensions,
+        raw: Bytes,
+    ) -> RpcResult<B256> {
         let started = std::time::Instant::now();
-        let result = self.ingress.submit(&raw);
+        let result = match self.ingress.decode(&raw) {
+            Ok(tx) => in_arrival_order(ext, || self.ingress.submit_decoded(tx)).await,
+            Err(e) => {
+                pass_turn(ext);
+                Err(e)
+            }
+        };
         self.metrics
             .submitted(&result, started.elapsed().as_secs_f64());
         Ok(result?)
@@ -557,6 +568,7 @@ impl EthApiServer for EthHandler {
 
     async fn send_raw_transaction_sync(
         &self,
+        ext: &jsonrpsee::Extensions,
         raw: Bytes,
         timeout_ms: Option<serde_json::Value>,
     ) -> RpcResult<PreconfirmedReceipt> {
@@ -568,6 +580,7 @@ impl EthApiServer for EthHandler {
         let started = std::time::Instant::now();
         let decoded = self.ingress.decode(&raw);
         if decoded.is_err() {
+            pass_turn(ext);
             self.metrics
                 .submitted(&decoded, started.elapsed().as_secs_f64());
         }
@@ -576,7 +589,7 @@ impl EthApiServer for EthHandler {
         let feed = &self.chain.feed;
         // Register before submitting: the preconfirmation can arrive before `submit` returns.
         let (waiter_id, mut waiter) = feed.wait_for(hash);
-        let submitted = self.ingress.submit_decoded(tx);
+        let submitted = in_arrival_order(ext, || self.ingress.submit_decoded(tx)).await;
         self.metrics
             .submitted(&submitted, started.elapsed().as_secs_f64());
         if let Err(e) = submitted {

@@ -25,6 +25,7 @@ mod convert;
 pub mod error;
 mod eth;
 mod metrics;
+mod order;
 mod pubsub;
 mod record_json;
 mod server;

@@ -2,6 +2,7 @@
 
 use crate::{
     accepting::UnsubscribeAfterAccept, api::EthApiServer, config::RpcConfig, eth::EthHandler,
+    order::ArrivalOrder,
 };
 use jsonrpsee::server::{
     BatchRequestConfig, Server, ServerConfig, ServerHandle, middleware::rpc::RpcServiceBuilder,
@@ -87,10 +88,12 @@ pub async fn start(
     let addr = cfg.addr;
     let handler = EthHandler::new(chain, ingress, cfg);
     let accepting = handler.accepting.clone();
-    let middleware = RpcServiceBuilder::new().layer_fn(move |service| UnsubscribeAfterAccept {
-        service,
-        accepting: accepting.clone(),
-    });
+    let middleware = RpcServiceBuilder::new()
+        .layer_fn(|service| ArrivalOrder { service })
+        .layer_fn(move |service| UnsubscribeAfterAccept {
+            service,
+            accepting: accepting.clone(),
+        });
     let server = Server::builder()
         .set_config(config)
         .set_rpc_middleware(middleware)

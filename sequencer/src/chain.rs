@@ -118,7 +118,7 @@ pub struct Chain {
     /// gap queue), with their senders, so that a resubmission is answered `already known`
     /// and [`Chain::pending_nonce`] counts them. Bounded by the ring capacity plus the gap
     /// queue bound.
-    inflight: Mutex<B256Map<Address>>,
+    pub(crate) inflight: Mutex<crate::inflight::Inflight>,
     /// Number of the next mini-block the pending view will apply.
     applied_next_mini: AtomicU64,
     /// Signalled after each mini-block is applied and each in-flight transaction is
@@ -149,7 +149,7 @@ impl Chain {
             statuses: Mutex::new(Statuses::default()),
             feed,
             heads: tokio::sync::broadcast::channel(HEADS_BUFFER).0,
-            inflight: Mutex::new(B256Map::default()),
+            inflight: Mutex::default(),
             applied_next_mini: AtomicU64::new(next_mini),
             applied: (Mutex::new(()), Condvar::new()),
         }
@@ -256,17 +256,6 @@ impl Chain {
         self.statuses.lock().map.get(hash).cloned()
     }
 
-    /// Marks `hash` (from `sender`) as accepted and on its way; false if it already was.
-    pub(crate) fn begin_inflight(&self, hash: B256, sender: Address) -> bool {
-        match self.inflight.lock().entry(hash) {
-            std::collections::hash_map::Entry::Occupied(_) => false,
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(sender);
-                true
-            }
-        }
-    }
-
     /// Forgets an in-flight hash (dropped, or refused by the ring).
     pub(crate) fn end_inflight(&self, hash: &B256) {
         self.inflight.lock().remove(hash);
@@ -287,13 +276,7 @@ impl Chain {
     /// after. Those still in the ring are waited for, microseconds, at most
     /// [`PENDING_CATCH_UP`]; one held for a nonce gap is not counted (geth neither).
     pub fn pending_nonce(&self, address: &Address) -> u64 {
-        let mut waiting: Vec<B256> = self
-            .inflight
-            .lock()
-            .iter()
-            .filter(|(_, sender)| *sender == address)
-            .map(|(hash, _)| *hash)
-            .collect();
+        let mut waiting: Vec<B256> = self.inflight.lock().hashes_of(address);
         if !waiting.is_empty() {
             let deadline = Instant::now() + PENDING_CATCH_UP;
             let (lock, signal) = &self.applied;
@@ -301,7 +284,7 @@ impl Chain {
             loop {
                 {
                     let inflight = self.inflight.lock();
-                    waiting.retain(|hash| inflight.contains_key(hash));
+                    waiting.retain(|hash| inflight.contains(hash));
                 }
                 waiting
                     .retain(|hash| !matches!(self.tx_status(hash), Some(TxStatus::Queued { .. })));

@@ -19,6 +19,11 @@ pub const DEFAULT_MAX_MINI_BLOCK_TXS: usize = 1024;
 pub const DEFAULT_NONCE_HOLD: Duration = Duration::from_secs(1);
 /// Default bound on gapped transactions held per sender.
 pub const DEFAULT_MAX_QUEUED_PER_SENDER: usize = 64;
+/// Default bound on transactions one sender may have in flight (ring, gap queue, log):
+/// a quarter of the default ring, so that one sender cannot fill it.
+pub const DEFAULT_MAX_INFLIGHT_PER_SENDER: usize = DEFAULT_RING_CAPACITY / 4;
+/// Default most gas one transaction may use: 2²⁴, EIP-7825's cap.
+pub const DEFAULT_MAX_TX_GAS: u64 = 1 << 24;
 /// Default bound on gapped transactions held in total.
 pub const DEFAULT_MAX_QUEUED_TOTAL: usize = 8192;
 /// Default bound on the queue from the sequencer loop to the chain service (mini-blocks).
@@ -62,6 +67,10 @@ pub struct SequencerConfig {
     pub max_queued_per_sender: usize,
     /// Bound on gapped transactions in total.
     pub max_queued_total: usize,
+    /// Bound on one sender's transactions in flight (ring, gap queue, log).
+    pub max_inflight_per_sender: usize,
+    /// Most gas one transaction may use (EIP-7825).
+    pub max_tx_gas: u64,
     /// Bound on closed mini-blocks waiting for the chain service.
     pub chain_queue: usize,
     /// Nice value (-20..=19) of the chain service thread, which applies mini-blocks to the
@@ -106,6 +115,8 @@ impl SequencerConfig {
             nonce_hold: DEFAULT_NONCE_HOLD,
             max_queued_per_sender: DEFAULT_MAX_QUEUED_PER_SENDER,
             max_queued_total: DEFAULT_MAX_QUEUED_TOTAL,
+            max_inflight_per_sender: DEFAULT_MAX_INFLIGHT_PER_SENDER,
+            max_tx_gas: DEFAULT_MAX_TX_GAS,
             chain_queue: DEFAULT_CHAIN_QUEUE,
             chain_service_nice: DEFAULT_CHAIN_SERVICE_NICE,
             checkpoint_blocks: DEFAULT_CHECKPOINT_BLOCKS,
@@ -158,6 +169,11 @@ impl SequencerConfig {
                 "sequencer.chain-service-nice must be in -20..=19, got {}",
                 self.chain_service_nice
             ));
+        }
+        if self.max_inflight_per_sender == 0 || self.max_tx_gas == 0 {
+            return Err(
+                "sequencer.max-inflight-per-sender and sequencer.max-tx-gas must be > 0".into(),
+            );
         }
         if self.chain_queue == 0 || self.max_tx_size == 0 || self.checkpoint_blocks == 0 {
             return Err(

@@ -107,6 +107,56 @@ pub enum IngressError {
         /// gas * max fee + value.
         cost: alloy_primitives::U256,
     },
+    /// gas * max fee + value does not fit in 256 bits.
+    #[error("insufficient funds for gas * price + value: tx cost overflows 256 bits")]
+    CostOverflow,
+    /// More gas than one transaction may use (EIP-7825).
+    #[error("exceeds maximum per-transaction gas limit: gas {gas}, limit {limit}")]
+    TxGasCap {
+        /// Gas limit of the transaction.
+        gas: u64,
+        /// `sequencer.max-tx-gas`.
+        limit: u64,
+    },
+    /// The sender's transaction with this nonce is held for a gap, and the new one does
+    /// not raise both fees by the price bump.
+    #[error("replacement transaction underpriced: raise both fees by at least {bump_percent}%")]
+    ReplacementUnderpriced {
+        /// The required bump.
+        bump_percent: u128,
+    },
+    /// The sender's transaction with this nonce is already on its way to execution.
+    #[error("a transaction with nonce {nonce} from this sender is already being sequenced")]
+    NonceInFlight {
+        /// The nonce.
+        nonce: u64,
+    },
+    /// The nonce is further ahead of the sender's next one than the gap queue may hold.
+    #[error(
+        "nonce too far ahead: the sender's next nonce is {next} with {in_flight} in flight, \
+         tx nonce {nonce}; at most {limit} future nonces are held (sequencer.max-queued-per-sender)"
+    )]
+    NonceTooFarAhead {
+        /// The sender's next nonce at `pending`.
+        next: u64,
+        /// The sender's transactions in flight.
+        in_flight: usize,
+        /// Nonce of the transaction.
+        nonce: u64,
+        /// `sequencer.max-queued-per-sender`.
+        limit: usize,
+    },
+    /// The sender has as many transactions in flight as one sender may.
+    #[error(
+        "sender has {in_flight} transactions in flight, the limit is {limit} \
+         (sequencer.max-inflight-per-sender); retry once some are preconfirmed"
+    )]
+    SenderBusy {
+        /// The sender's transactions in flight.
+        in_flight: usize,
+        /// `sequencer.max-inflight-per-sender`.
+        limit: usize,
+    },
     /// The same transaction was already accepted.
     #[error("already known")]
     AlreadyKnown(B256),

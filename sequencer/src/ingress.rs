@@ -7,8 +7,10 @@
 
 use crate::{
     chain::Chain,
+    chain::TxStatus,
     error::IngressError,
     exec::SPEC,
+    inflight::{Fees, PRICE_BUMP_PERCENT},
     ring::Producer,
     sequencer_loop::{next_base_fee, now_us},
     tx::PendingTx,
@@ -33,6 +35,12 @@ pub struct IngressLimits {
     pub block_gas_limit: u64,
     /// Base fee floor.
     pub min_base_fee: u64,
+    /// Most gas one transaction may use (EIP-7825).
+    pub max_tx_gas: u64,
+    /// Most future nonces held per sender (the gap queue's bound).
+    pub max_queued_per_sender: usize,
+    /// Most transactions one sender may have in flight (ring, gap queue, log).
+    pub max_inflight_per_sender: usize,
 }
 
 /// Front door of the sequencer (cheap to clone).
@@ -106,6 +114,12 @@ impl Ingress {
         {
             return Err(IngressError::TipAboveFeeCap);
         }
+        if envelope.gas_limit() > limits.max_tx_gas {
+            return Err(IngressError::TxGasCap {
+                gas: envelope.gas_limit(),
+                limit: limits.max_tx_gas,
+            });
+        }
         if envelope.gas_limit() > limits.block_gas_limit {
             return Err(IngressError::GasLimit {
                 gas: envelope.gas_limit(),
@@ -127,9 +141,10 @@ impl Ingress {
         Ok(tx)
     }
 
-    /// Checks against the pending state: duplicates, nonce, balance, base fee.
-    pub fn check_state(&self, tx: &PendingTx) -> Result<(), IngressError> {
-        let base_fee = {
+    /// Checks against the pending state: duplicates, nonce, balance, base fee. Returns the
+    /// sender's next nonce at `pending`.
+    pub fn check_state(&self, tx: &PendingTx) -> Result<u64, IngressError> {
+        let (base_fee, next) = {
             let pending = self.chain.pending.read();
             if pending.open.by_hash.contains_key(&tx.hash) {
                 return Err(IngressError::AlreadyKnown(tx.hash));
@@ -144,15 +159,15 @@ impl Ingress {
                     nonce: tx.nonce(),
                 });
             }
-            let cost =
-                U256::from(tx.tx_env.gas_limit) * U256::from(tx.tx_env.gas_price) + tx.tx_env.value;
+            let cost = tx_cost(tx).ok_or(IngressError::CostOverflow)?;
             if balance < cost {
                 return Err(IngressError::InsufficientFunds { balance, cost });
             }
-            match pending.open.ctx {
+            let base_fee = match pending.open.ctx {
                 Some(ctx) => ctx.base_fee,
                 None => self.pending_base_fee(),
-            }
+            };
+            (base_fee, next)
         };
         if tx.envelope.max_fee_per_gas() < u128::from(base_fee) {
             return Err(IngressError::FeeCapTooLow {
@@ -165,6 +180,61 @@ impl Ingress {
         {
             return Err(IngressError::AlreadyKnown(tx.hash));
         }
+        Ok(next)
+    }
+
+    /// Admits `tx` to the in-flight set, or says why it would be dropped: a duplicate, a
+    /// nonce already on its way (a replacement needs the price bump, and only one held
+    /// for a gap can be replaced), a nonce further ahead than the gap queue holds, or a
+    /// sender with too many transactions in flight.
+    fn admit(&self, tx: &PendingTx, next: u64) -> Result<(), IngressError> {
+        let limits = &self.limits;
+        let fees = Fees {
+            max_fee: tx.envelope.max_fee_per_gas(),
+            tip: tx
+                .envelope
+                .max_priority_fee_per_gas()
+                .unwrap_or(tx.envelope.max_fee_per_gas()),
+        };
+        let nonce = tx.nonce();
+        let mut inflight = self.chain.inflight.lock();
+        if inflight.contains(&tx.hash) {
+            return Err(IngressError::AlreadyKnown(tx.hash));
+        }
+        let in_flight = inflight.count(&tx.sender);
+        match inflight.at_nonce(&tx.sender, nonce) {
+            Some((held, old)) => {
+                let queued = matches!(self.chain.tx_status(&held), Some(TxStatus::Queued { .. }));
+                if !queued {
+                    return Err(IngressError::NonceInFlight { nonce });
+                }
+                if !fees.bumps(&old) {
+                    return Err(IngressError::ReplacementUnderpriced {
+                        bump_percent: PRICE_BUMP_PERCENT,
+                    });
+                }
+            }
+            None => {
+                if in_flight >= limits.max_inflight_per_sender {
+                    return Err(IngressError::SenderBusy {
+                        in_flight,
+                        limit: limits.max_inflight_per_sender,
+                    });
+                }
+                let reach = next
+                    .saturating_add(in_flight as u64)
+                    .saturating_add(limits.max_queued_per_sender as u64);
+                if nonce >= reach {
+                    return Err(IngressError::NonceTooFarAhead {
+                        next,
+                        in_flight,
+                        nonce,
+                        limit: limits.max_queued_per_sender,
+                    });
+                }
+            }
+        }
+        inflight.insert(tx.hash, tx.sender, nonce, fees);
         Ok(())
     }
 
@@ -197,15 +267,21 @@ impl Ingress {
         if self.stopping.load(Ordering::Acquire) {
             return Err(IngressError::ShuttingDown);
         }
-        self.check_state(&tx)?;
+        let next = self.check_state(&tx)?;
         let hash = tx.hash;
-        if !self.chain.begin_inflight(hash, tx.sender) {
-            return Err(IngressError::AlreadyKnown(hash));
-        }
+        self.admit(&tx, next)?;
         if self.producer.try_push(tx).is_err() {
             self.chain.end_inflight(&hash);
             return Err(IngressError::Busy);
         }
         Ok(hash)
     }
+}
+
+/// gas limit × fee cap + value, or `None` where it does not fit in 256 bits (a value
+/// near 2²⁵⁶ must not wrap around to a small cost that an empty account can pay).
+fn tx_cost(tx: &PendingTx) -> Option<U256> {
+    U256::from(tx.tx_env.gas_limit)
+        .checked_mul(U256::from(tx.tx_env.gas_price))?
+        .checked_add(tx.tx_env.value)
 }

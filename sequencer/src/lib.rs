@@ -34,6 +34,7 @@ pub mod exec;
 pub mod feed;
 pub mod genesis;
 pub mod hashes;
+pub mod inflight;
 pub mod ingress;
 pub mod metrics;
 pub mod node;

@@ -370,6 +370,9 @@ impl Node {
             max_tx_size: cfg.max_tx_size,
             block_gas_limit: cfg.block_gas_limit,
             min_base_fee: cfg.min_base_fee,
+            max_tx_gas: cfg.max_tx_gas,
+            max_queued_per_sender: cfg.max_queued_per_sender,
+            max_inflight_per_sender: cfg.max_inflight_per_sender,
         };
         let core = cfg.core;
         let db = SequencerDb { state, hashes };

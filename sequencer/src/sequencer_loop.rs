@@ -364,9 +364,13 @@ impl SequencerLoop {
     }
 
     fn hold(&mut self, tx: PendingTx, expected: u64) {
-        let queue = self.gapped.entry(tx.sender).or_default();
-        if queue.len() >= self.cfg.max_queued_per_sender
-            || self.gapped_total >= self.cfg.max_queued_total
+        let (own, replacing) = self
+            .gapped
+            .get(&tx.sender)
+            .map_or((0, false), |q| (q.len(), q.contains_key(&tx.nonce())));
+        if !replacing
+            && (own >= self.cfg.max_queued_per_sender
+                || (self.gapped_total >= self.cfg.max_queued_total && !self.evict_for(own)))
         {
             let reason = format!(
                 "nonce gap: sender's next nonce is {expected}, and the queue for future nonces is full"
@@ -374,6 +378,7 @@ impl SequencerLoop {
             self.drop_tx(tx.hash, reason);
             return;
         }
+        let queue = self.gapped.entry(tx.sender).or_default();
         let hash = tx.hash;
         let replaced = queue.insert(
             tx.nonce(),
@@ -394,6 +399,33 @@ impl SequencerLoop {
             hash,
             missing_nonce: expected,
         });
+    }
+
+    /// Makes room in the full gap queue for a sender that holds `own`: drops the highest
+    /// nonce of the sender holding the most, if that is more than `own + 1`, so that one
+    /// sender (or a few) cannot take the queue from everyone else. False if no sender
+    /// holds more than its share.
+    fn evict_for(&mut self, own: usize) -> bool {
+        let Some((&victim, queue)) = self.gapped.iter_mut().max_by_key(|(_, q)| q.len()) else {
+            return false;
+        };
+        if queue.len() <= own + 1 {
+            return false;
+        }
+        let Some((_, evicted)) = queue.pop_last() else {
+            return false;
+        };
+        if queue.is_empty() {
+            self.gapped.remove(&victim);
+        }
+        self.gapped_total -= 1;
+        self.drop_tx(
+            evicted.tx.hash,
+            "nonce gap: evicted from the full gap queue (sequencer.max-queued-total) to make \
+             room for a sender holding fewer"
+                .into(),
+        );
+        true
     }
 
     fn release_gapped(&mut self, sender: Address, mut next: u64) {

@@ -37,6 +37,7 @@ mod transport;
 mod utils;
 
 pub mod middleware;
+pub mod order;
 
 #[cfg(test)]
 mod tests;

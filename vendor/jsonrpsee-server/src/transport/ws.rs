@@ -93,6 +93,7 @@ where
 	let stopped = conn.stop_handle.clone().shutdown();
 	let rpc_service = Arc::new(rpc_service);
 	let mut missed_pings = 0;
+	let arrival_order = std::sync::Arc::new(crate::order::ConnectionOrder::default());
 
 	tokio::pin!(stopped);
 
@@ -149,7 +150,9 @@ where
 
 		let rpc_service = rpc_service.clone();
 		let sink = sink.clone();
-		let extensions = extensions.clone();
+		// Peregrine patch: each message carries its arrival number (see `crate::order`).
+		let mut extensions = extensions.clone();
+		extensions.insert(arrival_order.next_ticket());
 
 		tokio::spawn(async move {
 			let first_non_whitespace = data.iter().enumerate().take(128).find(|(_, byte)| !byte.is_ascii_whitespace());
