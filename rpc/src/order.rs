@@ -119,3 +119,123 @@ where
         self.service.notification(n)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jsonrpsee::{server::order::ConnectionOrder, types::Id};
+    use serde_json::{json, value::to_raw_value};
+    use std::{
+        pin::pin,
+        sync::{Arc, Mutex},
+        task::{Context, Waker},
+    };
+
+    /// Whether `ticket`'s turn has come, without waiting.
+    fn turn_now(ticket: &MessageTicket) -> bool {
+        let mut cx = Context::from_waker(Waker::noop());
+        pin!(ticket.turn()).poll(&mut cx).is_ready()
+    }
+
+    fn request(method: &str, ticket: &MessageTicket) -> Request<'static> {
+        let mut req = Request::owned(
+            method.to_owned(),
+            Some(to_raw_value(&json!([])).unwrap()),
+            Id::Number(1),
+        );
+        req.extensions_mut().insert(ticket.clone());
+        req
+    }
+
+    /// The service behind the middleware: records the methods that reach it.
+    #[derive(Clone, Default)]
+    struct Recording(Arc<Mutex<Vec<String>>>);
+
+    impl RpcServiceT for Recording {
+        type MethodResponse = ();
+        type NotificationResponse = ();
+        type BatchResponse = ();
+
+        fn call<'a>(&self, req: Request<'a>) -> impl Future<Output = ()> + Send + 'a {
+            self.0.lock().unwrap().push(req.method_name().to_owned());
+            std::future::ready(())
+        }
+
+        fn batch<'a>(&self, _: Batch<'a>) -> impl Future<Output = ()> + Send + 'a {
+            self.0.lock().unwrap().push("batch".into());
+            std::future::ready(())
+        }
+
+        fn notification<'a>(&self, _: Notification<'a>) -> impl Future<Output = ()> + Send + 'a {
+            std::future::ready(())
+        }
+    }
+
+    #[test]
+    fn a_turn_comes_once_every_earlier_message_released_in_any_order() {
+        let order = Arc::new(ConnectionOrder::default());
+        let t: Vec<_> = (0..4).map(|_| order.next_ticket()).collect();
+        assert!(turn_now(&t[0]));
+        assert!(!turn_now(&t[3]));
+        t[2].release();
+        t[1].release();
+        assert!(!turn_now(&t[3]), "message 0 has not released");
+        t[0].release();
+        assert!(turn_now(&t[3]));
+    }
+
+    #[test]
+    fn a_message_dropped_without_releasing_releases() {
+        let order = Arc::new(ConnectionOrder::default());
+        let (first, second) = (order.next_ticket(), order.next_ticket());
+        let clone = first.clone();
+        drop(first);
+        assert!(!turn_now(&second), "a clone still holds the turn");
+        drop(clone);
+        assert!(turn_now(&second));
+    }
+
+    #[tokio::test]
+    async fn calls_other_than_sends_release_at_once_sends_keep_their_turn() {
+        let order = Arc::new(ConnectionOrder::default());
+        let (call, send, after) = (
+            order.next_ticket(),
+            order.next_ticket(),
+            order.next_ticket(),
+        );
+        let service = ArrivalOrder {
+            service: Recording::default(),
+        };
+        service.call(request("eth_call", &call)).await;
+        assert!(turn_now(&send), "eth_call released its turn");
+        service.call(request("eth_sendRawTransaction", &send)).await;
+        assert!(!turn_now(&after), "the send releases only after its push");
+        let pushed = in_arrival_order(request("x", &send).extensions(), || 7).await;
+        assert_eq!(pushed, 7);
+        assert!(turn_now(&after));
+    }
+
+    #[tokio::test]
+    async fn a_batch_with_a_send_takes_its_turn_as_a_whole() {
+        let order = Arc::new(ConnectionOrder::default());
+        let (before, batched, after) = (
+            order.next_ticket(),
+            order.next_ticket(),
+            order.next_ticket(),
+        );
+        let reached = Recording::default();
+        let service = ArrivalOrder {
+            service: reached.clone(),
+        };
+        let mut batch = Batch::new();
+        batch.push(request("eth_sendRawTransaction", &batched));
+        batch.push(request("eth_chainId", &batched));
+        let held = tokio::spawn(service.batch(batch));
+        tokio::task::yield_now().await;
+        assert!(reached.0.lock().unwrap().is_empty(), "ran before message 0");
+        before.release();
+        held.await.unwrap();
+        assert_eq!(*reached.0.lock().unwrap(), ["batch"]);
+        assert!(turn_now(&after));
+    }
+}

@@ -198,6 +198,17 @@ impl Ingress {
         };
         let nonce = tx.nonce();
         let mut inflight = self.chain.inflight.lock();
+        // Read again under the in-flight lock: the chain service applies a mini-block to
+        // the pending view before it takes that mini-block's transactions out of the set,
+        // so here none has left the set without being counted in `next`. (`next` from
+        // before the lock could miss a mini-block whose transactions had already left.)
+        let next = self
+            .chain
+            .pending
+            .read()
+            .state
+            .account(&tx.sender)
+            .map_or(next, |a| a.nonce.max(next));
         if inflight.contains(&tx.hash) {
             return Err(IngressError::AlreadyKnown(tx.hash));
         }

@@ -111,6 +111,7 @@ function pipeline(ws, list, idBase) {
 const wire = [];
 for (let k = 0; k < PER_ACCOUNT; k++) for (let a = 0; a < ACCOUNTS; a++) wire.push(signed[a][k]);
 
+const startBlock = Number(BigInt(await rpc(httpUrl, "eth_blockNumber")));
 const sendStart = performance.now();
 let answers = [];
 let connections = 0;
@@ -173,25 +174,24 @@ checks.ok(executedMs !== null, `every transaction executed (${behind.length} acc
 let dropped = 0;
 let outOfOrder = 0;
 if (executedMs !== null) {
-  // Where each transaction landed; in wire order the positions must rise.
-  // (once sealed: a transaction of the open block has no block number yet).
-  let positions = [];
+  // Where each transaction landed, from the sealed blocks' transaction lists (a
+  // transaction of the open block has no position yet). In wire order the positions
+  // must rise.
+  const where = new Map();
+  let scanned = startBlock;
   const sealDeadline = performance.now() + 30_000;
-  for (;;) {
-    positions = [];
-    for (let i = 0; i < wire.length; i += 1000) {
-      const out = await rpcBatch(httpUrl, wire.slice(i, i + 1000).map((t) => ["eth_getTransactionByHash", [t.hash]]));
-      for (const r of out) {
-        const tx = r.result;
-        positions.push(tx ? (tx.blockNumber === null ? "open" : [Number(BigInt(tx.blockNumber)), Number(BigInt(tx.transactionIndex))]) : null);
-      }
+  while (where.size < wire.length && performance.now() < sealDeadline) {
+    const head = Number(BigInt(await rpc(httpUrl, "eth_blockNumber")));
+    for (let n = scanned + 1; n <= head; n++) {
+      const block = await rpc(httpUrl, "eth_getBlockByNumber", [numberToHex(n), false]);
+      block.transactions.forEach((h, i) => where.set(h.toLowerCase(), [n, i]));
     }
-    if (!positions.includes("open") || performance.now() > sealDeadline) break;
-    await sleep(100);
+    scanned = Math.max(scanned, head);
+    if (where.size < wire.length) await sleep(100);
   }
-  positions = positions.map((p) => (p === "open" ? null : p));
+  const positions = wire.map((t) => where.get(t.hash) ?? null);
   dropped = positions.filter((p) => p === null).length;
-  checks.ok(dropped === 0, `every transaction is found by hash (${dropped} missing)`);
+  checks.ok(dropped === 0, `every transaction is in a sealed block (${dropped} missing)`);
   if (mode !== "per-sender") {
     for (let i = 1; i < positions.length; i++) {
       const [p, q] = [positions[i - 1], positions[i]];

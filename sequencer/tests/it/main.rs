@@ -1,5 +1,6 @@
 //! Integration tests of the ordering core: a real node (threads, redb) in a temp directory.
 
+mod admission;
 mod mini_block;
 mod node;
 mod wal;

@@ -13,6 +13,7 @@ mod errors;
 mod gas;
 mod harness;
 mod persistence;
+mod pipelining;
 mod preconf;
 mod subscriptions;
 mod transfer;
