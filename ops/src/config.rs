@@ -233,6 +233,22 @@ pub struct RpcSection {
     /// How long a subscriber may leave its buffer full before it is closed as too slow.
     #[serde(with = "humantime_serde")]
     pub slow_subscriber_timeout: Duration,
+    /// Reward percentiles per `eth_feeHistory`.
+    pub max_reward_percentiles: usize,
+    /// Items in each list a filter may hold (addresses, each topic position, hashes).
+    pub max_filter_items: usize,
+    /// How far behind the head `fromMiniBlock` may start, in mini-blocks.
+    pub max_replay_mini_blocks: u64,
+    /// Interval between WebSocket pings.
+    #[serde(with = "humantime_serde")]
+    pub ws_ping_interval: Duration,
+    /// A WebSocket connection silent this long (no pong, no message) is closed.
+    #[serde(with = "humantime_serde")]
+    pub ws_idle_timeout: Duration,
+    /// Simultaneous connections from one IP address.
+    pub max_connections_per_ip: u32,
+    /// `Origin` values a WebSocket handshake may carry; any when empty.
+    pub ws_origins: Vec<String>,
 }
 
 impl Default for RpcSection {
@@ -254,6 +270,13 @@ impl Default for RpcSection {
             sync_timeout: Duration::from_millis(d.sync_timeout_ms),
             sync_timeout_cap: Duration::from_millis(d.sync_timeout_cap_ms),
             slow_subscriber_timeout: Duration::from_millis(d.slow_subscriber_timeout_ms),
+            max_reward_percentiles: d.max_reward_percentiles,
+            max_filter_items: d.max_filter_items,
+            max_replay_mini_blocks: d.max_replay_mini_blocks,
+            ws_ping_interval: Duration::from_millis(d.ws_ping_interval_ms),
+            ws_idle_timeout: Duration::from_millis(d.ws_idle_timeout_ms),
+            max_connections_per_ip: d.max_connections_per_ip,
+            ws_origins: d.ws_origins,
         }
     }
 }
@@ -480,6 +503,13 @@ impl PeregrineConfig {
             sync_timeout_ms: r.sync_timeout.as_millis() as u64,
             sync_timeout_cap_ms: r.sync_timeout_cap.as_millis() as u64,
             slow_subscriber_timeout_ms: r.slow_subscriber_timeout.as_millis() as u64,
+            max_reward_percentiles: r.max_reward_percentiles,
+            max_filter_items: r.max_filter_items,
+            max_replay_mini_blocks: r.max_replay_mini_blocks,
+            ws_ping_interval_ms: r.ws_ping_interval.as_millis() as u64,
+            ws_idle_timeout_ms: r.ws_idle_timeout.as_millis() as u64,
+            max_connections_per_ip: r.max_connections_per_ip,
+            ws_origins: r.ws_origins.clone(),
         })
     }
 }

@@ -25,6 +25,21 @@ pub const DEFAULT_MAX_LOGS: usize = 10_000;
 pub const DEFAULT_MAX_LOG_RANGE: u64 = 10_000;
 /// Default bound on `eth_feeHistory` block count (geth's is 1024).
 pub const DEFAULT_MAX_FEE_HISTORY: u64 = 1024;
+/// Default bound on `eth_feeHistory` reward percentiles (geth's is 100).
+pub const DEFAULT_MAX_REWARD_PERCENTILES: usize = 100;
+/// Default bound on each list a client filters by: `eth_getLogs` and `logs` addresses and
+/// each topic position, `preconfirmations` `txHashes` / `from` / `to`, `stateChanges`
+/// `addresses`.
+pub const DEFAULT_MAX_FILTER_ITEMS: usize = 1024;
+/// Default bound on how far behind the head `fromMiniBlock` may start a replay.
+pub const DEFAULT_MAX_REPLAY_MINI_BLOCKS: u64 = 65_536;
+/// Default interval between WebSocket pings.
+pub const DEFAULT_WS_PING_INTERVAL_MS: u64 = 30_000;
+/// Default time a WebSocket connection may go without answering a ping (nor sending
+/// anything) before it is closed.
+pub const DEFAULT_WS_IDLE_TIMEOUT_MS: u64 = 60_000;
+/// Default bound on simultaneous connections from one IP address.
+pub const DEFAULT_MAX_CONNECTIONS_PER_IP: u32 = 256;
 /// Default `eth_sendRawTransactionSync` timeout (EIP-7966 suggests 2 s).
 pub const DEFAULT_SYNC_TIMEOUT_MS: u64 = 2_000;
 /// Default cap on the timeout a caller may ask for.
@@ -68,6 +83,21 @@ pub struct RpcConfig {
     pub sync_timeout_cap_ms: u64,
     /// How long a subscriber may leave its buffer full before it is closed, ms.
     pub slow_subscriber_timeout_ms: u64,
+    /// Reward percentiles per `eth_feeHistory`.
+    pub max_reward_percentiles: usize,
+    /// Items in each list a filter may hold (addresses, each topic position, hashes).
+    pub max_filter_items: usize,
+    /// How far behind the head `fromMiniBlock` may start, in mini-blocks.
+    pub max_replay_mini_blocks: u64,
+    /// Interval between WebSocket pings, ms.
+    pub ws_ping_interval_ms: u64,
+    /// A WebSocket connection that answers no ping and sends nothing for this long is
+    /// closed, ms.
+    pub ws_idle_timeout_ms: u64,
+    /// Simultaneous connections from one IP address.
+    pub max_connections_per_ip: u32,
+    /// `Origin` values a WebSocket handshake may carry; any (and none) when empty.
+    pub ws_origins: Vec<String>,
 }
 
 impl Default for RpcConfig {
@@ -88,6 +118,13 @@ impl Default for RpcConfig {
             sync_timeout_ms: DEFAULT_SYNC_TIMEOUT_MS,
             sync_timeout_cap_ms: DEFAULT_SYNC_TIMEOUT_CAP_MS,
             slow_subscriber_timeout_ms: DEFAULT_SLOW_SUBSCRIBER_TIMEOUT_MS,
+            max_reward_percentiles: DEFAULT_MAX_REWARD_PERCENTILES,
+            max_filter_items: DEFAULT_MAX_FILTER_ITEMS,
+            max_replay_mini_blocks: DEFAULT_MAX_REPLAY_MINI_BLOCKS,
+            ws_ping_interval_ms: DEFAULT_WS_PING_INTERVAL_MS,
+            ws_idle_timeout_ms: DEFAULT_WS_IDLE_TIMEOUT_MS,
+            max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
+            ws_origins: Vec::new(),
         }
     }
 }

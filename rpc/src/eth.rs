@@ -170,6 +170,12 @@ impl EthHandler {
         }
         let count = count.min(self.cfg.max_fee_history);
         if let Some(p) = &percentiles {
+            crate::limits::list(
+                "reward percentiles",
+                p.len(),
+                self.cfg.max_reward_percentiles,
+                "max-reward-percentiles",
+            )?;
             let sorted = p.windows(2).all(|w| w[0] <= w[1]);
             if !sorted || p.iter().any(|x| !(0.0..=100.0).contains(x)) {
                 return Err(RpcError::InvalidParams(
@@ -507,6 +513,7 @@ impl EthApiServer for EthHandler {
     }
 
     fn logs(&self, filter: Filter) -> RpcResult<Vec<Log>> {
+        crate::limits::log_filter(&filter, self.cfg.max_filter_items)?;
         let reader = self.reader()?;
         let head = Self::head_of(&reader)?;
         let (from, to) = match filter.block_option {

@@ -82,6 +82,9 @@ impl RpcMetrics {
         for why in ["buffer_full", "lagged"] {
             counter!("peregrine_subscribers_dropped_total", "reason" => why).absolute(0);
         }
+        for why in ["per_ip", "origin"] {
+            counter!("peregrine_rpc_connections_refused_total", "reason" => why).absolute(0);
+        }
         Self {
             accepted: counter!("peregrine_transactions_accepted_total"),
             ingress: histogram!("peregrine_ingress_seconds"),
@@ -117,6 +120,12 @@ impl Drop for SubscriberGuard {
     fn drop(&mut self) {
         self.0.decrement(1.0);
     }
+}
+
+/// Counts a connection refused: `per_ip` (`rpc.max-connections-per-ip`) or `origin`
+/// (`rpc.ws-origins`).
+pub(crate) fn connection_refused(why: &'static str) {
+    counter!("peregrine_rpc_connections_refused_total", "reason" => why).increment(1);
 }
 
 /// Counts a subscriber closed for being too slow.

@@ -7,7 +7,7 @@
 //! or the broadcast lapping it) is sent an error notification saying where to resume,
 //! and closed; nothing it does can slow the sequencer.
 
-use crate::{convert, eth::EthHandler, record_json::RecordJson};
+use crate::{convert, error::RpcError, eth::EthHandler, record_json::RecordJson};
 use alloy_primitives::{Address, B256};
 use alloy_rpc_types_eth::{BlockNumberOrTag, Filter, FilterBlockOption, Log};
 use jsonrpsee::{
@@ -342,6 +342,39 @@ fn live_only(filter: &Filter) -> Result<(), String> {
     }
 }
 
+/// A subscription's filter lists against `rpc.max-filter-items`, and its replay depth
+/// against `rpc.max-replay-mini-blocks`: a replay reads history record by record.
+fn within_limits(handler: &EthHandler, from: Option<u64>, emit: &Emit) -> Result<(), RpcError> {
+    let max = handler.cfg.max_filter_items;
+    let key = "max-filter-items";
+    match emit {
+        Emit::MiniBlocks(_) => {}
+        Emit::Preconfirmations(p) => {
+            let hashes = p.tx_hashes.as_ref().map_or(0, Vec::len);
+            let (from, to) = (p.from.as_ref(), p.to.as_ref());
+            crate::limits::list("txHashes", hashes, max, key)?;
+            crate::limits::list("from", from.map_or(0, Vec::len), max, key)?;
+            crate::limits::list("to", to.map_or(0, Vec::len), max, key)?;
+        }
+        Emit::StateChanges(addresses) => {
+            crate::limits::list("addresses", addresses.len(), max, key)?
+        }
+        Emit::Logs(filter) => crate::limits::log_filter(filter, max)?,
+    }
+    let head = handler.chain.feed.next_number();
+    let depth = from.map_or(0, |n| head.saturating_sub(n));
+    if depth > handler.cfg.max_replay_mini_blocks {
+        return Err(RpcError::LimitExceeded(format!(
+            "fromMiniBlock {} is {depth} mini-blocks behind the head; a replay may start at most \
+             {} behind (rpc.max-replay-mini-blocks), at {}",
+            from.unwrap_or_default(),
+            handler.cfg.max_replay_mini_blocks,
+            head - handler.cfg.max_replay_mini_blocks
+        )));
+    }
+    Ok(())
+}
+
 /// Runs one `eth_subscribe`.
 pub(crate) async fn subscribe(
     handler: EthHandler,
@@ -378,10 +411,15 @@ pub(crate) async fn subscribe(
             KINDS.join(", ")
         )),
     };
+    let parsed = parsed.map_err(invalid).and_then(|(from, emit)| {
+        within_limits(&handler, from, &emit)
+            .map(|()| (from, emit))
+            .map_err(ErrorObjectOwned::from)
+    });
     match parsed {
         Ok((from, emit)) => follow_feed(handler, pending, from, emit).await,
-        Err(msg) => {
-            pending.reject(invalid(msg)).await;
+        Err(error) => {
+            pending.reject(error).await;
             Ok(())
         }
     }

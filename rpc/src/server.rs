@@ -1,13 +1,16 @@
 //! Starting the jsonrpsee server: HTTP and WebSocket on one port.
 
+use crate::connections::{OriginLayer, PerIp, accept_loop};
 use crate::{
     accepting::UnsubscribeAfterAccept, api::EthApiServer, config::RpcConfig, eth::EthHandler,
     order::ArrivalOrder,
 };
 use jsonrpsee::server::{
-    BatchRequestConfig, Server, ServerConfig, ServerHandle, middleware::rpc::RpcServiceBuilder,
+    BatchRequestConfig, Methods, PingConfig, Server, ServerConfig, ServerHandle,
+    middleware::rpc::RpcServiceBuilder, stop_channel,
 };
 use peregrine_sequencer::{Chain, Ingress};
+use std::time::Duration;
 use std::{net::SocketAddr, sync::Arc};
 
 /// Subscription ids as geth writes them: `0x` and 32 hex digits. Clients such as viem
@@ -76,7 +79,12 @@ pub async fn start(
     chain: Arc<Chain>,
     ingress: Ingress,
 ) -> Result<RpcServer, RpcServerError> {
+    let ping = PingConfig::new()
+        .ping_interval(Duration::from_millis(cfg.ws_ping_interval_ms.max(1)))
+        .inactive_limit(Duration::from_millis(cfg.ws_idle_timeout_ms.max(1)))
+        .max_failures(1);
     let config = ServerConfig::builder()
+        .enable_ws_ping(ping)
         .max_request_body_size(cfg.max_request_size)
         .max_response_body_size(cfg.max_response_size)
         .max_connections(cfg.max_connections)
@@ -86,6 +94,10 @@ pub async fn start(
         .set_id_provider(HexIdProvider::new())
         .build();
     let addr = cfg.addr;
+    let per_ip = PerIp::new(cfg.max_connections_per_ip);
+    let origins = OriginLayer {
+        allowed: cfg.ws_origins.clone().into(),
+    };
     let handler = EthHandler::new(chain, ingress, cfg);
     let accepting = handler.accepting.clone();
     let middleware = RpcServiceBuilder::new()
@@ -94,16 +106,19 @@ pub async fn start(
             service,
             accepting: accepting.clone(),
         });
-    let server = Server::builder()
+    let builder = Server::builder()
         .set_config(config)
         .set_rpc_middleware(middleware)
-        .build(addr)
+        .set_http_middleware(tower::ServiceBuilder::new().layer(origins))
+        .to_service_builder();
+    let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| RpcServerError::Bind { addr, source })?;
-    let local_addr = server
+    let local_addr = listener
         .local_addr()
         .map_err(|source| RpcServerError::Bind { addr, source })?;
-    let module = handler.into_rpc();
-    let handle = server.start(module);
+    let methods: Methods = handler.into_rpc().into();
+    let (stop, handle) = stop_channel();
+    tokio::spawn(accept_loop(listener, builder, methods, stop, per_ip));
     Ok(RpcServer { local_addr, handle })
 }

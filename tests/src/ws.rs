@@ -58,6 +58,45 @@ impl WsClient {
         (client, actual)
     }
 
+    /// Connects (default buffers) with an `Origin` header; the HTTP status of a refused
+    /// handshake otherwise.
+    pub fn connect_with_origin(port: u16, origin: &str) -> Result<WsClient, u16> {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        let uri: tungstenite::http::Uri = format!("ws://127.0.0.1:{port}/").parse().unwrap();
+        let request = tungstenite::ClientRequestBuilder::new(uri).with_header("Origin", origin);
+        match tungstenite::client(request, stream) {
+            Ok((ws, _)) => Ok(WsClient {
+                ws,
+                next_id: 1,
+                queued: VecDeque::new(),
+            }),
+            Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(res))) => {
+                Err(res.status().as_u16())
+            }
+            Err(e) => panic!("WebSocket handshake with 127.0.0.1:{port}: {e}"),
+        }
+    }
+
+    /// Whether the server closes the connection within `timeout` (reading, and so
+    /// answering pings, meanwhile).
+    pub fn closed_within(&mut self, timeout: Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        self.ws
+            .get_ref()
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .expect("set read timeout");
+        while std::time::Instant::now() < deadline {
+            match self.ws.read() {
+                Ok(Message::Close(_)) => return true,
+                Ok(_) => {}
+                Err(tungstenite::Error::Io(e))
+                    if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(_) => return true,
+            }
+        }
+        false
+    }
+
     /// Calls `method`; returns the whole response object (`result` or `error`).
     /// Notifications that arrive first are kept for [`WsClient::next`].
     #[track_caller]

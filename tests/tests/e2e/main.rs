@@ -12,6 +12,7 @@ mod crash;
 mod errors;
 mod gas;
 mod harness;
+mod hostile;
 mod persistence;
 mod pipelining;
 mod preconf;
