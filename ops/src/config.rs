@@ -249,6 +249,15 @@ pub struct RpcSection {
     pub max_connections_per_ip: u32,
     /// `Origin` values a WebSocket handshake may carry; any when empty.
     pub ws_origins: Vec<String>,
+    /// Longest an `eth_call` / `eth_estimateGas` may run the EVM.
+    #[serde(with = "humantime_serde")]
+    pub evm_timeout: Duration,
+    /// Threads that run calls and estimates (the cores by default).
+    pub call_threads: usize,
+    /// Calls that may wait for a call thread before more get `-32005`.
+    pub call_queue: usize,
+    /// Nice value of the call threads.
+    pub call_nice: i32,
 }
 
 impl Default for RpcSection {
@@ -277,6 +286,10 @@ impl Default for RpcSection {
             ws_idle_timeout: Duration::from_millis(d.ws_idle_timeout_ms),
             max_connections_per_ip: d.max_connections_per_ip,
             ws_origins: d.ws_origins,
+            evm_timeout: Duration::from_millis(d.evm_timeout_ms),
+            call_threads: d.call_threads,
+            call_queue: d.call_queue,
+            call_nice: d.call_nice,
         }
     }
 }
@@ -510,6 +523,10 @@ impl PeregrineConfig {
             ws_idle_timeout_ms: r.ws_idle_timeout.as_millis() as u64,
             max_connections_per_ip: r.max_connections_per_ip,
             ws_origins: r.ws_origins.clone(),
+            evm_timeout_ms: r.evm_timeout.as_millis() as u64,
+            call_threads: r.call_threads,
+            call_queue: r.call_queue,
+            call_nice: r.call_nice,
         })
     }
 }

@@ -76,11 +76,15 @@ pub trait EthApi {
         block: Option<BlockId>,
     ) -> Result<B256, RpcError>;
     /// `eth_call`
-    #[method(name = "eth_call", blocking)]
-    fn call(&self, request: TransactionRequest, block: Option<BlockId>) -> Result<Bytes, RpcError>;
+    #[method(name = "eth_call")]
+    async fn call(
+        &self,
+        request: TransactionRequest,
+        block: Option<BlockId>,
+    ) -> Result<Bytes, RpcError>;
     /// `eth_estimateGas`
-    #[method(name = "eth_estimateGas", blocking)]
-    fn estimate_gas(
+    #[method(name = "eth_estimateGas")]
+    async fn estimate_gas(
         &self,
         request: TransactionRequest,
         block: Option<BlockId>,

@@ -1,5 +1,11 @@
 //! `eth_call` and `eth_estimateGas`: run a transaction request against a read-only view,
-//! off the sequencer core (on jsonrpsee's blocking pool).
+//! off the sequencer core, on the call pool (`call_pool.rs`).
+//!
+//! `pending` runs against a [`peregrine_sequencer::snapshot::PendingSnapshot`], never
+//! under the pending view's lock, so no read and no ingress check waits behind an EVM
+//! run. Every run stops at the request's deadline (`rpc.evm-timeout`, geth's 5 s): a
+//! [`Deadline`] inspector looks at the clock every [`CLOCK_EVERY`] instructions and
+//! halts every frame once it has passed.
 
 use crate::{
     error::{RpcError, RpcResult},
@@ -9,27 +15,79 @@ use alloy_primitives::{Bytes, TxKind};
 use alloy_rpc_types_eth::{BlockId, TransactionRequest};
 use peregrine_sequencer::{
     BlockContext,
-    exec::{self, ReadDb, StoreDb},
+    exec::{self, StoreDb},
 };
 use revm::{
-    DatabaseRef, ExecuteEvm,
+    Context, DatabaseRef, InspectEvm, Inspector, MainBuilder, MainContext,
     context::{
         BlockEnv, CfgEnv, TxEnv,
         either::Either,
         result::{EVMError, ExecutionResult, HaltReason, OutOfGasError},
     },
+    database::CacheDB,
+    interpreter::{InstructionResult, Interpreter, InterpreterTypes},
 };
-use std::fmt::Display;
+use std::{
+    fmt::Display,
+    time::{Duration, Instant},
+};
 
-/// Runs `tx` over `db` and returns the result, leaving no trace.
-fn run<DB>(db: DB, cfg: CfgEnv, block: BlockEnv, tx: TxEnv) -> RpcResult<ExecutionResult>
+/// Instructions between two looks at the clock (~20-50 µs of EVM time).
+const CLOCK_EVERY: u32 = 1024;
+
+/// Halts execution once `at` has passed.
+#[derive(Debug)]
+struct Deadline {
+    at: Instant,
+    steps: u32,
+    expired: bool,
+}
+
+impl<CTX, INTR: InterpreterTypes> Inspector<CTX, INTR> for Deadline {
+    fn step(&mut self, interp: &mut Interpreter<INTR>, _context: &mut CTX) {
+        self.steps = self.steps.wrapping_add(1);
+        if !self.expired && self.steps % CLOCK_EVERY == 0 && Instant::now() >= self.at {
+            self.expired = true;
+        }
+        if self.expired {
+            // Halts this frame as out of gas (revm panics on a fatal halt); each parent
+            // frame halts at its next instruction. The caller reports the timeout.
+            interp.halt(InstructionResult::OutOfGas);
+        }
+    }
+}
+
+/// Runs `tx` over `db` and returns the result, leaving no trace; an error once the
+/// request's `deadline` passes.
+fn run<DB>(
+    db: DB,
+    cfg: CfgEnv,
+    block: BlockEnv,
+    tx: TxEnv,
+    deadline: &RequestDeadline,
+) -> RpcResult<ExecutionResult>
 where
     DB: DatabaseRef,
     DB::Error: Display,
 {
-    let mut evm = exec::call_evm(db, cfg, block);
-    match evm.transact(tx) {
-        Ok(result) => Ok(result.result),
+    let mut evm = Context::mainnet()
+        .with_db(CacheDB::new(db))
+        .with_cfg(cfg)
+        .with_block(block)
+        .build_mainnet_with_inspector(Deadline {
+            at: deadline.at,
+            steps: 0,
+            expired: false,
+        });
+    let result = evm.inspect_one_tx(tx);
+    if evm.inspector.expired {
+        return Err(RpcError::Execution(format!(
+            "execution aborted (timeout = {:?})",
+            deadline.timeout
+        )));
+    }
+    match result {
+        Ok(result) => Ok(result),
         Err(EVMError::Transaction(e)) => Err(RpcError::Execution(e.to_string())),
         Err(EVMError::Header(e)) => Err(RpcError::Execution(e.to_string())),
         Err(e) => Err(RpcError::Execution(format!("call failed: {e}"))),
@@ -121,26 +179,41 @@ fn prepare(
     Ok(Prepared { at, cfg, block, tx })
 }
 
-fn execute(handler: &EthHandler, p: &Prepared, gas: u64) -> RpcResult<ExecutionResult> {
+/// When a request's EVM runs must stop.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RequestDeadline {
+    at: Instant,
+    timeout: Duration,
+}
+
+impl RequestDeadline {
+    /// `timeout` from now.
+    pub(crate) fn after(timeout: Duration) -> Self {
+        Self {
+            at: Instant::now() + timeout,
+            timeout,
+        }
+    }
+}
+
+fn execute(
+    handler: &EthHandler,
+    p: &Prepared,
+    gas: u64,
+    deadline: &RequestDeadline,
+) -> RpcResult<ExecutionResult> {
     let mut tx = p.tx.clone();
     tx.gas_limit = gas;
-    let hashes = &handler.chain.hashes;
+    let (cfg, block) = (p.cfg.clone(), p.block.clone());
     match p.at {
-        At::Pending => {
-            let pending = handler.chain.pending_view();
-            let db = ReadDb {
-                state: &pending.state,
-                hashes,
-            };
-            run(db, p.cfg.clone(), p.block.clone(), tx)
-        }
+        At::Pending => run(handler.chain.pending_snapshot()?, cfg, block, tx, deadline),
         At::Sealed(_) => {
             let reader = handler.reader()?;
             let db = StoreDb {
                 reader: &reader,
-                hashes,
+                hashes: &handler.chain.hashes,
             };
-            run(db, p.cfg.clone(), p.block.clone(), tx)
+            run(db, cfg, block, tx, deadline)
         }
     }
 }
@@ -157,9 +230,10 @@ pub(crate) fn call(
     handler: &EthHandler,
     req: TransactionRequest,
     block: Option<BlockId>,
+    deadline: RequestDeadline,
 ) -> RpcResult<Bytes> {
     let p = prepare(handler, &req, block)?;
-    match execute(handler, &p, p.tx.gas_limit)? {
+    match execute(handler, &p, p.tx.gas_limit, &deadline)? {
         ExecutionResult::Success { output, .. } => Ok(output.into_data()),
         ExecutionResult::Revert { output, .. } => Err(reverted(output)),
         ExecutionResult::Halt { reason, .. } => Err(RpcError::Execution(halt_message(&reason))),
@@ -185,10 +259,11 @@ pub(crate) fn estimate_gas(
     handler: &EthHandler,
     req: TransactionRequest,
     block: Option<BlockId>,
+    deadline: RequestDeadline,
 ) -> RpcResult<u64> {
     let p = prepare(handler, &req, block)?;
     let cap = p.tx.gas_limit;
-    let used = match execute(handler, &p, cap)? {
+    let used = match execute(handler, &p, cap, &deadline)? {
         ExecutionResult::Success { gas, .. } => gas.tx_gas_used(),
         ExecutionResult::Revert { output, .. } => return Err(reverted(output)),
         ExecutionResult::Halt { reason, .. } => {
@@ -199,7 +274,7 @@ pub(crate) fn estimate_gas(
         }
     };
     let ok = |gas: u64| -> RpcResult<bool> {
-        Ok(match execute(handler, &p, gas) {
+        Ok(match execute(handler, &p, gas, &deadline) {
             Ok(r) => r.is_success(),
             // Too little gas for the intrinsic cost is a failure, not an error.
             Err(RpcError::Execution(_)) => false,

@@ -25,6 +25,18 @@ pub const DEFAULT_MAX_LOGS: usize = 10_000;
 pub const DEFAULT_MAX_LOG_RANGE: u64 = 10_000;
 /// Default bound on `eth_feeHistory` block count (geth's is 1024).
 pub const DEFAULT_MAX_FEE_HISTORY: u64 = 1024;
+/// Default time an `eth_call` / `eth_estimateGas` may run the EVM (geth's 5 s).
+pub const DEFAULT_EVM_TIMEOUT_MS: u64 = 5_000;
+/// Default calls waiting for a call thread before more are refused.
+pub const DEFAULT_CALL_QUEUE: usize = 256;
+/// Default nice value of the call threads (the chain service's).
+pub const DEFAULT_CALL_NICE: i32 = 10;
+
+/// Default number of threads that run `eth_call` and `eth_estimateGas`: the cores.
+pub fn default_call_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, usize::from)
+}
+
 /// Default bound on `eth_feeHistory` reward percentiles (geth's is 100).
 pub const DEFAULT_MAX_REWARD_PERCENTILES: usize = 100;
 /// Default bound on each list a client filters by: `eth_getLogs` and `logs` addresses and
@@ -98,6 +110,14 @@ pub struct RpcConfig {
     pub max_connections_per_ip: u32,
     /// `Origin` values a WebSocket handshake may carry; any (and none) when empty.
     pub ws_origins: Vec<String>,
+    /// Longest an `eth_call` / `eth_estimateGas` may run the EVM, ms.
+    pub evm_timeout_ms: u64,
+    /// Threads that run calls and estimates.
+    pub call_threads: usize,
+    /// Calls that may wait for a call thread.
+    pub call_queue: usize,
+    /// Nice value of the call threads (0 keeps the process's).
+    pub call_nice: i32,
 }
 
 impl Default for RpcConfig {
@@ -125,6 +145,10 @@ impl Default for RpcConfig {
             ws_idle_timeout_ms: DEFAULT_WS_IDLE_TIMEOUT_MS,
             max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
             ws_origins: Vec::new(),
+            evm_timeout_ms: DEFAULT_EVM_TIMEOUT_MS,
+            call_threads: default_call_threads(),
+            call_queue: DEFAULT_CALL_QUEUE,
+            call_nice: DEFAULT_CALL_NICE,
         }
     }
 }

@@ -44,6 +44,8 @@ pub struct EthHandler {
     pub(crate) record_json: Arc<crate::record_json::RecordJson>,
     /// Subscriptions between their `eth_subscribe` answer and their registration.
     pub(crate) accepting: Arc<crate::accepting::Accepting>,
+    /// Where `eth_call` and `eth_estimateGas` run.
+    pub(crate) calls: crate::call_pool::CallPool,
 }
 
 impl EthHandler {
@@ -52,11 +54,21 @@ impl EthHandler {
         Self {
             chain,
             ingress,
-            cfg,
             metrics: crate::metrics::RpcMetrics::new(),
             record_json: Arc::default(),
             accepting: Arc::default(),
+            calls: crate::call_pool::CallPool::start(
+                cfg.call_threads,
+                cfg.call_queue,
+                cfg.call_nice,
+            ),
+            cfg,
         }
+    }
+
+    /// The deadline of an EVM run starting now (`rpc.evm-timeout`).
+    fn evm_deadline(&self) -> call::RequestDeadline {
+        call::RequestDeadline::after(std::time::Duration::from_millis(self.cfg.evm_timeout_ms))
     }
 
     pub(crate) fn reader(&self) -> RpcResult<StoreReader> {
@@ -377,12 +389,23 @@ impl EthApiServer for EthHandler {
         Ok(B256::from(value))
     }
 
-    fn call(&self, request: TransactionRequest, block: Option<BlockId>) -> RpcResult<Bytes> {
-        call::call(self, request, block)
+    async fn call(&self, request: TransactionRequest, block: Option<BlockId>) -> RpcResult<Bytes> {
+        let (handler, deadline) = (self.clone(), self.evm_deadline());
+        self.calls
+            .run(move || call::call(&handler, request, block, deadline))
+            .await
     }
 
-    fn estimate_gas(&self, request: TransactionRequest, block: Option<BlockId>) -> RpcResult<U64> {
-        call::estimate_gas(self, request, block).map(U64::from)
+    async fn estimate_gas(
+        &self,
+        request: TransactionRequest,
+        block: Option<BlockId>,
+    ) -> RpcResult<U64> {
+        let (handler, deadline) = (self.clone(), self.evm_deadline());
+        self.calls
+            .run(move || call::estimate_gas(&handler, request, block, deadline))
+            .await
+            .map(U64::from)
     }
 
     fn gas_price(&self) -> RpcResult<U256> {

@@ -20,6 +20,7 @@
 mod accepting;
 mod api;
 mod call;
+mod call_pool;
 pub mod config;
 mod connections;
 mod convert;

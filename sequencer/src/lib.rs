@@ -43,6 +43,7 @@ pub mod ring;
 pub mod sched;
 pub mod sequencer_loop;
 pub mod signer;
+pub mod snapshot;
 pub mod state;
 pub mod store;
 #[cfg(any(test, feature = "test-utils"))]

@@ -21,7 +21,7 @@ pub const CHAIN_SERVICE_SLICE: Duration = Duration::from_micros(100);
 /// Sets the calling thread's nice value and, where the kernel supports custom slices, its
 /// time slice. Each refusal (a negative nice without `CAP_SYS_NICE`; a kernel without
 /// custom slices) is logged, not fatal.
-pub(crate) fn deprioritize_current_thread(nice: i32, slice: Duration) {
+pub fn deprioritize_current_thread(nice: i32, slice: Duration) {
     let attr = libc::sched_attr {
         size: std::mem::size_of::<libc::sched_attr>() as u32,
         sched_policy: libc::SCHED_OTHER as u32,

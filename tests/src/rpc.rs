@@ -252,6 +252,12 @@ impl Rpc {
     /// `eth_getBalance(addr, "latest")` in wei.
     #[track_caller]
     pub fn balance(&self, addr: &str) -> u128 {
-        crate::util::hex_quantity(&self.request("eth_getBalance", json!([addr, "latest"])))
+        self.balance_at(addr, "latest")
+    }
+
+    /// `eth_getBalance(addr, tag)` in wei.
+    #[track_caller]
+    pub fn balance_at(&self, addr: &str, tag: &str) -> u128 {
+        crate::util::hex_quantity(&self.request("eth_getBalance", json!([addr, tag])))
     }
 }

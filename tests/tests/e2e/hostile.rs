@@ -4,8 +4,8 @@
 //! operator lists any. Each limit is a config key, answered with `-32005` (a limit) or
 //! an HTTP status (a connection).
 
+use peregrine_tests::dev;
 use peregrine_tests::ws::WsClient;
-use peregrine_tests::{Node, dev};
 use serde_json::{Value, json};
 use std::time::Duration;
 

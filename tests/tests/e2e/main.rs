@@ -6,6 +6,7 @@
 
 mod basics;
 mod blocks;
+mod calls;
 mod common;
 mod contract;
 mod crash;
