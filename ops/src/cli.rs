@@ -24,6 +24,29 @@ pub enum Command {
     /// Configuration file helpers.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Repair the write-ahead log by hand (the node never cuts it by itself).
+    #[command(subcommand)]
+    Wal(WalCommand),
+}
+
+/// `peregrine wal …`
+#[derive(Debug, Subcommand)]
+pub enum WalCommand {
+    /// Truncate a segment at a byte offset and delete every later segment, so that a
+    /// node that refused to start on a damaged log can start from what is left. Prints
+    /// what was removed: those records may have been acknowledged (promised) to clients.
+    Cut(WalCutArgs),
+}
+
+/// Flags of `peregrine wal cut`.
+#[derive(Debug, Args)]
+pub struct WalCutArgs {
+    /// The segment file, as the start-up error names it.
+    #[arg(value_name = "SEGMENT")]
+    pub segment: PathBuf,
+    /// Where to cut, as the start-up error names it.
+    #[arg(long, value_name = "BYTES")]
+    pub offset: u64,
 }
 
 /// `peregrine config …`

@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use peregrine_ops::{
-    cli::{Cli, Command, ConfigCommand, PreconfCommand},
+    cli::{Cli, Command, ConfigCommand, PreconfCommand, WalCommand},
     config::PeregrineConfig,
     run,
     verify::{self, VerifyCmdError},
@@ -15,6 +15,28 @@ fn main() -> std::process::ExitCode {
         Command::Config(ConfigCommand::Default) => {
             print!("{}", PeregrineConfig::default_toml());
             return std::process::ExitCode::SUCCESS;
+        }
+        Command::Wal(WalCommand::Cut(args)) => {
+            return match peregrine_sequencer::wal::cut(&args.segment, args.offset) {
+                Ok(report) => {
+                    let blocks = report
+                        .blocks
+                        .map_or("none".into(), |(lo, hi)| format!("{lo}..={hi}"));
+                    println!(
+                        "cut {} at byte {}: removed {} bytes holding {} valid records (L2 blocks {blocks}); deleted {} later segment(s)",
+                        args.segment.display(),
+                        args.offset,
+                        report.bytes,
+                        report.records,
+                        report.later_segments.len()
+                    );
+                    std::process::ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    std::process::ExitCode::from(2)
+                }
+            };
         }
         Command::Preconf(PreconfCommand::Verify(args)) => {
             return match verify::verify(&args) {

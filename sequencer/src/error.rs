@@ -197,7 +197,7 @@ pub enum WalError {
         source: std::io::Error,
     },
     /// A record that is not at the tail fails its checksum or does not decode.
-    #[error("write-ahead log {} is corrupt at byte {offset}: {reason}; refusing to start rather than drop what follows (move the file away to start from the last checkpoint, losing its records)", path.display())]
+    #[error("write-ahead log {} is corrupt at byte {offset}: {reason}; refusing to start rather than drop what follows. To go on without the records from there on (they may have been acknowledged), run `peregrine wal cut {} --offset {offset}`", path.display(), path.display())]
     Corrupt {
         /// The segment.
         path: std::path::PathBuf,

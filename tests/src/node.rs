@@ -558,6 +558,28 @@ impl Node {
         }
     }
 
+    /// [`Node::restart`] for a start that may fail: `Err` with the start's log (lower
+    /// case) when the process exits instead of serving.
+    #[track_caller]
+    pub fn try_restart(&mut self) -> Result<(), String> {
+        if self.child.is_some() {
+            self.stop();
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match self.spawn_and_wait() {
+                Ok(()) => return Ok(()),
+                Err(StartError::Exited(_))
+                    if Instant::now() < deadline && self.last_start_log().contains("in use") =>
+                {
+                    thread::sleep(Duration::from_millis(200));
+                }
+                Err(StartError::Exited(_)) => return Err(self.last_start_log()),
+                Err(e) => self.start_failed(e),
+            }
+        }
+    }
+
     fn last_start_log(&self) -> String {
         let log = self.log();
         let marker = format!("===== start #{} ", self.starts);

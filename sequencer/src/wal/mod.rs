@@ -27,5 +27,5 @@ pub mod service;
 pub use config::{Durability, WalBackend, WalConfig};
 pub use file::{ActiveBackend, Writer};
 pub use record::{LoggedMiniBlock, LoggedTx, WalRecord};
-pub use segment::{Recovered, SegmentInfo, TornTail, recover};
+pub use segment::{CutReport, Recovered, SegmentInfo, TornTail, cut, recover};
 pub use service::Log;

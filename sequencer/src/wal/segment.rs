@@ -2,12 +2,19 @@
 //!
 //! Segments are `<dir>/<index:016>.wal`, numbered from 1, written in order; only the last
 //! one is ever appended to. Reading checks every record's checksum:
-//! - a bad record followed by nothing readable, in the **last** segment, is a torn tail
-//!   (a write the crash cut short): the segment is truncated before it, and the loss is
-//!   reported (those records were never acknowledged: promises go out after the write);
-//! - a bad record anywhere else (an earlier segment, or followed by a valid record) is
-//!   corruption in the middle: start-up stops with the segment and offset, rather than
-//!   silently dropping what follows.
+//! - a bad record in the **last** segment with no record of the log after it is a torn
+//!   tail (a write the crash cut short): the segment is truncated before it, and the loss
+//!   is reported (those records were never acknowledged: promises go out after the
+//!   write);
+//! - a bad record anywhere else (an earlier segment, or with a record of the log after
+//!   it) is corruption in the middle: start-up stops with the segment and offset, rather
+//!   than dropping what follows. A record whose length field is damaged reads as one
+//!   running past the end of the file, exactly like a torn one; only the records after
+//!   it tell the two apart, so they are looked for whatever the error. A "record of the
+//!   log" is a valid frame of the same block as the last good record or a later one: a
+//!   frame inside a cut record's payload (calldata can carry anything) from an older
+//!   block does not count. (One that passes even this is refused, the safe side: the
+//!   operator decides with `peregrine wal cut`.)
 
 use super::record::{self, FrameError, MAGIC, WalRecord};
 use crate::error::WalError;
@@ -101,20 +108,23 @@ pub fn list(dir: &Path) -> Result<Vec<(u64, PathBuf)>, WalError> {
     Ok(out)
 }
 
-/// Whether any valid record starts after `from` in `data`.
-fn valid_record_after(data: &[u8], from: usize) -> bool {
+/// Where the first valid record of block `since` or later starts after `from` in
+/// `data` (any valid record when `since` is `None`).
+fn log_record_after(data: &[u8], from: usize, since: Option<u64>) -> Option<usize> {
     let mut at = from;
     while let Some(found) = data
         .get(at..)
         .and_then(|rest| rest.windows(MAGIC.len()).position(|w| w == MAGIC))
     {
         let start = at + found;
-        if record::decode(&data[start..]).is_ok() {
-            return true;
+        if let Ok((rec, _)) = record::decode(&data[start..])
+            && since.is_none_or(|b| rec.block_number() >= b)
+        {
+            return Some(start);
         }
         at = start + 1;
     }
-    false
+    None
 }
 
 /// Reads every segment in `dir` (created if missing), keeps the records of L2 blocks
@@ -124,6 +134,7 @@ pub fn recover(dir: &Path, checkpoint_block: u64) -> Result<Recovered, WalError>
     let files = list(dir)?;
     let mut out = Recovered::default();
     let last = files.len().saturating_sub(1);
+    let mut last_block = None;
     for (i, (index, path)) in files.into_iter().enumerate() {
         let data = fs::read(&path).map_err(|e| WalError::io(&path, e))?;
         let mut pos = 0usize;
@@ -133,6 +144,7 @@ pub fn recover(dir: &Path, checkpoint_block: u64) -> Result<Recovered, WalError>
                 Ok((rec, size)) => {
                     let block = rec.block_number();
                     max_block = Some(max_block.map_or(block, |m: u64| m.max(block)));
+                    last_block = Some(block);
                     out.total_records += 1;
                     if block > checkpoint_block {
                         out.records.push(rec);
@@ -141,18 +153,27 @@ pub fn recover(dir: &Path, checkpoint_block: u64) -> Result<Recovered, WalError>
                 }
                 Err(err) => {
                     // A write cut short by a crash leaves a record running past the end
-                    // (or, after a power loss, zeros); anything else at the tail is only
-                    // taken as torn when no valid record follows it.
+                    // (or, after a power loss, zeros). So does a damaged length field:
+                    // either way the tail is torn only if no record of the log follows.
                     let cut_short =
                         err == FrameError::Incomplete || data[pos..].iter().all(|b| *b == 0);
-                    let torn = i == last
-                        && !matches!(err, FrameError::Malformed(_))
-                        && (cut_short || !valid_record_after(&data, pos + 1));
+                    let follows = log_record_after(&data, pos + 1, last_block);
+                    let torn =
+                        i == last && !matches!(err, FrameError::Malformed(_)) && follows.is_none();
                     if !torn {
+                        let why = match follows {
+                            Some(at) => format!("a valid record follows at byte {at}"),
+                            None if i != last => "in a segment that is not the last".into(),
+                            None => "a record that cannot be a torn write".into(),
+                        };
                         return Err(WalError::Corrupt {
                             path,
                             offset: pos as u64,
-                            reason: format!("{err}, and records follow it"),
+                            reason: format!(
+                                "{err}; {why}. Records after it may have been acknowledged, \
+                                 so start-up stops instead of truncating: see `peregrine wal cut` \
+                                 in docs/operations.md"
+                            ),
                         });
                     }
                     let file = OpenOptions::new()
@@ -181,6 +202,90 @@ pub fn recover(dir: &Path, checkpoint_block: u64) -> Result<Recovered, WalError>
         });
     }
     Ok(out)
+}
+
+/// What [`cut`] removed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct CutReport {
+    /// Bytes removed, the later segments' included.
+    pub bytes: u64,
+    /// Valid records among them (those the log may have acknowledged).
+    pub records: u64,
+    /// The lowest and highest L2 block of those records.
+    pub blocks: Option<(u64, u64)>,
+    /// Later segments deleted.
+    pub later_segments: Vec<PathBuf>,
+}
+
+impl CutReport {
+    fn count(&mut self, data: &[u8]) {
+        self.bytes += data.len() as u64;
+        let mut at = 0;
+        while at < data.len() {
+            match record::decode(&data[at..]) {
+                Ok((rec, size)) => {
+                    let b = rec.block_number();
+                    self.records += 1;
+                    self.blocks = Some(
+                        self.blocks
+                            .map_or((b, b), |(lo, hi)| (lo.min(b), hi.max(b))),
+                    );
+                    at += size;
+                }
+                Err(_) => match log_record_after(data, at + 1, None) {
+                    Some(next) => at = next,
+                    None => break,
+                },
+            }
+        }
+    }
+}
+
+/// The operator's cut (`peregrine wal cut`): truncates segment `path` at `offset` and
+/// deletes every later segment, so that start-up can go on from what is left. Never done
+/// by start-up itself: what it removes may have been acknowledged.
+pub fn cut(path: &Path, offset: u64) -> Result<CutReport, WalError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let files = list(dir)?;
+    let Some(position) = files
+        .iter()
+        .position(|(_, p)| p == path || fs::canonicalize(p).ok() == fs::canonicalize(path).ok())
+    else {
+        return Err(WalError::Corrupt {
+            path: path.to_path_buf(),
+            offset,
+            reason: "not a segment of its directory".into(),
+        });
+    };
+    let data = fs::read(path).map_err(|e| WalError::io(path, e))?;
+    let Some(removed) = data.get(offset as usize..) else {
+        return Err(WalError::Corrupt {
+            path: path.to_path_buf(),
+            offset,
+            reason: format!(
+                "the offset is past the end of the file ({} bytes)",
+                data.len()
+            ),
+        });
+    };
+    let mut report = CutReport::default();
+    report.count(removed);
+    for (_, later) in &files[position + 1..] {
+        let bytes = fs::read(later).map_err(|e| WalError::io(later, e))?;
+        report.count(&bytes);
+        report.later_segments.push(later.clone());
+    }
+    let file = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| WalError::io(path, e))?;
+    file.set_len(offset)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| WalError::io(path, e))?;
+    for later in &report.later_segments {
+        fs::remove_file(later).map_err(|e| WalError::io(later, e))?;
+    }
+    Ok(report)
 }
 
 #[cfg(test)]
@@ -273,26 +378,74 @@ mod tests {
         assert_eq!(torn.offset, offsets[2] as u64);
     }
 
-    #[test]
-    fn a_cut_record_is_torn_even_if_its_payload_holds_a_valid_frame() {
-        let dir = tempfile::tempdir().unwrap();
-        write_segment(dir.path(), 1, 1..3);
-        let path = segment_path(dir.path(), 1);
+    /// A record claiming 1000 bytes, cut after 200 that happen to hold a whole valid
+    /// frame of block `inner` (calldata can carry anything), after blocks 1 and 2.
+    fn cut_record_holding_a_frame_of(dir: &Path, inner: u64) -> usize {
+        write_segment(dir, 1, 1..3);
+        let path = segment_path(dir, 1);
         let mut data = fs::read(&path).unwrap();
         let good = data.len();
-        // A record claiming 1000 bytes, cut after 200 that happen to hold a whole valid
-        // frame (calldata can carry anything).
         data.extend_from_slice(&MAGIC);
         data.extend_from_slice(&1000u32.to_le_bytes());
         data.extend_from_slice(&[0; 4]);
-        record::encode_block_end(&mut data, &end(9));
+        record::encode_block_end(&mut data, &end(inner));
         data.extend_from_slice(&[7; 60]);
         fs::write(&path, &data).unwrap();
+        good
+    }
+
+    #[test]
+    fn a_cut_record_is_torn_even_if_its_payload_holds_an_older_frame() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = cut_record_holding_a_frame_of(dir.path(), 1);
         let r = recover(dir.path(), 0).unwrap();
         assert_eq!(numbers(&r), vec![1, 2]);
         let torn = r.torn.unwrap();
         assert!(torn.cut_short);
         assert_eq!(torn.offset, good as u64);
+    }
+
+    #[test]
+    fn a_cut_record_whose_payload_could_continue_the_log_stops_start_up() {
+        // Indistinguishable from a damaged record followed by the log's next one: the
+        // safe side is to stop, and truncate nothing.
+        let dir = tempfile::tempdir().unwrap();
+        let good = cut_record_holding_a_frame_of(dir.path(), 9);
+        let before = fs::read(segment_path(dir.path(), 1)).unwrap();
+        let err = recover(dir.path(), 0).unwrap_err();
+        assert!(
+            matches!(&err, WalError::Corrupt { offset, .. } if *offset == good as u64),
+            "{err}"
+        );
+        assert_eq!(fs::read(segment_path(dir.path(), 1)).unwrap(), before);
+    }
+
+    #[test]
+    fn a_damaged_length_field_with_records_after_it_stops_start_up() {
+        // The issue's case: the first record of the last segment claims to run past the
+        // end of the file. Before, it was read as a torn tail and the whole segment cut.
+        let dir = tempfile::tempdir().unwrap();
+        write_segment(dir.path(), 1, 1..3);
+        let offsets = write_segment(dir.path(), 2, 3..8);
+        let path = segment_path(dir.path(), 2);
+        let mut data = fs::read(&path).unwrap();
+        let claimed = (data.len() as u32 * 2).to_le_bytes();
+        data[offsets[0] + 4..offsets[0] + 8].copy_from_slice(&claimed);
+        fs::write(&path, &data).unwrap();
+        let err = recover(dir.path(), 0).unwrap_err();
+        match &err {
+            WalError::Corrupt {
+                path: p,
+                offset,
+                reason,
+            } => {
+                assert_eq!(p, &path);
+                assert_eq!(*offset, 0);
+                assert!(reason.contains("a valid record follows"), "{reason}");
+            }
+            other => panic!("expected corruption, got {other}"),
+        }
+        assert_eq!(fs::read(&path).unwrap(), data, "nothing may be truncated");
     }
 
     #[test]
@@ -327,6 +480,25 @@ mod tests {
             recover(dir.path(), 0),
             Err(WalError::Corrupt { .. })
         ));
+    }
+
+    #[test]
+    fn an_operator_cut_removes_the_rest_and_says_what() {
+        let dir = tempfile::tempdir().unwrap();
+        let offsets = write_segment(dir.path(), 1, 1..5);
+        write_segment(dir.path(), 2, 5..7);
+        let path = segment_path(dir.path(), 1);
+        let mut data = fs::read(&path).unwrap();
+        data[offsets[1] + 14] ^= 0x01;
+        fs::write(&path, &data).unwrap();
+        assert!(recover(dir.path(), 0).is_err());
+        let report = cut(&path, offsets[1] as u64).unwrap();
+        // Block 2's record is damaged; 3 and 4, and segment 2's 5 and 6, are valid.
+        assert_eq!(report.records, 4);
+        assert_eq!(report.blocks, Some((3, 6)));
+        assert_eq!(report.later_segments, vec![segment_path(dir.path(), 2)]);
+        let r = recover(dir.path(), 0).unwrap();
+        assert_eq!(numbers(&r), vec![1]);
     }
 
     #[test]

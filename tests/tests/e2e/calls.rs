@@ -95,7 +95,12 @@ fn pending_reads_and_sends_do_not_wait_behind_running_calls() {
     let finished: Vec<(Instant, Value)> = calls.into_iter().map(|c| c.join().unwrap()).collect();
     let first_call_done = finished.iter().map(|(t, _)| *t).min().unwrap();
     for (_, answer) in &finished {
-        assert_eq!(answer["error"]["message"], json!("out of gas"), "{answer}");
+        // On a loaded machine a call may reach the 5 s timeout before its gas runs out.
+        let message = answer["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message == "out of gas" || message.starts_with("execution aborted"),
+            "{answer}"
+        );
     }
     println!(
         "transfer visible at pending after {:?}; first call answered after {:?}",
