@@ -75,8 +75,13 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run::dev(cfg)) {
+    let result = runtime.block_on(run::dev(cfg));
+    // A failed node's threads may still be stopping: do not wait for them forever.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        // Logged where it was found.
+        Err(run::RunError::Failed(_)) => std::process::ExitCode::FAILURE,
         Err(e) => {
             eprintln!("error: {e}");
             std::process::ExitCode::FAILURE

@@ -37,22 +37,39 @@ pub fn install_recorder() -> Result<PrometheusHandle, BuildError> {
     Ok(handle)
 }
 
-/// Readiness: `Ok` or why not.
+/// Readiness or health: `Ok` or why not.
 pub type ReadyCheck = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+
+/// What the probes ask: `/ready` (every part runs and the RPC server accepts) and
+/// `/health` (no part has failed: a failed node must be restarted).
+#[derive(Clone)]
+pub struct Probes {
+    /// `/ready`.
+    pub ready: ReadyCheck,
+    /// `/health`.
+    pub healthy: ReadyCheck,
+}
 
 #[derive(Clone)]
 struct AppState {
     prometheus: PrometheusHandle,
-    ready: ReadyCheck,
+    probes: Probes,
 }
 
 /// The router (tests call it without a socket).
-pub fn app(prometheus: PrometheusHandle, ready: ReadyCheck) -> Router {
+pub fn app(prometheus: PrometheusHandle, probes: Probes) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
-        .route("/health", get(|| async { "ok\n" }))
+        .route("/health", get(health_probe))
         .route("/ready", get(ready_probe))
-        .with_state(AppState { prometheus, ready })
+        .with_state(AppState { prometheus, probes })
+}
+
+async fn health_probe(State(state): State<AppState>) -> (StatusCode, String) {
+    match (state.probes.healthy)() {
+        Ok(()) => (StatusCode::OK, "ok\n".into()),
+        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("failed: {why}\n")),
+    }
 }
 
 async fn metrics(State(state): State<AppState>) -> String {
@@ -60,7 +77,7 @@ async fn metrics(State(state): State<AppState>) -> String {
 }
 
 async fn ready_probe(State(state): State<AppState>) -> (StatusCode, String) {
-    match (state.ready)() {
+    match (state.probes.ready)() {
         Ok(()) => (StatusCode::OK, "ready\n".into()),
         Err(why) => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -74,7 +91,7 @@ async fn ready_probe(State(state): State<AppState>) -> (StatusCode, String) {
 pub async fn serve(
     addr: SocketAddr,
     prometheus: PrometheusHandle,
-    ready: ReadyCheck,
+    probes: Probes,
 ) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
@@ -86,11 +103,69 @@ pub async fn serve(
             upkeep.run_upkeep();
         }
     });
-    let router = app(prometheus, ready);
+    let router = app(prometheus, probes);
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router).await {
             tracing::error!(error = %e, "metrics server stopped");
         }
     });
     Ok(local)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(addr: SocketAddr, path: &str) -> (u16, String) {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut res = agent.get(&format!("http://{addr}{path}")).call().unwrap();
+        (
+            res.status().as_u16(),
+            res.body_mut().read_to_string().unwrap(),
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_failed_node_answers_503_on_both_probes() {
+        let failed: ReadyCheck =
+            Arc::new(|| Err("cannot write the write-ahead log: disk full".into()));
+        let ok: ReadyCheck = Arc::new(|| Ok(()));
+        let prometheus = PrometheusBuilder::new().build_recorder().handle();
+        let healthy = serve(
+            "127.0.0.1:0".parse().unwrap(),
+            prometheus.clone(),
+            Probes {
+                ready: ok.clone(),
+                healthy: ok,
+            },
+        )
+        .await
+        .unwrap();
+        let broken = serve(
+            "127.0.0.1:0".parse().unwrap(),
+            prometheus,
+            Probes {
+                ready: failed.clone(),
+                healthy: failed,
+            },
+        )
+        .await
+        .unwrap();
+        let (h, b) = tokio::task::spawn_blocking(move || {
+            (
+                [status(healthy, "/health"), status(healthy, "/ready")],
+                [status(broken, "/health"), status(broken, "/ready")],
+            )
+        })
+        .await
+        .unwrap();
+        assert_eq!(h[0], (200, "ok\n".into()));
+        assert_eq!(h[1], (200, "ready\n".into()));
+        assert_eq!(b[0].0, 503);
+        assert!(b[0].1.contains("disk full"), "{:?}", b[0]);
+        assert_eq!(b[1].0, 503);
+    }
 }

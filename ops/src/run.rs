@@ -27,6 +27,9 @@ pub enum RunError {
     /// I/O.
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// A part of the node failed while running (already logged).
+    #[error("the node failed: {0}")]
+    Failed(String),
 }
 
 /// Sets up `tracing` (human or JSON) with a level filter; `RUST_LOG` overrides it.
@@ -138,14 +141,22 @@ pub async fn dev(cfg: PeregrineConfig) -> Result<(), RunError> {
         peregrine_rpc::start(rpc_cfg, node.chain().clone(), node.ingress().clone()).await?;
     let liveness = node.liveness();
     let rpc_handle = server.handle.clone();
+    let ready_liveness = liveness.clone();
     let ready: crate::metrics_server::ReadyCheck = Arc::new(move || {
-        liveness.check().map_err(str::to_string)?;
+        if let Some(why) = ready_liveness.fault() {
+            return Err(why);
+        }
+        ready_liveness.check().map_err(str::to_string)?;
         if rpc_handle.is_stopped() {
             return Err("RPC server is not accepting".into());
         }
         Ok(())
     });
-    let metrics_addr = crate::metrics_server::serve(cfg.metrics.addr, prometheus, ready)
+    let health_liveness = liveness.clone();
+    let healthy: crate::metrics_server::ReadyCheck =
+        Arc::new(move || health_liveness.fault().map_or(Ok(()), Err));
+    let probes = crate::metrics_server::Probes { ready, healthy };
+    let metrics_addr = crate::metrics_server::serve(cfg.metrics.addr, prometheus, probes)
         .await
         .map_err(|e| RunError::Config(format!("cannot listen on {}: {e}", cfg.metrics.addr)))?;
     if cfg.chain.genesis.is_none() {
@@ -159,7 +170,22 @@ pub async fn dev(cfg: PeregrineConfig) -> Result<(), RunError> {
         block_time = ?block_time,
         "peregrine dev is running"
     );
-    wait_for_signal().await?;
+    let fault = tokio::select! {
+        signal = wait_for_signal() => {
+            signal?;
+            None
+        }
+        why = wait_for_fault(&liveness) => Some(why),
+    };
+    if let Some(why) = fault {
+        // Intake stopped when the part failed; the probes say 503. Logged once, here.
+        tracing::error!(cause = %why, "a part of the node failed: it takes no more work and exits; restart it to recover from its log");
+        let _ = server.handle.stop();
+        let stopped = tokio::task::spawn_blocking(move || node.shutdown());
+        // The threads that are left stop on their own; bounded, in case one cannot.
+        let _ = tokio::time::timeout(FAILED_SHUTDOWN, stopped).await;
+        return Err(RunError::Failed(why));
+    }
     tracing::info!("shutting down: stopping RPC intake");
     let _ = server.handle.stop();
     server.handle.stopped().await;
@@ -168,6 +194,20 @@ pub async fn dev(cfg: PeregrineConfig) -> Result<(), RunError> {
         .map_err(|e| RunError::Config(e.to_string()))??;
     tracing::info!("shut down cleanly");
     Ok(())
+}
+
+/// How long a failed node's remaining threads get to stop before the process exits.
+const FAILED_SHUTDOWN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Returns the cause once a part of the node has failed.
+async fn wait_for_fault(liveness: &peregrine_sequencer::Liveness) -> String {
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(20));
+    loop {
+        tick.tick().await;
+        if let Some(why) = liveness.fault() {
+            return why;
+        }
+    }
 }
 
 fn print_banner(cfg: &PeregrineConfig, chain_id: u64, rpc: std::net::SocketAddr) {

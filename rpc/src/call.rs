@@ -46,7 +46,7 @@ struct Deadline {
 impl<CTX, INTR: InterpreterTypes> Inspector<CTX, INTR> for Deadline {
     fn step(&mut self, interp: &mut Interpreter<INTR>, _context: &mut CTX) {
         self.steps = self.steps.wrapping_add(1);
-        if !self.expired && self.steps % CLOCK_EVERY == 0 && Instant::now() >= self.at {
+        if !self.expired && self.steps.is_multiple_of(CLOCK_EVERY) && Instant::now() >= self.at {
             self.expired = true;
         }
         if self.expired {

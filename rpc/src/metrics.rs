@@ -27,6 +27,7 @@ const REASONS: &[&str] = &[
     "already_known",
     "busy",
     "shutting_down",
+    "failed",
 ];
 /// Subscription kinds, for the same reason.
 const KINDS: &[&str] = &[
@@ -61,6 +62,7 @@ fn reason(e: &IngressError) -> &'static str {
         IngressError::AlreadyKnown(_) => "already_known",
         IngressError::Busy => "busy",
         IngressError::ShuttingDown => "shutting_down",
+        IngressError::Failed(_) => "failed",
     }
 }
 

@@ -388,6 +388,10 @@ pub(crate) struct ChainService {
     pub(crate) checkpoint_blocks: u64,
     /// Blocks committed since the last checkpoint, not yet durable in redb.
     pub(crate) unsynced: u64,
+    /// Where a fatal failure is recorded ([`crate::node::Fault`]).
+    pub(crate) fault: crate::node::Fault,
+    /// The node's stop flag: set on a failure, so intake stops at once.
+    pub(crate) stop: Arc<AtomicBool>,
 }
 
 /// How many applied mini-blocks go into redb together ahead of the seal. One at a time
@@ -417,6 +421,11 @@ impl ChainService {
         }
     }
 
+    /// Stops the node on a storage failure: the chain cannot advance.
+    fn fail(&self, why: String) -> ! {
+        crate::node::fail_thread(&self.fault, &self.stop, why)
+    }
+
     /// Applies the sequencer's events until it hangs up.
     fn follow(&mut self) {
         while let Ok(event) = self.events.recv() {
@@ -438,8 +447,7 @@ impl ChainService {
                     };
                     self.sealing.store(false, Ordering::Relaxed);
                     if let Err(e) = sealed {
-                        tracing::error!(error = %e, "cannot store sealed block; stopping");
-                        panic!("cannot store sealed block: {e}");
+                        self.fail(format!("cannot store sealed block: {e}"));
                     }
                 }
                 Signed::Event(ChainEvent::Queued {
@@ -502,10 +510,7 @@ impl ChainService {
         if self.unwritten.len() >= WRITE_AHEAD {
             match self.write_ahead() {
                 Ok(writer) => self.writer = Some(writer),
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot store mini-blocks; stopping");
-                    panic!("cannot store mini-blocks: {e}");
-                }
+                Err(e) => self.fail(format!("cannot store mini-blocks: {e}")),
             }
         }
     }

@@ -166,6 +166,9 @@ pub enum IngressError {
     /// The node is shutting down.
     #[error("sequencer is shutting down")]
     ShuttingDown,
+    /// A part of the node failed; it takes no more work until restarted.
+    #[error("the sequencer failed and takes no more transactions: {0}")]
+    Failed(String),
 }
 
 /// Failure to start the node.

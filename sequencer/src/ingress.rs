@@ -50,6 +50,7 @@ pub struct Ingress {
     chain: Arc<Chain>,
     limits: IngressLimits,
     stopping: Arc<AtomicBool>,
+    fault: crate::node::Fault,
 }
 
 impl Ingress {
@@ -58,12 +59,22 @@ impl Ingress {
         chain: Arc<Chain>,
         limits: IngressLimits,
         stopping: Arc<AtomicBool>,
+        fault: crate::node::Fault,
     ) -> Self {
         Self {
             producer,
             chain,
             limits,
             stopping,
+            fault,
+        }
+    }
+
+    /// Why no transaction is taken any more: a failure, or a shutdown.
+    fn refusal(&self) -> IngressError {
+        match self.fault.get() {
+            Some(why) => IngressError::Failed(why.clone()),
+            None => IngressError::ShuttingDown,
         }
     }
 
@@ -268,7 +279,7 @@ impl Ingress {
     /// Decodes, checks and enqueues a raw transaction; returns its hash.
     pub fn submit(&self, raw: &[u8]) -> Result<B256, IngressError> {
         if self.stopping.load(Ordering::Acquire) {
-            return Err(IngressError::ShuttingDown);
+            return Err(self.refusal());
         }
         self.submit_decoded(self.decode(raw)?)
     }
@@ -276,7 +287,7 @@ impl Ingress {
     /// Checks and enqueues a transaction already decoded with [`Ingress::decode`].
     pub fn submit_decoded(&self, tx: PendingTx) -> Result<B256, IngressError> {
         if self.stopping.load(Ordering::Acquire) {
-            return Err(IngressError::ShuttingDown);
+            return Err(self.refusal());
         }
         let next = self.check_state(&tx)?;
         let hash = tx.hash;

@@ -34,15 +34,26 @@ pub const DB_FILE: &str = "chain.redb";
 /// Name of the write-ahead log's directory inside the data directory.
 pub const WAL_DIR: &str = "wal";
 
+/// The first fatal failure of any part of the node: set once, by the part that failed,
+/// which then stops intake and its own thread. Shared by every core thread.
+pub type Fault = Arc<std::sync::OnceLock<String>>;
+
 /// Whether the node's threads are alive (for readiness probes); cheap to clone.
 #[derive(Debug, Clone, Default)]
 pub struct Liveness {
     sequencer: Arc<AtomicBool>,
     wal: Arc<AtomicBool>,
     chain: Arc<AtomicBool>,
+    fault: Fault,
 }
 
 impl Liveness {
+    /// The cause, once a part of the node has failed: the node then refuses new work and
+    /// must be restarted (it recovers from its log).
+    pub fn fault(&self) -> Option<String> {
+        self.fault.get().cloned()
+    }
+
     /// `Ok` when every thread runs, else which one stopped.
     pub fn check(&self) -> Result<(), &'static str> {
         if !self.sequencer.load(Ordering::Acquire) {
@@ -58,21 +69,50 @@ impl Liveness {
     }
 }
 
-/// Sets its flag while the thread that holds it runs, clears it when the thread ends
-/// (normally or by panic).
-struct Alive(Arc<AtomicBool>);
+/// Sets its flag while the thread that holds it runs, clears it when the thread ends.
+/// A thread that ends by unwinding has failed: the fault is recorded (its own cause if
+/// it gave one, else "panicked") and intake stops at once.
+struct Alive {
+    flag: Arc<AtomicBool>,
+    thread: &'static str,
+    fault: Fault,
+    stop: Arc<AtomicBool>,
+}
 
 impl Alive {
-    fn new(flag: &Arc<AtomicBool>) -> Self {
+    fn new(
+        flag: &Arc<AtomicBool>,
+        thread: &'static str,
+        fault: &Fault,
+        stop: &Arc<AtomicBool>,
+    ) -> Self {
         flag.store(true, Ordering::Release);
-        Self(flag.clone())
+        Self {
+            flag: flag.clone(),
+            thread,
+            fault: fault.clone(),
+            stop: stop.clone(),
+        }
     }
 }
 
 impl Drop for Alive {
     fn drop(&mut self) {
-        self.0.store(false, Ordering::Release);
+        if std::thread::panicking() {
+            let _ = self.fault.set(format!("the {} panicked", self.thread));
+            self.stop.store(true, Ordering::Release);
+        }
+        self.flag.store(false, Ordering::Release);
     }
+}
+
+/// Records `why` as the node's fault, stops intake, and ends the calling thread by
+/// unwinding, without the panic hook's report: the cause is logged once, by whoever
+/// watches [`Liveness::fault`] (the `peregrine` binary), not by every layer.
+pub(crate) fn fail_thread(fault: &Fault, stop: &AtomicBool, why: String) -> ! {
+    let _ = fault.set(why.clone());
+    stop.store(true, Ordering::Release);
+    std::panic::resume_unwind(Box::new(why))
 }
 
 /// A running ordering core.
@@ -300,7 +340,7 @@ impl Node {
         // Set by the chain service while it seals a block; the loop and the log thread
         // then park instead of yielding (see `SequencerLoop::with_sealing`).
         let sealing = Arc::new(AtomicBool::new(false));
-        let failure = Arc::new(std::sync::OnceLock::new());
+        let failure: Fault = Arc::default();
         let service = ChainService {
             chain: chain.clone(),
             events: durable_rx,
@@ -313,9 +353,14 @@ impl Node {
             unwritten: Vec::new(),
             checkpoint_blocks: cfg.checkpoint_blocks,
             unsynced: 0,
+            fault: failure.clone(),
+            stop: stop.clone(),
         };
-        let liveness = Liveness::default();
-        let alive = Alive::new(&liveness.chain);
+        let liveness = Liveness {
+            fault: failure.clone(),
+            ..Liveness::default()
+        };
+        let alive = Alive::new(&liveness.chain, "chain service", &failure, &stop);
         let nice = cfg.chain_service_nice;
         let chain_service = std::thread::Builder::new()
             .name("peregrine-chain".into())
@@ -353,7 +398,7 @@ impl Node {
             stop: stop.clone(),
             failure: failure.clone(),
         };
-        let alive = Alive::new(&liveness.wal);
+        let alive = Alive::new(&liveness.wal, "write-ahead log thread", &failure, &stop);
         let wal_core = cfg.wal.core;
         let wal = std::thread::Builder::new()
             .name("peregrine-wal".into())
@@ -378,7 +423,7 @@ impl Node {
         let db = SequencerDb { state, hashes };
         let loop_stop = stop.clone();
         let loop_sealing = sealing;
-        let alive = Alive::new(&liveness.sequencer);
+        let alive = Alive::new(&liveness.sequencer, "sequencer loop", &failure, &stop);
         let (replayed_tx, replayed_rx) = crossbeam_channel::bounded(1);
         let replay_started = std::time::Instant::now();
         let sequencer = std::thread::Builder::new()
@@ -402,7 +447,13 @@ impl Node {
             .map_err(|e| NodeError::Thread(e.to_string()))?;
         let mut node = Self {
             liveness,
-            ingress: Ingress::new(producer, chain.clone(), limits, stop.clone()),
+            ingress: Ingress::new(
+                producer,
+                chain.clone(),
+                limits,
+                stop.clone(),
+                failure.clone(),
+            ),
             chain,
             stop,
             sequencer: Some(sequencer),

@@ -469,6 +469,21 @@ impl Node {
         }
     }
 
+    /// Waits (at most `timeout`) for the node to exit by itself; its exit status, or
+    /// `None` if it is still running.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            let child = self.child.as_mut()?;
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                self.child = None;
+                return Some(status);
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     /// Sends SIGTERM and waits (at most [`SHUTDOWN_TIMEOUT`]) for the node to exit,
     /// returning its exit status. Panics if it does not exit in time (after killing it).
     #[track_caller]

@@ -234,9 +234,7 @@ impl WalService {
     fn fail(&self, why: String) -> ! {
         self.metrics.errors.increment(1);
         self.stop.store(true, Ordering::Release);
-        tracing::error!(error = %why, "write-ahead log failure; stopping");
-        let _ = self.failure.set(why.clone());
-        panic!("{why}");
+        crate::node::fail_thread(&self.failure, &self.stop, why)
     }
 
     /// Encodes the records of `batch` not yet in the log; returns the highest L2 block.

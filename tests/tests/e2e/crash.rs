@@ -624,3 +624,133 @@ fn a_damaged_length_stops_start_up_and_loses_nothing() {
     check_preconfirmations(&node, &records, ctx);
     check_sealed(&node, &records, ctx);
 }
+
+/// Mounts a tmpfs of `size` at a fresh directory for the test's life (root only: CI and
+/// the sessions run as root). `None`, with the reason printed, where mounting is refused.
+struct SmallFs {
+    dir: tempfile::TempDir,
+}
+
+impl SmallFs {
+    fn mount(size: &str) -> Option<SmallFs> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .expect("run mount");
+        if !out.status.success() {
+            println!(
+                "SKIP: cannot mount a tmpfs here: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            return None;
+        }
+        Some(SmallFs { dir })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Fills the filesystem but `leave` bytes with one file; returns its path.
+    fn fill_but(&self, leave: u64) -> std::path::PathBuf {
+        let out = std::process::Command::new("df")
+            .args(["--output=avail", "-B1"])
+            .arg(self.path())
+            .output()
+            .expect("run df");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let avail: u64 = text
+            .lines()
+            .nth(1)
+            .and_then(|l| l.trim().parse().ok())
+            .expect("df output");
+        let filler = self.path().join("filler");
+        let file = std::fs::File::create(&filler).expect("create filler");
+        file.set_len(0).unwrap();
+        // Written, not sparse: tmpfs counts pages actually used.
+        let chunk = vec![0xa5u8; 1 << 20];
+        let mut left = avail.saturating_sub(leave);
+        let mut w = std::io::BufWriter::new(file);
+        while left > 0 {
+            let n = left.min(chunk.len() as u64) as usize;
+            std::io::Write::write_all(&mut w, &chunk[..n]).expect("fill");
+            left -= n as u64;
+        }
+        std::io::Write::flush(&mut w).expect("flush filler");
+        filler
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// The write-ahead log on a filesystem that fills up under load. The log thread's write
+/// fails: intake stops at once (clients get errors, not hashes), the cause is logged once,
+/// and the process exits non-zero by itself. With room made and the node restarted, every
+/// preconfirmation a client received before the failure is served identically, and its
+/// transaction sealed where it was promised.
+#[test]
+fn a_full_disk_stops_the_node_and_loses_nothing_it_promised() {
+    if skip_on_anvil("failure handling is Peregrine's") {
+        return;
+    }
+    let Some(fs) = SmallFs::mount("8m") else {
+        return;
+    };
+    let wal = fs.path().join("wal");
+    let config = tempfile::NamedTempFile::new().expect("config file");
+    std::fs::write(
+        config.path(),
+        format!(
+            "[wal]\ndir = \"{}\"\nsegment-size = \"1MiB\"\n",
+            wal.display()
+        ),
+    )
+    .expect("write config");
+    let config_path = config.path().display().to_string();
+    let mut node =
+        Node::from_env_opts(NodeOptions::block_time(BLOCK_TIME).arg(&["--config", &config_path]));
+    let filler = fs.fill_but(256 * 1024);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("records.jsonl");
+    let ws = node.ws_url();
+    let out_s = out.display().to_string();
+    let mut script = node_script_background("crash-load.mjs", &[&ws, &out_s, MAX_TXS, SENDERS]);
+    let status = node.wait_exit(Duration::from_secs(60));
+    let output = script.wait(SCRIPT_EXIT_TIMEOUT);
+    let records = read_records(&out);
+    println!(
+        "full disk: node exited with {status:?}; {} preconfirmations recorded; {}",
+        records.len(),
+        output.stdout.lines().last().unwrap_or_default()
+    );
+    let status = status.expect("the node kept running on a full disk");
+    assert!(
+        !status.success(),
+        "a failed node must exit non-zero: {status}"
+    );
+    assert!(
+        !records.is_empty(),
+        "nothing was preconfirmed before the disk filled"
+    );
+    let log = node.log();
+    let failures = log.matches("a part of the node failed").count();
+    assert_eq!(failures, 1, "the cause is logged once:\n{log}");
+    assert!(log.contains("cannot write the write-ahead log"), "{log}");
+
+    std::fs::remove_file(&filler).expect("make room");
+    node.restart();
+    let ctx = "after the disk filled";
+    check_preconfirmations(&node, &records, ctx);
+    check_sealed(&node, &records, ctx);
+    check_chain_continues(&node, 0, ctx);
+    drop(node);
+}
