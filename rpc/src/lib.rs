@@ -3,9 +3,13 @@
 //! jsonrpsee serves HTTP and WebSocket on one port. Reads go straight to the sequencer's
 //! shared [`peregrine_sequencer::Chain`]: `pending` to the in-memory view after the latest
 //! mini-block, `latest` (and `safe`, `finalized`) to the last sealed block in redb.
-//! `eth_call`, `eth_estimateGas`, `eth_getLogs` and `eth_feeHistory` run on jsonrpsee's
-//! blocking pool, never on the sequencer core. `eth_sendRawTransaction` decodes and
-//! recovers on the calling task, then pushes into the ring.
+//! `eth_call` and `eth_estimateGas` run on the node's own bounded pool of low-priority
+//! threads against a lock-free `pending` snapshot (`call_pool`, `call`); `eth_getLogs`
+//! and `eth_feeHistory` on jsonrpsee's blocking pool; never on the sequencer core.
+//! `eth_sendRawTransaction` decodes and recovers on the calling task, then pushes into
+//! the ring in the order its WebSocket connection sent it (`order`). The node accepts
+//! connections itself (`connections`: per-IP bound, `Origin` allowlist), and every list a
+//! request may carry is bounded (`limits`).
 //!
 //! ```text
 //!  client ──HTTP/WS──▶ jsonrpsee ──▶ EthHandler ──▶ Ingress::submit ──▶ ring

@@ -16,7 +16,7 @@ use jsonrpsee::{
     types::ErrorObjectOwned,
 };
 use peregrine_preconf::Preconfirmation;
-use peregrine_sequencer::signer::MiniBlockRecord;
+use peregrine_sequencer::{feed::DropNotice, signer::MiniBlockRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json, value::RawValue};
 use std::{sync::Arc, time::Duration};
@@ -199,23 +199,20 @@ async fn send_record(
     scratch: &mut Vec<Box<RawValue>>,
     timeout: Duration,
 ) -> Result<bool, String> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    // Nothing is built for a subscriber whose buffer is full: a stalled one costs no
+    // serialization until it reads again (or is closed at the deadline).
+    if !room(sink, 1, deadline, record.number()).await? {
+        return Ok(false);
+    }
     scratch.clear();
     emit.items(record, scratch)?;
     if scratch.is_empty() {
         return Ok(true);
     }
     let need = scratch.len().min(sink.max_capacity());
-    let deadline = tokio::time::Instant::now() + timeout;
-    let mut pause = Duration::from_millis(1);
-    while need > 1 && sink.capacity() < need {
-        if sink.is_closed() {
-            return Ok(false);
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Err(slow(Some(record.number())));
-        }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(MAX_ROOM_POLL);
+    if need > 1 && !room(sink, need, deadline, record.number()).await? {
+        return Ok(false);
     }
     for item in scratch.drain(..) {
         if !send(sink, item, timeout, Some(record.number())).await? {
@@ -223,6 +220,68 @@ async fn send_record(
         }
     }
     Ok(true)
+}
+
+/// Waits until the connection's buffer has room for `need` items; false when the client
+/// went away, an error (resume at `number`) past `deadline`.
+async fn room(
+    sink: &SubscriptionSink,
+    need: usize,
+    deadline: tokio::time::Instant,
+    number: u64,
+) -> Result<bool, String> {
+    let mut pause = Duration::from_millis(1);
+    while sink.capacity() < need {
+        if sink.is_closed() {
+            return Ok(false);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(slow(Some(number)));
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(MAX_ROOM_POLL);
+    }
+    Ok(true)
+}
+
+/// The `preconfirmations` item for a transaction the sequencer dropped, if the
+/// subscription's filter wants it.
+fn drop_item(p: &PreconfParams, notice: &DropNotice) -> Result<Option<Box<RawValue>>, String> {
+    let wanted = p
+        .tx_hashes
+        .as_ref()
+        .is_none_or(|h| h.contains(&notice.hash))
+        && p.from
+            .as_ref()
+            .is_none_or(|f| f.contains(&notice.parties.from))
+        && p.to
+            .as_ref()
+            .is_none_or(|t| notice.parties.to.is_some_and(|to| t.contains(&to)));
+    if !wanted {
+        return Ok(None);
+    }
+    raw(&json!({
+        "transactionHash": notice.hash,
+        "dropped": { "reason": notice.reason },
+    }))
+    .map(Some)
+}
+
+/// The next drop notice, for a subscription that has a receiver; never otherwise.
+async fn next_drop(
+    drops: &mut Option<tokio::sync::broadcast::Receiver<Arc<DropNotice>>>,
+) -> Option<Arc<DropNotice>> {
+    let Some(rx) = drops else {
+        return std::future::pending().await;
+    };
+    loop {
+        match rx.recv().await {
+            Ok(notice) => return Some(notice),
+            // Drops are rare; one missed for lag is still in peregrine_getTransactionStatus.
+            Err(RecvError::Lagged(_)) => continue,
+            Err(RecvError::Closed) => return std::future::pending().await,
+        }
+    }
 }
 
 async fn follow_feed(
@@ -235,6 +294,7 @@ async fn follow_feed(
     let feed = handler.chain.feed.clone();
     // Subscribe before reading where the feed is, so nothing published in between is lost.
     let mut live = feed.subscribe();
+    let mut drops = matches!(emit, Emit::Preconfirmations(_)).then(|| feed.subscribe_drops());
     let mut next = from.unwrap_or_else(|| feed.next_number());
     let sink = handler.accepting.accept(pending).await?;
     let timeout = Duration::from_millis(handler.cfg.slow_subscriber_timeout_ms);
@@ -257,6 +317,15 @@ async fn follow_feed(
         let received = tokio::select! {
             _ = sink.closed() => return Ok(()),
             r = live.recv() => r,
+            Some(notice) = next_drop(&mut drops) => {
+                if let Emit::Preconfirmations(p) = &emit
+                    && let Some(item) = drop_item(p, &notice)?
+                    && !send(&sink, item, timeout, Some(next)).await?
+                {
+                    return Ok(());
+                }
+                continue;
+            }
         };
         let record = match received {
             Ok(record) => record,

@@ -459,7 +459,7 @@ impl ChainService {
                         .set_status(hash, TxStatus::Queued { missing_nonce });
                     self.chain.signal_applied();
                 }
-                Signed::Event(ChainEvent::Dropped { hash, reason }) => {
+                Signed::Event(ChainEvent::Dropped { hash, reason, .. }) => {
                     self.chain.end_inflight(&hash);
                     self.metrics.dropped(&reason);
                     tracing::debug!(%hash, %reason, "transaction dropped");

@@ -49,6 +49,37 @@ pub enum WaitOutcome {
     },
 }
 
+/// The sender and recipient of a transaction (for subscription filters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parties {
+    /// Sender.
+    pub from: Address,
+    /// Recipient (`None` for a creation).
+    pub to: Option<Address>,
+}
+
+impl Parties {
+    pub(crate) fn of(tx: &crate::tx::PendingTx) -> Self {
+        use alloy_consensus::Transaction as _;
+        Self {
+            from: tx.sender,
+            to: tx.envelope.to(),
+        }
+    }
+}
+
+/// A transaction accepted at ingress that the sequencer dropped (a nonce gap that never
+/// closed, a replacement, an eviction from the full gap queue, a refusal at execution).
+#[derive(Debug, Clone)]
+pub struct DropNotice {
+    /// Its hash.
+    pub hash: B256,
+    /// Its sender and recipient.
+    pub parties: Parties,
+    /// Why.
+    pub reason: String,
+}
+
 /// Callers waiting per transaction, by waiter id.
 type Waiters = B256Map<Vec<(u64, oneshot::Sender<WaitOutcome>)>>;
 
@@ -57,6 +88,8 @@ type Waiters = B256Map<Vec<(u64, oneshot::Sender<WaitOutcome>)>>;
 pub struct Feed {
     sequencer: Address,
     live: broadcast::Sender<Arc<MiniBlockRecord>>,
+    /// Dropped transactions, for `preconfirmations` subscribers.
+    drops: broadcast::Sender<Arc<DropNotice>>,
     /// Callers waiting per transaction (several may wait for the same one), by waiter id.
     waiters: Mutex<Waiters>,
     waiting: AtomicUsize,
@@ -75,6 +108,7 @@ impl Feed {
         Self {
             sequencer,
             live: broadcast::channel(capacity.max(1)).0,
+            drops: broadcast::channel(capacity.max(1)).0,
             waiters: Mutex::new(B256Map::default()),
             waiting: AtomicUsize::new(0),
             next_waiter: AtomicU64::new(0),
@@ -194,9 +228,20 @@ impl Feed {
         self.resolve(hash, || WaitOutcome::Queued { missing_nonce });
     }
 
-    pub(crate) fn dropped(&self, hash: &B256, reason: &str) {
+    pub(crate) fn dropped(&self, hash: &B256, parties: Parties, reason: &str) {
         self.resolve(hash, || WaitOutcome::Dropped {
             reason: reason.to_string(),
         });
+        // No receiver is not an error: nobody subscribed.
+        let _ = self.drops.send(Arc::new(DropNotice {
+            hash: *hash,
+            parties,
+            reason: reason.to_string(),
+        }));
+    }
+
+    /// A receiver of every transaction dropped from now on.
+    pub fn subscribe_drops(&self) -> broadcast::Receiver<Arc<DropNotice>> {
+        self.drops.subscribe()
     }
 }

@@ -119,6 +119,8 @@ pub enum ChainEvent {
     Dropped {
         /// Transaction hash.
         hash: B256,
+        /// Its sender and recipient (for the subscriptions' filters).
+        parties: crate::feed::Parties,
         /// Why, in words a user understands.
         reason: String,
     },
@@ -323,8 +325,12 @@ impl SequencerLoop {
         let _ = self.out.send(event);
     }
 
-    fn drop_tx(&self, hash: B256, reason: String) {
-        self.emit(ChainEvent::Dropped { hash, reason });
+    fn drop_tx(&self, tx: &PendingTx, reason: String) {
+        self.emit(ChainEvent::Dropped {
+            hash: tx.hash,
+            parties: crate::feed::Parties::of(tx),
+            reason,
+        });
     }
 
     /// Orders one transaction: executes it now, holds it for a nonce gap, or drops it.
@@ -333,7 +339,7 @@ impl SequencerLoop {
         let nonce = tx.nonce();
         if nonce < expected {
             let reason = format!("nonce too low: next nonce {expected}, tx nonce {nonce}");
-            self.drop_tx(tx.hash, reason);
+            self.drop_tx(&tx, reason);
             return;
         }
         if nonce > expected {
@@ -375,7 +381,7 @@ impl SequencerLoop {
             let reason = format!(
                 "nonce gap: sender's next nonce is {expected}, and the queue for future nonces is full"
             );
-            self.drop_tx(tx.hash, reason);
+            self.drop_tx(&tx, reason);
             return;
         }
         let queue = self.gapped.entry(tx.sender).or_default();
@@ -389,7 +395,7 @@ impl SequencerLoop {
         );
         if let Some(old) = replaced {
             self.drop_tx(
-                old.tx.hash,
+                &old.tx,
                 "replaced by a transaction with the same nonce".into(),
             );
         } else {
@@ -420,7 +426,7 @@ impl SequencerLoop {
         }
         self.gapped_total -= 1;
         self.drop_tx(
-            evicted.tx.hash,
+            &evicted.tx,
             "nonce gap: evicted from the full gap queue (sequencer.max-queued-total) to make \
              room for a sender holding fewer"
                 .into(),
@@ -453,18 +459,19 @@ impl SequencerLoop {
             queue.retain(|_, g| {
                 let keep = g.expires > now;
                 if !keep {
-                    expired.push(g.tx.hash);
+                    expired.push((g.tx.hash, crate::feed::Parties::of(&g.tx)));
                 }
                 keep
             });
             !queue.is_empty()
         });
         self.gapped_total -= expired.len();
-        for hash in expired {
-            self.drop_tx(
+        for (hash, parties) in expired {
+            self.emit(ChainEvent::Dropped {
                 hash,
-                "nonce gap: the missing nonce did not arrive within the hold time".into(),
-            );
+                parties,
+                reason: "nonce gap: the missing nonce did not arrive within the hold time".into(),
+            });
         }
     }
 
@@ -475,10 +482,15 @@ impl SequencerLoop {
             self.close_mini_block();
             self.close_block();
         }
+        let parties = crate::feed::Parties::of(&tx);
         match self.execute_at(tx, now_us(), None) {
             Ok(()) => true,
             Err((hash, reason)) => {
-                self.drop_tx(hash, reason);
+                self.emit(ChainEvent::Dropped {
+                    hash,
+                    parties,
+                    reason,
+                });
                 false
             }
         }

@@ -395,9 +395,17 @@ impl Signer {
                     missing_nonce,
                 })
             }
-            ChainEvent::Dropped { hash, reason } => {
-                self.feed.dropped(&hash, &reason);
-                Signed::Event(ChainEvent::Dropped { hash, reason })
+            ChainEvent::Dropped {
+                hash,
+                parties,
+                reason,
+            } => {
+                self.feed.dropped(&hash, parties, &reason);
+                Signed::Event(ChainEvent::Dropped {
+                    hash,
+                    parties,
+                    reason,
+                })
             }
             other => Signed::Event(other),
         }

@@ -723,7 +723,7 @@ fn a_full_disk_stops_the_node_and_loses_nothing_it_promised() {
     let out = dir.path().join("records.jsonl");
     let ws = node.ws_url();
     let out_s = out.display().to_string();
-    let mut script = node_script_background("crash-load.mjs", &[&ws, &out_s, MAX_TXS, SENDERS]);
+    let script = node_script_background("crash-load.mjs", &[&ws, &out_s, MAX_TXS, SENDERS]);
     let status = node.wait_exit(Duration::from_secs(60));
     let output = script.wait(SCRIPT_EXIT_TIMEOUT);
     let records = read_records(&out);

@@ -247,3 +247,53 @@ fn subscribe_with_bad_params_is_invalid_params() {
     let node = Node::from_env();
     scenario(&node, "subparams", &[], Duration::from_secs(60));
 }
+
+/// A transaction that was answered with a hash and then dropped (here: its nonce gap
+/// never closed) is announced on the `preconfirmations` feed, not only in
+/// `peregrine_getTransactionStatus`.
+#[test]
+fn preconfirmations_announce_a_dropped_transaction() {
+    if peregrine_tests::skip_on_anvil("Peregrine's preconfirmations feed") {
+        return;
+    }
+    let (_config, node) = crate::common::node_with_config("[sequencer]\nnonce-hold = \"200ms\"\n");
+    let alice = peregrine_tests::dev(5);
+    let (mut ws, _) = peregrine_tests::ws::WsClient::connect(node.port(), 1 << 20);
+    let sub = ws.subscribe(json!(["preconfirmations", {"from": [alice.address]}]));
+    // Nonce 1 while the next is 0: held for the gap, then dropped.
+    let raw = peregrine_tests::cast::Cast::offline_ok(&[
+        "mktx",
+        "--private-key",
+        alice.private_key,
+        "--chain",
+        "901",
+        "--nonce",
+        "1",
+        "--gas-limit",
+        "21000",
+        "--gas-price",
+        "1gwei",
+        "--priority-gas-price",
+        "1",
+        peregrine_tests::dev(6).address,
+        "--value",
+        "1",
+    ]);
+    let hash = node
+        .rpc()
+        .request("eth_sendRawTransaction", json!([raw.trim()]));
+    let item = ws.next_notification(&sub, Duration::from_secs(10), "the drop notice");
+    assert_eq!(
+        item.json["result"]["transactionHash"], hash,
+        "{}",
+        item.json
+    );
+    let reason = item.json["result"]["dropped"]["reason"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(reason.starts_with("nonce gap"), "{}", item.json);
+    let status = node
+        .rpc()
+        .request("peregrine_getTransactionStatus", json!([hash]));
+    assert_eq!(status["status"], json!("dropped"), "{status}");
+}
