@@ -140,7 +140,8 @@ pub fn encode_mini_block_record(
 
 /// Decodes a stored mini-block record: CBOR, or JSON for rows written by earlier builds (a
 /// JSON object starts with `{`, which no CBOR record does: it starts with a map header).
-fn decode_mini_block_record(raw: &[u8]) -> Result<MiniBlockRecord, String> {
+/// Public for the fuzz target `mini_block_cbor`.
+pub fn decode_mini_block_record(raw: &[u8]) -> Result<MiniBlockRecord, String> {
     if raw.first() == Some(&b'{') {
         serde_json::from_slice(raw).map_err(|e| e.to_string())
     } else {
