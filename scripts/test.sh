@@ -25,3 +25,8 @@ cargo nextest run --locked --workspace --no-fail-fast "$@"
 
 echo "[test] loom model of the ring buffer"
 cargo nextest run --locked -p peregrine-sequencer --features loom --lib -E 'test(/loom/)'
+
+# A short coverage-guided smoke pass of every fuzz target (8 s each from the seed
+# corpora in fuzz/seeds); long runs: `scripts/fuzz.sh 600` (docs/benchmarks.md).
+echo "[test] fuzz smoke pass"
+"$ROOT/scripts/fuzz.sh" 8
