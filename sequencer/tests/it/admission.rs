@@ -1,16 +1,13 @@
 //! What ingress accepts, the node keeps: a transaction that would certainly be dropped is
 //! refused with the limit that refuses it, not answered with a hash and dropped later.
 
-use crate::node::{BOB, CHAIN_ID, config, genesis, signer, wait_included};
-use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
-use alloy_eips::Encodable2718;
-use alloy_primitives::{B256, Bytes, TxKind, U256};
-use alloy_signer::SignerSync;
+use crate::node::{BOB, CHAIN_ID, config, eip1559, genesis, signer, wait_included};
+use alloy_primitives::{B256, U256};
 use alloy_signer_local::PrivateKeySigner;
 use peregrine_sequencer::{IngressError, Node, SequencerConfig, TxStatus};
 use std::time::{Duration, Instant};
 
-/// An EIP-1559 transfer to Bob with every field that matters here.
+/// An EIP-1559 transfer to Bob.
 fn tx(
     signer: &PrivateKeySigner,
     nonce: u64,
@@ -19,19 +16,7 @@ fn tx(
     tip: u128,
     value: U256,
 ) -> Vec<u8> {
-    let tx = TxEip1559 {
-        chain_id: CHAIN_ID,
-        nonce,
-        gas_limit: gas,
-        max_fee_per_gas: max_fee,
-        max_priority_fee_per_gas: tip,
-        to: TxKind::Call(BOB),
-        value,
-        access_list: Default::default(),
-        input: Bytes::new(),
-    };
-    let sig = signer.sign_hash_sync(&tx.signature_hash()).unwrap();
-    TxEnvelope::from(tx.into_signed(sig)).encoded_2718()
+    eip1559(signer, CHAIN_ID, nonce, gas, (max_fee, tip), BOB, value)
 }
 
 const GWEI: u128 = 1_000_000_000;

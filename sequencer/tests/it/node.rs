@@ -38,14 +38,36 @@ pub(crate) fn transfer_on(
     value: u128,
     max_fee: u128,
 ) -> Vec<u8> {
+    eip1559(
+        signer,
+        chain_id,
+        nonce,
+        21_000,
+        (max_fee, 0),
+        to,
+        U256::from(value),
+    )
+}
+
+/// An EIP-1559 transaction with every field that matters to ingress; `fees` is (fee cap,
+/// tip).
+pub(crate) fn eip1559(
+    signer: &PrivateKeySigner,
+    chain_id: u64,
+    nonce: u64,
+    gas_limit: u64,
+    (max_fee_per_gas, max_priority_fee_per_gas): (u128, u128),
+    to: Address,
+    value: U256,
+) -> Vec<u8> {
     let tx = TxEip1559 {
         chain_id,
         nonce,
-        gas_limit: 21_000,
-        max_fee_per_gas: max_fee,
-        max_priority_fee_per_gas: 0,
+        gas_limit,
+        max_fee_per_gas,
+        max_priority_fee_per_gas,
         to: TxKind::Call(to),
-        value: U256::from(value),
+        value,
         access_list: Default::default(),
         input: Bytes::new(),
     };

@@ -63,26 +63,8 @@ fn pending_reads_and_sends_do_not_wait_behind_running_calls() {
     // thread like any call.
     let (alice, bob) = (dev(3), dev(4));
     let before = node.rpc().balance_at(bob.address, "pending");
-    let raw = peregrine_tests::cast::Cast::offline_ok(&[
-        "mktx",
-        "--private-key",
-        alice.private_key,
-        "--chain",
-        "901",
-        "--nonce",
-        "0",
-        "--gas-limit",
-        "21000",
-        "--gas-price",
-        "1gwei",
-        "--priority-gas-price",
-        "1",
-        bob.address,
-        "--value",
-        "12345",
-    ]);
-    node.rpc()
-        .request("eth_sendRawTransaction", json!([raw.trim()]));
+    let raw = crate::common::signed_transfer(alice, 0, bob.address, 12_345);
+    node.rpc().request("eth_sendRawTransaction", json!([raw]));
     let seen = peregrine_tests::wait_until(
         "the transfer at pending",
         Duration::from_secs(20),

@@ -261,27 +261,8 @@ fn preconfirmations_announce_a_dropped_transaction() {
     let (mut ws, _) = peregrine_tests::ws::WsClient::connect(node.port(), 1 << 20);
     let sub = ws.subscribe(json!(["preconfirmations", {"from": [alice.address]}]));
     // Nonce 1 while the next is 0: held for the gap, then dropped.
-    let raw = peregrine_tests::cast::Cast::offline_ok(&[
-        "mktx",
-        "--private-key",
-        alice.private_key,
-        "--chain",
-        "901",
-        "--nonce",
-        "1",
-        "--gas-limit",
-        "21000",
-        "--gas-price",
-        "1gwei",
-        "--priority-gas-price",
-        "1",
-        peregrine_tests::dev(6).address,
-        "--value",
-        "1",
-    ]);
-    let hash = node
-        .rpc()
-        .request("eth_sendRawTransaction", json!([raw.trim()]));
+    let raw = crate::common::signed_transfer(alice, 1, peregrine_tests::dev(6).address, 1);
+    let hash = node.rpc().request("eth_sendRawTransaction", json!([raw]));
     let item = ws.next_notification(&sub, Duration::from_secs(10), "the drop notice");
     assert_eq!(
         item.json["result"]["transactionHash"], hash,
