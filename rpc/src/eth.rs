@@ -448,14 +448,17 @@ impl EthApiServer for EthHandler {
     fn transaction_by_hash(&self, hash: B256) -> RpcResult<Option<Transaction>> {
         let reader = self.reader()?;
         if let Some((number, index)) = reader.tx_location(&hash)? {
-            let block = reader.block(number)?.ok_or(RpcError::HeaderNotFound)?;
-            let i = index as usize;
-            let place = convert::place_in(&block, i);
-            return Ok(Some(convert::rpc_tx(
-                &block.txs[i],
-                block.senders[i],
-                Some(place),
-            )));
+            let (header, block_hash, tx, sender) = reader
+                .block_tx(number, index as usize)?
+                .ok_or(RpcError::HeaderNotFound)?;
+            let place = convert::TxPlace {
+                block_hash: Some(block_hash),
+                block_number: header.number,
+                timestamp: header.timestamp,
+                index: u64::from(index),
+                base_fee: header.base_fee_per_gas.unwrap_or_default(),
+            };
+            return Ok(Some(convert::rpc_tx(&tx, sender, Some(place))));
         }
         let pending = self.chain.pending_view();
         Ok(pending.open.by_hash.get(&hash).map(|&i| {
