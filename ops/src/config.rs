@@ -500,6 +500,23 @@ impl PeregrineConfig {
                     .into(),
             ));
         }
+        if r.max_connections_per_ip == 0 || r.call_threads == 0 || r.call_queue == 0 {
+            return Err(ConfigError::Value(
+                "rpc.max-connections-per-ip, rpc.call-threads and rpc.call-queue must be > 0"
+                    .into(),
+            ));
+        }
+        if r.ws_ping_interval.is_zero() || r.ws_idle_timeout.is_zero() || r.evm_timeout.is_zero() {
+            return Err(ConfigError::Value(
+                "rpc.ws-ping-interval, rpc.ws-idle-timeout and rpc.evm-timeout must be > 0".into(),
+            ));
+        }
+        if !(-20..=19).contains(&r.call_nice) {
+            return Err(ConfigError::Value(format!(
+                "rpc.call-nice must be in -20..=19, got {}",
+                r.call_nice
+            )));
+        }
         Ok(RpcConfig {
             addr: r.addr,
             max_request_size: size(r.max_request_size, "max-request-size")?,
