@@ -625,18 +625,27 @@ fn a_damaged_length_stops_start_up_and_loses_nothing() {
     check_sealed(&node, &records, ctx);
 }
 
-/// Mounts a tmpfs of `size` at a fresh directory for the test's life (root only: CI and
-/// the sessions run as root). `None`, with the reason printed, where mounting is refused.
+/// A tmpfs of a given size mounted for the test's life (root only: CI and the sessions
+/// run as root; elsewhere the tests that need one print SKIP and return).
 struct SmallFs {
-    dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl SmallFs {
+    /// At a fresh directory.
     fn mount(size: &str) -> Option<SmallFs> {
         let dir = tempfile::tempdir().expect("temp dir");
+        let mut fs = SmallFs::mount_at(dir.path(), size)?;
+        fs._dir = Some(dir);
+        Some(fs)
+    }
+
+    /// Over `path` (whatever it held is hidden until the unmount).
+    fn mount_at(path: &Path, size: &str) -> Option<SmallFs> {
         let out = std::process::Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
+            .arg(path)
             .output()
             .expect("run mount");
         if !out.status.success() {
@@ -646,11 +655,14 @@ impl SmallFs {
             );
             return None;
         }
-        Some(SmallFs { dir })
+        Some(SmallFs {
+            path: path.to_path_buf(),
+            _dir: None,
+        })
     }
 
     fn path(&self) -> &Path {
-        self.dir.path()
+        &self.path
     }
 
     /// Fills the filesystem but `leave` bytes with one file; returns its path.
@@ -687,9 +699,62 @@ impl Drop for SmallFs {
     fn drop(&mut self) {
         let _ = std::process::Command::new("umount")
             .arg("-l")
-            .arg(self.dir.path())
+            .arg(&self.path)
             .status();
     }
+}
+
+/// Copies every file of `from` into `to` (flat: the data directory's files).
+fn copy_files(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let path = entry.expect("dir entry").path();
+        if path.is_file() {
+            std::fs::copy(&path, to.join(path.file_name().unwrap())).expect("copy");
+        }
+    }
+}
+
+/// Runs the load until the node exits by itself; checks it failed the way a failure
+/// must (exit 1, the cause logged once, naming `cause`); lets `make_room` clear the fault;
+/// restarts; and checks every preconfirmation received before is served identically.
+fn load_until_it_fails(
+    node: &mut Node,
+    fill: impl FnOnce(),
+    make_room: impl FnOnce(),
+    cause: &str,
+) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("records.jsonl");
+    let (ws, out_s) = (node.ws_url(), out.display().to_string());
+    fill();
+    let script = node_script_background("crash-load.mjs", &[&ws, &out_s, MAX_TXS, SENDERS]);
+    let status = node.wait_exit(Duration::from_secs(60));
+    let output = script.wait(SCRIPT_EXIT_TIMEOUT);
+    let records = read_records(&out);
+    println!(
+        "{cause}: node exited with {status:?}; {} preconfirmations recorded; {}",
+        records.len(),
+        output.stdout.lines().last().unwrap_or_default()
+    );
+    let status = status.expect("the node kept running on a full disk");
+    assert!(
+        !status.success(),
+        "a failed node must exit non-zero: {status}"
+    );
+    assert!(
+        !records.is_empty(),
+        "nothing was preconfirmed before the disk filled"
+    );
+    let log = node.log();
+    let failures = log.matches("a part of the node failed").count();
+    assert_eq!(failures, 1, "the cause is logged once:\n{log}");
+    assert!(log.contains(cause), "the log names {cause:?}:\n{log}");
+
+    make_room();
+    node.restart();
+    check_preconfirmations(node, &records, cause);
+    check_sealed(node, &records, cause);
+    check_chain_continues(node, 0, cause);
 }
 
 /// The write-ahead log on a filesystem that fills up under load. The log thread's write
@@ -718,39 +783,48 @@ fn a_full_disk_stops_the_node_and_loses_nothing_it_promised() {
     let config_path = config.path().display().to_string();
     let mut node =
         Node::from_env_opts(NodeOptions::block_time(BLOCK_TIME).arg(&["--config", &config_path]));
-    let filler = fs.fill_but(256 * 1024);
-    let dir = tempfile::tempdir().expect("temp dir");
-    let out = dir.path().join("records.jsonl");
-    let ws = node.ws_url();
-    let out_s = out.display().to_string();
-    let script = node_script_background("crash-load.mjs", &[&ws, &out_s, MAX_TXS, SENDERS]);
-    let status = node.wait_exit(Duration::from_secs(60));
-    let output = script.wait(SCRIPT_EXIT_TIMEOUT);
-    let records = read_records(&out);
-    println!(
-        "full disk: node exited with {status:?}; {} preconfirmations recorded; {}",
-        records.len(),
-        output.stdout.lines().last().unwrap_or_default()
+    let filler = std::cell::RefCell::new(None);
+    load_until_it_fails(
+        &mut node,
+        || *filler.borrow_mut() = Some(fs.fill_but(256 * 1024)),
+        || std::fs::remove_file(filler.borrow().as_ref().unwrap()).expect("make room"),
+        "cannot write the write-ahead log",
     );
-    let status = status.expect("the node kept running on a full disk");
-    assert!(
-        !status.success(),
-        "a failed node must exit non-zero: {status}"
-    );
-    assert!(
-        !records.is_empty(),
-        "nothing was preconfirmed before the disk filled"
-    );
-    let log = node.log();
-    let failures = log.matches("a part of the node failed").count();
-    assert_eq!(failures, 1, "the cause is logged once:\n{log}");
-    assert!(log.contains("cannot write the write-ahead log"), "{log}");
+}
 
-    std::fs::remove_file(&filler).expect("make room");
+/// The same with the database on the full filesystem (the log elsewhere): the chain
+/// service's redb commit fails, and the node stops the same way.
+#[test]
+fn a_full_database_disk_stops_the_node_and_loses_nothing_it_promised() {
+    if skip_on_anvil("failure handling is Peregrine's") {
+        return;
+    }
+    let wal = tempfile::tempdir().expect("wal dir");
+    let config = tempfile::NamedTempFile::new().expect("config file");
+    std::fs::write(
+        config.path(),
+        format!("[wal]\ndir = \"{}\"\n", wal.path().display()),
+    )
+    .expect("write config");
+    let config_path = config.path().display().to_string();
+    let mut node =
+        Node::from_env_opts(NodeOptions::block_time(BLOCK_TIME).arg(&["--config", &config_path]));
+    // Move the data directory onto a small tmpfs mounted over it.
+    node.stop();
+    let datadir = node.datadir();
+    let saved = tempfile::tempdir().expect("temp dir");
+    copy_files(&datadir, saved.path());
+    let Some(fs) = SmallFs::mount_at(&datadir, "64m") else {
+        return;
+    };
+    copy_files(saved.path(), &datadir);
     node.restart();
-    let ctx = "after the disk filled";
-    check_preconfirmations(&node, &records, ctx);
-    check_sealed(&node, &records, ctx);
-    check_chain_continues(&node, 0, ctx);
+    let filler = std::cell::RefCell::new(None);
+    load_until_it_fails(
+        &mut node,
+        || *filler.borrow_mut() = Some(fs.fill_but(256 * 1024)),
+        || std::fs::remove_file(filler.borrow().as_ref().unwrap()).expect("make room"),
+        "cannot store",
+    );
     drop(node);
 }
