@@ -170,8 +170,68 @@ pub fn decode_mini_block_record(raw: &[u8]) -> Result<MiniBlockRecord, String> {
     if raw.first() == Some(&b'{') {
         serde_json::from_slice(raw).map_err(|e| e.to_string())
     } else {
+        cbor_lengths_fit(raw)?;
         ciborium::from_reader(raw).map_err(|e| e.to_string())
     }
+}
+
+/// Refuses CBOR whose headers claim more items or bytes than the input holds. alloy's
+/// `Bytes` deserializer allocates what a CBOR array's header claims before reading it,
+/// so a damaged record claiming 2⁶⁰ elements panicked ("capacity overflow"), and one
+/// claiming a few terabytes would abort the process (found by the `mini_block_cbor` fuzz
+/// target). Every item takes at least one byte, so a valid claim never exceeds what is
+/// left. A linear walk over the headers (CBOR nests by position, not by length).
+fn cbor_lengths_fit(raw: &[u8]) -> Result<(), String> {
+    let mut pos = 0;
+    while pos < raw.len() {
+        let (major, info) = (raw[pos] >> 5, raw[pos] & 0x1f);
+        pos += 1;
+        let size = match info {
+            0..=23 => 0,
+            24 => 1,
+            25 => 2,
+            26 => 4,
+            27 => 8,
+            31 => 0, // indefinite length, or the break code
+            _ => return Err(format!("CBOR: reserved header at byte {}", pos - 1)),
+        };
+        let Some(arg) = raw.get(pos..pos + size) else {
+            return Err("CBOR: a header runs past the end".into());
+        };
+        pos += size;
+        let value = if size == 0 {
+            u64::from(if info == 31 { 0 } else { info })
+        } else {
+            arg.iter().fold(0u64, |v, b| (v << 8) | u64::from(*b))
+        };
+        let left = (raw.len() - pos) as u64;
+        match major {
+            // Byte and text strings: their contents follow; skip them.
+            2 | 3 => {
+                if value > left {
+                    return Err(format!(
+                        "CBOR: a string claims {value} bytes, {left} are left"
+                    ));
+                }
+                pos += value as usize;
+            }
+            // Arrays and maps: their items follow, each at least one byte.
+            4 | 5 => {
+                let items = if major == 5 {
+                    value.saturating_mul(2)
+                } else {
+                    value
+                };
+                if items > left {
+                    return Err(format!(
+                        "CBOR: a container claims {items} items, {left} bytes are left"
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Moves a database's transaction index from the two tables of earlier builds into
@@ -770,6 +830,24 @@ mod tests {
         assert_eq!(decode_mini_block_record(&json).unwrap(), record);
         assert!(decode_mini_block_record(&cbor[..cbor.len() - 1]).is_err());
         assert!(decode_mini_block_record(&json[..json.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn cbor_claiming_more_than_it_holds_is_refused_not_allocated() {
+        // The fuzzer's input: a map with a "signature" field holding an array that claims
+        // ~2^63 elements (alloy's `Bytes` visitor pre-allocated them and panicked).
+        let found = alloy_primitives::hex::decode(
+            "cfb825497369676e6174757265cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd9bcdcdcdcdcdcdcdcdcdcdcdcdcdcd0c3f7b",
+        )
+        .unwrap();
+        let err = decode_mini_block_record(&found).unwrap_err();
+        assert!(err.contains("CBOR"), "{err}");
+        // A real record passes the check.
+        let txs = txs(2);
+        let mut buf = Vec::new();
+        encode_mini_block_record(&record(3, &txs, 0), &mut buf);
+        assert!(cbor_lengths_fit(&buf).is_ok());
+        assert_eq!(decode_mini_block_record(&buf).unwrap(), record(3, &txs, 0));
     }
 
     #[test]
