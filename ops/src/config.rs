@@ -511,6 +511,13 @@ impl PeregrineConfig {
                 "rpc.ws-ping-interval, rpc.ws-idle-timeout and rpc.evm-timeout must be > 0".into(),
             ));
         }
+        if r.ws_idle_timeout < r.ws_ping_interval {
+            return Err(ConfigError::Value(
+                "rpc.ws-idle-timeout must be at least rpc.ws-ping-interval (a healthy idle \
+                 connection answers one ping per interval)"
+                    .into(),
+            ));
+        }
         if !(-20..=19).contains(&r.call_nice) {
             return Err(ConfigError::Value(format!(
                 "rpc.call-nice must be in -20..=19, got {}",

@@ -81,10 +81,8 @@ where
         });
     let result = evm.inspect_one_tx(tx);
     if evm.inspector.expired {
-        return Err(RpcError::Execution(format!(
-            "execution aborted (timeout = {:?})",
-            deadline.timeout
-        )));
+        // Its own error: `eth_estimateGas` takes execution errors as "not enough gas".
+        return Err(RpcError::EvmTimeout(deadline.timeout));
     }
     match result {
         Ok(result) => Ok(result),

@@ -26,6 +26,9 @@ use tokio::net::TcpListener;
 
 /// How long a refused connection may take to send the request it is refused on.
 const REFUSAL_TIMEOUT: Duration = Duration::from_secs(5);
+/// Refused connections answered at once at most; beyond, one is closed without an
+/// answer, so that refusals cannot hold the file descriptors everyone needs.
+const MAX_REFUSALS: usize = 64;
 
 /// Connections open per IP address, bounded.
 #[derive(Debug)]
@@ -100,6 +103,7 @@ pub(crate) async fn accept_loop<R, H>(
         HttpRequest<hyper::body::Incoming>,
     >>::Future: Send,
 {
+    let refusals = Arc::new(tokio::sync::Semaphore::new(MAX_REFUSALS));
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -117,7 +121,12 @@ pub(crate) async fn accept_loop<R, H>(
         let _ = socket.set_nodelay(true);
         let Some(permit) = per_ip.try_acquire(remote.ip()) else {
             crate::metrics::connection_refused("per_ip");
-            tokio::spawn(refuse(socket));
+            if let Ok(slot) = refusals.clone().try_acquire_owned() {
+                tokio::spawn(async move {
+                    refuse(socket).await;
+                    drop(slot);
+                });
+            }
             continue;
         };
         // The permit rides in every request's extensions: after a WebSocket upgrade

@@ -55,6 +55,9 @@ pub enum RpcError {
     /// The call or transaction could not run (halt, invalid transaction).
     #[error("{0}")]
     Execution(String),
+    /// The EVM ran past `rpc.evm-timeout`.
+    #[error("execution aborted (timeout = {0:?})")]
+    EvmTimeout(std::time::Duration),
     /// A configured limit was hit.
     #[error("{0}")]
     LimitExceeded(String),
@@ -111,7 +114,8 @@ impl From<RpcError> for ErrorObjectOwned {
             }
             RpcError::HeaderNotFound
             | RpcError::HistoricalState { .. }
-            | RpcError::Execution(_) => ErrorObjectOwned::owned(SERVER_ERROR, message, None::<()>),
+            | RpcError::Execution(_)
+            | RpcError::EvmTimeout(_) => ErrorObjectOwned::owned(SERVER_ERROR, message, None::<()>),
         }
     }
 }

@@ -620,9 +620,13 @@ impl EthApiServer for EthHandler {
         let tx = decoded?;
         let hash = tx.hash;
         let feed = &self.chain.feed;
-        // Register before submitting: the preconfirmation can arrive before `submit` returns.
-        let (waiter_id, mut waiter) = feed.wait_for(hash);
-        let submitted = in_arrival_order(ext, || self.ingress.submit_decoded(tx)).await;
+        // Register just before submitting (the preconfirmation can arrive before `submit`
+        // returns), in the turn: a client gone while waiting for it leaves no waiter.
+        let ((waiter_id, mut waiter), submitted) = in_arrival_order(ext, || {
+            let waiter = feed.wait_for(hash);
+            (waiter, self.ingress.submit_decoded(tx))
+        })
+        .await;
         self.metrics
             .submitted(&submitted, started.elapsed().as_secs_f64());
         if let Err(e) = submitted {

@@ -69,19 +69,52 @@ impl Inflight {
             .unwrap_or_default()
     }
 
-    /// Adds a transaction; false if its hash is in flight already. A transaction with
-    /// the same sender and nonce is displaced from the sender's slots (a replacement);
-    /// its hash stays in flight until the loop drops it.
-    pub(crate) fn insert(&mut self, hash: B256, sender: Address, nonce: u64, fees: Fees) -> bool {
+    /// Whether every nonce from `next` up to (not including) `nonce` is in flight for
+    /// `sender`: then nothing holds a transaction with `nonce` back any more.
+    pub(crate) fn gap_closed(&self, sender: &Address, next: u64, nonce: u64) -> bool {
+        let Some(nonces) = self.by_sender.get(sender) else {
+            return next >= nonce;
+        };
+        (next..nonce).all(|n| nonces.contains_key(&n))
+    }
+
+    /// Adds a transaction; `Err(())` if its hash is in flight already. A transaction with
+    /// the same sender and nonce is displaced from the sender's slots (a replacement) and
+    /// returned, for [`Inflight::undo_insert`]; its hash stays in flight until the loop
+    /// drops it.
+    pub(crate) fn insert(
+        &mut self,
+        hash: B256,
+        sender: Address,
+        nonce: u64,
+        fees: Fees,
+    ) -> Result<Option<(B256, Fees)>, ()> {
         if self.by_hash.contains_key(&hash) {
-            return false;
+            return Err(());
         }
         self.by_hash.insert(hash, Entry { sender, nonce });
-        self.by_sender
+        Ok(self
+            .by_sender
             .entry(sender)
             .or_default()
-            .insert(nonce, (hash, fees));
-        true
+            .insert(nonce, (hash, fees)))
+    }
+
+    /// Takes back an insert the ring refused: `hash` leaves, and the transaction it
+    /// displaced, if any, holds its slot again.
+    pub(crate) fn undo_insert(&mut self, hash: &B256, displaced: Option<(B256, Fees)>) {
+        let Some(entry) = self.by_hash.get(hash).copied() else {
+            return;
+        };
+        self.remove(hash);
+        if let Some(old) = displaced
+            && self.by_hash.contains_key(&old.0)
+        {
+            self.by_sender
+                .entry(entry.sender)
+                .or_default()
+                .insert(entry.nonce, old);
+        }
     }
 
     /// Forgets `hash` (executed and visible, dropped, or refused by the ring).
@@ -115,12 +148,18 @@ mod tests {
     fn a_replacement_keeps_the_slot_when_the_replaced_hash_leaves() {
         let mut set = Inflight::default();
         let (old, new) = (B256::repeat_byte(1), B256::repeat_byte(2));
-        assert!(set.insert(old, A, 5, fees(100, 10)));
+        assert_eq!(set.insert(old, A, 5, fees(100, 10)), Ok(None));
         assert!(
-            !set.insert(old, A, 5, fees(100, 10)),
+            set.insert(old, A, 5, fees(100, 10)).is_err(),
             "a hash is in flight once"
         );
-        assert!(set.insert(new, A, 5, fees(110, 11)));
+        let displaced = set.insert(new, A, 5, fees(110, 11)).unwrap();
+        assert_eq!(displaced, Some((old, fees(100, 10))));
+        // Undone (the ring was full): the old one holds the slot again.
+        set.undo_insert(&new, displaced);
+        assert_eq!(set.at_nonce(&A, 5), Some((old, fees(100, 10))));
+        assert!(!set.contains(&new));
+        assert_eq!(set.insert(new, A, 5, fees(110, 11)), Ok(displaced));
         assert_eq!(set.count(&A), 1);
         set.remove(&old);
         assert_eq!(set.at_nonce(&A, 5), Some((new, fees(110, 11))));
@@ -128,6 +167,17 @@ mod tests {
         set.remove(&new);
         assert_eq!(set.count(&A), 0);
         assert!(set.by_sender.is_empty());
+    }
+
+    #[test]
+    fn a_gap_is_closed_once_every_nonce_before_is_in_flight() {
+        let mut set = Inflight::default();
+        assert!(!set.gap_closed(&A, 3, 5));
+        assert!(set.gap_closed(&A, 5, 5));
+        set.insert(B256::repeat_byte(3), A, 3, fees(1, 1)).unwrap();
+        assert!(!set.gap_closed(&A, 3, 5), "4 is missing");
+        set.insert(B256::repeat_byte(4), A, 4, fees(1, 1)).unwrap();
+        assert!(set.gap_closed(&A, 3, 5));
     }
 
     #[test]

@@ -198,7 +198,7 @@ impl Ingress {
     /// nonce already on its way (a replacement needs the price bump, and only one held
     /// for a gap can be replaced), a nonce further ahead than the gap queue holds, or a
     /// sender with too many transactions in flight.
-    fn admit(&self, tx: &PendingTx, next: u64) -> Result<(), IngressError> {
+    fn admit(&self, tx: &PendingTx, next: u64) -> Result<Option<(B256, Fees)>, IngressError> {
         let limits = &self.limits;
         let fees = Fees {
             max_fee: tx.envelope.max_fee_per_gas(),
@@ -213,20 +213,32 @@ impl Ingress {
         // the pending view before it takes that mini-block's transactions out of the set,
         // so here none has left the set without being counted in `next`. (`next` from
         // before the lock could miss a mini-block whose transactions had already left.)
-        let next = self
-            .chain
-            .pending
-            .read()
-            .state
-            .account(&tx.sender)
-            .map_or(next, |a| a.nonce.max(next));
+        let (next, applied) = {
+            let pending = self.chain.pending.read();
+            let next = pending
+                .state
+                .account(&tx.sender)
+                .map_or(next, |a| a.nonce.max(next));
+            (next, pending.open.by_hash.contains_key(&tx.hash))
+        };
+        // Both may have changed since `check_state` (the same transaction sent twice at
+        // once, one of them just executed): refused now, not dropped later.
+        if applied {
+            return Err(IngressError::AlreadyKnown(tx.hash));
+        }
+        if nonce < next {
+            return Err(IngressError::NonceTooLow { next, nonce });
+        }
         if inflight.contains(&tx.hash) {
             return Err(IngressError::AlreadyKnown(tx.hash));
         }
         let in_flight = inflight.count(&tx.sender);
         match inflight.at_nonce(&tx.sender, nonce) {
             Some((held, old)) => {
-                let queued = matches!(self.chain.tx_status(&held), Some(TxStatus::Queued { .. }));
+                // Held for a gap, and the gap still open: once every nonce before it is
+                // in flight the held one executes and a replacement would be dropped.
+                let queued = matches!(self.chain.tx_status(&held), Some(TxStatus::Queued { .. }))
+                    && !inflight.gap_closed(&tx.sender, next, nonce);
                 if !queued {
                     return Err(IngressError::NonceInFlight { nonce });
                 }
@@ -256,8 +268,9 @@ impl Ingress {
                 }
             }
         }
-        inflight.insert(tx.hash, tx.sender, nonce, fees);
-        Ok(())
+        inflight
+            .insert(tx.hash, tx.sender, nonce, fees)
+            .map_err(|()| IngressError::AlreadyKnown(tx.hash))
     }
 
     /// The configured base fee floor.
@@ -291,9 +304,9 @@ impl Ingress {
         }
         let next = self.check_state(&tx)?;
         let hash = tx.hash;
-        self.admit(&tx, next)?;
+        let displaced = self.admit(&tx, next)?;
         if self.producer.try_push(tx).is_err() {
-            self.chain.end_inflight(&hash);
+            self.chain.inflight.lock().undo_insert(&hash, displaced);
             return Err(IngressError::Busy);
         }
         Ok(hash)

@@ -845,7 +845,7 @@ mod tests {
         // A real record passes the check.
         let txs = txs(2);
         let mut buf = Vec::new();
-        encode_mini_block_record(&record(3, &txs, 0), &mut buf);
+        encode_mini_block_record(&record(3, &txs, 0), &mut buf).unwrap();
         assert!(cbor_lengths_fit(&buf).is_ok());
         assert_eq!(decode_mini_block_record(&buf).unwrap(), record(3, &txs, 0));
     }

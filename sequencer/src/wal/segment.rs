@@ -245,7 +245,10 @@ impl CutReport {
 /// deletes every later segment, so that start-up can go on from what is left. Never done
 /// by start-up itself: what it removes may have been acknowledged.
 pub fn cut(path: &Path, offset: u64) -> Result<CutReport, WalError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
     let files = list(dir)?;
     let Some(position) = files
         .iter()
@@ -275,6 +278,14 @@ pub fn cut(path: &Path, offset: u64) -> Result<CutReport, WalError> {
         report.count(&bytes);
         report.later_segments.push(later.clone());
     }
+    // Later segments first, last to first, made durable, then the truncation: a crash
+    // in between never leaves later records behind a shortened segment.
+    for later in report.later_segments.iter().rev() {
+        fs::remove_file(later).map_err(|e| WalError::io(later, e))?;
+    }
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| WalError::io(dir, e))?;
     let file = OpenOptions::new()
         .write(true)
         .open(path)
@@ -282,9 +293,6 @@ pub fn cut(path: &Path, offset: u64) -> Result<CutReport, WalError> {
     file.set_len(offset)
         .and_then(|()| file.sync_all())
         .map_err(|e| WalError::io(path, e))?;
-    for later in &report.later_segments {
-        fs::remove_file(later).map_err(|e| WalError::io(later, e))?;
-    }
     Ok(report)
 }
 

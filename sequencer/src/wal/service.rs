@@ -233,7 +233,6 @@ impl WalService {
     /// Stops the node: nothing more may be promised.
     fn fail(&self, why: String) -> ! {
         self.metrics.errors.increment(1);
-        self.stop.store(true, Ordering::Release);
         crate::node::fail_thread(&self.failure, &self.stop, why)
     }
 

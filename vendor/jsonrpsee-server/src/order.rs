@@ -56,6 +56,8 @@ impl ConnectionOrder {
 	fn release(&self, seq: u64) {
 		let to_wake = {
 			let mut state = self.lock();
+			// A turn dropped while waiting left its waker.
+			state.waiting.remove(&seq);
 			if seq != state.frontier {
 				state.released.insert(seq);
 				return;
