@@ -51,8 +51,13 @@ const checks = {
   },
 };
 const t0 = performance.now();
-const start = await Promise.all(accounts.map((a) => rpc(httpUrl, "eth_getTransactionCount", [a.address, "pending"])));
-const firstNonce = start.map((n) => Number(BigInt(n)));
+// In batches: a thousand parallel requests would be a thousand connections, over the
+// node's per-address bound.
+const firstNonce = [];
+for (let i = 0; i < accounts.length; i += 500) {
+  const out = await rpcBatch(httpUrl, accounts.slice(i, i + 500).map((a) => ["eth_getTransactionCount", [a.address, "pending"]]));
+  firstNonce.push(...out.map((r) => Number(BigInt(r.result))));
+}
 
 // Sign everything first: the send itself must be a burst.
 const signed = accounts.map(() => []);
@@ -156,10 +161,10 @@ const deadline = performance.now() + 30_000;
 let executedMs = null;
 let behind = [];
 while (performance.now() < deadline) {
-  const nonces = await rpcBatch(
-    httpUrl,
-    accounts.map((a) => ["eth_getTransactionCount", [a.address, "pending"]]),
-  );
+  const nonces = [];
+  for (let i = 0; i < accounts.length; i += 500) {
+    nonces.push(...(await rpcBatch(httpUrl, accounts.slice(i, i + 500).map((a) => ["eth_getTransactionCount", [a.address, "pending"]]))));
+  }
   behind = nonces
     .map((r, a) => ({ a, got: Number(BigInt(r.result)) - firstNonce[a] }))
     .filter(({ got }) => got < PER_ACCOUNT);
