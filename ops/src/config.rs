@@ -174,6 +174,9 @@ pub struct WalSection {
     pub segment_size: ByteSize,
     /// Records written by one flush at most.
     pub max_batch: usize,
+    /// Most bytes one write of the log carries; recovery truncates a bad tail only up to
+    /// this size (a crash tears at most one write).
+    pub max_write: ByteSize,
     /// Directory of the segments; `<datadir>/wal` when unset.
     pub dir: Option<PathBuf>,
     /// How the log thread waits for mini-blocks: `busy-spin`, `yield` or `park`.
@@ -189,6 +192,7 @@ impl Default for WalSection {
             backend: WalBackend::default().as_str().into(),
             segment_size: ByteSize::b(wal::config::DEFAULT_SEGMENT_SIZE),
             max_batch: wal::config::DEFAULT_MAX_BATCH,
+            max_write: ByteSize::b(wal::config::DEFAULT_MAX_WRITE),
             dir: None,
             wait: wal::WalConfig::default().wait.name().into(),
             core: None,
@@ -477,6 +481,7 @@ impl PeregrineConfig {
             .map_err(|e| ConfigError::Value(format!("wal.backend: {e}")))?;
         cfg.wal.segment_size = w.segment_size.as_u64();
         cfg.wal.max_batch = w.max_batch;
+        cfg.wal.max_write = w.max_write.as_u64();
         cfg.wal.dir = w.dir.clone();
         cfg.wal.wait = w
             .wait

@@ -238,7 +238,7 @@ impl Node {
             .dir
             .clone()
             .unwrap_or_else(|| cfg.datadir.join(WAL_DIR));
-        let recovered = wal::recover(&wal_dir, head_number)?;
+        let recovered = wal::recover(&wal_dir, head_number, cfg.wal.max_write)?;
         let mut torn_bytes = 0;
         if let Some(torn) = &recovered.torn {
             torn_bytes = torn.dropped_bytes;
@@ -392,6 +392,7 @@ impl Node {
             metrics: WalMetrics::new(backend.as_str(), cfg.wal.durability.as_str()),
             stages: crate::metrics::StageMetrics::new(),
             max_batch: cfg.wal.max_batch,
+            max_write: usize::try_from(cfg.wal.max_write).unwrap_or(usize::MAX),
             wait: cfg.wal.wait,
             sealing: sealing.clone(),
             expected,

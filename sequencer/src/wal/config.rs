@@ -10,6 +10,9 @@ pub const DEFAULT_SEGMENT_SIZE: u64 = 64 * 1024 * 1024;
 /// Bounded so one flush never holds an unbounded amount of memory or delays the first
 /// promise of the batch behind an arbitrarily large write.
 pub const DEFAULT_MAX_BATCH: usize = 4096;
+/// Default most bytes one write of the log carries (one flush may take several): a crash
+/// can tear only the last, so recovery truncates a bad tail only up to this size.
+pub const DEFAULT_MAX_WRITE: u64 = 8 * 1024 * 1024;
 
 /// What a preconfirmation waits for before it goes out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -96,6 +99,9 @@ pub struct WalConfig {
     pub segment_size: u64,
     /// Bound on records per flush.
     pub max_batch: usize,
+    /// Most bytes per write (a single larger record is written alone). Recovery takes a
+    /// bad tail for a torn write only if it is no longer than this.
+    pub max_write: u64,
     /// Directory of the segments; `<datadir>/wal` when `None`.
     pub dir: Option<PathBuf>,
     /// How the log thread waits for mini-blocks. `yield` (the default, like the loop's)
@@ -115,6 +121,7 @@ impl Default for WalConfig {
             backend: WalBackend::default(),
             segment_size: DEFAULT_SEGMENT_SIZE,
             max_batch: DEFAULT_MAX_BATCH,
+            max_write: DEFAULT_MAX_WRITE,
             dir: None,
             wait: WaitStrategy::Yield,
             core: None,
@@ -145,6 +152,9 @@ impl WalConfig {
         }
         if self.max_batch == 0 {
             return Err("wal.max-batch must be at least 1".into());
+        }
+        if self.max_write == 0 {
+            return Err("wal.max-write must be at least 1 byte".into());
         }
         crate::config::check_core("wal.core", self.core)?;
         Ok(())

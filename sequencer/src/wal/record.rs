@@ -293,6 +293,30 @@ fn decode_payload(payload: &[u8]) -> Result<WalRecord, FrameError> {
     Ok(record)
 }
 
+/// The size of the whole frame starting `buf` (a frame this process just encoded).
+pub fn frame_len(buf: &[u8]) -> usize {
+    let len: [u8; 4] = buf[4..8].try_into().expect("a whole frame header");
+    HEADER_LEN + u32::from_le_bytes(len) as usize
+}
+
+/// Splits encoded frames into writes of at most `max` bytes, at frame boundaries (a
+/// larger frame is a write of its own).
+pub fn writes(buf: &[u8], max: usize) -> impl Iterator<Item = &[u8]> {
+    let mut rest = buf;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut end = frame_len(rest);
+        while end < rest.len() && end + frame_len(&rest[end..]) <= max {
+            end += frame_len(&rest[end..]);
+        }
+        let (write, after) = rest.split_at(end);
+        rest = after;
+        Some(write)
+    })
+}
+
 /// Reads the record at the start of `buf`; returns it and its framed size.
 pub fn decode(buf: &[u8]) -> Result<(WalRecord, usize), FrameError> {
     if buf.len() < HEADER_LEN {
@@ -321,6 +345,31 @@ pub fn decode(buf: &[u8]) -> Result<(WalRecord, usize), FrameError> {
 mod tests {
     use super::*;
     use crate::testing::block_context as ctx;
+
+    #[test]
+    fn writes_split_at_frame_boundaries_and_keep_a_large_frame_whole() {
+        let mut buf = Vec::new();
+        for n in 0..5 {
+            encode_block_end(
+                &mut buf,
+                &BlockEnd {
+                    ctx: ctx(n),
+                    gas_used: n,
+                },
+            );
+        }
+        let frame = buf.len() / 5;
+        // Two frames a write.
+        let split: Vec<&[u8]> = writes(&buf, 2 * frame).collect();
+        assert_eq!(
+            split.iter().map(|w| w.len()).collect::<Vec<_>>(),
+            [2 * frame, 2 * frame, frame]
+        );
+        assert_eq!(split.concat(), buf);
+        // Smaller than a frame: one frame a write, never cut.
+        assert_eq!(writes(&buf, 1).count(), 5);
+        assert_eq!(writes(&buf, usize::MAX).count(), 1);
+    }
 
     #[test]
     fn block_end_round_trips_and_every_flipped_bit_is_caught() {

@@ -128,8 +128,10 @@ fn log_record_after(data: &[u8], from: usize, since: Option<u64>) -> Option<usiz
 }
 
 /// Reads every segment in `dir` (created if missing), keeps the records of L2 blocks
-/// after `checkpoint_block`, and truncates a torn tail.
-pub fn recover(dir: &Path, checkpoint_block: u64) -> Result<Recovered, WalError> {
+/// after `checkpoint_block`, and truncates a torn tail: one no longer than `max_write`
+/// (the most one write of the log carries, `wal.max-write`) with no record of the log
+/// after it.
+pub fn recover(dir: &Path, checkpoint_block: u64, max_write: u64) -> Result<Recovered, WalError> {
     fs::create_dir_all(dir).map_err(|e| WalError::io(dir, e))?;
     let files = list(dir)?;
     let mut out = Recovered::default();
@@ -158,12 +160,19 @@ pub fn recover(dir: &Path, checkpoint_block: u64) -> Result<Recovered, WalError>
                     let cut_short =
                         err == FrameError::Incomplete || data[pos..].iter().all(|b| *b == 0);
                     let follows = log_record_after(&data, pos + 1, last_block);
-                    let torn =
-                        i == last && !matches!(err, FrameError::Malformed(_)) && follows.is_none();
+                    let tail = (data.len() - pos) as u64;
+                    let torn = i == last
+                        && !matches!(err, FrameError::Malformed(_))
+                        && follows.is_none()
+                        && tail <= max_write;
                     if !torn {
                         let why = match follows {
                             Some(at) => format!("a valid record follows at byte {at}"),
                             None if i != last => "in a segment that is not the last".into(),
+                            None if tail > max_write => format!(
+                                "the {tail} bytes from there on are more than one write of the \
+                                 log carries (wal.max-write = {max_write})"
+                            ),
                             None => "a record that cannot be a torn write".into(),
                         };
                         return Err(WalError::Corrupt {
@@ -329,6 +338,8 @@ mod tests {
         offsets
     }
 
+    const MAX_WRITE: u64 = crate::wal::config::DEFAULT_MAX_WRITE;
+
     fn numbers(r: &Recovered) -> Vec<u64> {
         r.records.iter().map(WalRecord::block_number).collect()
     }
@@ -338,7 +349,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         write_segment(dir.path(), 1, 1..4);
         write_segment(dir.path(), 2, 4..7);
-        let r = recover(dir.path(), 2).unwrap();
+        let r = recover(dir.path(), 2, MAX_WRITE).unwrap();
         assert_eq!(numbers(&r), vec![3, 4, 5, 6]);
         assert_eq!(r.total_records, 6);
         assert_eq!(r.segments.len(), 2);
@@ -356,14 +367,14 @@ mod tests {
         // Cut the last record in the middle, as a crash during its write would.
         let cut = offsets[2] + 20;
         fs::write(&path, &full[..cut]).unwrap();
-        let r = recover(dir.path(), 0).unwrap();
+        let r = recover(dir.path(), 0, MAX_WRITE).unwrap();
         assert_eq!(numbers(&r), vec![1, 2, 3, 4]);
         let torn = r.torn.expect("torn tail reported");
         assert_eq!(torn.offset, offsets[2] as u64);
         assert_eq!(torn.dropped_bytes, 20);
         assert_eq!(fs::metadata(&path).unwrap().len(), offsets[2] as u64);
         // Reading again finds a clean log.
-        let again = recover(dir.path(), 0).unwrap();
+        let again = recover(dir.path(), 0, MAX_WRITE).unwrap();
         assert_eq!(numbers(&again), vec![1, 2, 3, 4]);
         assert!(again.torn.is_none());
     }
@@ -379,7 +390,7 @@ mod tests {
         // Zeros after it, as a file extended by a crash may hold.
         data.extend_from_slice(&[0; 100]);
         fs::write(&path, &data).unwrap();
-        let r = recover(dir.path(), 0).unwrap();
+        let r = recover(dir.path(), 0, MAX_WRITE).unwrap();
         assert_eq!(numbers(&r), vec![1, 2]);
         let torn = r.torn.unwrap();
         assert!(torn.reason.contains("checksum"), "{}", torn.reason);
@@ -406,7 +417,7 @@ mod tests {
     fn a_cut_record_is_torn_even_if_its_payload_holds_an_older_frame() {
         let dir = tempfile::tempdir().unwrap();
         let good = cut_record_holding_a_frame_of(dir.path(), 1);
-        let r = recover(dir.path(), 0).unwrap();
+        let r = recover(dir.path(), 0, MAX_WRITE).unwrap();
         assert_eq!(numbers(&r), vec![1, 2]);
         let torn = r.torn.unwrap();
         assert!(torn.cut_short);
@@ -420,7 +431,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let good = cut_record_holding_a_frame_of(dir.path(), 9);
         let before = fs::read(segment_path(dir.path(), 1)).unwrap();
-        let err = recover(dir.path(), 0).unwrap_err();
+        let err = recover(dir.path(), 0, MAX_WRITE).unwrap_err();
         assert!(
             matches!(&err, WalError::Corrupt { offset, .. } if *offset == good as u64),
             "{err}"
@@ -440,7 +451,7 @@ mod tests {
         let claimed = (data.len() as u32 * 2).to_le_bytes();
         data[offsets[0] + 4..offsets[0] + 8].copy_from_slice(&claimed);
         fs::write(&path, &data).unwrap();
-        let err = recover(dir.path(), 0).unwrap_err();
+        let err = recover(dir.path(), 0, MAX_WRITE).unwrap_err();
         match &err {
             WalError::Corrupt {
                 path: p,
@@ -464,7 +475,7 @@ mod tests {
         let mut data = fs::read(&path).unwrap();
         data[offsets[1] + 14] ^= 0x01;
         fs::write(&path, &data).unwrap();
-        let err = recover(dir.path(), 0).unwrap_err();
+        let err = recover(dir.path(), 0, MAX_WRITE).unwrap_err();
         match &err {
             WalError::Corrupt { offset, reason, .. } => {
                 assert_eq!(*offset, offsets[1] as u64);
@@ -485,9 +496,26 @@ mod tests {
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
         f.write_all(b"PWL1garbage").unwrap();
         assert!(matches!(
-            recover(dir.path(), 0),
+            recover(dir.path(), 0, MAX_WRITE),
             Err(WalError::Corrupt { .. })
         ));
+    }
+
+    #[test]
+    fn a_bad_tail_longer_than_one_write_stops_start_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let offsets = write_segment(dir.path(), 1, 1..9);
+        let path = segment_path(dir.path(), 1);
+        let mut data = fs::read(&path).unwrap();
+        // Zeros from the third record on: a torn write if one write could be that long.
+        let tail = data.len() - offsets[2];
+        data[offsets[2]..].fill(0);
+        fs::write(&path, &data).unwrap();
+        let err = recover(dir.path(), 0, tail as u64 - 1).unwrap_err();
+        assert!(err.to_string().contains("wal.max-write"), "{err}");
+        assert_eq!(fs::read(&path).unwrap(), data, "nothing may be truncated");
+        let r = recover(dir.path(), 0, tail as u64).unwrap();
+        assert_eq!(numbers(&r), vec![1, 2]);
     }
 
     #[test]
@@ -499,13 +527,13 @@ mod tests {
         let mut data = fs::read(&path).unwrap();
         data[offsets[1] + 14] ^= 0x01;
         fs::write(&path, &data).unwrap();
-        assert!(recover(dir.path(), 0).is_err());
+        assert!(recover(dir.path(), 0, MAX_WRITE).is_err());
         let report = cut(&path, offsets[1] as u64).unwrap();
         // Block 2's record is damaged; 3 and 4, and segment 2's 5 and 6, are valid.
         assert_eq!(report.records, 4);
         assert_eq!(report.blocks, Some((3, 6)));
         assert_eq!(report.later_segments, vec![segment_path(dir.path(), 2)]);
-        let r = recover(dir.path(), 0).unwrap();
+        let r = recover(dir.path(), 0, MAX_WRITE).unwrap();
         assert_eq!(numbers(&r), vec![1]);
     }
 
@@ -514,7 +542,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         write_segment(dir.path(), 1, 1..3);
         write_segment(dir.path(), 3, 3..5);
-        let err = recover(dir.path(), 0).unwrap_err();
+        let err = recover(dir.path(), 0, MAX_WRITE).unwrap_err();
         assert!(err.to_string().contains("segment 2 is missing"), "{err}");
     }
 }

@@ -195,6 +195,8 @@ pub(crate) struct WalService {
     pub(crate) metrics: WalMetrics,
     pub(crate) stages: StageMetrics,
     pub(crate) max_batch: usize,
+    /// Most bytes per write ([`crate::wal::WalConfig::max_write`]).
+    pub(crate) max_write: usize,
     /// How the thread waits for the next event (`wal.wait`, I4).
     pub(crate) wait: WaitStrategy,
     /// Set while the chain service seals a block: `yield` then parks in
@@ -329,8 +331,12 @@ impl WalService {
             if let Some(max_block) = max_block {
                 let started = Instant::now();
                 let checkpoint = self.checkpoint.load(Ordering::Acquire);
-                if let Err(e) = self.log.append(&buf, max_block, checkpoint) {
-                    self.fail(format!("cannot write the write-ahead log: {e}"));
+                // A crash can tear only the last write; recovery relies on none being
+                // longer than `max_write` (a single larger record is written alone).
+                for write in record::writes(&buf, self.max_write) {
+                    if let Err(e) = self.log.append(write, max_block, checkpoint) {
+                        self.fail(format!("cannot write the write-ahead log: {e}"));
+                    }
                 }
                 self.metrics.flush.record(started.elapsed().as_secs_f64());
                 self.metrics.bytes.increment(buf.len() as u64);

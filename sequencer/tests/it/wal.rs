@@ -37,6 +37,8 @@ fn config(dir: &Path, backend: WalBackend) -> SequencerConfig {
         // The plain-writer runs also take the log thread's blocking wait path (the
         // default, `yield`, polls while traffic flows).
         cfg.wal.wait = WaitStrategy::Park(DEFAULT_PARK_TIMEOUT);
+        // And each record is a write of its own (a flush of several records splits).
+        cfg.wal.max_write = 1;
     }
     cfg
 }
