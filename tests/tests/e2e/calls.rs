@@ -63,7 +63,7 @@ fn pending_reads_and_sends_do_not_wait_behind_running_calls() {
     // thread like any call.
     let (alice, bob) = (dev(3), dev(4));
     let before = node.rpc().balance_at(bob.address, "pending");
-    let raw = crate::common::signed_transfer(alice, 0, bob.address, 12_345);
+    let raw = crate::preconf::sign_transfer(alice.private_key, 0, bob.address, "12345").0;
     node.rpc().request("eth_sendRawTransaction", json!([raw]));
     let seen = peregrine_tests::wait_until(
         "the transfer at pending",

@@ -22,33 +22,6 @@ pub(crate) fn send_value(cast: &Cast, from: DevAccount, to: &str, value: u128) -
     ])
 }
 
-/// A transfer of `value` wei signed offline with `cast mktx` (EIP-1559, 21 000 gas, 1 gwei
-/// fee cap, chain 901, the given nonce): nothing is asked of the node. Returns the raw
-/// transaction's hex.
-#[track_caller]
-pub(crate) fn signed_transfer(from: DevAccount, nonce: u64, to: &str, value: u128) -> String {
-    Cast::offline_ok(&[
-        "mktx",
-        "--private-key",
-        from.private_key,
-        "--chain",
-        "901",
-        "--nonce",
-        &nonce.to_string(),
-        "--gas-limit",
-        "21000",
-        "--gas-price",
-        "1gwei",
-        "--priority-gas-price",
-        "1",
-        to,
-        "--value",
-        &value.to_string(),
-    ])
-    .trim()
-    .to_owned()
-}
-
 /// Asserts a receipt reports success.
 #[track_caller]
 pub(crate) fn assert_success(receipt: &Value) {

@@ -261,7 +261,8 @@ fn preconfirmations_announce_a_dropped_transaction() {
     let (mut ws, _) = peregrine_tests::ws::WsClient::connect(node.port(), 1 << 20);
     let sub = ws.subscribe(json!(["preconfirmations", {"from": [alice.address]}]));
     // Nonce 1 while the next is 0: held for the gap, then dropped.
-    let raw = crate::common::signed_transfer(alice, 1, peregrine_tests::dev(6).address, 1);
+    let raw =
+        crate::preconf::sign_transfer(alice.private_key, 1, peregrine_tests::dev(6).address, "1").0;
     let hash = node.rpc().request("eth_sendRawTransaction", json!([raw]));
     let item = ws.next_notification(&sub, Duration::from_secs(10), "the drop notice");
     assert_eq!(
