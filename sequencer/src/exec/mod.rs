@@ -15,7 +15,6 @@ use revm::{
         result::{EVMError, ExecutionResult, InvalidTransaction},
     },
     context_interface::block::BlobExcessGasAndPrice,
-    database::CacheDB,
     primitives::hardfork::SpecId,
     state::AccountInfo,
 };
@@ -59,39 +58,6 @@ impl Database for SequencerDb {
 
     fn block_hash(&mut self, number: u64) -> Result<B256, Self::Error> {
         Ok(self.hashes.wait_for(number))
-    }
-}
-
-/// A read-only view for `eth_call` and `eth_estimateGas` over any state source.
-#[derive(Debug, Clone, Copy)]
-pub struct ReadDb<'a> {
-    /// The state read from.
-    pub state: &'a WorldState,
-    /// Recent block hashes.
-    pub hashes: &'a BlockHashes,
-}
-
-impl DatabaseRef for ReadDb<'_> {
-    type Error = Infallible;
-
-    fn basic_ref(&self, address: Address) -> Result<Option<AccountInfo>, Self::Error> {
-        Ok(self.state.account_info(&address))
-    }
-
-    fn code_by_hash_ref(&self, code_hash: B256) -> Result<Bytecode, Self::Error> {
-        Ok(self
-            .state
-            .code_by_hash(&code_hash)
-            .cloned()
-            .unwrap_or_default())
-    }
-
-    fn storage_ref(&self, address: Address, index: U256) -> Result<U256, Self::Error> {
-        Ok(self.state.storage(&address, &index))
-    }
-
-    fn block_hash_ref(&self, number: u64) -> Result<B256, Self::Error> {
-        Ok(self.hashes.get(number).unwrap_or_default())
     }
 }
 
@@ -199,20 +165,6 @@ pub fn sequencer_evm(db: SequencerDb, chain_id: u64, block: &BlockContext) -> Se
         .with_db(db)
         .with_cfg(cfg_env(chain_id))
         .with_block(block_env(block))
-        .build_mainnet()
-}
-
-/// The EVM type used for calls: a throw-away cache over a read-only view.
-pub type CallEvm<DB> =
-    MainnetEvm<Context<BlockEnv, TxEnv, CfgEnv, CacheDB<DB>, revm::Journal<CacheDB<DB>>, ()>>;
-
-/// Builds an EVM for `eth_call`/`eth_estimateGas` over `db`; writes stay in a throw-away
-/// cache.
-pub fn call_evm<DB: DatabaseRef>(db: DB, cfg: CfgEnv, block: BlockEnv) -> CallEvm<DB> {
-    Context::mainnet()
-        .with_db(CacheDB::new(db))
-        .with_cfg(cfg)
-        .with_block(block)
         .build_mainnet()
 }
 
