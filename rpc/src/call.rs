@@ -102,7 +102,7 @@ struct Prepared {
 
 fn block_context(handler: &EthHandler, at: At) -> BlockContext {
     match at {
-        At::Pending => handler.chain.pending_view().open.ctx.unwrap_or_else(|| {
+        At::Latest => handler.chain.pending_view().open.ctx.unwrap_or_else(|| {
             let head = handler.chain.head().header;
             BlockContext {
                 number: head.number + 1,
@@ -113,7 +113,7 @@ fn block_context(handler: &EthHandler, at: At) -> BlockContext {
                 prevrandao: head.mix_hash,
             }
         }),
-        At::Sealed(_) => {
+        At::Sealed(_) | At::View(..) => {
             let head = handler.chain.head().header;
             BlockContext {
                 number: head.number,
@@ -133,7 +133,7 @@ fn prepare(
     block: Option<BlockId>,
 ) -> RpcResult<Prepared> {
     let reader = handler.reader()?;
-    let at = EthHandler::state_at(&reader, EthHandler::resolve(&reader, block)?)?;
+    let at = EthHandler::state_at(&reader, handler.resolve(&reader, block)?)?;
     let ctx = block_context(handler, at);
     let mut block = exec::block_env(&ctx);
     let mut cfg = exec::cfg_env(handler.chain.chain_id);
@@ -204,8 +204,8 @@ fn execute(
     tx.gas_limit = gas;
     let (cfg, block) = (p.cfg.clone(), p.block.clone());
     match p.at {
-        At::Pending => run(handler.chain.pending_snapshot()?, cfg, block, tx, deadline),
-        At::Sealed(_) => {
+        At::Latest => run(handler.chain.pending_snapshot()?, cfg, block, tx, deadline),
+        At::Sealed(_) | At::View(..) => {
             let reader = handler.reader()?;
             let db = StoreDb {
                 reader: &reader,

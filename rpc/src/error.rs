@@ -44,6 +44,12 @@ pub enum RpcError {
         /// Current head.
         head: u64,
     },
+    /// State was asked for at an earlier view of a block (a block hash a receipt named
+    /// before its block sealed); only the newest state and the last sealed block's are kept.
+    #[error(
+        "state unavailable at {0}: it names a block as it stood after an earlier mini-block; this node keeps only the newest state (latest) and the last sealed block's"
+    )]
+    ViewState(alloy_primitives::B256),
     /// The call reverted.
     #[error("execution reverted{}", reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default())]
     Reverted {
@@ -114,6 +120,7 @@ impl From<RpcError> for ErrorObjectOwned {
             }
             RpcError::HeaderNotFound
             | RpcError::HistoricalState { .. }
+            | RpcError::ViewState(_)
             | RpcError::Execution(_)
             | RpcError::EvmTimeout(_) => ErrorObjectOwned::owned(SERVER_ERROR, message, None::<()>),
         }

@@ -8,7 +8,7 @@ use crate::{
     error::{RpcError, RpcResult},
     order::{in_arrival_order, pass_turn},
 };
-use alloy_consensus::Transaction as _;
+use alloy_consensus::{Transaction as _, TxReceipt as _};
 use alloy_primitives::{Address, B256, Bytes, U64, U256};
 use alloy_rpc_types_eth::{
     Block, BlockId, BlockNumberOrTag, FeeHistory, Filter, FilterBlockOption, Log, Transaction,
@@ -17,20 +17,26 @@ use alloy_rpc_types_eth::{
 use alloy_trie::KECCAK_EMPTY;
 use peregrine_preconf::Preconfirmation;
 use peregrine_sequencer::{
-    Chain, Ingress, IngressError, TxStatus,
-    chain::build_header,
+    BlockContext, Chain, ExecutedTx, Ingress, IngressError, TxStatus,
+    chain::OpenBlock,
     feed::WaitOutcome,
     store::{StoreReader, StoredBlock},
+    view::OpenView,
 };
 use std::sync::Arc;
 
 /// Where a state or block query points.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum At {
-    /// After the latest mini-block.
-    Pending,
+    /// The newest state, after the latest mini-block: `latest` and `pending`, the open
+    /// block's number, its newest view's hash. Its block object is the newest view, or
+    /// the last sealed block while the open block has no mini-block yet.
+    Latest,
     /// A sealed block.
     Sealed(u64),
+    /// An earlier view of block `.1` ([`peregrine_sequencer::view`]), by hash: a block
+    /// object without state.
+    View(B256, u64),
 }
 
 /// The `eth_` handler.
@@ -79,45 +85,82 @@ impl EthHandler {
         Ok(reader.head()?.unwrap_or_default())
     }
 
-    /// Resolves a block number or tag against `reader`'s head.
-    pub(crate) fn resolve_tag(reader: &StoreReader, tag: BlockNumberOrTag) -> RpcResult<At> {
+    /// The number of the open block if it has a mini-block yet (then `latest` is it).
+    fn open_number(&self) -> Option<u64> {
+        let pending = self.chain.pending_view();
+        pending.open.newest_view().map(|v| v.header.number)
+    }
+
+    /// The number `latest` names: the open block once it has a mini-block, else the
+    /// last sealed one.
+    fn latest_number(&self) -> u64 {
+        let pending = self.chain.pending_view();
+        match pending.open.newest_view() {
+            Some(view) => view.header.number,
+            None => self.chain.head().header.number,
+        }
+    }
+
+    /// Resolves a block number or tag against `reader`'s head and the open block.
+    pub(crate) fn resolve_tag(&self, reader: &StoreReader, tag: BlockNumberOrTag) -> RpcResult<At> {
         let head = Self::head_of(reader)?;
         Ok(match tag {
-            BlockNumberOrTag::Latest | BlockNumberOrTag::Safe | BlockNumberOrTag::Finalized => {
-                At::Sealed(head)
-            }
+            BlockNumberOrTag::Latest | BlockNumberOrTag::Pending => At::Latest,
+            BlockNumberOrTag::Safe | BlockNumberOrTag::Finalized => At::Sealed(head),
             BlockNumberOrTag::Earliest => At::Sealed(0),
-            BlockNumberOrTag::Pending => At::Pending,
             BlockNumberOrTag::Number(n) if n <= head => At::Sealed(n),
+            BlockNumberOrTag::Number(n) if self.open_number() == Some(n) => At::Latest,
             BlockNumberOrTag::Number(_) => return Err(RpcError::HeaderNotFound),
         })
     }
 
-    /// Resolves an EIP-1898 block id.
-    pub(crate) fn resolve(reader: &StoreReader, id: Option<BlockId>) -> RpcResult<At> {
-        match id.unwrap_or(BlockId::Number(BlockNumberOrTag::Latest)) {
-            BlockId::Number(tag) => Self::resolve_tag(reader, tag),
-            BlockId::Hash(h) => reader
-                .number_of(&h.block_hash)?
-                .map(At::Sealed)
-                .ok_or(RpcError::HeaderNotFound),
+    /// Resolves an EIP-1898 block id: a sealed block's hash, or a view's.
+    pub(crate) fn resolve(&self, reader: &StoreReader, id: Option<BlockId>) -> RpcResult<At> {
+        let hash = match id.unwrap_or(BlockId::Number(BlockNumberOrTag::Latest)) {
+            BlockId::Number(tag) => return self.resolve_tag(reader, tag),
+            BlockId::Hash(h) => h.block_hash,
+        };
+        if let Some(n) = reader.number_of(&hash)? {
+            return Ok(At::Sealed(n));
+        }
+        {
+            let pending = self.chain.pending_view();
+            let open = &pending.open;
+            if let Some(&i) = open.view_by_hash.get(&hash) {
+                return Ok(if i + 1 == open.views.len() {
+                    At::Latest
+                } else {
+                    At::View(hash, open.views[i].header.number)
+                });
+            }
+        }
+        // A view of a block sealed since: in the store (the seal commits before the open
+        // block lets its views go, so one of the two has it).
+        match reader.view_location(&hash)? {
+            Some((number, _)) => Ok(At::View(hash, number)),
+            None => match self.reader()?.view_location(&hash)? {
+                Some((number, _)) => Ok(At::View(hash, number)),
+                None => Err(RpcError::HeaderNotFound),
+            },
         }
     }
 
-    /// Checks that state is available at `at` (only the head and pending are kept).
+    /// Checks that state is available at `at`: the newest state and the last sealed
+    /// block's are kept, nothing older.
     pub(crate) fn state_at(reader: &StoreReader, at: At) -> RpcResult<At> {
         let head = Self::head_of(reader)?;
         match at {
             At::Sealed(n) if n != head => Err(RpcError::HistoricalState { requested: n, head }),
+            At::View(hash, _) => Err(RpcError::ViewState(hash)),
             other => Ok(other),
         }
     }
 
     fn account(&self, address: Address, block: Option<BlockId>) -> RpcResult<(u64, U256, B256)> {
         let reader = self.reader()?;
-        let at = Self::state_at(&reader, Self::resolve(&reader, block)?)?;
+        let at = Self::state_at(&reader, self.resolve(&reader, block)?)?;
         Ok(match at {
-            At::Pending => self
+            At::Latest => self
                 .chain
                 .pending_view()
                 .state
@@ -125,50 +168,89 @@ impl EthHandler {
                 .map_or((0, U256::ZERO, KECCAK_EMPTY), |a| {
                     (a.nonce, a.balance, a.code_hash)
                 }),
-            At::Sealed(_) => reader
-                .account(&address)?
-                .unwrap_or((0, U256::ZERO, KECCAK_EMPTY)),
+            At::Sealed(_) | At::View(..) => {
+                reader
+                    .account(&address)?
+                    .unwrap_or((0, U256::ZERO, KECCAK_EMPTY))
+            }
         })
     }
 
-    /// The block being built: its executed transactions, with the head as parent.
-    fn pending_block(&self, full: bool) -> RpcResult<Block> {
-        let head = self.chain.head();
-        let pending = self.chain.pending_view();
-        let ctx = pending
-            .open
-            .ctx
-            .unwrap_or(peregrine_sequencer::BlockContext {
-                number: head.header.number + 1,
-                timestamp: head.header.timestamp,
-                base_fee: self.ingress.pending_base_fee(),
-                gas_limit: head.header.gas_limit,
-                beneficiary: head.header.beneficiary,
-                prevrandao: B256::ZERO,
-            });
-        let txs = &pending.open.txs;
-        let gas_used = txs.last().map_or(0, |t| t.receipt.cumulative_gas_used());
-        let header = build_header(head.hash, &ctx, gas_used, B256::ZERO, txs, Bytes::new());
-        let hash = header.hash_slow();
-        let envelopes: Vec<_> = txs.iter().map(|t| t.envelope.clone()).collect();
-        let senders: Vec<_> = txs.iter().map(|t| t.sender).collect();
-        Ok(convert::rpc_block(header, hash, &envelopes, &senders, full))
-    }
-
-    fn sealed_block(reader: &StoreReader, at: At) -> RpcResult<Option<StoredBlock>> {
-        match at {
-            At::Sealed(n) => Ok(reader.block(n)?),
-            At::Pending => Ok(None),
-        }
-    }
-
+    /// The block object `at` names.
     fn block_at(&self, at: At, full: bool) -> RpcResult<Option<Block>> {
-        if at == At::Pending {
-            return self.pending_block(full).map(Some);
+        match at {
+            At::Latest => {
+                {
+                    let pending = self.chain.pending_view();
+                    if let Some(view) = pending.open.newest_view() {
+                        return Ok(Some(open_view_block(&pending.open, view, full)));
+                    }
+                }
+                let reader = self.reader()?;
+                let head = Self::head_of(&reader)?;
+                Ok(reader.block(head)?.map(|b| stored_block(b, full)))
+            }
+            At::Sealed(n) => Ok(self.reader()?.block(n)?.map(|b| stored_block(b, full))),
+            At::View(hash, _) => {
+                {
+                    let pending = self.chain.pending_view();
+                    let open = &pending.open;
+                    if let Some(&i) = open.view_by_hash.get(&hash) {
+                        return Ok(Some(open_view_block(open, &open.views[i], full)));
+                    }
+                }
+                Ok(self
+                    .reader()?
+                    .view_block(&hash)?
+                    .map(|b| stored_block(b, full)))
+            }
         }
+    }
+
+    /// The receipts of the block `at` names, each as `eth_getTransactionReceipt` answers
+    /// it (a view's receipts name the views that first included them, a sealed view's
+    /// the sealed block).
+    fn receipts_at(&self, at: At) -> RpcResult<Option<Vec<TransactionReceipt>>> {
+        let covered = match at {
+            At::Latest => {
+                {
+                    let pending = self.chain.pending_view();
+                    let open = &pending.open;
+                    if let Some(view) = open.newest_view() {
+                        return Ok(Some(open_receipts(open, view.tx_end())));
+                    }
+                }
+                let reader = self.reader()?;
+                let head = Self::head_of(&reader)?;
+                return Ok(reader.block(head)?.map(|b| convert::block_receipts(&b)));
+            }
+            At::Sealed(n) => {
+                return Ok(self
+                    .reader()?
+                    .block(n)?
+                    .map(|b| convert::block_receipts(&b)));
+            }
+            At::View(hash, number) => {
+                {
+                    let pending = self.chain.pending_view();
+                    let open = &pending.open;
+                    if let Some(&i) = open.view_by_hash.get(&hash) {
+                        return Ok(Some(open_receipts(open, open.views[i].tx_end())));
+                    }
+                }
+                (hash, number)
+            }
+        };
+        let (hash, number) = covered;
         let reader = self.reader()?;
-        Ok(Self::sealed_block(&reader, at)?
-            .map(|b| convert::rpc_block(b.header, b.hash, &b.txs, &b.senders, full)))
+        let Some((_, covers)) = reader.view_location(&hash)? else {
+            return Ok(None);
+        };
+        Ok(reader.block(number)?.map(|b| {
+            let mut receipts = convert::block_receipts(&b);
+            receipts.truncate(covers as usize);
+            receipts
+        }))
     }
 
     fn fee_history_impl(
@@ -197,9 +279,10 @@ impl EthHandler {
         }
         let reader = self.reader()?;
         let head = Self::head_of(&reader)?;
-        let newest = match Self::resolve_tag(&reader, newest)? {
+        // Fee history covers sealed blocks: `latest` and the open block end at the head.
+        let newest = match self.resolve_tag(&reader, newest)? {
             At::Sealed(n) => n,
-            At::Pending => head,
+            At::Latest | At::View(..) => head,
         };
         let oldest = newest.saturating_sub(count - 1);
         let mut base_fees = Vec::new();
@@ -252,21 +335,21 @@ fn parse_timeout(v: &serde_json::Value) -> RpcResult<u64> {
     })
 }
 
-/// The receipt of a preconfirmed transaction whose block is not sealed yet: `blockNumber`
-/// is the block it will be sealed in, `blockHash` the hash of the mini-block that
-/// preconfirmed it (see docs/api.md).
-fn preconfirmed_receipt_json(
-    record: &peregrine_sequencer::signer::MiniBlockRecord,
-    tx: &peregrine_sequencer::ExecutedTx,
-    block: &peregrine_sequencer::BlockContext,
-) -> TransactionReceipt {
-    let place = convert::TxPlace {
-        block_hash: Some(record.hash),
-        block_number: block.number,
-        timestamp: block.timestamp,
+/// Where transaction `tx` of the open block sits: its block hash is that of the view
+/// that first included it (see docs/api.md, "Blocks under construction").
+fn open_place(tx: &ExecutedTx, ctx: &BlockContext, view_hash: Option<B256>) -> convert::TxPlace {
+    convert::TxPlace {
+        block_hash: view_hash,
+        block_number: ctx.number,
+        timestamp: ctx.timestamp,
         index: u64::from(tx.index_in_block),
-        base_fee: block.base_fee,
-    };
+        base_fee: ctx.base_fee,
+    }
+}
+
+/// The receipt of an executed transaction at `place`: the same fields before and after
+/// its block seals, but for the block hash.
+fn executed_receipt(tx: &ExecutedTx, place: convert::TxPlace) -> TransactionReceipt {
     convert::rpc_receipt(
         &tx.envelope,
         tx.sender,
@@ -275,6 +358,31 @@ fn preconfirmed_receipt_json(
         tx.receipt.cumulative_gas_used() - tx.gas_used,
         tx.first_log_index,
     )
+}
+
+/// The receipt of transaction `i` of the open block.
+fn open_receipt(open: &OpenBlock, i: usize) -> Option<TransactionReceipt> {
+    let (tx, ctx, view) = (open.txs.get(i)?, open.ctx?, open.view_of_tx(i)?);
+    Some(executed_receipt(tx, open_place(tx, &ctx, Some(view.hash))))
+}
+
+/// The receipts of the open block's first `end` transactions.
+fn open_receipts(open: &OpenBlock, end: usize) -> Vec<TransactionReceipt> {
+    (0..end.min(open.txs.len()))
+        .filter_map(|i| open_receipt(open, i))
+        .collect()
+}
+
+/// The open block as `view` shows it: its header, and the transactions it covers.
+fn open_view_block(open: &OpenBlock, view: &OpenView, full: bool) -> Block {
+    let txs = &open.txs[..view.tx_end().min(open.txs.len())];
+    let envelopes: Vec<_> = txs.iter().map(|t| t.envelope.clone()).collect();
+    let senders: Vec<_> = txs.iter().map(|t| t.sender).collect();
+    convert::rpc_block(view.header.clone(), view.hash, &envelopes, &senders, full)
+}
+
+fn stored_block(b: StoredBlock, full: bool) -> Block {
+    convert::rpc_block(b.header, b.hash, &b.txs, &b.senders, full)
 }
 
 /// Transaction `index` of a block fetched with full transactions.
@@ -341,7 +449,7 @@ impl EthApiServer for EthHandler {
     }
 
     fn block_number(&self) -> RpcResult<U64> {
-        Ok(U64::from(self.chain.head().header.number))
+        Ok(U64::from(self.latest_number()))
     }
 
     fn syncing(&self) -> RpcResult<bool> {
@@ -358,8 +466,10 @@ impl EthApiServer for EthHandler {
 
     fn transaction_count(&self, address: Address, block: Option<BlockId>) -> RpcResult<U64> {
         let reader = self.reader()?;
-        if let At::Pending = Self::state_at(&reader, Self::resolve(&reader, block)?)? {
-            // Counts the sender's transactions still in the ring, as geth counts its pool.
+        if let At::Latest = Self::state_at(&reader, self.resolve(&reader, block)?)? {
+            // `latest` and `pending` alike: after the sender's transactions that ingress
+            // accepted before this call (microseconds from execution), so that a wallet
+            // sending several in a row at `latest` (cast) gets the next nonce each time.
             return Ok(U64::from(self.chain.pending_nonce(&address)));
         }
         Ok(U64::from(self.account(address, block)?.0))
@@ -367,10 +477,10 @@ impl EthApiServer for EthHandler {
 
     fn code(&self, address: Address, block: Option<BlockId>) -> RpcResult<Bytes> {
         let reader = self.reader()?;
-        let at = Self::state_at(&reader, Self::resolve(&reader, block)?)?;
+        let at = Self::state_at(&reader, self.resolve(&reader, block)?)?;
         Ok(match at {
-            At::Pending => self.chain.pending_view().state.code_of(&address),
-            At::Sealed(_) => match reader.account(&address)? {
+            At::Latest => self.chain.pending_view().state.code_of(&address),
+            At::Sealed(_) | At::View(..) => match reader.account(&address)? {
                 Some((_, _, hash)) if hash != KECCAK_EMPTY => {
                     reader.code(&hash)?.unwrap_or_default()
                 }
@@ -381,10 +491,10 @@ impl EthApiServer for EthHandler {
 
     fn storage_at(&self, address: Address, slot: U256, block: Option<BlockId>) -> RpcResult<B256> {
         let reader = self.reader()?;
-        let at = Self::state_at(&reader, Self::resolve(&reader, block)?)?;
+        let at = Self::state_at(&reader, self.resolve(&reader, block)?)?;
         let value = match at {
-            At::Pending => self.chain.pending_view().state.storage(&address, &slot),
-            At::Sealed(_) => reader.storage(&address, &slot)?,
+            At::Latest => self.chain.pending_view().state.storage(&address, &slot),
+            At::Sealed(_) | At::View(..) => reader.storage(&address, &slot)?,
         };
         Ok(B256::from(value))
     }
@@ -446,33 +556,49 @@ impl EthApiServer for EthHandler {
     }
 
     fn transaction_by_hash(&self, hash: B256) -> RpcResult<Option<Transaction>> {
-        let reader = self.reader()?;
-        if let Some((number, index)) = reader.tx_location(&hash)? {
-            let (header, block_hash, tx, sender) = reader
-                .block_tx(number, index as usize)?
-                .ok_or(RpcError::HeaderNotFound)?;
-            let place = convert::TxPlace {
-                block_hash: Some(block_hash),
-                block_number: header.number,
-                timestamp: header.timestamp,
-                index: u64::from(index),
-                base_fee: header.base_fee_per_gas.unwrap_or_default(),
-            };
-            return Ok(Some(convert::rpc_tx(&tx, sender, Some(place))));
+        self.chain.await_ordered(&hash);
+        // The open block first: a seal stores the block before the open block lets it go.
+        {
+            let pending = self.chain.pending_view();
+            let open = &pending.open;
+            if let Some(&i) = open.by_hash.get(&hash) {
+                let tx = &open.txs[i];
+                let place = open
+                    .ctx
+                    .map(|ctx| open_place(tx, &ctx, open.view_of_tx(i).map(|v| v.hash)));
+                return Ok(Some(convert::rpc_tx(&tx.envelope, tx.sender, place)));
+            }
         }
-        let pending = self.chain.pending_view();
-        Ok(pending.open.by_hash.get(&hash).map(|&i| {
-            let tx = &pending.open.txs[i];
-            convert::rpc_tx(&tx.envelope, tx.sender, None)
-        }))
+        let reader = self.reader()?;
+        let Some((number, index)) = reader.tx_location(&hash)? else {
+            return Ok(None);
+        };
+        let (header, block_hash, tx, sender) = reader
+            .block_tx(number, index as usize)?
+            .ok_or(RpcError::HeaderNotFound)?;
+        let place = convert::TxPlace {
+            block_hash: Some(block_hash),
+            block_number: header.number,
+            timestamp: header.timestamp,
+            index: u64::from(index),
+            base_fee: header.base_fee_per_gas.unwrap_or_default(),
+        };
+        Ok(Some(convert::rpc_tx(&tx, sender, Some(place))))
     }
 
     fn transaction_receipt(&self, hash: B256) -> RpcResult<Option<TransactionReceipt>> {
+        // From the preconfirmation on; a hash ingress just accepted is microseconds from
+        // it, and waited for.
+        self.chain.await_ordered(&hash);
+        {
+            let pending = self.chain.pending_view();
+            let open = &pending.open;
+            if let Some(&i) = open.by_hash.get(&hash) {
+                return Ok(open_receipt(open, i));
+            }
+        }
         let reader = self.reader()?;
         let Some((number, index)) = reader.tx_location(&hash)? else {
-            // As geth: a receipt once the block is sealed, so that `latest` reads after a
-            // receipt see the transaction. Preconfirmed receipts come from
-            // `eth_sendRawTransactionSync` and the feeds.
             return Ok(None);
         };
         let block = reader.block(number)?.ok_or(RpcError::HeaderNotFound)?;
@@ -481,7 +607,7 @@ impl EthApiServer for EthHandler {
 
     fn block_by_number(&self, number: BlockNumberOrTag, full: bool) -> RpcResult<Option<Block>> {
         let reader = self.reader()?;
-        match Self::resolve_tag(&reader, number) {
+        match self.resolve_tag(&reader, number) {
             Ok(at) => self.block_at(at, full),
             Err(RpcError::HeaderNotFound) => Ok(None),
             Err(e) => Err(e),
@@ -490,9 +616,10 @@ impl EthApiServer for EthHandler {
 
     fn block_by_hash(&self, hash: B256, full: bool) -> RpcResult<Option<Block>> {
         let reader = self.reader()?;
-        match reader.number_of(&hash)? {
-            Some(n) => self.block_at(At::Sealed(n), full),
-            None => Ok(None),
+        match self.resolve(&reader, Some(BlockId::from(hash))) {
+            Ok(at) => self.block_at(at, full),
+            Err(RpcError::HeaderNotFound) => Ok(None),
+            Err(e) => Err(e),
         }
     }
 
@@ -530,33 +657,57 @@ impl EthApiServer for EthHandler {
 
     fn block_receipts(&self, block: BlockId) -> RpcResult<Option<Vec<TransactionReceipt>>> {
         let reader = self.reader()?;
-        let at = match Self::resolve(&reader, Some(block)) {
-            Ok(at) => at,
-            Err(RpcError::HeaderNotFound) => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        Ok(Self::sealed_block(&reader, at)?.map(|b| convert::block_receipts(&b)))
+        match self.resolve(&reader, Some(block)) {
+            Ok(at) => self.receipts_at(at),
+            Err(RpcError::HeaderNotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     fn logs(&self, filter: Filter) -> RpcResult<Vec<Log>> {
         crate::limits::log_filter(&filter, self.cfg.max_filter_items)?;
         let reader = self.reader()?;
         let head = Self::head_of(&reader)?;
+        let mut out = Vec::new();
+        let mut push = |receipts: Vec<TransactionReceipt>| -> RpcResult<()> {
+            for receipt in receipts {
+                for log in receipt.inner.logs() {
+                    if filter.matches(&log.inner) {
+                        if out.len() >= self.cfg.max_logs {
+                            return Err(RpcError::LimitExceeded(format!(
+                                "query returned more than {} results",
+                                self.cfg.max_logs
+                            )));
+                        }
+                        out.push(log.clone());
+                    }
+                }
+            }
+            Ok(())
+        };
         let (from, to) = match filter.block_option {
             FilterBlockOption::AtBlockHash(hash) => {
-                let n = reader.number_of(&hash)?.ok_or(RpcError::HeaderNotFound)?;
-                (n, n)
+                match self.resolve(&reader, Some(BlockId::from(hash)))? {
+                    At::Sealed(n) => (n, n),
+                    at => {
+                        push(self.receipts_at(at)?.ok_or(RpcError::HeaderNotFound)?)?;
+                        return Ok(out);
+                    }
+                }
             }
             FilterBlockOption::Range {
                 from_block,
                 to_block,
             } => {
+                // The open block counts once it has a mini-block: `latest` is then it.
+                let top = self.open_number().unwrap_or(head).max(head);
                 let number = |tag: Option<BlockNumberOrTag>| -> RpcResult<u64> {
                     match tag.unwrap_or(BlockNumberOrTag::Latest) {
-                        BlockNumberOrTag::Number(n) => Ok(n.min(head)),
-                        tag => match Self::resolve_tag(&reader, tag)? {
-                            At::Sealed(n) => Ok(n),
-                            At::Pending => Ok(head),
+                        BlockNumberOrTag::Number(n) => Ok(n.min(top)),
+                        BlockNumberOrTag::Latest | BlockNumberOrTag::Pending => Ok(top),
+                        tag => match self.resolve_tag(&reader, tag)? {
+                            At::Sealed(n) | At::View(_, n) => Ok(n),
+                            At::Latest => Ok(top),
                         },
                     }
                 };
@@ -575,26 +726,32 @@ impl EthApiServer for EthHandler {
                 self.cfg.max_log_range
             )));
         }
-        let mut out = Vec::new();
         for n in from..=to {
+            if n > head {
+                // The open block: only the receipts whose blooms may match are built.
+                let pending = self.chain.pending_view();
+                let open = &pending.open;
+                if open.ctx.is_some_and(|c| c.number == n) {
+                    let matching = (0..open.txs.len())
+                        .filter(|&i| filter.matches_bloom(open.txs[i].receipt.bloom()))
+                        .filter_map(|i| open_receipt(open, i))
+                        .collect();
+                    push(matching)?;
+                    continue;
+                }
+                drop(pending);
+                // Sealed since the reader was opened: read it from a fresh one.
+                if let Some(block) = self.reader()?.block(n)? {
+                    push(convert::block_receipts(&block))?;
+                }
+                continue;
+            }
             let header = reader.header(n)?.ok_or(RpcError::HeaderNotFound)?;
             if !filter.matches_bloom(header.logs_bloom) {
                 continue;
             }
             let block = reader.block(n)?.ok_or(RpcError::HeaderNotFound)?;
-            for receipt in convert::block_receipts(&block) {
-                for log in receipt.inner.logs() {
-                    if filter.matches(&log.inner) {
-                        if out.len() >= self.cfg.max_logs {
-                            return Err(RpcError::LimitExceeded(format!(
-                                "query returned more than {} results",
-                                self.cfg.max_logs
-                            )));
-                        }
-                        out.push(log.clone());
-                    }
-                }
-            }
+            push(convert::block_receipts(&block))?;
         }
         Ok(out)
     }
@@ -655,7 +812,10 @@ impl EthApiServer for EthHandler {
                 tx,
                 block,
             }) => {
-                let receipt = preconfirmed_receipt_json(&record, &tx, &block);
+                // The view that ends with this mini-block: the block the receipt names,
+                // fetchable with eth_getBlockByHash, until the block seals.
+                let view = self.chain.view_of(&record)?.map(|(hash, _)| hash);
+                let receipt = executed_receipt(&tx, open_place(&tx, &block, view));
                 let sent = peregrine_sequencer::sequencer_loop::now_us();
                 Ok(PreconfirmedReceipt {
                     receipt,

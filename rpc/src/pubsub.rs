@@ -69,7 +69,8 @@ enum Emit {
     MiniBlocks(Arc<RecordJson>),
     Preconfirmations(PreconfParams),
     StateChanges(Vec<Address>),
-    Logs(Box<Filter>),
+    /// With the chain, for the block view each log's transaction is in.
+    Logs(Box<Filter>, Arc<peregrine_sequencer::Chain>),
 }
 
 impl Emit {
@@ -78,7 +79,7 @@ impl Emit {
             Emit::MiniBlocks(_) => "miniBlocks",
             Emit::Preconfirmations(_) => "preconfirmations",
             Emit::StateChanges(_) => "stateChanges",
-            Emit::Logs(_) => "logs",
+            Emit::Logs(..) => "logs",
         }
     }
 
@@ -114,15 +115,23 @@ impl Emit {
                     }
                 }
             }
-            Emit::Logs(filter) => {
+            Emit::Logs(filter, chain) => {
+                // The block a log names is the view that ends with its mini-block, as
+                // in its receipt (docs/api.md, "Blocks under construction"); built only
+                // when a log matches.
+                let mut view = None;
                 for tx in &record.transactions {
                     for (j, log) in tx.logs.iter().enumerate() {
                         if filter.matches(log) {
+                            if view.is_none() {
+                                view = Some(chain.view_of(record).map_err(|e| e.to_string())?);
+                            }
+                            let (block_hash, timestamp) = view.flatten().unzip();
                             let rpc = Log {
                                 inner: log.clone(),
-                                block_hash: Some(record.hash),
+                                block_hash,
                                 block_number: Some(record.block_number()),
-                                block_timestamp: Some(record.header.timestamp_micros / 1_000_000),
+                                block_timestamp: timestamp,
                                 transaction_hash: Some(tx.hash),
                                 transaction_index: Some(u64::from(tx.block_index)),
                                 log_index: Some(tx.first_log_index + j as u64),
@@ -428,7 +437,7 @@ fn within_limits(handler: &EthHandler, from: Option<u64>, emit: &Emit) -> Result
         Emit::StateChanges(addresses) => {
             crate::limits::list("addresses", addresses.len(), max, key)?
         }
-        Emit::Logs(filter) => crate::limits::log_filter(filter, max)?,
+        Emit::Logs(filter, _) => crate::limits::log_filter(filter, max)?,
     }
     let head = handler.chain.feed.next_number();
     let depth = from.map_or(0, |n| head.saturating_sub(n));
@@ -470,10 +479,14 @@ pub(crate) async fn subscribe(
             }
         }),
         "logs" => match params {
-            None | Some(Value::Null) => Ok((None, Emit::Logs(Box::default()))),
+            None | Some(Value::Null) => {
+                Ok((None, Emit::Logs(Box::default(), handler.chain.clone())))
+            }
             Some(v) => serde_json::from_value::<Filter>(v)
                 .map_err(|e| e.to_string())
-                .and_then(|f| live_only(&f).map(|()| (None, Emit::Logs(Box::new(f))))),
+                .and_then(|f| {
+                    live_only(&f).map(|()| (None, Emit::Logs(Box::new(f), handler.chain.clone())))
+                }),
         },
         other => Err(format!(
             "unknown subscription kind `{other}`; supported: {}",

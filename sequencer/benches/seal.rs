@@ -13,9 +13,9 @@ use alloy_primitives::{Address, B256, Bytes, Signature, TxKind, U256};
 use criterion::{Criterion, criterion_group, criterion_main};
 use peregrine_sequencer::{
     BlockContext, ExecutedTx, WorldState,
-    chain::build_header,
     diff::{AccountFields, StateDiff},
     testing::block_context,
+    view::{ViewBuilder, ViewParts},
 };
 use std::hint::black_box;
 
@@ -116,18 +116,33 @@ fn seal(c: &mut Criterion) {
             black_box(state.state_root())
         })
     });
+    let envelopes: Vec<_> = txs.iter().map(|t| t.envelope.clone()).collect();
+    let receipts: Vec<_> = txs.iter().map(|t| t.receipt.clone()).collect();
     group.bench_function("header_20k_txs_tx_and_receipt_roots", |b| {
         b.iter(|| {
-            black_box(build_header(
+            let parts = ViewParts::over(&envelopes, &receipts);
+            black_box(peregrine_sequencer::view::block_header(
                 B256::ZERO,
                 &ctx,
-                0,
+                &parts,
                 B256::ZERO,
-                &txs,
                 Bytes::new(),
             ))
         })
     });
+    // The log thread's work for the open block's views ([`peregrine_sequencer::view`]):
+    // the same 20k transactions, with both roots read after every mini-block.
+    for per_mini in [1usize, 20] {
+        group.bench_function(format!("views_20k_txs_mini_blocks_of_{per_mini}"), |b| {
+            b.iter(|| {
+                let mut views = ViewBuilder::default();
+                for chunk in txs.chunks(per_mini) {
+                    let parts = views.push(1, chunk.iter().map(|t| (&t.envelope, &t.receipt)));
+                    black_box(parts);
+                }
+            })
+        });
+    }
     group.finish();
 }
 

@@ -51,12 +51,13 @@ fn block() -> (StoredBlock, Vec<Arc<MiniBlockRecord>>, StateDiff) {
         }
     }
     assert_eq!(records.len() as u64, TXS, "one mini-block per transfer");
-    let header = peregrine_sequencer::chain::build_header(
+    let envelopes: Vec<_> = txs.iter().map(|t| t.envelope.clone()).collect();
+    let receipts: Vec<_> = txs.iter().map(|t| t.receipt.clone()).collect();
+    let header = peregrine_sequencer::view::block_header(
         B256::ZERO,
         &block_context(1),
-        21_000 * TXS,
+        &peregrine_sequencer::view::ViewParts::over(&envelopes, &receipts),
         B256::ZERO,
-        &txs,
         Default::default(),
     );
     (StoredBlock::new(header, &txs), records, diff)
@@ -75,7 +76,7 @@ fn written_ahead(records: &[Arc<MiniBlockRecord>]) -> (tempfile::TempDir, Store,
     let (dir, store) = fresh_store();
     let mut writer = store.begin_block().unwrap();
     writer
-        .add_mini_blocks(records.iter().map(|r| r.as_ref()))
+        .add_mini_blocks(records.iter().map(|r| (r.as_ref(), None)))
         .unwrap();
     (dir, store, writer)
 }
@@ -173,7 +174,7 @@ fn main() {
             },
             |(dir, store, mut writer)| {
                 for r in &records {
-                    writer.add_mini_blocks([r.as_ref()]).unwrap();
+                    writer.add_mini_blocks([(r.as_ref(), None)]).unwrap();
                 }
                 (dir, store, writer)
             },

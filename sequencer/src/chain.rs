@@ -7,6 +7,7 @@
 //! client may already hold a promise for; `latest` reads open a redb read transaction
 //! ([`Chain::reader`]) that pins one head.
 
+use crate::view::{OpenView, ViewParts, ViewSeed, block_header};
 use crate::{
     block::{BlockContext, BlockEnd},
     diff::StateDiff,
@@ -19,13 +20,8 @@ use crate::{
     store::{BlockWriter, Counters, Store, StoreReader, StoredBlock},
     tx::ExecutedTx,
 };
-use alloy_consensus::{
-    EMPTY_OMMER_ROOT_HASH, Header, TxReceipt,
-    proofs::{calculate_receipt_root, calculate_transaction_root},
-};
-use alloy_eips::eip7685::EMPTY_REQUESTS_HASH;
-use alloy_primitives::{Address, B256, Bloom, Bytes, map::B256Map};
-use alloy_trie::EMPTY_ROOT_HASH;
+use alloy_consensus::Header;
+use alloy_primitives::{Address, B256, Bytes, map::B256Map};
 use parking_lot::{Condvar, Mutex, RwLock, RwLockReadGuard};
 use std::{
     collections::VecDeque,
@@ -58,6 +54,26 @@ pub struct OpenBlock {
     pub mini_blocks: u64,
     /// Signed records of the open block's mini-blocks.
     pub records: Vec<Arc<MiniBlockRecord>>,
+    /// The open block's views ([`crate::view`]), one per mini-block, in order.
+    pub views: Vec<OpenView>,
+    /// Index into `views` by hash.
+    pub view_by_hash: B256Map<usize>,
+}
+
+impl OpenBlock {
+    /// The view that first includes transaction `index` of the block: the one its
+    /// receipt names until the seal.
+    pub fn view_of_tx(&self, index: usize) -> Option<&OpenView> {
+        let at = self
+            .views
+            .partition_point(|v| (v.parts.tx_count as usize) <= index);
+        self.views.get(at)
+    }
+
+    /// The newest view (after the latest mini-block), if the block has one yet.
+    pub fn newest_view(&self) -> Option<&OpenView> {
+        self.views.last()
+    }
 }
 
 /// The pending view: state after the latest mini-block, and the open block.
@@ -251,6 +267,90 @@ impl Chain {
             .map(|r| (Arc::new(r), index as usize)))
     }
 
+    /// The hash of sealed block `number`, waiting (at most `wait`) for one being sealed:
+    /// a block's hash is known a fraction of a millisecond into its seal, before redb
+    /// has it. `None` if it is not sealed within `wait`, or does not exist.
+    pub fn sealed_hash(&self, number: u64, wait: Duration) -> Result<Option<B256>, StoreError> {
+        let head = self.head();
+        if head.header.number == number {
+            return Ok(Some(head.hash));
+        }
+        if number < head.header.number {
+            return Ok(match self.hashes.get(number) {
+                Some(hash) => Some(hash),
+                None => self.reader()?.header(number)?.map(|h| h.hash_slow()),
+            });
+        }
+        Ok(self.hashes.wait_within(number, wait))
+    }
+
+    /// The hash and timestamp of the block view that ends with mini-block `record`
+    /// ([`crate::view`]): the block a receipt from that mini-block names until its block
+    /// seals. For a live record this is one keccak (and, in the first instants of a
+    /// block, a wait for the parent's seal, bounded by [`PENDING_CATCH_UP`]); a record
+    /// read back from the store has its view rebuilt from the open block or the sealed
+    /// one. `None` if the parent does not seal in time, or the block is gone.
+    pub fn view_of(&self, record: &MiniBlockRecord) -> Result<Option<(B256, u64)>, StoreError> {
+        if let Some(seed) = &record.view {
+            let parent = record.block_number().saturating_sub(1);
+            let Some(parent) = self.sealed_hash(parent, PENDING_CATCH_UP)? else {
+                tracing::warn!(
+                    block = record.block_number(),
+                    "the parent block is still not sealed; no view hash"
+                );
+                return Ok(None);
+            };
+            let hash = seed.header(parent, record.hash).hash_slow();
+            return Ok(Some((hash, seed.ctx.timestamp)));
+        }
+        {
+            let pending = self.pending_view();
+            if let Some(view) = pending
+                .open
+                .views
+                .iter()
+                .find(|v| v.mini_block == record.number())
+            {
+                return Ok(Some((view.hash, view.header.timestamp)));
+            }
+        }
+        let reader = self.reader()?;
+        let (Some(block), Some(last)) = (
+            reader.block(record.block_number())?,
+            record.transactions.last(),
+        ) else {
+            return Ok(None);
+        };
+        let covers = (last.block_index as usize + 1).min(block.txs.len());
+        let seed = ViewSeed {
+            ctx: crate::view::context_of(&block.header),
+            parts: ViewParts::over(&block.txs[..covers], &block.receipts[..covers]),
+        };
+        let hash = seed
+            .header(block.header.parent_hash, record.hash)
+            .hash_slow();
+        Ok(Some((hash, block.header.timestamp)))
+    }
+
+    /// Waits until `hash`, if ingress accepted it, has been executed, queued for a nonce
+    /// gap or dropped: microseconds, at most [`PENDING_CATCH_UP`]. A client that asks for
+    /// a receipt right after `eth_sendRawTransaction` answered then finds it.
+    pub fn await_ordered(&self, hash: &B256) {
+        if !self.inflight.lock().contains(hash) {
+            return;
+        }
+        let deadline = Instant::now() + PENDING_CATCH_UP;
+        let (lock, signal) = &self.applied;
+        let mut guard = lock.lock();
+        while self.inflight.lock().contains(hash)
+            && !matches!(self.tx_status(hash), Some(TxStatus::Queued { .. }))
+        {
+            if signal.wait_until(&mut guard, deadline).timed_out() {
+                break;
+            }
+        }
+    }
+
     /// The status of a transaction that was queued or dropped.
     pub fn tx_status(&self, hash: &B256) -> Option<TxStatus> {
         self.statuses.lock().map.get(hash).cloned()
@@ -320,47 +420,6 @@ impl Chain {
     }
 }
 
-/// Builds the header of a block over `txs` on top of `parent`.
-pub fn build_header(
-    parent_hash: B256,
-    ctx: &BlockContext,
-    gas_used: u64,
-    state_root: B256,
-    txs: &[ExecutedTx],
-    extra_data: Bytes,
-) -> Header {
-    let envelopes: Vec<_> = txs.iter().map(|t| t.envelope.clone()).collect();
-    let receipts: Vec<_> = txs.iter().map(|t| t.receipt.clone()).collect();
-    let mut bloom = Bloom::ZERO;
-    for r in &receipts {
-        bloom.accrue_bloom(&r.bloom());
-    }
-    Header {
-        parent_hash,
-        ommers_hash: EMPTY_OMMER_ROOT_HASH,
-        beneficiary: ctx.beneficiary,
-        state_root,
-        transactions_root: calculate_transaction_root(&envelopes),
-        receipts_root: calculate_receipt_root(&receipts),
-        logs_bloom: bloom,
-        difficulty: Default::default(),
-        number: ctx.number,
-        gas_limit: ctx.gas_limit,
-        gas_used,
-        timestamp: ctx.timestamp,
-        extra_data,
-        mix_hash: ctx.prevrandao,
-        nonce: Default::default(),
-        base_fee_per_gas: Some(ctx.base_fee),
-        withdrawals_root: Some(EMPTY_ROOT_HASH),
-        blob_gas_used: Some(0),
-        excess_blob_gas: Some(0),
-        parent_beacon_block_root: Some(B256::ZERO),
-        requests_hash: Some(EMPTY_REQUESTS_HASH),
-        ..Default::default()
-    }
-}
-
 /// The thread behind [`Chain`]: consumes the sequencer loop's events.
 pub(crate) struct ChainService {
     pub(crate) chain: Arc<Chain>,
@@ -382,8 +441,8 @@ pub(crate) struct ChainService {
     /// as they are applied, so a seal writes only the rest, the block, the state and the
     /// commit (at 1k TPS, mini-block records and their index were half of a seal's CPU).
     pub(crate) writer: Option<BlockWriter>,
-    /// Applied mini-blocks not yet in `writer`.
-    pub(crate) unwritten: Vec<Arc<MiniBlockRecord>>,
+    /// Applied mini-blocks not yet in `writer`, with the hashes of their views.
+    pub(crate) unwritten: Vec<(Arc<MiniBlockRecord>, B256)>,
     /// Sealed blocks between checkpoints ([`crate::SequencerConfig::checkpoint_blocks`]).
     pub(crate) checkpoint_blocks: u64,
     /// Blocks committed since the last checkpoint, not yet durable in redb.
@@ -478,6 +537,8 @@ impl ChainService {
             self.counters.next_seq = last.seq + 1;
         }
         let hashes: Vec<B256> = mini.txs.iter().map(|t| t.hash).collect();
+        let view = self.view(&signed);
+        let view_hash = view.hash;
         {
             let mut pending = self.chain.pending.write();
             pending.state.apply(diff);
@@ -489,6 +550,8 @@ impl ChainService {
                 open.by_hash.insert(tx.hash, open.txs.len());
                 open.txs.push(tx.clone());
             }
+            open.view_by_hash.insert(view.hash, open.views.len());
+            open.views.push(view);
         }
         // Only now that they are visible in the open block do they leave the in-flight
         // set, so a duplicate is caught by one check or the other at every moment.
@@ -506,12 +569,50 @@ impl ChainService {
         self.chain.signal_applied();
         // Last: readers and the promise path do not wait for redb. Nothing reads it from
         // there before the seal commits.
-        self.unwritten.push(signed.record.clone());
+        self.unwritten.push((signed.record.clone(), view_hash));
         if self.unwritten.len() >= WRITE_AHEAD {
             match self.write_ahead() {
                 Ok(writer) => self.writer = Some(writer),
                 Err(e) => self.fail(format!("cannot store mini-blocks: {e}")),
             }
+        }
+    }
+
+    /// The view that ends with `signed`: its parts come from the log thread (computed
+    /// there, before publication, for the sync receipt); the parent is the head, sealed
+    /// before this block's first mini-block reached this thread.
+    fn view(&self, signed: &crate::signer::SignedMiniBlock) -> OpenView {
+        let record = &signed.record;
+        let head = self.chain.head();
+        if head.header.number + 1 != record.block_number() {
+            self.fail(format!(
+                "mini-block {} of block {} applied on head {}",
+                record.number(),
+                record.block_number(),
+                head.header.number
+            ));
+        }
+        let seed = match &record.view {
+            Some(seed) => *seed,
+            None => {
+                // Not from the log thread (a test's record): built from the open block.
+                let pending = self.chain.pending.read();
+                let open = &pending.open;
+                let txs = open.txs.iter().chain(signed.mini.txs.iter());
+                let (envelopes, receipts): (Vec<_>, Vec<_>) =
+                    txs.map(|t| (t.envelope.clone(), t.receipt.clone())).unzip();
+                ViewSeed {
+                    ctx: signed.mini.block,
+                    parts: ViewParts::over(&envelopes, &receipts),
+                }
+            }
+        };
+        let header = seed.header(head.hash, record.hash);
+        OpenView {
+            hash: header.hash_slow(),
+            header,
+            parts: seed.parts,
+            mini_block: record.number(),
         }
     }
 
@@ -522,7 +623,7 @@ impl ChainService {
             Some(writer) => writer,
             None => self.chain.store.begin_block()?,
         };
-        writer.add_mini_blocks(self.unwritten.iter().map(|r| r.as_ref()))?;
+        writer.add_mini_blocks(self.unwritten.iter().map(|(r, v)| (r.as_ref(), Some(*v))))?;
         self.unwritten.clear();
         Ok(writer)
     }
@@ -550,18 +651,39 @@ impl ChainService {
         let state_root = self.chain.pending.write().state.state_root();
         let (block, records) = {
             let pending = self.chain.pending.read();
-            let txs = &pending.open.txs;
-            let header = build_header(
-                parent.hash,
-                &end.ctx,
-                end.gas_used,
-                state_root,
-                txs,
-                Bytes::new(),
-            );
-            (StoredBlock::new(header, txs), pending.open.records.len())
+            let open = &pending.open;
+            let txs = &open.txs;
+            // The newest view's tries cover the whole block: the seal reuses them.
+            let parts = match open.views.last() {
+                Some(view)
+                    if view.parts.tx_count as usize == txs.len()
+                        && view.parts.gas_used == end.gas_used =>
+                {
+                    view.parts
+                }
+                None if txs.is_empty() => ViewParts::default(),
+                _ => {
+                    tracing::error!(
+                        block = end.ctx.number,
+                        "the open block's views do not cover its transactions; sealing from scratch"
+                    );
+                    let (envelopes, receipts): (Vec<_>, Vec<_>) = txs
+                        .iter()
+                        .map(|t| (t.envelope.clone(), t.receipt.clone()))
+                        .unzip();
+                    ViewParts {
+                        gas_used: end.gas_used,
+                        ..ViewParts::over(&envelopes, &receipts)
+                    }
+                }
+            };
+            let header = block_header(parent.hash, &end.ctx, &parts, state_root, Bytes::new());
+            (StoredBlock::new(header, txs), open.records.len())
         };
         let (hash, sealed) = (block.hash, block.txs.len());
+        // Known now, a fraction of a millisecond into the seal: the next block's views
+        // (and sync receipts naming them) need it, and need not wait for redb.
+        self.chain.hashes.insert(block.header.number, hash);
         let diff = std::mem::take(&mut self.block_diff);
         // Readable at once, durable at the next checkpoint: until then the write-ahead
         // log keeps the block's records.
@@ -573,31 +695,39 @@ impl ChainService {
             // The checkpoint syncs anyway: only its duration is at stake.
             tracing::warn!(error = %e, "cannot start writing the block to disk");
         }
-        self.chain.hashes.insert(block.header.number, hash);
         let head = Head {
             header: block.header,
             hash,
         };
-        *self.chain.head.write() = head.clone();
-        // No subscriber is not an error.
-        let _ = self.chain.heads.send(head);
         // Only this block's transactions leave the open block; they stayed readable there
-        // until the store had them. They are dropped after the lock is released.
-        let (sealed_txs, sealed_records, accounts) = {
+        // until the store had them. The head moves under the same lock, so a reader
+        // holding the pending view sees the block open or sealed, never both or neither.
+        // They are dropped after the lock is released.
+        let (sealed_txs, sealed_records, sealed_views, accounts) = {
             let mut pending = self.chain.pending.write();
+            *self.chain.head.write() = head.clone();
             let open = &mut pending.open;
             let rest = open.txs.split_off(sealed);
             let sealed_txs = std::mem::replace(&mut open.txs, rest);
             let rest = open.records.split_off(records);
             let sealed_records = std::mem::replace(&mut open.records, rest);
+            let sealed_views = std::mem::take(&mut open.views);
             open.by_hash.clear();
             for (i, tx) in open.txs.iter().enumerate() {
                 open.by_hash.insert(tx.hash, i);
             }
+            open.view_by_hash.clear();
             open.ctx = None;
-            (sealed_txs, sealed_records, pending.state.len())
+            (
+                sealed_txs,
+                sealed_records,
+                sealed_views,
+                pending.state.len(),
+            )
         };
-        drop((sealed_txs, sealed_records));
+        // No subscriber is not an error.
+        let _ = self.chain.heads.send(head);
+        drop((sealed_txs, sealed_records, sealed_views));
         self.metrics.seal.record(started.elapsed().as_secs_f64());
         self.metrics.head.set(end.ctx.number as f64);
         self.metrics.accounts.set(accounts as f64);

@@ -52,6 +52,25 @@ impl BlockHashes {
         self.inner.lock().get(&number).copied()
     }
 
+    /// The hash of block `number`, waiting at most `wait` for it to be sealed; `None`
+    /// past that, or once the chain service stopped, or for a block older than the window.
+    pub fn wait_within(&self, number: u64, wait: Duration) -> Option<B256> {
+        let mut map = self.inner.lock();
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            if let Some(hash) = map.get(&number) {
+                return Some(*hash);
+            }
+            let newest = map.last_key_value().map(|(n, _)| *n);
+            if newest.is_some_and(|n| n > number)
+                || self.closed.load(Ordering::Acquire)
+                || self.sealed.wait_until(&mut map, deadline).timed_out()
+            {
+                return map.get(&number).copied();
+            }
+        }
+    }
+
     /// The hash of block `number`, waiting (bounded) for a block still being sealed.
     /// Returns zero for blocks older than the window.
     pub fn wait_for(&self, number: u64) -> B256 {

@@ -50,6 +50,7 @@ pub mod store;
 pub mod testing;
 pub mod trie;
 pub mod tx;
+pub mod view;
 pub mod wal;
 pub(crate) mod writeback;
 

@@ -2,7 +2,7 @@
 
 use crate::{
     block::BlockContext,
-    chain::{Chain, ChainService, Head, build_header},
+    chain::{Chain, ChainService, Head},
     config::SequencerConfig,
     diff::{AccountFields, StateDiff},
     error::NodeError,
@@ -179,12 +179,11 @@ impl Node {
                 beneficiary: Address::ZERO,
                 prevrandao: exec::prevrandao(cfg.chain_id, 0),
             };
-            let header = build_header(
+            let header = crate::view::block_header(
                 B256::ZERO,
                 &ctx,
-                0,
+                &crate::view::ViewParts::default(),
                 state.state_root(),
-                &[],
                 genesis.extra_data.clone(),
             );
             let block = StoredBlock {
@@ -385,6 +384,7 @@ impl Node {
                 chain_id: cfg.chain_id,
                 parent: last_mini_hash,
                 feed: feed.clone(),
+                views: crate::view::ViewBuilder::default(),
             },
             output: durable_tx,
             feed,

@@ -12,6 +12,7 @@ use crate::{
     diff::StateDiff,
     feed::Feed,
     sequencer_loop::{ChainEvent, now_us},
+    view::{ViewBuilder, ViewSeed},
 };
 use alloy_primitives::{Address, B256, Bytes, Log, Signature};
 use peregrine_preconf::{
@@ -147,6 +148,11 @@ pub struct MiniBlockRecord {
     /// Trees built on first use, so each preconfirmation costs O(log n), not a rebuild.
     #[serde(skip)]
     trees: std::sync::OnceLock<Arc<Trees>>,
+    /// The parts of the block view that ends with this mini-block ([`crate::view`]),
+    /// computed by the log thread before it publishes the record. Not persisted: records
+    /// read back from the store have `None`, and their views are rebuilt from the block.
+    #[serde(skip)]
+    pub view: Option<ViewSeed>,
 }
 
 impl PartialEq for MiniBlockRecord {
@@ -356,6 +362,7 @@ pub fn sign_mini_block(
         state_diff,
         signed: mini.signed_us.unwrap_or_else(now_us),
         trees: std::sync::OnceLock::from(Arc::new(trees)),
+        view: None,
     }
 }
 
@@ -367,6 +374,8 @@ pub(crate) struct Signer {
     pub(crate) chain_id: u64,
     pub(crate) parent: B256,
     pub(crate) feed: Arc<Feed>,
+    /// The open block's transaction and receipt tries, for its views.
+    pub(crate) views: ViewBuilder,
 }
 
 impl Signer {
@@ -375,12 +384,15 @@ impl Signer {
     pub(crate) fn sign(&mut self, event: ChainEvent) -> Signed {
         match event {
             ChainEvent::MiniBlock(mini) => {
-                let record = Arc::new(sign_mini_block(
-                    &self.key,
-                    self.chain_id,
-                    self.parent,
-                    &mini,
-                ));
+                let mut record = sign_mini_block(&self.key, self.chain_id, self.parent, &mini);
+                record.view = Some(ViewSeed {
+                    ctx: mini.block,
+                    parts: self.views.push(
+                        mini.block.number,
+                        mini.txs.iter().map(|t| (&t.envelope, &t.receipt)),
+                    ),
+                });
+                let record = Arc::new(record);
                 self.parent = record.hash;
                 // Published once its record is written.
                 Signed::MiniBlock(Arc::new(SignedMiniBlock { mini, record }))

@@ -36,6 +36,9 @@ const LEGACY_TX_INDEX: TableDefinition<&[u8; 32], (u64, u32)> = TableDefinition:
 const LEGACY_TX_MINI: TableDefinition<&[u8; 32], (u64, u32)> =
     TableDefinition::new("tx_mini_block");
 const HASHES: TableDefinition<&str, &[u8; 32]> = TableDefinition::new("hashes");
+/// Block views ([`crate::view`]) of sealed blocks, by hash: (block number, transactions it
+/// covers, mini-block it ends with). The header is rebuilt from the block when asked for.
+const VIEWS: TableDefinition<&[u8; 32], (u64, u32, u64)> = TableDefinition::new("views");
 const HASH_LAST_MINI: &str = "last_mini_block";
 
 const META_HEAD: &str = "head";
@@ -284,6 +287,7 @@ impl Store {
             txn.open_table(META)?;
             txn.open_table(MINI_BLOCKS)?;
             txn.open_table(HASHES)?;
+            txn.open_table(VIEWS)?;
         }
         txn.commit()?;
         let file = std::fs::File::open(path)?;
@@ -318,7 +322,7 @@ impl Store {
         chain_id: u64,
     ) -> Result<(), StoreError> {
         let mut writer = self.begin_block()?;
-        writer.add_mini_blocks(minis.iter().map(|r| r.as_ref()))?;
+        writer.add_mini_blocks(minis.iter().map(|r| (r.as_ref(), None)))?;
         writer.commit(block, diff, counters, chain_id)
     }
 
@@ -357,14 +361,16 @@ pub struct BlockWriter {
 impl BlockWriter {
     /// Stores signed mini-blocks of this block and indexes their transactions. Their
     /// transactions must be the next ones of the block, in order. One call for many
-    /// mini-blocks is cheaper than one each (the tables open once).
+    /// mini-blocks is cheaper than one each (the tables open once). Each may come with the
+    /// hash of the block view that ends with it, indexed so the view stays readable.
     pub fn add_mini_blocks<'a>(
         &mut self,
-        records: impl IntoIterator<Item = &'a MiniBlockRecord>,
+        records: impl IntoIterator<Item = (&'a MiniBlockRecord, Option<B256>)>,
     ) -> Result<(), StoreError> {
         let mut stored = self.txn.open_table(MINI_BLOCKS)?;
         let mut locations = self.txn.open_table(TX_LOCATIONS)?;
-        for record in records {
+        let mut views = self.txn.open_table(VIEWS)?;
+        for (record, view) in records {
             let block = record.header.block_number;
             if let Some((open, _)) = self.last_mini
                 && open != block
@@ -391,6 +397,10 @@ impl BlockWriter {
                 let location = (block, tx.block_index, record.number(), i as u32);
                 locations.insert(&tx.hash.0, location)?;
                 self.hashes.push(tx.hash);
+            }
+            if let Some(view) = view {
+                let covers = u32::try_from(self.hashes.len()).expect("fewer than 2^32 a block");
+                views.insert(&view.0, (block, covers, record.number()))?;
             }
             self.last_mini = Some((block, record.hash));
         }
@@ -616,6 +626,52 @@ impl StoreReader {
             .ok_or_else(|| StoreError::Corrupt(format!("block {number} lacks sender {index}")))?;
         let hash = header.hash_slow();
         Ok(Some((header, hash, tx, sender)))
+    }
+
+    /// Where the stored view `hash` is: (block number, transactions it covers).
+    pub fn view_location(&self, hash: &B256) -> Result<Option<(u64, u32)>, StoreError> {
+        Ok(self.txn.open_table(VIEWS)?.get(&hash.0)?.map(|v| {
+            let (number, covers, _) = v.value();
+            (number, covers)
+        }))
+    }
+
+    /// The block view with hash `hash` ([`crate::view`]) of a sealed block: the block's
+    /// first transactions, up to the mini-block the view ends with, under the view's
+    /// header. `None` if no such view was stored.
+    pub fn view_block(&self, hash: &B256) -> Result<Option<StoredBlock>, StoreError> {
+        let Some((number, covers, mini)) =
+            self.txn.open_table(VIEWS)?.get(&hash.0)?.map(|v| v.value())
+        else {
+            return Ok(None);
+        };
+        let (Some(mut block), Some(record)) = (self.block(number)?, self.mini_block(mini)?) else {
+            return Err(StoreError::Corrupt(format!(
+                "view {hash} of block {number} (mini-block {mini}) lacks its block or mini-block"
+            )));
+        };
+        let covers = covers as usize;
+        if covers > block.txs.len() {
+            return Err(StoreError::Corrupt(format!(
+                "view {hash} covers {covers} transactions of block {number}, which has {}",
+                block.txs.len()
+            )));
+        }
+        block.txs.truncate(covers);
+        block.senders.truncate(covers);
+        block.receipts.truncate(covers);
+        let parts = crate::view::ViewParts::over(&block.txs, &block.receipts);
+        let ctx = crate::view::context_of(&block.header);
+        block.header =
+            crate::view::view_header(block.header.parent_hash, &ctx, &parts, record.hash);
+        block.hash = block.header.hash_slow();
+        if block.hash != *hash {
+            return Err(StoreError::Corrupt(format!(
+                "view {hash} of block {number} rebuilds with hash {}",
+                block.hash
+            )));
+        }
+        Ok(Some(block))
     }
 
     /// The whole block `number`.
@@ -929,22 +985,26 @@ mod tests {
         let txs = txs(2);
         let first = Arc::new(record(0, &txs[..1], 0));
         let mut writer = store.begin_block().unwrap();
-        writer.add_mini_blocks([&*first]).unwrap();
+        writer.add_mini_blocks([(&*first, None)]).unwrap();
         let reader = store.reader().unwrap();
         assert_eq!(reader.mini_block(0).unwrap(), None);
         assert_eq!(reader.tx_mini_block(txs[0].tx_hash()).unwrap(), None);
         // A transaction that is not the block's next one is refused where it is added.
         let err = writer
-            .add_mini_blocks([&record(1, &txs[1..], 2)])
+            .add_mini_blocks([(&record(1, &txs[1..], 2), None)])
             .unwrap_err();
         assert!(err.to_string().contains("expected 1"), "{err}");
-        writer.add_mini_blocks([&record(1, &txs[1..], 1)]).unwrap();
+        writer
+            .add_mini_blocks([(&record(1, &txs[1..], 1), None)])
+            .unwrap();
         drop(writer); // discarded, as when the node stops before the seal
         assert_eq!(store.reader().unwrap().mini_block(0).unwrap(), None);
 
         let mut writer = store.begin_block().unwrap();
-        writer.add_mini_blocks([&*first]).unwrap();
-        writer.add_mini_blocks([&record(1, &txs[1..], 1)]).unwrap();
+        writer.add_mini_blocks([(&*first, None)]).unwrap();
+        writer
+            .add_mini_blocks([(&record(1, &txs[1..], 1), None)])
+            .unwrap();
         writer
             .commit(
                 &block(1, &txs),
@@ -985,7 +1045,7 @@ mod tests {
         let mut writer = store.begin_block().unwrap();
         let mut second = record(1, &txs[1..], 0);
         second.header.block_number = 2;
-        writer.add_mini_blocks([&second]).unwrap();
+        writer.add_mini_blocks([(&second, None)]).unwrap();
         writer.defer_sync().unwrap();
         writer
             .commit(&block(2, &txs[1..]), &diff, counters, CHAIN_ID)

@@ -72,13 +72,16 @@ import {
   Sender,
   chainFor,
   checkChain,
+  checkNamedBlock,
   lc,
   logsHashOf,
   rpc,
   rpcBatch,
+  sealedReceipt,
   show,
   sleep,
   stripFeedFields,
+  txStatus,
   verifyPreconf,
   verifyRecord,
   waitFor,
@@ -328,7 +331,9 @@ async function sync([httpUrl]) {
   c.check(p && typeof p === "object", "viem keeps the `preconfirmation` field of the receipt");
   const mbHash = await verifyPreconf(p, sequencer, "sendRawTransactionSync preconfirmation");
   c.eq(p.transaction.hash, hash, "preconfirmation.transaction.hash");
-  c.eq(receipt.blockHash, mbHash, "blockHash = mini-block hash (EIP-712 digest) until sealed");
+  c.check(receipt.blockHash !== mbHash, "blockHash names a block (the view), not the mini-block digest");
+  await checkNamedBlock(c, httpUrl, receipt.blockHash, hash, receipt.transactionIndex, mbHash, "sync receipt blockHash");
+  c.eq(show(await client.getTransactionReceipt({ hash })), show({ ...receipt, preconfirmation: undefined }), "eth_getTransactionReceipt at once = the sync receipt");
   c.eq(BigInt(p.typedData.message.blockNumber), receipt.blockNumber, "preconfirmation blockNumber");
   c.eq(p.receipt.gasUsed, 21000, "preconfirmation gasUsed");
   c.eq(p.receipt.success, true, "preconfirmation success");
@@ -386,18 +391,21 @@ async function sync([httpUrl]) {
   }
   c.eq(stale.length, 0, `pending reads right after ${ROUNDS} sync receipts show them (stale: ${show(stale.slice(0, 3))})`);
 
-  // Once sealed, the standard receipt agrees (blockHash becomes the L2 block's hash).
+  // Once sealed, the standard receipt agrees but for blockHash, which becomes the L2
+  // block's; the view named before still resolves.
   const viemReceipts = [receipt, r2, r3];
   for (const r of [...viemReceipts, raw4, raw5]) {
-    const sealed = await client.waitForTransactionReceipt({ hash: r.transactionHash, timeout: 30_000, pollingInterval: 100 });
+    const sealed = await sealedReceipt(httpUrl, r.transactionHash);
     const pre = r.preconfirmation;
-    c.eq(sealed.status, pre.receipt.success ? "success" : "reverted", `${r.transactionHash}: sealed status`);
-    c.eq(sealed.gasUsed, BigInt(pre.receipt.gasUsed), `${r.transactionHash}: sealed gasUsed`);
-    c.eq(sealed.cumulativeGasUsed, BigInt(pre.receipt.cumulativeGasUsed), `${r.transactionHash}: sealed cumulativeGasUsed`);
-    c.eq(sealed.blockNumber, BigInt(pre.typedData.message.blockNumber), `${r.transactionHash}: sealed blockNumber`);
+    c.eq(sealed.status, pre.receipt.success ? "0x1" : "0x0", `${r.transactionHash}: sealed status`);
+    c.eq(BigInt(sealed.gasUsed), BigInt(pre.receipt.gasUsed), `${r.transactionHash}: sealed gasUsed`);
+    c.eq(BigInt(sealed.cumulativeGasUsed), BigInt(pre.receipt.cumulativeGasUsed), `${r.transactionHash}: sealed cumulativeGasUsed`);
+    c.eq(BigInt(sealed.blockNumber), BigInt(pre.typedData.message.blockNumber), `${r.transactionHash}: sealed blockNumber`);
     c.eq(BigInt(sealed.transactionIndex), BigInt(r.transactionIndex), `${r.transactionHash}: transactionIndex`);
     c.eq(logsHashOf(sealed.logs), pre.receipt.logsHash, `${r.transactionHash}: sealed logs`);
-    c.check(sealed.blockHash !== miniHashOf(pre), `${r.transactionHash}: sealed blockHash is the block's, not the mini-block's`);
+    c.check(sealed.blockHash !== r.blockHash, `${r.transactionHash}: sealed blockHash is the sealed block's, not the view's`);
+    await checkNamedBlock(c, httpUrl, sealed.blockHash, r.transactionHash, r.transactionIndex, null, "sealed receipt blockHash");
+    await checkNamedBlock(c, httpUrl, r.blockHash, r.transactionHash, r.transactionIndex, miniHashOf(pre), "the view named before the seal");
   }
   result({ checks: c.count, sequencer, raw: [raw4, raw5], viem: viemReceipts.map((r) => ({ preconfirmation: r.preconfirmation })) });
 }
@@ -731,16 +739,17 @@ async function statelogs([httpUrl, wsUrl]) {
 
   // logs: the event, before the block is sealed.
   const [ev] = await logs.until("the Incremented log", 10_000, (items) => items.length >= 1 && items);
-  const headAtLog = Number(BigInt(await rpc(httpUrl, "eth_blockNumber")));
+  const statusAtLog = await txStatus(httpUrl, inc.hash);
   const receiptAtLog = await rpc(httpUrl, "eth_getTransactionReceipt", [inc.hash]);
-  c.check(headAtLog < pending, `log delivered before block ${pending} is sealed (head ${headAtLog})`);
-  c.eq(receiptAtLog, null, "no sealed receipt yet when the log arrives");
+  c.eq(statusAtLog, "pending", `log delivered before block ${pending} is sealed`);
+  c.eq(show(receiptAtLog.logs), show([ev]), "the receipt read then carries the same log");
   c.eq(Number(BigInt(ev.blockNumber)), pending, "log blockNumber = the pending block");
   c.eq(lc(ev.address), lc(counter), "log address");
   c.eq(ev.topics, [topic0, pad(alice.address.toLowerCase())], "log topics");
   c.eq(BigInt(ev.data), 11n, "log data: newCount 11");
   c.eq(ev.transactionHash, inc.hash, "log transactionHash");
-  c.eq(ev.blockHash, miniHashOf(rI.preconfirmation), "log blockHash = the mini-block hash");
+  c.eq(ev.blockHash, rI.blockHash, "log blockHash = its receipt's (the block view)");
+  await checkNamedBlock(c, httpUrl, ev.blockHash, inc.hash, ev.transactionIndex, miniHashOf(rI.preconfirmation), "log blockHash");
   c.eq(ev.removed, false, "log not removed");
   c.eq(rI.preconfirmation.receipt.logsHash, logsHashOf([ev]), "log is what the preconfirmation commits to");
 
@@ -768,7 +777,7 @@ async function statelogs([httpUrl, wsUrl]) {
   c.eq(sealed[0].blockHash, block.hash, "sealed log blockHash = block hash");
   c.check(c.count > 0 && sequencer, "sequencer known");
   ws.close();
-  result({ checks: c.count, pendingBlock: pending, headAtLog });
+  result({ checks: c.count, pendingBlock: pending, statusAtLog });
 }
 
 // ============================================================== backlog
@@ -1036,12 +1045,13 @@ async function subparams([httpUrl, wsUrl]) {
  * `sync` and `statelogs`). Run with 5 s blocks, right after a seal, so everything below
  * happens while the block is pending:
  *  - ethers: a signed transfer through `eth_sendRawTransactionSync`, its answer parsed by
- *    ethers' own receipt formatter into a `TransactionReceipt` (blockHash = mini-block hash,
- *    blockNumber = the pending block, `getTransactionReceipt` still null); the
+ *    ethers' own receipt formatter into a `TransactionReceipt` (blockHash = the block view
+ *    ending with its mini-block, blockNumber = the pending block, `getTransactionReceipt`
+ *    the same receipt); the
  *    preconfirmation's signature checked with ethers' `verifyTypedData`, as docs/api.md says
  *    (`types` without `EIP712Domain`);
  *  - ethers `WebSocketProvider`: `contract.on("Incremented")` delivers the event at
- *    preconfirmation, parsed as an ethers log with the mini-block hash;
+ *    preconfirmation, parsed as an ethers log naming the block view;
  *  - cast: `cast send --sync --json` prints the preconfirmed receipt;
  *  - after the seal, ethers' `getTransactionReceipt` and `tx.wait()` give the sealed
  *    receipt, equal to the early one in every field but `blockHash`.
@@ -1065,7 +1075,7 @@ async function preseal([httpUrl, wsUrl]) {
   const events = [];
   const counter = new Contract(counterAddress, Counter.abi, wsProvider);
   await counter.on("Incremented", (by, newCount, payload) => {
-    events.push({ by, newCount, log: payload.log, receiptThen: rpc(httpUrl, "eth_getTransactionReceipt", [payload.log.transactionHash]) });
+    events.push({ by, newCount, log: payload.log, statusThen: txStatus(httpUrl, payload.log.transactionHash) });
   });
 
   // Right after a seal, so the next one is ~5 s away.
@@ -1085,9 +1095,12 @@ async function preseal([httpUrl, wsUrl]) {
   c.eq(early.hash, keccak256(signed), "ethers receipt hash");
   c.eq(early.status, 1, "ethers receipt status");
   c.eq(early.gasUsed, 21_000n, "ethers receipt gasUsed");
-  c.eq(early.blockHash, mbHash, "ethers receipt blockHash = the mini-block hash");
+  await checkNamedBlock(c, httpUrl, early.blockHash, early.hash, early.index, mbHash, "ethers receipt blockHash");
   c.check(early.blockNumber > head, `ethers receipt blockNumber ${early.blockNumber} is the pending block (head ${head})`);
-  c.eq(await provider.getTransactionReceipt(early.hash), null, "ethers getTransactionReceipt: null before the seal");
+  const polled = await provider.getTransactionReceipt(early.hash);
+  for (const k of ["hash", "index", "blockHash", "blockNumber", "from", "to", "gasUsed", "cumulativeGasUsed", "gasPrice", "status", "logsBloom", "type"]) {
+    c.eq(show(polled[k]), show(early[k]), `ethers getTransactionReceipt before the seal: ${k} = the sync receipt's`);
+  }
   const { EIP712Domain, ...types } = p.typedData.types;
   c.check(EIP712Domain, "typedData.types has EIP712Domain");
   const signer = verifyTypedData(p.typedData.domain, types, p.typedData.message, p.signature);
@@ -1109,9 +1122,10 @@ async function preseal([httpUrl, wsUrl]) {
   c.eq(ev.newCount, 6n, "ethers event: newCount 6");
   c.eq(lc(ev.by), lc(wallet.address), "ethers event: by");
   c.eq(ev.log.transactionHash, rawInc.transactionHash, "ethers log transactionHash");
-  c.eq(ev.log.blockHash, incMbHash, "ethers log blockHash = the mini-block hash");
+  c.eq(ev.log.blockHash, rawInc.blockHash, "ethers log blockHash = its receipt's (the block view)");
+  await checkNamedBlock(c, httpUrl, ev.log.blockHash, rawInc.transactionHash, ev.log.transactionIndex, incMbHash, "ethers log blockHash");
   c.eq(BigInt(ev.log.blockNumber), BigInt(rawInc.blockNumber), "ethers log blockNumber = the pending block");
-  c.eq(await ev.receiptThen, null, "the event arrived before the block sealed");
+  c.eq(await ev.statusThen, "pending", "the event arrived before the block sealed");
 
   // cast: `send --sync` prints the receipt eth_sendRawTransactionSync answers.
   const castBin = fileURLToPath(new URL("./node_modules/.bin/cast", import.meta.url));
@@ -1124,14 +1138,14 @@ async function preseal([httpUrl, wsUrl]) {
   const castPre = await rpc(httpUrl, "preconf_getPreconfirmation", [castReceipt.transactionHash]);
   c.check(castPre, "the cast transaction has a preconfirmation");
   c.eq(castReceipt.status, "0x1", "cast receipt status");
-  c.eq(castReceipt.blockHash, miniHashOf(castPre), "cast receipt blockHash = the mini-block hash");
+  await checkNamedBlock(c, httpUrl, castReceipt.blockHash, castReceipt.transactionHash, castReceipt.transactionIndex, miniHashOf(castPre), "cast receipt blockHash");
   c.eq(BigInt(castReceipt.blockNumber), BigInt(castPre.typedData.message.blockNumber), "cast receipt blockNumber = the pending block");
-  c.eq(await rpc(httpUrl, "eth_getTransactionReceipt", [castReceipt.transactionHash]), null, "cast receipt came before the seal");
-  const headNow = await provider.getBlockNumber();
-  c.check(headNow < early.blockNumber, `all of the above before block ${early.blockNumber} sealed (head ${headNow})`);
+  c.eq((await rpc(httpUrl, "eth_getTransactionReceipt", [castReceipt.transactionHash])).blockHash, castReceipt.blockHash, "eth_getTransactionReceipt names the same view");
+  c.eq(await txStatus(httpUrl, early.hash), "pending", `all of the above before block ${early.blockNumber} sealed`);
 
   // After the seal: ethers' standard paths, equal to the early receipt but for blockHash.
-  const sealed = await provider.waitForTransaction(early.hash, 1, 30_000);
+  await sealedReceipt(httpUrl, early.hash);
+  const sealed = await provider.getTransactionReceipt(early.hash);
   c.eq(sealed.blockNumber, early.blockNumber, "sealed blockNumber = the early one");
   c.check(sealed.blockHash !== early.blockHash, "sealed blockHash is the block's");
   c.eq((await provider.getBlock(sealed.blockNumber)).hash, sealed.blockHash, "sealed blockHash = getBlock().hash");
@@ -1147,7 +1161,7 @@ async function preseal([httpUrl, wsUrl]) {
   const s1 = await erin.sign({ to: bob, value: 11n });
   const wsReceipt = await ws.call("eth_sendRawTransactionSync", [s1.raw, 10_000]);
   c.eq(wsReceipt.transactionHash, s1.hash, "eth_sendRawTransactionSync over ws: hash");
-  c.eq(wsReceipt.blockHash, await verifyPreconf(wsReceipt.preconfirmation, sequencer, "ws sync"), "ws sync: blockHash");
+  await checkNamedBlock(c, httpUrl, wsReceipt.blockHash, s1.hash, wsReceipt.transactionIndex, await verifyPreconf(wsReceipt.preconfirmation, sequencer, "ws sync"), "ws sync: blockHash");
   const s2 = await erin.sign({ to: bob, value: 12n });
   c.eq(await ws.call("eth_sendRawTransaction", [s2.raw]), s2.hash, "eth_sendRawTransaction over ws");
   const wsPre = await waitFor("preconf_getPreconfirmation over ws", 10_000, () => ws.call("preconf_getPreconfirmation", [s2.hash]));

@@ -126,6 +126,35 @@ export async function rpc(url, method, params = [], timeoutMs = 30_000) {
   return body.result;
 }
 
+/** Where a transaction is: `pending` (preconfirmed, its block not sealed yet), `included`, ... */
+export async function txStatus(url, hash) {
+  return (await rpc(url, "peregrine_getTransactionStatus", [hash])).status;
+}
+
+/**
+ * The receipt of `hash` once its block is sealed. Before the seal a receipt names the block
+ * view it was preconfirmed in; after it, the sealed block (docs/api.md, "Blocks under
+ * construction").
+ */
+export async function sealedReceipt(url, hash, ms = 30_000) {
+  await waitFor(`${hash} sealed`, ms, async () => (await txStatus(url, hash)) === "included", 20);
+  return rpc(url, "eth_getTransactionReceipt", [hash]);
+}
+
+/**
+ * Checks that `blockHash`, named by a receipt (or a log) of transaction `txHash` at `index`,
+ * resolves with eth_getBlockByHash to a block holding that transaction at that index; with
+ * `miniHash`, that it is the view ending with that mini-block (its `extraData`). Returns it.
+ */
+export async function checkNamedBlock(c, url, blockHash, txHash, index, miniHash, what) {
+  const block = await rpc(url, "eth_getBlockByHash", [blockHash, false]);
+  c.check(block, `${what}: eth_getBlockByHash(${blockHash}) resolves`);
+  c.eq(block.hash, blockHash, `${what}: the block's hash`);
+  c.eq(block.transactions[Number(BigInt(index))], txHash, `${what}: the block holds the transaction at its index`);
+  if (miniHash) c.eq(block.extraData, miniHash, `${what}: the view ends with the transaction's mini-block (extraData)`);
+  return block;
+}
+
 /** A JSON-RPC batch over HTTP; returns the responses ordered as `calls` ([method, params] pairs). */
 export async function rpcBatch(url, calls, timeoutMs = 60_000) {
   if (calls.length === 0) return [];

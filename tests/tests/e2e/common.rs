@@ -151,3 +151,54 @@ pub(crate) fn node_with_config(toml: &str) -> (tempfile::TempDir, Node) {
     let node = Node::from_env_opts(NodeOptions::default().arg(&["--config", &config]));
     (dir, node)
 }
+
+/// The receipt of `hash` once its block is sealed: before the seal a receipt names the
+/// block view it was preconfirmed in, after it the sealed block (docs/api.md, "Blocks
+/// under construction"). Tests that compare block hashes over time start from this one.
+/// anvil seals as it mines: its receipt is already final.
+#[track_caller]
+pub(crate) fn sealed_receipt(node: &Node, hash: &str) -> Value {
+    if !node.is_anvil() {
+        wait_until(
+            &format!("{hash} sealed"),
+            Duration::from_secs(20),
+            Duration::from_millis(20),
+            || {
+                let status = node
+                    .rpc()
+                    .request("peregrine_getTransactionStatus", json!([hash]));
+                (status["status"] == json!("included")).then_some(())
+            },
+        );
+    }
+    node.rpc()
+        .request("eth_getTransactionReceipt", json!([hash]))
+}
+
+/// `receipt` (as a client got it, maybe before the seal) once its block is sealed: the
+/// sealed receipt, checked to equal `receipt` in every field but the block hash (which
+/// moves from the block view to the sealed block, in the receipt and its logs).
+#[track_caller]
+pub(crate) fn settled(node: &Node, receipt: &Value) -> Value {
+    let sealed = sealed_receipt(node, &tx_hash(receipt));
+    // `revertReason` is cast's own (it replays a failed transaction to find it).
+    let without_block_hash = |r: &Value| {
+        let mut r = r.clone();
+        if let Some(o) = r.as_object_mut() {
+            o.remove("revertReason");
+        }
+        r["blockHash"] = Value::Null;
+        if let Some(logs) = r["logs"].as_array_mut() {
+            for log in logs {
+                log["blockHash"] = Value::Null;
+            }
+        }
+        r
+    };
+    assert_eq!(
+        without_block_hash(&sealed),
+        without_block_hash(receipt),
+        "the sealed receipt differs from the early one in more than the block hash"
+    );
+    sealed
+}

@@ -5,7 +5,9 @@ use peregrine_tests::util::{as_str, hex_quantity, lower, to_quantity};
 use peregrine_tests::{Node, dev};
 use serde_json::{Value, json};
 
-use crate::common::{assert_code, assert_success, block_of, deploy_counter, fee_paid, tx_hash};
+use crate::common::{
+    assert_code, assert_success, block_of, deploy_counter, fee_paid, settled, tx_hash,
+};
 
 const INCREMENTED: &str = "Incremented(address,uint256)";
 
@@ -70,7 +72,7 @@ fn deploy_call_increment_storage_and_logs() {
             "--json",
         ]);
         assert_success(&r);
-        r
+        settled(&node, &r)
     };
     let r1 = inc(alice);
     let r2 = inc(bob);
@@ -296,6 +298,7 @@ fn reverts_surface_revert_data() {
         "fail()",
         "--json",
     ]);
+    let r = settled(&node, &r);
     assert_eq!(
         r["status"],
         json!("0x0"),

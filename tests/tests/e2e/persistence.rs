@@ -4,7 +4,9 @@ use peregrine_tests::util::{as_str, hex_quantity, lower, to_quantity};
 use peregrine_tests::{Node, dev, skip_on_anvil};
 use serde_json::json;
 
-use crate::common::{assert_success, block_of, fee_paid, send_value, tx_hash, wait_for_block};
+use crate::common::{
+    assert_success, block_of, fee_paid, send_value, settled, tx_hash, wait_for_block,
+};
 
 #[test]
 fn state_survives_sigterm_restart() {
@@ -17,6 +19,7 @@ fn state_survives_sigterm_restart() {
     let value = 1_500_000_000_000_000_000u128;
     let r = send_value(&cast, alice, bob.address, value);
     assert_success(&r);
+    let r = settled(&node, &r);
     let n = block_of(&r);
     let alice_bal = cast.uint(&["balance", alice.address]);
     let bob_bal = cast.uint(&["balance", bob.address]);

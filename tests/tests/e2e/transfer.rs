@@ -7,7 +7,7 @@ use peregrine_tests::util::{as_str, encode_hex, hex_quantity, lower, parse_u128,
 use peregrine_tests::{CHAIN_ID, Node, dev};
 use serde_json::{Value, json};
 
-use crate::common::{assert_success, block_of, fee_paid, send_value, tx_hash};
+use crate::common::{assert_success, block_of, fee_paid, send_value, settled, tx_hash};
 
 /// keccak256 of the signed encoding rebuilt from the RPC fields must equal the hash.
 #[track_caller]
@@ -36,6 +36,7 @@ fn value_transfer_with_exact_balances() {
     let value: u128 = 1_234_567_890_123_456_789;
     let receipt = send_value(&cast, alice, bob.address, value);
     assert_success(&receipt);
+    let receipt = settled(&node, &receipt);
     assert_eq!(lower(as_str(&receipt["from"])), alice.addr_lower());
     assert_eq!(lower(as_str(&receipt["to"])), bob.addr_lower());
     assert_eq!(
