@@ -270,6 +270,12 @@ pub async fn compare(cfg: &CompareConfig) -> LoadResult<Comparison> {
                     SendMethod::Async,
                     PEREGRINE_BUDGET_TPS,
                 ),
+                // Like for like with anvil's: a wallet that polls for its receipt.
+                saturation(
+                    "saturation-poll-peregrine",
+                    SendMethod::Poll,
+                    PEREGRINE_BUDGET_TPS,
+                ),
             ],
         ),
     ];
@@ -336,6 +342,19 @@ pub async fn compare(cfg: &CompareConfig) -> LoadResult<Comparison> {
         "  latency p50 at saturation (ms)".to_string(),
         sa.map(|r| ms(r.latency_us.p50)),
         sp.map(|r| ms(r.latency_us.p50)),
+        false,
+    );
+    let spp = get("saturation-poll-peregrine");
+    row(
+        format!("throughput, closed loop K={k}, both poll (tps)"),
+        sa.map(|r| r.throughput_tps),
+        spp.map(|r| r.throughput_tps),
+        true,
+    );
+    row(
+        "  latency p50 at saturation, both poll (ms)".to_string(),
+        sa.map(|r| ms(r.latency_us.p50)),
+        spp.map(|r| ms(r.latency_us.p50)),
         false,
     );
     let (la, lp) = (get("latency-poll-anvil"), get("latency-poll-peregrine"));

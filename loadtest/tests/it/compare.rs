@@ -55,6 +55,7 @@ fn compare_runs_each_workload_on_a_fresh_node_of_each_kind() {
             "latency-sync-peregrine",
             "latency-async-peregrine",
             "saturation-peregrine",
+            "saturation-poll-peregrine",
         ]
     );
     for run in runs {
@@ -77,7 +78,7 @@ fn compare_runs_each_workload_on_a_fresh_node_of_each_kind() {
             assert_eq!(r["target"], "peregrine", "{name}");
         }
     }
-    // Each node printed its own pid: seven runs, seven nodes.
+    // Each node printed its own pid: one node per run.
     let pids: std::collections::BTreeSet<&str> = stderr
         .lines()
         .filter_map(|l| l.split(" pid ").nth(1)?.split(' ').next())

@@ -10,7 +10,7 @@ use crate::common::{assert_success, block_of, send_value, tx_hash};
 
 /// The block hash a node reports must be keccak256(rlp(header)) of the header it reports.
 #[track_caller]
-fn assert_header_hash(block: &Value) {
+pub(crate) fn assert_header_hash(block: &Value) {
     let rlp = encode_hex(&header_rlp(block));
     assert_eq!(
         Cast::keccak(&rlp),

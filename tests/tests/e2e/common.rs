@@ -180,6 +180,10 @@ pub(crate) fn sealed_receipt(node: &Node, hash: &str) -> Value {
 /// moves from the block view to the sealed block, in the receipt and its logs).
 #[track_caller]
 pub(crate) fn settled(node: &Node, receipt: &Value) -> Value {
+    if node.is_anvil() {
+        // Mined is sealed there (and cast prints fewer fields than anvil answers).
+        return receipt.clone();
+    }
     let sealed = sealed_receipt(node, &tx_hash(receipt));
     // `revertReason` is cast's own (it replays a failed transaction to find it).
     let without_block_hash = |r: &Value| {
@@ -201,4 +205,18 @@ pub(crate) fn settled(node: &Node, receipt: &Value) -> Value {
         "the sealed receipt differs from the early one in more than the block hash"
     );
     sealed
+}
+
+/// Waits for the next seal (`safe` is the last sealed block), so that the next moments
+/// fall in one open block.
+#[track_caller]
+pub(crate) fn just_after_a_seal(rpc: &peregrine_tests::Rpc) {
+    let sealed = |rpc: &peregrine_tests::Rpc| hex_quantity(&rpc.block("safe", false)["number"]);
+    let before = sealed(rpc);
+    wait_until(
+        "a seal",
+        Duration::from_secs(20),
+        Duration::from_millis(10),
+        || (sealed(rpc) > before).then_some(()),
+    );
 }

@@ -513,6 +513,74 @@ fn kill_hard_then_restart() {
     );
 }
 
+/// A wallet that takes its nonce at `latest` (cast) sends at once after a SIGKILL and
+/// restart: the replayed, still open block counts (it used to fail with "nonce too low"
+/// until the open block sealed).
+#[test]
+fn cast_sends_right_after_a_sigkill_and_restart() {
+    if skip_on_anvil("crash recovery is Peregrine's (anvil keeps no datadir)") {
+        return;
+    }
+    let mut node = Node::from_env_opts(NodeOptions::block_time("3s"));
+    let cast = node.cast();
+    let (from, to) = (dev(6), dev(7));
+    crate::common::just_after_a_seal(node.rpc());
+    let before: Vec<Value> = (0..5)
+        .map(|_| {
+            let r = send_value(&cast, from, to.address, 1);
+            assert_success(&r);
+            r
+        })
+        .collect();
+    let open = block_of(&before[4]);
+    let status = |node: &Node, r: &Value| {
+        node.rpc().request(
+            "peregrine_getTransactionStatus",
+            json!([r["transactionHash"]]),
+        )["status"]
+            .clone()
+    };
+    assert_eq!(
+        status(&node, &before[4]),
+        json!("pending"),
+        "still open at the kill"
+    );
+    node.kill_hard();
+    node.restart();
+    let cast = node.cast();
+    let after = send_value(&cast, from, to.address, 1);
+    assert_success(&after);
+    let nonce = |r: &Value| {
+        let tx = node
+            .rpc()
+            .request("eth_getTransactionByHash", json!([r["transactionHash"]]));
+        peregrine_tests::util::hex_quantity(&tx["nonce"])
+    };
+    assert_eq!(
+        nonce(&after),
+        nonce(&before[4]) + 1,
+        "the next nonce after the replayed ones"
+    );
+    if status(&node, &before[4]) == json!("pending") {
+        assert_eq!(
+            block_of(&after),
+            open,
+            "into the replayed open block, before its seal"
+        );
+    }
+    for r in &before {
+        let again = node
+            .rpc()
+            .request("eth_getTransactionReceipt", json!([r["transactionHash"]]));
+        if status(&node, r) == json!("pending") {
+            assert_eq!(
+                &again, r,
+                "a receipt read before the kill, served identically"
+            );
+        }
+    }
+}
+
 #[test]
 fn preconfirmations_survive_sigkill() {
     if skip_on_anvil("crash recovery is Peregrine's (anvil keeps no datadir)") {

@@ -17,6 +17,7 @@ mod hostile;
 mod persistence;
 mod pipelining;
 mod preconf;
+mod realtime;
 mod subscriptions;
 mod transfer;
 mod viem;
