@@ -117,11 +117,12 @@ pub async fn run(cfg: &LoadConfig) -> LoadResult<Report> {
     let workload = Arc::new(Workload::build(&plan));
     let signing_s = signing_started.elapsed().as_secs_f64();
 
-    // The run's transactions land in blocks after the current head.
+    // The run's transactions land in the current block or later ones: on Peregrine the
+    // current block (`eth_blockNumber`, the newest mini-block's) may still be open.
     let head: alloy_primitives::U64 = client
         .must("eth_blockNumber", serde_json::json!([]))
         .await?;
-    let first_block = head.to::<u64>() + 1;
+    let first_block = head.to::<u64>();
 
     let progress = Progress::new(count, cfg.progress, target.kind.name());
     let setup_s = setup_started.elapsed().as_secs_f64();

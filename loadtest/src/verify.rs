@@ -1,7 +1,9 @@
 //! The end-of-run outcome check: every transaction the node accepted must end up with a
-//! receipt. Scans `eth_getBlockReceipts` for every block sealed since the run started (one
-//! call per block: O(transactions), whatever the node's cost of a single receipt lookup),
-//! waiting up to `--receipt-timeout` for the blocks still to come; falls back to batched
+//! receipt. Scans `eth_getBlockReceipts` for every block since the run started (one call
+//! per block: O(transactions), whatever the node's cost of a single receipt lookup),
+//! reading the newest block again until a later one appears (on Peregrine it may still be
+//! open, its receipts growing), waiting up to `--receipt-timeout` for the blocks still to
+//! come; falls back to batched
 //! `eth_getTransactionReceipt` on nodes without `eth_getBlockReceipts`, or whose head stops
 //! moving while receipts are still missing.
 
@@ -135,10 +137,19 @@ pub(crate) async fn check_receipts(
                 .await
             {
                 Ok(receipts) => {
+                    let mut found = false;
                     for r in receipts.unwrap_or_default() {
                         if let Some(p) = r.transaction_hash.and_then(|h| pending.remove(&h)) {
                             tally(&mut check, &p, &r);
+                            found = true;
                         }
+                    }
+                    if found {
+                        last_progress = Instant::now();
+                    }
+                    if next == head.to::<u64>() {
+                        // The newest block may still be open: read it again next round.
+                        break;
                     }
                     check.blocks += 1;
                     next += 1;

@@ -1,8 +1,11 @@
 //! Peregrine's Ethereum JSON-RPC server.
 //!
 //! jsonrpsee serves HTTP and WebSocket on one port. Reads go straight to the sequencer's
-//! shared [`peregrine_sequencer::Chain`]: `pending` to the in-memory view after the latest
-//! mini-block, `latest` (and `safe`, `finalized`) to the last sealed block in redb.
+//! shared [`peregrine_sequencer::Chain`]: `latest` and `pending` to the in-memory view
+//! after the latest mini-block, whose block is the open block's newest *block view*
+//! ([`peregrine_sequencer::view`]); `safe`, `finalized` and older blocks to redb. Receipts,
+//! transactions and logs answer from the preconfirmation on, naming the view of their
+//! mini-block until the seal (docs/api.md, "Blocks under construction").
 //! `eth_call` and `eth_estimateGas` run on the node's own bounded pool of low-priority
 //! threads against a lock-free `pending` snapshot (`call_pool`, `call`); `eth_getLogs`
 //! and `eth_feeHistory` on jsonrpsee's blocking pool; never on the sequencer core.
@@ -14,8 +17,8 @@
 //! ```text
 //!  client ──HTTP/WS──▶ jsonrpsee ──▶ EthHandler ──▶ Ingress::submit ──▶ ring
 //!                                        │
-//!                                        ├─ pending reads ──▶ Chain::pending_view (RwLock)
-//!                                        └─ latest reads  ──▶ redb read transaction
+//!                                        ├─ latest/pending ──▶ Chain::pending_view (RwLock)
+//!                                        └─ sealed blocks  ──▶ redb read transaction
 //! ```
 //!
 //! Errors follow geth: `-32000` with geth's messages for transaction and state errors,
