@@ -89,6 +89,13 @@ pub trait EthApi {
         request: TransactionRequest,
         block: Option<BlockId>,
     ) -> Result<U64, RpcError>;
+    /// `eth_fillTransaction` (geth's): the request completed with nonce, fees and gas,
+    /// unsigned.
+    #[method(name = "eth_fillTransaction")]
+    async fn fill_transaction(
+        &self,
+        request: TransactionRequest,
+    ) -> Result<crate::fill::FilledTransaction, RpcError>;
     /// `eth_gasPrice`
     #[method(name = "eth_gasPrice")]
     fn gas_price(&self) -> Result<U256, RpcError>;

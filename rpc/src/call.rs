@@ -16,6 +16,8 @@ use alloy_rpc_types_eth::{BlockId, TransactionRequest};
 use peregrine_sequencer::{
     BlockContext,
     exec::{self, StoreDb},
+    snapshot::PendingSnapshot,
+    store::StoreReader,
 };
 use revm::{
     Context, DatabaseRef, InspectEvm, Inspector, MainBuilder, MainContext,
@@ -31,6 +33,9 @@ use std::{
     fmt::Display,
     time::{Duration, Instant},
 };
+
+/// Gas of a plain value transfer.
+const TRANSFER_GAS: u64 = 21_000;
 
 /// Instructions between two looks at the clock (~20-50 µs of EVM time).
 const CLOCK_EVERY: u32 = 1024;
@@ -194,21 +199,56 @@ impl RequestDeadline {
     }
 }
 
+/// The state a request runs against, taken once per request: every run of an
+/// `eth_estimateGas` search sees the same state (and takes no new snapshot).
+enum Source {
+    /// `latest`: the pending snapshot.
+    Latest(PendingSnapshot),
+    /// The last sealed block, from redb.
+    Sealed(StoreReader),
+}
+
+impl Source {
+    fn of(handler: &EthHandler, at: At) -> RpcResult<Self> {
+        Ok(match at {
+            At::Latest => Source::Latest(handler.chain.pending_snapshot()?),
+            At::Sealed(_) | At::View(..) => Source::Sealed(handler.reader()?),
+        })
+    }
+
+    /// Whether `address` holds code (an account that does not exist holds none).
+    fn has_code(
+        &self,
+        handler: &EthHandler,
+        address: alloy_primitives::Address,
+    ) -> RpcResult<bool> {
+        let info = match self {
+            Source::Latest(snapshot) => snapshot.basic_ref(address)?,
+            Source::Sealed(reader) => StoreDb {
+                reader,
+                hashes: &handler.chain.hashes,
+            }
+            .basic_ref(address)?,
+        };
+        Ok(info.is_some_and(|i| i.code_hash != alloy_trie::KECCAK_EMPTY))
+    }
+}
+
 fn execute(
     handler: &EthHandler,
     p: &Prepared,
+    source: &Source,
     gas: u64,
     deadline: &RequestDeadline,
 ) -> RpcResult<ExecutionResult> {
     let mut tx = p.tx.clone();
     tx.gas_limit = gas;
     let (cfg, block) = (p.cfg.clone(), p.block.clone());
-    match p.at {
-        At::Latest => run(handler.chain.pending_snapshot()?, cfg, block, tx, deadline),
-        At::Sealed(_) | At::View(..) => {
-            let reader = handler.reader()?;
+    match source {
+        Source::Latest(snapshot) => run(snapshot, cfg, block, tx, deadline),
+        Source::Sealed(reader) => {
             let db = StoreDb {
-                reader: &reader,
+                reader,
                 hashes: &handler.chain.hashes,
             };
             run(db, cfg, block, tx, deadline)
@@ -231,7 +271,8 @@ pub(crate) fn call(
     deadline: RequestDeadline,
 ) -> RpcResult<Bytes> {
     let p = prepare(handler, &req, block)?;
-    match execute(handler, &p, p.tx.gas_limit, &deadline)? {
+    let source = Source::of(handler, p.at)?;
+    match execute(handler, &p, &source, p.tx.gas_limit, &deadline)? {
         ExecutionResult::Success { output, .. } => Ok(output.into_data()),
         ExecutionResult::Revert { output, .. } => Err(reverted(output)),
         ExecutionResult::Halt { reason, .. } => Err(RpcError::Execution(halt_message(&reason))),
@@ -260,8 +301,21 @@ pub(crate) fn estimate_gas(
     deadline: RequestDeadline,
 ) -> RpcResult<u64> {
     let p = prepare(handler, &req, block)?;
+    let source = Source::of(handler, p.at)?;
     let cap = p.tx.gas_limit;
-    let used = match execute(handler, &p, cap, &deadline)? {
+    // As geth: a plain transfer to an account without code needs exactly 21 000, which
+    // one run confirms (the balance may still not cover it), instead of a search.
+    if let TxKind::Call(to) = p.tx.kind
+        && p.tx.data.is_empty()
+        && p.tx.authorization_list.is_empty()
+        && p.tx.access_list.0.is_empty()
+        && cap >= TRANSFER_GAS
+        && !source.has_code(handler, to)?
+        && execute(handler, &p, &source, TRANSFER_GAS, &deadline)?.is_success()
+    {
+        return Ok(TRANSFER_GAS);
+    }
+    let used = match execute(handler, &p, &source, cap, &deadline)? {
         ExecutionResult::Success { gas, .. } => gas.tx_gas_used(),
         ExecutionResult::Revert { output, .. } => return Err(reverted(output)),
         ExecutionResult::Halt { reason, .. } => {
@@ -272,7 +326,7 @@ pub(crate) fn estimate_gas(
         }
     };
     let ok = |gas: u64| -> RpcResult<bool> {
-        Ok(match execute(handler, &p, gas, &deadline) {
+        Ok(match execute(handler, &p, &source, gas, &deadline) {
             Ok(r) => r.is_success(),
             // Too little gas for the intrinsic cost is a failure, not an error.
             Err(RpcError::Execution(_)) => false,

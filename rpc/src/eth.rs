@@ -518,6 +518,13 @@ impl EthApiServer for EthHandler {
             .map(U64::from)
     }
 
+    async fn fill_transaction(
+        &self,
+        request: TransactionRequest,
+    ) -> RpcResult<crate::fill::FilledTransaction> {
+        self.fill(request).await
+    }
+
     fn gas_price(&self) -> RpcResult<U256> {
         Ok(U256::from(
             u128::from(self.ingress.pending_base_fee()) + self.cfg.priority_fee,

@@ -9,7 +9,7 @@ use alloy_consensus::{
     proofs::{calculate_receipt_root, calculate_transaction_root},
 };
 use alloy_primitives::{B256, Bloom};
-use peregrine_tests::cast::first_word;
+use peregrine_tests::cast::{Cast, first_word};
 use peregrine_tests::util::{as_str, hex_quantity, lower, to_quantity};
 use peregrine_tests::{Node, NodeOptions, Rpc, dev, skip_on_anvil};
 use serde_json::{Value, json};
@@ -299,4 +299,78 @@ fn viem_ethers_and_cast_wallet_flows() {
         "realtime.mjs did not report its checks:\n{out}"
     );
     println!("{}", out.out());
+}
+
+/// `eth_fillTransaction` (geth's; viem asks for it before every send): nonce, fees and gas
+/// filled in as the node would take them, unsigned; bad requests answer `-32602`.
+#[test]
+fn fill_transaction_completes_a_request() {
+    if skip_on_anvil("anvil fills with its own fee defaults; the fields checked are Peregrine's") {
+        return;
+    }
+    let node = Node::from_env();
+    let rpc = node.rpc();
+    let (alice, bob) = (dev(6), dev(7));
+    let filled = rpc.request(
+        "eth_fillTransaction",
+        json!([{"from": alice.address, "to": bob.address, "value": "0x1"}]),
+    );
+    let tx = &filled["tx"];
+    assert_eq!(tx["type"], json!("0x2"));
+    assert_eq!(tx["chainId"], json!("0x385"));
+    assert_eq!(tx["gas"], json!("0x5208"), "a plain transfer needs 21 000");
+    let nonce = rpc.request("eth_getTransactionCount", json!([alice.address, "pending"]));
+    assert_eq!(tx["nonce"], nonce);
+    assert_eq!(
+        hex_quantity(&tx["maxPriorityFeePerGas"]),
+        hex_quantity(&rpc.request("eth_maxPriorityFeePerGas", json!([])))
+    );
+    let base_fee = hex_quantity(&rpc.block("latest", false)["baseFeePerGas"]);
+    assert!(
+        hex_quantity(&tx["maxFeePerGas"]) >= base_fee + hex_quantity(&tx["maxPriorityFeePerGas"])
+    );
+    // `raw` is the same transaction, unsigned: cast decodes it to the same fields.
+    let printed = Cast::offline_ok(&["decode-transaction", as_str(&filled["raw"]), "--json"]);
+    // cast 1.7 prints the JSON as a JSON string.
+    let decoded: Value = serde_json::from_str(&printed)
+        .ok()
+        .and_then(|v: Value| v.as_str().and_then(|s| serde_json::from_str(s).ok()))
+        .unwrap_or_else(|| panic!("cast decode-transaction printed {printed}"));
+    for k in [
+        "nonce",
+        "gas",
+        "maxFeePerGas",
+        "maxPriorityFeePerGas",
+        "to",
+        "value",
+        "hash",
+    ] {
+        assert_eq!(
+            lower(&decoded[k].to_string()),
+            lower(&tx[k].to_string()),
+            "raw and tx disagree on {k}: {decoded}"
+        );
+    }
+    // A contract call is estimated, a legacy request stays legacy.
+    let counter = deploy_counter(&node, alice, 1);
+    let call = rpc.request(
+        "eth_fillTransaction",
+        json!([{"from": bob.address, "to": counter.address, "data": "0xd09de08a"}]),
+    );
+    assert!(hex_quantity(&call["tx"]["gas"]) > 21_000, "{call}");
+    let legacy = rpc.request(
+        "eth_fillTransaction",
+        json!([{"from": bob.address, "to": alice.address, "gasPrice": "0x3b9aca00"}]),
+    );
+    assert_eq!(legacy["tx"]["type"], json!("0x0"));
+    assert_eq!(legacy["tx"]["gasPrice"], json!("0x3b9aca00"));
+    for bad in [
+        json!({"to": bob.address}),
+        json!({"from": bob.address, "gasPrice": "0x1", "maxFeePerGas": "0x2"}),
+        json!({"from": bob.address, "maxFeePerGas": "0x1", "maxPriorityFeePerGas": "0x2"}),
+        json!({"from": bob.address, "chainId": "0x1"}),
+    ] {
+        let err = rpc.request_err("eth_fillTransaction", json!([bad]));
+        assert_eq!(err.code, -32602, "{bad}: {err}");
+    }
 }
