@@ -291,7 +291,7 @@ impl Chain {
     /// read back from the store has its view rebuilt from the open block or the sealed
     /// one. `None` if the parent does not seal in time, or the block is gone.
     pub fn view_of(&self, record: &MiniBlockRecord) -> Result<Option<(B256, u64)>, StoreError> {
-        if let Some(seed) = &record.view {
+        if let Some(seed) = record.view.get(PENDING_CATCH_UP) {
             let parent = record.block_number().saturating_sub(1);
             let Some(parent) = self.sealed_hash(parent, PENDING_CATCH_UP)? else {
                 tracing::warn!(
@@ -592,8 +592,8 @@ impl ChainService {
                 head.header.number
             ));
         }
-        let seed = match &record.view {
-            Some(seed) => *seed,
+        let seed = match record.view.get(std::time::Duration::ZERO) {
+            Some(seed) => seed,
             None => {
                 // Not from the log thread (a test's record): built from the open block.
                 let pending = self.chain.pending.read();

@@ -148,11 +148,71 @@ pub struct MiniBlockRecord {
     /// Trees built on first use, so each preconfirmation costs O(log n), not a rebuild.
     #[serde(skip)]
     trees: std::sync::OnceLock<Arc<Trees>>,
-    /// The parts of the block view that ends with this mini-block ([`crate::view`]),
-    /// computed by the log thread before it publishes the record. Not persisted: records
-    /// read back from the store have `None`, and their views are rebuilt from the block.
+    /// The seed of the block view that ends with this mini-block ([`crate::view`]), set
+    /// by the log thread just after it publishes the record. Not persisted: records read
+    /// back from the store have none, and their views are rebuilt from the block.
     #[serde(skip)]
-    pub view: Option<ViewSeed>,
+    pub view: ViewSlot,
+}
+
+/// Where the log thread puts a record's view seed once the record is published: the
+/// tries cost a few microseconds a mini-block, kept off the promise (a sync receipt, the
+/// one reader that needs them at once, waits for them instead).
+#[derive(Debug, Clone, Default)]
+pub struct ViewSlot {
+    /// Set for records of the log thread, which always fills the slot.
+    expected: bool,
+    seed: std::sync::OnceLock<ViewSeed>,
+}
+
+impl ViewSlot {
+    /// A slot the log thread will fill.
+    pub(crate) fn expecting() -> Self {
+        Self {
+            expected: true,
+            seed: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// A slot already filled.
+    pub fn filled(seed: ViewSeed) -> Self {
+        Self {
+            expected: true,
+            seed: std::sync::OnceLock::from(seed),
+        }
+    }
+
+    pub(crate) fn set(&self, seed: ViewSeed) {
+        // Set once, by the log thread.
+        let _ = self.seed.set(seed);
+    }
+
+    /// The seed, waiting at most `wait` for the log thread to set it (microseconds after
+    /// it publishes); `None` for a record that did not come from the log thread.
+    pub fn get(&self, wait: std::time::Duration) -> Option<ViewSeed> {
+        if let Some(seed) = self.seed.get() {
+            return Some(*seed);
+        }
+        if !self.expected {
+            return None;
+        }
+        let deadline = std::time::Instant::now() + wait;
+        let mut spins = 0u32;
+        loop {
+            if let Some(seed) = self.seed.get() {
+                return Some(*seed);
+            }
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            spins += 1;
+            if spins < 64 {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(std::time::Duration::from_micros(20));
+            }
+        }
+    }
 }
 
 impl PartialEq for MiniBlockRecord {
@@ -362,7 +422,7 @@ pub fn sign_mini_block(
         state_diff,
         signed: mini.signed_us.unwrap_or_else(now_us),
         trees: std::sync::OnceLock::from(Arc::new(trees)),
-        view: None,
+        view: ViewSlot::default(),
     }
 }
 
@@ -379,19 +439,27 @@ pub(crate) struct Signer {
 }
 
 impl Signer {
+    /// Fills the view slot of `signed` ([`crate::view`]): called in order for every
+    /// mini-block, after it is published.
+    pub(crate) fn fill_view(&mut self, signed: &SignedMiniBlock) {
+        let mini = &signed.mini;
+        let parts = self.views.push(
+            mini.block.number,
+            mini.txs.iter().map(|t| (&t.envelope, &t.receipt)),
+        );
+        signed.record.view.set(ViewSeed {
+            ctx: mini.block,
+            parts,
+        });
+    }
+
     /// Signs a mini-block; tells sync-send callers about queued and dropped transactions
     /// at once (those are not promises: nothing to make durable); passes the rest on.
     pub(crate) fn sign(&mut self, event: ChainEvent) -> Signed {
         match event {
             ChainEvent::MiniBlock(mini) => {
                 let mut record = sign_mini_block(&self.key, self.chain_id, self.parent, &mini);
-                record.view = Some(ViewSeed {
-                    ctx: mini.block,
-                    parts: self.views.push(
-                        mini.block.number,
-                        mini.txs.iter().map(|t| (&t.envelope, &t.receipt)),
-                    ),
-                });
+                record.view = ViewSlot::expecting();
                 let record = Arc::new(record);
                 self.parent = record.hash;
                 // Published once its record is written.

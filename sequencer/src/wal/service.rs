@@ -347,11 +347,20 @@ impl WalService {
             }
             // I2: published only now that the records are written.
             let durable_us = now_us();
-            for event in batch.drain(..) {
-                if let Signed::MiniBlock(signed) = &event {
+            for event in &batch {
+                if let Signed::MiniBlock(signed) = event {
                     self.feed.publish(signed);
                     self.record_stages(&signed.record, durable_us);
                 }
+            }
+            // Then, off the promise, the block views' tries (a sync receipt waits for
+            // its own, microseconds), before the chain service sees the mini-blocks.
+            for event in &batch {
+                if let Signed::MiniBlock(signed) = event {
+                    self.signer.fill_view(signed);
+                }
+            }
+            for event in batch.drain(..) {
                 if self.output.send(event).is_err() {
                     return;
                 }

@@ -6,7 +6,7 @@ use peregrine_tests::util::{as_str, encode_hex, hex_quantity, lower, to_quantity
 use peregrine_tests::{Node, dev};
 use serde_json::{Value, json};
 
-use crate::common::{assert_success, block_of, send_value, tx_hash};
+use crate::common::{assert_success, block_of, send_value, settled, tx_hash};
 
 /// The block hash a node reports must be keccak256(rlp(header)) of the header it reports.
 #[track_caller]
@@ -27,6 +27,8 @@ fn block_by_number_hash_and_tags() {
     let rpc = node.rpc();
     let receipt = send_value(&cast, dev(0), dev(1).address, 42);
     assert_success(&receipt);
+    // Sealed blocks here (the open block's views: realtime.rs).
+    let receipt = settled(&node, &receipt);
     let hash = tx_hash(&receipt);
     let n = block_of(&receipt);
     let n_hex = to_quantity(n as u128);
@@ -153,8 +155,17 @@ fn block_by_number_hash_and_tags() {
 fn transaction_by_block_and_index() {
     let node = Node::from_env();
     let rpc = node.rpc();
-    let receipt = send_value(&node.cast(), dev(4), dev(5).address, 7);
-    assert_success(&receipt);
+    let early = send_value(&node.cast(), dev(4), dev(5).address, 7);
+    assert_success(&early);
+    // The hash the receipt named first (a block view, before the seal) resolves, then
+    // and after the seal.
+    let by_view = rpc.request(
+        "eth_getTransactionByBlockHashAndIndex",
+        json!([early["blockHash"], early["transactionIndex"]]),
+    );
+    assert_eq!(by_view["hash"], early["transactionHash"]);
+    assert_eq!(by_view["blockHash"], early["blockHash"]);
+    let receipt = settled(&node, &early);
     let hash = tx_hash(&receipt);
     let n_hex = to_quantity(block_of(&receipt) as u128);
     let idx = receipt["transactionIndex"].clone();
@@ -169,6 +180,14 @@ fn transaction_by_block_and_index() {
         json!([receipt["blockHash"], idx]),
     );
     assert_eq!(lower(as_str(&by_idx["hash"])), hash);
+    let again = rpc.request(
+        "eth_getTransactionByBlockHashAndIndex",
+        json!([early["blockHash"], early["transactionIndex"]]),
+    );
+    assert_eq!(
+        again, by_view,
+        "the view is served unchanged after the seal"
+    );
     assert_eq!(
         rpc.request(
             "eth_getTransactionByBlockNumberAndIndex",

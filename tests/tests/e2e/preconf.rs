@@ -168,7 +168,9 @@ fn preconfirmation_stream_checked_by_viem_and_openzeppelin() {
 
 /// Test 2. viem's `sendRawTransactionSync`, `sendTransactionSync` and `writeContractSync`
 /// work against Peregrine unmodified (status success, the right hash, `blockHash` the
-/// mini-block hash until sealed, the sealed receipt agreeing later); the raw JSON carries a
+/// block view of the mini-block until sealed, the same receipt from
+/// `eth_getTransactionReceipt` at once, the sealed receipt agreeing later but for the block
+/// hash, and the view still resolving); the raw JSON carries a
 /// `preconfirmation` that `peregrine preconf verify --sequencer` accepts, as the receipt, as a
 /// JSON-RPC response wrapping it, and as the bare preconfirmation; with another expected
 /// sequencer it is refused.
@@ -239,11 +241,12 @@ fn viem_send_raw_transaction_sync_and_cli_verify() {
 
 /// Test 2b (5 s blocks, so every step happens while the block is pending). ethers v6 and
 /// cast parse what Peregrine answers before the block seals: the `eth_sendRawTransactionSync`
-/// receipt through ethers' own receipt formatter (blockHash = mini-block hash, blockNumber =
-/// the pending block), the preconfirmation through ethers' `verifyTypedData`, a contract
-/// event through ethers' `WebSocketProvider` (before any sealed receipt exists), and
-/// `cast send --sync --json`; after the seal ethers' `waitForTransaction` and `tx.wait()`
-/// see the sealed receipt, equal to the early one but for `blockHash`.
+/// receipt through ethers' own receipt formatter (blockHash = the block view, blockNumber =
+/// the pending block, the same as `getTransactionReceipt` then), the preconfirmation
+/// through ethers' `verifyTypedData`, a contract event through ethers' `WebSocketProvider`
+/// (while the block is open), and `cast send --sync --json`; after the seal ethers'
+/// `getTransactionReceipt` and `tx.wait()` see the sealed receipt, equal to the early one
+/// but for `blockHash`.
 #[test]
 fn ethers_and_cast_parse_receipts_and_logs_before_the_seal() {
     if skip_on_anvil("pre-seal receipts and logs are Peregrine's") {

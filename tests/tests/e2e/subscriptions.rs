@@ -221,9 +221,9 @@ fn fast_consumer_catches_up_a_long_backlog() {
 /// `Counter.increment`: `stateChanges` for [bob, counter] reports bob's new balance (equal to
 /// `eth_getBalance(pending)`) and the counter's slot 0 = 11, with the preconfirmation's
 /// mini-block and the pending block number; `logs` delivers `Incremented(alice, 11)` while
-/// `eth_blockNumber` is still below its `blockNumber` and `eth_getTransactionReceipt` is
-/// still null, with the mini-block hash as `blockHash` and the logs hash the
-/// preconfirmation commits to; after the seal, `eth_getLogs` returns the same log.
+/// its block is open, naming the block view its receipt names (the receipt read then
+/// carries the same log), with the logs hash the preconfirmation commits to; after the
+/// seal, `eth_getLogs` returns the same log under the sealed block's hash.
 #[test]
 fn state_changes_and_logs_arrive_before_the_seal() {
     if skip_on_anvil("stateChanges and pre-seal logs are Peregrine's") {

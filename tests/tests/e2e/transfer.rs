@@ -235,6 +235,8 @@ fn balance_and_nonce_at_historical_blocks() {
     let value = 5_000_000_000_000_000_000u128;
     let receipt = send_value(&cast, from, to.address, value);
     assert_success(&receipt);
+    // State at sealed blocks (a block view's is the newest state only while it is newest).
+    let receipt = settled(&node, &receipt);
     let n = block_of(&receipt);
     assert!(n >= 1);
     let before = json!(to_quantity(n as u128 - 1));
