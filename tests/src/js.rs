@@ -30,6 +30,20 @@ pub fn node_script(script: &str, args: &[&str]) -> CmdOutput {
     node_script_timeout(script, args, SCRIPT_TIMEOUT)
 }
 
+/// Runs a checking scenario (`node <script> <args...>`), asserts that it exited 0 and
+/// reported its checks (`... checks passed`), prints its output.
+#[track_caller]
+pub fn checked_script(script: &str, args: &[&str]) -> CmdOutput {
+    let out = node_script(script, args);
+    assert!(out.success(), "{script} failed ({}):\n{out}", out.status);
+    assert!(
+        out.stdout.contains("checks passed"),
+        "{script} did not report its checks:\n{out}"
+    );
+    println!("{}", out.out());
+    out
+}
+
 /// [`node_script`] with its own upper bound (for long scenarios).
 #[track_caller]
 pub fn node_script_timeout(script: &str, args: &[&str], timeout: Duration) -> CmdOutput {

@@ -383,11 +383,22 @@ fn check_sealed(node: &Node, records: &[Record], ctx: &str) {
             }
         }
     }
+    assert_none(
+        &problems,
+        &format!(
+            "{ctx}: of {} records, some disagree with the sealed chain",
+            records.len()
+        ),
+    );
+}
+
+/// Panics with `what`, how many problems there are and the first ten, unless none.
+#[track_caller]
+fn assert_none(problems: &[String], what: &str) {
     assert!(
         problems.is_empty(),
-        "{ctx}: {} of {} records disagree with the sealed chain:\n  {}",
+        "{what}: {}:\n  {}",
         problems.len(),
-        records.len(),
         problems
             .iter()
             .take(10)
@@ -454,16 +465,9 @@ fn check_receipts_after_restart(node: &Node, records: &[Record], ctx: &str) -> (
             ));
         }
     }
-    assert!(
-        problems.is_empty(),
-        "{ctx}: {} receipts read before the kill are not served identically:\n  {}",
-        problems.len(),
-        problems
-            .iter()
-            .take(10)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n  ")
+    assert_none(
+        &problems,
+        &format!("{ctx}: receipts read before the kill are not served identically"),
     );
     (same_view, sealed_since)
 }
