@@ -823,7 +823,7 @@ impl EthApiServer for EthHandler {
                 // fetchable with eth_getBlockByHash, until the block seals.
                 let view = self.chain.view_of(&record)?.map(|(hash, _)| hash);
                 let receipt = executed_receipt(&tx, open_place(&tx, &block, view));
-                let sent = peregrine_sequencer::sequencer_loop::now_us();
+                let sent = peregrine_sequencer::clock::now_us();
                 Ok(PreconfirmedReceipt {
                     receipt,
                     preconfirmation: record.preconfirmation(index, sent),
@@ -848,7 +848,7 @@ impl EthApiServer for EthHandler {
     }
 
     fn get_preconfirmation(&self, hash: B256) -> RpcResult<Option<Preconfirmation>> {
-        let sent = peregrine_sequencer::sequencer_loop::now_us();
+        let sent = peregrine_sequencer::clock::now_us();
         Ok(self
             .chain
             .preconfirmed(&hash)?

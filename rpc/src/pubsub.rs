@@ -16,7 +16,7 @@ use jsonrpsee::{
     types::ErrorObjectOwned,
 };
 use peregrine_preconf::Preconfirmation;
-use peregrine_sequencer::{feed::DropNotice, signer::MiniBlockRecord};
+use peregrine_sequencer::{feed::DropNotice, record::MiniBlockRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json, value::RawValue};
 use std::{sync::Arc, time::Duration};
@@ -95,7 +95,7 @@ impl Emit {
                             .as_ref()
                             .is_none_or(|t| tx.to.is_some_and(|to| t.contains(&to)));
                     if wanted {
-                        let sent = peregrine_sequencer::sequencer_loop::now_us();
+                        let sent = peregrine_sequencer::clock::now_us();
                         out.push(raw(&PreconfNotification {
                             preconfirmation: &record.preconfirmation(i, sent),
                             transaction_hash: tx.hash,

@@ -3,7 +3,7 @@
 //! mini-block (~2 kB of JSON for a transfer) instead of N.
 
 use alloy_primitives::B256;
-use peregrine_sequencer::signer::MiniBlockRecord;
+use peregrine_sequencer::record::MiniBlockRecord;
 use serde_json::value::RawValue;
 use std::{
     collections::VecDeque,
@@ -61,7 +61,7 @@ mod tests {
     use super::*;
     use peregrine_preconf::SequencerKey;
     use peregrine_sequencer::{
-        MiniBlock, diff::DiffLog, recycle::Recycled, signer::sign_mini_block,
+        MiniBlock, diff::DiffLog, record::sign_mini_block, recycle::Recycled,
         testing::block_context,
     };
 

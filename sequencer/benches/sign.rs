@@ -12,9 +12,9 @@ use criterion::{BatchSize, Criterion};
 use peregrine_preconf::{MiniBlockHeader, SequencerKey};
 use peregrine_sequencer::{
     GenesisSpec, MiniBlock, SequencerConfig,
+    block::ChainEvent,
     genesis::dev_mnemonic_signers,
-    sequencer_loop::ChainEvent,
-    signer::sign_mini_block,
+    record::sign_mini_block,
     testing::{draining_loop, transfer, transfers_in_ring},
 };
 use std::hint::black_box;

@@ -14,10 +14,10 @@ use criterion::{BatchSize, Criterion};
 use peregrine_preconf::SequencerKey;
 use peregrine_sequencer::{
     GenesisSpec, SequencerConfig,
+    block::ChainEvent,
     diff::StateDiff,
     genesis::dev_mnemonic_signers,
-    sequencer_loop::ChainEvent,
-    signer::{MiniBlockRecord, sign_mini_block},
+    record::{MiniBlockRecord, sign_mini_block},
     store::{BlockWriter, Counters, Store, StoredBlock, encode_mini_block_record},
     testing::{block_context, draining_loop, transfers_in_ring},
 };

@@ -50,3 +50,47 @@ pub struct BlockEnd {
     /// Gas used by all its transactions.
     pub gas_used: u64,
 }
+
+/// What the sequencer loop tells the chain service.
+#[derive(Debug)]
+pub enum ChainEvent {
+    /// A mini-block was closed.
+    MiniBlock(MiniBlock),
+    /// An L2 block was closed; seal it.
+    BlockEnd(BlockEnd),
+    /// A transaction is waiting for a nonce gap to close.
+    Queued {
+        /// Transaction hash.
+        hash: B256,
+        /// The nonce the sender needs first.
+        missing_nonce: u64,
+    },
+    /// A transaction accepted at ingress was dropped by the sequencer.
+    Dropped {
+        /// Transaction hash.
+        hash: B256,
+        /// Its sender and recipient (for the subscriptions' filters).
+        parties: Parties,
+        /// Why, in words a user understands.
+        reason: String,
+    },
+}
+
+/// The sender and recipient of a transaction (for subscription filters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parties {
+    /// Sender.
+    pub from: Address,
+    /// Recipient (`None` for a creation).
+    pub to: Option<Address>,
+}
+
+impl Parties {
+    pub(crate) fn of(tx: &crate::tx::PendingTx) -> Self {
+        use alloy_consensus::Transaction as _;
+        Self {
+            from: tx.sender,
+            to: tx.envelope.to(),
+        }
+    }
+}

@@ -9,13 +9,13 @@
 
 use crate::view::{OpenView, ViewParts, ViewSeed, block_header};
 use crate::{
-    block::{BlockContext, BlockEnd},
+    block::{BlockContext, BlockEnd, ChainEvent},
     diff::StateDiff,
     error::StoreError,
     feed::Feed,
     hashes::BlockHashes,
-    sequencer_loop::ChainEvent,
-    signer::{MiniBlockRecord, Signed},
+    record::MiniBlockRecord,
+    signer::Signed,
     state::WorldState,
     store::{BlockWriter, Counters, Store, StoreReader, StoredBlock},
     tx::ExecutedTx,
@@ -447,8 +447,8 @@ pub(crate) struct ChainService {
     pub(crate) checkpoint_blocks: u64,
     /// Blocks committed since the last checkpoint, not yet durable in redb.
     pub(crate) unsynced: u64,
-    /// Where a fatal failure is recorded ([`crate::node::Fault`]).
-    pub(crate) fault: crate::node::Fault,
+    /// Where a fatal failure is recorded ([`crate::fault::Fault`]).
+    pub(crate) fault: crate::fault::Fault,
     /// The node's stop flag: set on a failure, so intake stops at once.
     pub(crate) stop: Arc<AtomicBool>,
 }
@@ -482,7 +482,7 @@ impl ChainService {
 
     /// Stops the node on a storage failure: the chain cannot advance.
     fn fail(&self, why: String) -> ! {
-        crate::node::fail_thread(&self.fault, &self.stop, why)
+        crate::fault::fail_thread(&self.fault, &self.stop, why)
     }
 
     /// Applies the sequencer's events until it hangs up.
@@ -528,7 +528,7 @@ impl ChainService {
         }
     }
 
-    fn apply(&mut self, signed: Arc<crate::signer::SignedMiniBlock>) {
+    fn apply(&mut self, signed: Arc<crate::record::SignedMiniBlock>) {
         let mini = &signed.mini;
         let diff = &signed.record.state_diff;
         self.block_diff.merge(diff);
@@ -581,7 +581,7 @@ impl ChainService {
     /// The view that ends with `signed`: its parts come from the log thread (computed
     /// there, before publication, for the sync receipt); the parent is the head, sealed
     /// before this block's first mini-block reached this thread.
-    fn view(&self, signed: &crate::signer::SignedMiniBlock) -> OpenView {
+    fn view(&self, signed: &crate::record::SignedMiniBlock) -> OpenView {
         let record = &signed.record;
         let head = self.chain.head();
         if head.header.number + 1 != record.block_number() {

@@ -149,7 +149,7 @@ impl SequencerConfig {
         if self.max_mini_block_txs == 0 {
             return Err("sequencer.max-mini-block-txs must be at least 1".into());
         }
-        check_core("sequencer.core", self.core)?;
+        crate::sched::check_core("sequencer.core", self.core)?;
         if let (Some(a), Some(b)) = (self.core, self.wal.core)
             && a == b
         {
@@ -184,17 +184,4 @@ impl SequencerConfig {
         }
         Ok(())
     }
-}
-
-/// Checks that `core`, when set, is one this process may run on; `key` names the setting.
-pub(crate) fn check_core(key: &str, core: Option<usize>) -> Result<(), String> {
-    let Some(core) = core else { return Ok(()) };
-    let available = core_affinity::get_core_ids().unwrap_or_default();
-    if available.iter().any(|c| c.id == core) {
-        return Ok(());
-    }
-    Err(format!(
-        "{key} = {core} is not an available core (available: {:?})",
-        available.iter().map(|c| c.id).collect::<Vec<_>>()
-    ))
 }

@@ -2,7 +2,8 @@
 //! `eth_sendRawTransactionSync`, and a bounded window of recent records for replay.
 
 use crate::{
-    signer::{MiniBlockRecord, SignedMiniBlock},
+    block::Parties,
+    record::{MiniBlockRecord, SignedMiniBlock},
     tx::ExecutedTx,
 };
 use alloy_primitives::{Address, B256, map::B256Map};
@@ -47,25 +48,6 @@ pub enum WaitOutcome {
         /// Why.
         reason: String,
     },
-}
-
-/// The sender and recipient of a transaction (for subscription filters).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Parties {
-    /// Sender.
-    pub from: Address,
-    /// Recipient (`None` for a creation).
-    pub to: Option<Address>,
-}
-
-impl Parties {
-    pub(crate) fn of(tx: &crate::tx::PendingTx) -> Self {
-        use alloy_consensus::Transaction as _;
-        Self {
-            from: tx.sender,
-            to: tx.envelope.to(),
-        }
-    }
 }
 
 /// A transaction accepted at ingress that the sequencer dropped (a nonce gap that never

@@ -8,11 +8,12 @@
 use crate::{
     chain::Chain,
     chain::TxStatus,
+    clock::now_us,
     error::IngressError,
     exec::SPEC,
     inflight::{Fees, PRICE_BUMP_PERCENT},
     ring::Producer,
-    sequencer_loop::{next_base_fee, now_us},
+    sequencer_loop::next_base_fee,
     tx::PendingTx,
 };
 use alloy_consensus::{Transaction as _, TxEnvelope, transaction::SignerRecoverable};
@@ -50,7 +51,7 @@ pub struct Ingress {
     chain: Arc<Chain>,
     limits: IngressLimits,
     stopping: Arc<AtomicBool>,
-    fault: crate::node::Fault,
+    fault: crate::fault::Fault,
 }
 
 impl Ingress {
@@ -59,7 +60,7 @@ impl Ingress {
         chain: Arc<Chain>,
         limits: IngressLimits,
         stopping: Arc<AtomicBool>,
-        fault: crate::node::Fault,
+        fault: crate::fault::Fault,
     ) -> Self {
         Self {
             producer,

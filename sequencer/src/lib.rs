@@ -27,10 +27,12 @@
 
 pub mod block;
 pub mod chain;
+pub mod clock;
 pub mod config;
 pub mod diff;
 pub mod error;
 pub mod exec;
+pub mod fault;
 pub mod feed;
 pub mod genesis;
 pub mod hashes;
@@ -38,6 +40,7 @@ pub mod inflight;
 pub mod ingress;
 pub mod metrics;
 pub mod node;
+pub mod record;
 pub mod recycle;
 pub mod ring;
 pub mod sched;

@@ -3,6 +3,7 @@
 use crate::{
     block::BlockContext,
     chain::{Chain, ChainService, Head},
+    clock::now_us,
     config::SequencerConfig,
     diff::{AccountFields, StateDiff},
     error::NodeError,
@@ -13,7 +14,7 @@ use crate::{
     ingress::{Ingress, IngressLimits},
     metrics::WalMetrics,
     ring,
-    sequencer_loop::{LoopStart, ReplayStats, SequencerLoop, now_us},
+    sequencer_loop::{LoopStart, ReplayStats, SequencerLoop},
     signer::Signer,
     store::{Counters, Store, StoredBlock},
     wal::{self, Log, WalRecord, Writer, service::WalService},
@@ -29,14 +30,12 @@ use std::{
     thread::JoinHandle,
 };
 
+pub use crate::fault::Fault;
+
 /// Name of the redb file inside the data directory.
 pub const DB_FILE: &str = "chain.redb";
 /// Name of the write-ahead log's directory inside the data directory.
 pub const WAL_DIR: &str = "wal";
-
-/// The first fatal failure of any part of the node: set once, by the part that failed,
-/// which then stops intake and its own thread. Shared by every core thread.
-pub type Fault = Arc<std::sync::OnceLock<String>>;
 
 /// Whether the node's threads are alive (for readiness probes); cheap to clone.
 #[derive(Debug, Clone, Default)]
@@ -104,15 +103,6 @@ impl Drop for Alive {
         }
         self.flag.store(false, Ordering::Release);
     }
-}
-
-/// Records `why` as the node's fault, stops intake, and ends the calling thread by
-/// unwinding, without the panic hook's report: the cause is logged once, by whoever
-/// watches [`Liveness::fault`] (the `peregrine` binary), not by every layer.
-pub(crate) fn fail_thread(fault: &Fault, stop: &AtomicBool, why: String) -> ! {
-    let _ = fault.set(why.clone());
-    stop.store(true, Ordering::Release);
-    std::panic::resume_unwind(Box::new(why))
 }
 
 /// A running ordering core.

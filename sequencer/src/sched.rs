@@ -70,3 +70,16 @@ fn set_current_thread_nice(nice: i32) {
         }
     }
 }
+
+/// Checks that `core`, when set, is one this process may run on; `key` names the setting.
+pub(crate) fn check_core(key: &str, core: Option<usize>) -> Result<(), String> {
+    let Some(core) = core else { return Ok(()) };
+    let available = core_affinity::get_core_ids().unwrap_or_default();
+    if available.iter().any(|c| c.id == core) {
+        return Ok(());
+    }
+    Err(format!(
+        "{key} = {core} is not an available core (available: {:?})",
+        available.iter().map(|c| c.id).collect::<Vec<_>>()
+    ))
+}

@@ -23,7 +23,8 @@
 //! one allocation per transaction.
 
 use crate::{
-    block::{BlockContext, BlockEnd, MiniBlock},
+    block::{BlockContext, BlockEnd, ChainEvent, MiniBlock},
+    clock::{now_secs, now_us},
     config::SequencerConfig,
     diff::DiffLog,
     error::WalError,
@@ -50,7 +51,7 @@ use std::{
         Arc,
         atomic::{AtomicBool, Ordering},
     },
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant},
 };
 
 /// Longest the loop waits for a transaction before re-checking the stop flag.
@@ -100,43 +101,6 @@ fn keep_warm(state: &mut revm::state::EvmState) {
 /// mini-blocks whose buffers come back at about the same time, few enough that idle
 /// full-size vectors (up to ~600 KB each) stay a small amount of memory.
 const RECYCLED_BUFFERS: usize = 16;
-
-/// What the sequencer loop tells the chain service.
-#[derive(Debug)]
-pub enum ChainEvent {
-    /// A mini-block was closed.
-    MiniBlock(MiniBlock),
-    /// An L2 block was closed; seal it.
-    BlockEnd(BlockEnd),
-    /// A transaction is waiting for a nonce gap to close.
-    Queued {
-        /// Transaction hash.
-        hash: B256,
-        /// The nonce the sender needs first.
-        missing_nonce: u64,
-    },
-    /// A transaction accepted at ingress was dropped by the sequencer.
-    Dropped {
-        /// Transaction hash.
-        hash: B256,
-        /// Its sender and recipient (for the subscriptions' filters).
-        parties: crate::feed::Parties,
-        /// Why, in words a user understands.
-        reason: String,
-    },
-}
-
-/// Microseconds since the Unix epoch (vDSO clock, no syscall).
-pub fn now_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as u64)
-        .unwrap_or_default()
-}
-
-fn now_secs() -> u64 {
-    now_us() / 1_000_000
-}
 
 struct Gapped {
     tx: PendingTx,
@@ -328,7 +292,7 @@ impl SequencerLoop {
     fn drop_tx(&self, tx: &PendingTx, reason: String) {
         self.emit(ChainEvent::Dropped {
             hash: tx.hash,
-            parties: crate::feed::Parties::of(tx),
+            parties: crate::block::Parties::of(tx),
             reason,
         });
     }
@@ -459,7 +423,7 @@ impl SequencerLoop {
             queue.retain(|_, g| {
                 let keep = g.expires > now;
                 if !keep {
-                    expired.push((g.tx.hash, crate::feed::Parties::of(&g.tx)));
+                    expired.push((g.tx.hash, crate::block::Parties::of(&g.tx)));
                 }
                 keep
             });
@@ -482,7 +446,7 @@ impl SequencerLoop {
             self.close_mini_block();
             self.close_block();
         }
-        let parties = crate::feed::Parties::of(&tx);
+        let parties = crate::block::Parties::of(&tx);
         match self.execute_at(tx, now_us(), None) {
             Ok(()) => true,
             Err((hash, reason)) => {

@@ -11,7 +11,7 @@
 //! clean-up) reads the same either way.
 
 use crate::{
-    chain::Chain, error::StoreError, exec::StoreDb, hashes::BlockHashes, signer::MiniBlockRecord,
+    chain::Chain, error::StoreError, exec::StoreDb, hashes::BlockHashes, record::MiniBlockRecord,
     store::StoreReader,
 };
 use alloy_primitives::{Address, B256, U256};

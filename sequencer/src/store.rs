@@ -5,7 +5,7 @@
 //! (or a restart) always sees a whole block or none of it. The state tables hold the state
 //! as of the head block: `latest` reads are served from them.
 
-use crate::{diff::StateDiff, error::StoreError, signer::MiniBlockRecord, state::WorldState};
+use crate::{diff::StateDiff, error::StoreError, record::MiniBlockRecord, state::WorldState};
 use alloy_consensus::{Header, ReceiptEnvelope, TxEnvelope};
 use alloy_eips::{Decodable2718, Encodable2718};
 use alloy_primitives::{Address, B256, Bytes, U256};
@@ -781,8 +781,8 @@ mod tests {
         MiniBlock,
         diff::{AccountFields, DiffLog},
         genesis::dev_mnemonic_signers,
+        record::{ReceiptFields, RecordedTx, sign_mini_block},
         recycle::Recycled,
-        signer::{ReceiptFields, RecordedTx, sign_mini_block},
         testing::{block_context, transfer},
     };
     use alloy_primitives::{Log, LogData};

@@ -3,11 +3,12 @@
 
 use crate::{
     block::BlockContext,
+    block::ChainEvent,
     config::SequencerConfig,
     exec::SequencerDb,
     hashes::BlockHashes,
     ring::Consumer,
-    sequencer_loop::{ChainEvent, LoopStart, SequencerLoop},
+    sequencer_loop::{LoopStart, SequencerLoop},
     state::WorldState,
     tx::PendingTx,
 };

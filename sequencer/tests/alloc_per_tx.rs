@@ -20,9 +20,9 @@ use alloy_primitives::{Address, Bytes, U256, address};
 use alloy_signer_local::PrivateKeySigner;
 use peregrine_sequencer::{
     GenesisSpec, PendingTx, SequencerConfig,
+    block::ChainEvent,
     genesis::{GenesisAccount, dev_mnemonic_signers},
     ring,
-    sequencer_loop::ChainEvent,
     testing::{call, draining_loop, drop_elsewhere, loop_until, transfer, txs_in_ring},
 };
 use std::sync::{

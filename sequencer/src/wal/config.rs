@@ -156,7 +156,7 @@ impl WalConfig {
         if self.max_write == 0 {
             return Err("wal.max-write must be at least 1 byte".into());
         }
-        crate::config::check_core("wal.core", self.core)?;
+        crate::sched::check_core("wal.core", self.core)?;
         Ok(())
     }
 }

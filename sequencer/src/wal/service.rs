@@ -34,12 +34,14 @@ use super::{
     segment::{SegmentInfo, segment_path},
 };
 use crate::{
+    block::ChainEvent,
+    clock::now_us,
     error::WalError,
     feed::Feed,
     metrics::{StageMetrics, WalMetrics, micros_to_secs},
+    record::MiniBlockRecord,
     ring::WaitStrategy,
-    sequencer_loop::{ChainEvent, now_us},
-    signer::{MiniBlockRecord, Signed, Signer},
+    signer::{Signed, Signer},
 };
 use alloy_primitives::B256;
 use crossbeam_channel::{Receiver, TryRecvError};
@@ -235,7 +237,7 @@ impl WalService {
     /// Stops the node: nothing more may be promised.
     fn fail(&self, why: String) -> ! {
         self.metrics.errors.increment(1);
-        crate::node::fail_thread(&self.failure, &self.stop, why)
+        crate::fault::fail_thread(&self.failure, &self.stop, why)
     }
 
     /// Encodes the records of `batch` not yet in the log; returns the highest L2 block.

@@ -7,9 +7,9 @@ use alloy_signer::SignerSync;
 use alloy_signer_local::PrivateKeySigner;
 use peregrine_sequencer::{
     GenesisSpec, MiniBlock, PendingTx, SequencerConfig,
+    block::ChainEvent,
     genesis::{GenesisAccount, dev_mnemonic_signers},
     ring,
-    sequencer_loop::ChainEvent,
     state::WorldState,
     testing::draining_loop,
 };

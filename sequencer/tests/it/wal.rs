@@ -16,8 +16,8 @@ use alloy_signer_local::PrivateKeySigner;
 use peregrine_sequencer::{
     Node, NodeError, SequencerConfig, WalError,
     node::{DB_FILE, WAL_DIR},
+    record::MiniBlockRecord,
     ring::{DEFAULT_PARK_TIMEOUT, WaitStrategy},
-    signer::MiniBlockRecord,
     store::Store,
     testing::copy_dir,
     wal::{WalBackend, segment},
