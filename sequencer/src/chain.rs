@@ -7,6 +7,7 @@
 //! client may already hold a promise for; `latest` reads open a redb read transaction
 //! ([`Chain::reader`]) that pins one head.
 
+use crate::feed::TxStatus;
 use crate::view::{OpenView, ViewParts, ViewSeed, block_header};
 use crate::{
     block::{BlockContext, BlockEnd, ChainEvent},
@@ -24,7 +25,6 @@ use alloy_consensus::Header;
 use alloy_primitives::{Address, B256, Bytes, map::B256Map};
 use parking_lot::{Condvar, Mutex, RwLock, RwLockReadGuard};
 use std::{
-    collections::VecDeque,
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -32,9 +32,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// How many dropped/queued transaction statuses are remembered (oldest forgotten first).
-/// Bounded so a flood of bad transactions cannot grow memory.
-const STATUS_MEMORY: usize = 16_384;
 /// Sealed heads buffered for `newHeads` subscribers; a subscriber further behind is closed.
 const HEADS_BUFFER: usize = 1024;
 /// Longest a `pending` read waits for the pending view to catch up with the mini-blocks
@@ -85,27 +82,6 @@ pub struct Pending {
     pub open: OpenBlock,
 }
 
-/// What happened to a transaction that is not (yet) in a block.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TxStatus {
-    /// Waiting for a nonce gap to close.
-    Queued {
-        /// The nonce the sender must use first.
-        missing_nonce: u64,
-    },
-    /// Dropped by the sequencer.
-    Dropped {
-        /// Why.
-        reason: String,
-    },
-}
-
-#[derive(Debug, Default)]
-struct Statuses {
-    map: B256Map<TxStatus>,
-    order: VecDeque<B256>,
-}
-
 /// The sealed head, cached for cheap reads.
 #[derive(Debug, Clone)]
 pub struct Head {
@@ -126,7 +102,6 @@ pub struct Chain {
     store: Store,
     /// Recent block hashes.
     pub hashes: Arc<BlockHashes>,
-    statuses: Mutex<Statuses>,
     /// The live feed of signed mini-blocks.
     pub feed: Arc<Feed>,
     heads: tokio::sync::broadcast::Sender<Head>,
@@ -162,7 +137,6 @@ impl Chain {
             head: RwLock::new(head),
             store,
             hashes,
-            statuses: Mutex::new(Statuses::default()),
             feed,
             heads: tokio::sync::broadcast::channel(HEADS_BUFFER).0,
             inflight: Mutex::default(),
@@ -353,7 +327,7 @@ impl Chain {
 
     /// The status of a transaction that was queued or dropped.
     pub fn tx_status(&self, hash: &B256) -> Option<TxStatus> {
-        self.statuses.lock().map.get(hash).cloned()
+        self.feed.status(hash)
     }
 
     /// Forgets an in-flight hash (dropped, or refused by the ring).
@@ -405,18 +379,6 @@ impl Chain {
             .state
             .account(address)
             .map_or(0, |a| a.nonce)
-    }
-
-    fn set_status(&self, hash: B256, status: TxStatus) {
-        let mut s = self.statuses.lock();
-        if s.map.insert(hash, status).is_none() {
-            s.order.push_back(hash);
-            if s.order.len() > STATUS_MEMORY
-                && let Some(old) = s.order.pop_front()
-            {
-                s.map.remove(&old);
-            }
-        }
     }
 }
 
@@ -509,20 +471,15 @@ impl ChainService {
                         self.fail(format!("cannot store sealed block: {e}"));
                     }
                 }
-                Signed::Event(ChainEvent::Queued {
-                    hash,
-                    missing_nonce,
-                }) => {
+                // Its status was set where it was announced (the feed).
+                Signed::Event(ChainEvent::Queued { .. }) => {
                     self.metrics.queued.increment(1);
-                    self.chain
-                        .set_status(hash, TxStatus::Queued { missing_nonce });
                     self.chain.signal_applied();
                 }
                 Signed::Event(ChainEvent::Dropped { hash, reason, .. }) => {
                     self.chain.end_inflight(&hash);
                     self.metrics.dropped(&reason);
                     tracing::debug!(%hash, %reason, "transaction dropped");
-                    self.chain.set_status(hash, TxStatus::Dropped { reason });
                 }
             }
         }

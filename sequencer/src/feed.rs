@@ -65,6 +65,31 @@ pub struct DropNotice {
 /// Callers waiting per transaction, by waiter id.
 type Waiters = B256Map<Vec<(u64, oneshot::Sender<WaitOutcome>)>>;
 
+/// How many dropped/queued transaction statuses are remembered (oldest forgotten first).
+/// Bounded so a flood of bad transactions cannot grow memory.
+const STATUS_MEMORY: usize = 16_384;
+
+/// What happened to a transaction that is not (yet) in a block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TxStatus {
+    /// Waiting for a nonce gap to close.
+    Queued {
+        /// The nonce the sender must use first.
+        missing_nonce: u64,
+    },
+    /// Dropped by the sequencer.
+    Dropped {
+        /// Why.
+        reason: String,
+    },
+}
+
+#[derive(Debug, Default)]
+struct Statuses {
+    map: B256Map<TxStatus>,
+    order: VecDeque<B256>,
+}
+
 /// The feed (shared by the signer thread and the RPC server).
 #[derive(Debug)]
 pub struct Feed {
@@ -83,6 +108,10 @@ pub struct Feed {
     /// Number of the next mini-block no client has been told about: set as publishing
     /// starts, before any waiter or subscriber hears of it.
     announced: AtomicU64,
+    /// Queued and dropped transactions, recorded before anyone is told of them, so a
+    /// client that hears of a drop and asks `peregrine_getTransactionStatus` is answered
+    /// the same.
+    statuses: Mutex<Statuses>,
 }
 
 impl Feed {
@@ -98,6 +127,24 @@ impl Feed {
             recent_cap: recent,
             next: AtomicU64::new(next),
             announced: AtomicU64::new(next),
+            statuses: Mutex::new(Statuses::default()),
+        }
+    }
+
+    /// What happened to a transaction that was queued or dropped.
+    pub fn status(&self, hash: &B256) -> Option<TxStatus> {
+        self.statuses.lock().map.get(hash).cloned()
+    }
+
+    fn set_status(&self, hash: B256, status: TxStatus) {
+        let mut s = self.statuses.lock();
+        if s.map.insert(hash, status).is_none() {
+            s.order.push_back(hash);
+            if s.order.len() > STATUS_MEMORY
+                && let Some(old) = s.order.pop_front()
+            {
+                s.map.remove(&old);
+            }
         }
     }
 
@@ -207,10 +254,17 @@ impl Feed {
     }
 
     pub(crate) fn queued(&self, hash: &B256, missing_nonce: u64) {
+        self.set_status(*hash, TxStatus::Queued { missing_nonce });
         self.resolve(hash, || WaitOutcome::Queued { missing_nonce });
     }
 
     pub(crate) fn dropped(&self, hash: &B256, parties: Parties, reason: &str) {
+        self.set_status(
+            *hash,
+            TxStatus::Dropped {
+                reason: reason.to_string(),
+            },
+        );
         self.resolve(hash, || WaitOutcome::Dropped {
             reason: reason.to_string(),
         });

@@ -7,10 +7,10 @@
 
 use crate::{
     chain::Chain,
-    chain::TxStatus,
     clock::now_us,
     error::IngressError,
     exec::SPEC,
+    feed::TxStatus,
     inflight::{Fees, PRICE_BUMP_PERCENT},
     ring::Producer,
     sequencer_loop::next_base_fee,

@@ -58,9 +58,10 @@ pub mod wal;
 pub(crate) mod writeback;
 
 pub use block::{BlockContext, MiniBlock};
-pub use chain::{Chain, Head, Pending, TxStatus};
+pub use chain::{Chain, Head, Pending};
 pub use config::SequencerConfig;
 pub use error::{IngressError, NodeError, StoreError, WalError};
+pub use feed::TxStatus;
 pub use genesis::GenesisSpec;
 pub use ingress::Ingress;
 pub use node::{Liveness, Node};
