@@ -34,6 +34,7 @@ pub mod error;
 pub mod exec;
 pub mod fault;
 pub mod feed;
+pub mod follow;
 pub mod genesis;
 pub mod hashes;
 pub mod inflight;

@@ -309,7 +309,7 @@ pub struct SignedMiniBlock {
     pub record: Arc<MiniBlockRecord>,
 }
 
-fn diff_leaves(diff: &StateDiff) -> Vec<alloy_primitives::B256> {
+pub(crate) fn diff_leaves(diff: &StateDiff) -> Vec<alloy_primitives::B256> {
     diff.accounts
         .iter()
         .map(|(address, change)| {

@@ -1,0 +1,193 @@
+//! What a follower of the signed mini-block stream (a replica, #9) checks before it uses a
+//! record: the record is the next one, continues the chain, is signed by the sequencer's
+//! key, and its payload is what the signed header commits to. Anything else is refused,
+//! with a [`Rejection`] whose [`Rejection::reason`] names it (a bounded metric label).
+//!
+//! What the stream does not yet carry (raw transactions, senders under a signature, the
+//! block context, signed block ends: `docs/design/001-replicas.md`) is not checked here.
+
+use crate::record::{MiniBlockRecord, diff_leaves};
+use alloy_primitives::{Address, B256, Signature};
+use peregrine_preconf::{MerkleTree, MiniBlockHeader, SignedHeader, logs_hash, transaction_leaf};
+
+/// Why a record from the stream is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    /// Another chain's record.
+    #[error("chain id {got}, this chain is {expected}")]
+    WrongChain {
+        /// In the record.
+        got: u64,
+        /// Followed.
+        expected: u64,
+    },
+    /// Not the next mini-block: a gap, a replay, or two swapped.
+    #[error("mini-block {got} where {expected} is next")]
+    WrongNumber {
+        /// In the record.
+        got: u64,
+        /// The next one.
+        expected: u64,
+    },
+    /// Its parent is not the last mini-block accepted.
+    #[error("parent {got} does not continue the chain at {expected}")]
+    WrongParent {
+        /// In the record.
+        got: B256,
+        /// The last accepted mini-block's hash.
+        expected: B256,
+    },
+    /// The hash it claims is not its header's EIP-712 digest.
+    #[error("claims hash {claimed}, its header's digest is {computed}")]
+    WrongHash {
+        /// In the record.
+        claimed: B256,
+        /// Recomputed.
+        computed: B256,
+    },
+    /// The signature is malformed, or recovers to another key than the sequencer's.
+    #[error("bad signature: {0}")]
+    BadSignature(String),
+    /// A root in the signed header differs from the one recomputed from the payload.
+    #[error("{which} root {signed} differs from the payload's {computed}")]
+    RootMismatch {
+        /// `transactions`, `receipts`, `stateDiff`, or `logs` (a transaction's logs against
+        /// the logs hash its receipt commits to).
+        which: &'static str,
+        /// In the signed header.
+        signed: B256,
+        /// Recomputed from the record's transactions, receipts or state diff.
+        computed: B256,
+    },
+}
+
+impl Rejection {
+    /// A short label for metrics and logs.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Rejection::WrongChain { .. } => "wrong_chain",
+            Rejection::WrongNumber { .. } => "wrong_number",
+            Rejection::WrongParent { .. } => "wrong_parent",
+            Rejection::WrongHash { .. } => "wrong_hash",
+            Rejection::BadSignature(_) => "bad_signature",
+            Rejection::RootMismatch { .. } => "root_mismatch",
+        }
+    }
+}
+
+/// Where a follower stands: what it accepts next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Follower {
+    /// The chain followed.
+    pub chain_id: u64,
+    /// The only key whose signatures are accepted (`--sequencer.address`).
+    pub sequencer: Address,
+    /// The next mini-block's number.
+    pub next: u64,
+    /// The last accepted mini-block's hash (zero before the chain's first).
+    pub parent: B256,
+}
+
+impl Follower {
+    /// Checks `record` as the next one; on success the follower moves past it.
+    pub fn accept(&mut self, record: &MiniBlockRecord) -> Result<(), Rejection> {
+        check(record, self)?;
+        self.next = record.number() + 1;
+        self.parent = record.hash;
+        Ok(())
+    }
+}
+
+fn check(record: &MiniBlockRecord, at: &Follower) -> Result<(), Rejection> {
+    let h = &record.header;
+    if h.chain_id != at.chain_id {
+        return Err(Rejection::WrongChain {
+            got: h.chain_id,
+            expected: at.chain_id,
+        });
+    }
+    if h.mini_block_number != at.next {
+        return Err(Rejection::WrongNumber {
+            got: h.mini_block_number,
+            expected: at.next,
+        });
+    }
+    if h.parent_hash != at.parent {
+        return Err(Rejection::WrongParent {
+            got: h.parent_hash,
+            expected: at.parent,
+        });
+    }
+    let header = MiniBlockHeader::from(h);
+    let computed = header.signing_hash();
+    if computed != record.hash {
+        return Err(Rejection::WrongHash {
+            claimed: record.hash,
+            computed,
+        });
+    }
+    let signature = Signature::from_raw(&record.signature)
+        .map_err(|e| Rejection::BadSignature(format!("malformed: {e}")))?;
+    let signer = SignedHeader { header, signature }
+        .recover_signer()
+        .map_err(|e| Rejection::BadSignature(e.to_string()))?;
+    if signer != at.sequencer {
+        return Err(Rejection::BadSignature(format!(
+            "signed by {signer}, not by the sequencer {}",
+            at.sequencer
+        )));
+    }
+    let roots = [
+        (
+            "transactions",
+            h.transactions_root,
+            MerkleTree::new(
+                record
+                    .transactions
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| transaction_leaf(i as u32, t.hash))
+                    .collect(),
+            )
+            .root(),
+        ),
+        (
+            "receipts",
+            h.receipts_root,
+            MerkleTree::new(
+                record
+                    .transactions
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| t.receipt_leaf().leaf(i as u32))
+                    .collect(),
+            )
+            .root(),
+        ),
+        (
+            "stateDiff",
+            h.state_diff_root,
+            MerkleTree::new(diff_leaves(&record.state_diff)).root(),
+        ),
+    ];
+    for t in &record.transactions {
+        let computed = logs_hash(&t.logs);
+        if computed != t.receipt.logs_hash {
+            return Err(Rejection::RootMismatch {
+                which: "logs",
+                signed: t.receipt.logs_hash,
+                computed,
+            });
+        }
+    }
+    for (which, signed, computed) in roots {
+        if signed != computed {
+            return Err(Rejection::RootMismatch {
+                which,
+                signed,
+                computed,
+            });
+        }
+    }
+    Ok(())
+}
