@@ -99,28 +99,6 @@ pub(crate) fn block_receipts(block: &StoredBlock) -> Vec<TransactionReceipt> {
     out
 }
 
-/// The receipt of transaction `index` of a stored block, without converting the others.
-pub(crate) fn receipt_at(block: &StoredBlock, index: usize) -> Option<TransactionReceipt> {
-    let tx = block.txs.get(index)?;
-    let receipt = block.receipts.get(index)?;
-    let prev = index
-        .checked_sub(1)
-        .map_or(0, |p| block.receipts[p].cumulative_gas_used());
-    let logs_before: u64 = block.receipts[..index]
-        .iter()
-        .map(|r| r.logs().len() as u64)
-        .sum();
-    let sender = block.senders.get(index).copied().unwrap_or_default();
-    Some(rpc_receipt(
-        tx,
-        sender,
-        receipt,
-        place_in(block, index),
-        prev,
-        logs_before,
-    ))
-}
-
 /// The place of transaction `index` in a stored block.
 pub(crate) fn place_in(block: &StoredBlock, index: usize) -> TxPlace {
     TxPlace {

@@ -604,12 +604,24 @@ impl EthApiServer for EthHandler {
                 return Ok(open_receipt(open, i));
             }
         }
-        let reader = self.reader()?;
-        let Some((number, index)) = reader.tx_location(&hash)? else {
+        let Some(r) = self.reader()?.sealed_receipt(&hash)? else {
             return Ok(None);
         };
-        let block = reader.block(number)?.ok_or(RpcError::HeaderNotFound)?;
-        Ok(convert::receipt_at(&block, index as usize))
+        let place = convert::TxPlace {
+            block_hash: Some(r.block_hash),
+            block_number: r.header.number,
+            timestamp: r.header.timestamp,
+            index: u64::from(r.index),
+            base_fee: r.header.base_fee_per_gas.unwrap_or_default(),
+        };
+        Ok(Some(convert::rpc_receipt(
+            &r.tx,
+            r.sender,
+            &r.receipt,
+            place,
+            r.receipt.cumulative_gas_used() - r.gas_used,
+            r.first_log_index,
+        )))
     }
 
     fn block_by_number(&self, number: BlockNumberOrTag, full: bool) -> RpcResult<Option<Block>> {

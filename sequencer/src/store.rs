@@ -74,6 +74,27 @@ impl StoredBlock {
     }
 }
 
+/// What the receipt of one sealed transaction needs, read without decoding its block.
+#[derive(Debug, Clone)]
+pub struct SealedReceipt {
+    /// The block's header.
+    pub header: Header,
+    /// The block's hash.
+    pub block_hash: B256,
+    /// The transaction's index in the block.
+    pub index: u32,
+    /// The transaction.
+    pub tx: TxEnvelope,
+    /// Its sender.
+    pub sender: Address,
+    /// Its receipt.
+    pub receipt: ReceiptEnvelope,
+    /// Gas it used alone.
+    pub gas_used: u64,
+    /// Block-wide index of its first log.
+    pub first_log_index: u64,
+}
+
 /// Counters persisted with each block so a restart continues the numbering.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counters {
@@ -672,6 +693,42 @@ impl StoreReader {
             )));
         }
         Ok(Some(block))
+    }
+
+    /// The receipt parts of sealed transaction `hash`: one transaction, one receipt and
+    /// the signed record of its mini-block are decoded, not the whole block (a poller's
+    /// lookup in a block of 10 000 transactions decoded all their receipts).
+    pub fn sealed_receipt(&self, hash: &B256) -> Result<Option<SealedReceipt>, StoreError> {
+        let Some((number, index, mini, at)) = self.location(hash)? else {
+            return Ok(None);
+        };
+        let corrupt = |what: &str| StoreError::Corrupt(format!("block {number}: {what} of {hash}"));
+        let (header, block_hash, tx, sender) = self
+            .block_tx(number, index as usize)?
+            .ok_or_else(|| corrupt("no transaction"))?;
+        let receipts = self.txn.open_table(RECEIPTS)?;
+        let raw = receipts
+            .get(number)?
+            .ok_or_else(|| corrupt("no receipts"))?;
+        let mut encoded =
+            nth_list_item(raw.value(), index as usize)?.ok_or_else(|| corrupt("no receipt"))?;
+        let receipt = ReceiptEnvelope::decode_2718(&mut encoded)
+            .map_err(|e| StoreError::Corrupt(format!("block {number} receipt {index}: {e}")))?;
+        let recorded = self
+            .mini_block(mini)?
+            .and_then(|r| r.transactions.into_iter().nth(at as usize))
+            .filter(|t| t.hash == *hash)
+            .ok_or_else(|| corrupt("no mini-block record"))?;
+        Ok(Some(SealedReceipt {
+            header,
+            block_hash,
+            index,
+            tx,
+            sender,
+            receipt,
+            gas_used: recorded.receipt.gas_used,
+            first_log_index: recorded.first_log_index,
+        }))
     }
 
     /// The whole block `number`.
