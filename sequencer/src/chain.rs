@@ -34,6 +34,21 @@ use std::{
 
 /// Sealed heads buffered for `newHeads` subscribers; a subscriber further behind is closed.
 const HEADS_BUFFER: usize = 1024;
+/// Sealed blocks (with their bodies) buffered for [`Chain::subscribe_sealed`] consumers;
+/// one further behind is told it lagged and reads the store. Bounded: a block of 20 000
+/// transfers is ~5 MB.
+const SEALED_BUFFER: usize = 64;
+
+/// A sealed block as [`Chain::subscribe_sealed`] hands it on: the seam the batcher (#10),
+/// replicas (#9) and tests consume sealed blocks through.
+#[derive(Debug)]
+pub struct SealedBlock {
+    /// The block, its transactions, senders and receipts, as stored.
+    pub block: StoredBlock,
+    /// The EIP-712 hashes of the block's signed mini-block headers, in order: what was
+    /// promised, and what the batcher commits to on L1.
+    pub mini_blocks: Vec<B256>,
+}
 /// Longest a `pending` read waits for the pending view to catch up with the mini-blocks
 /// already announced ([`Chain::pending_view`]); past it the view is read as it is.
 pub const PENDING_CATCH_UP: Duration = Duration::from_secs(1);
@@ -105,6 +120,7 @@ pub struct Chain {
     /// The live feed of signed mini-blocks.
     pub feed: Arc<Feed>,
     heads: tokio::sync::broadcast::Sender<Head>,
+    sealed: tokio::sync::broadcast::Sender<Arc<SealedBlock>>,
     /// Hashes accepted by ingress but not yet executed or dropped (in the ring or the
     /// gap queue), with their senders, so that a resubmission is answered `already known`
     /// and [`Chain::pending_nonce`] counts them. Bounded by the ring capacity plus the gap
@@ -139,6 +155,7 @@ impl Chain {
             hashes,
             feed,
             heads: tokio::sync::broadcast::channel(HEADS_BUFFER).0,
+            sealed: tokio::sync::broadcast::channel(SEALED_BUFFER).0,
             inflight: Mutex::default(),
             applied_next_mini: AtomicU64::new(next_mini),
             applied: (Mutex::new(()), Condvar::new()),
@@ -175,6 +192,14 @@ impl Chain {
     /// A receiver of every block sealed from now on.
     pub fn subscribe_heads(&self) -> tokio::sync::broadcast::Receiver<Head> {
         self.heads.subscribe()
+    }
+
+    /// A receiver of every block sealed from now on, with its body and the hashes of its
+    /// signed mini-blocks, in order, empty blocks included. Sent after the block is in
+    /// redb (readable, not yet durable: that waits for the checkpoint). A receiver more
+    /// than 64 blocks behind gets `Lagged` and reads what it missed from the store.
+    pub fn subscribe_sealed(&self) -> tokio::sync::broadcast::Receiver<Arc<SealedBlock>> {
+        self.sealed.subscribe()
     }
 
     /// Number of the next mini-block the pending view will apply (all before it are
@@ -653,7 +678,7 @@ impl ChainService {
             tracing::warn!(error = %e, "cannot start writing the block to disk");
         }
         let head = Head {
-            header: block.header,
+            header: block.header.clone(),
             hash,
         };
         // Only this block's transactions leave the open block; they stayed readable there
@@ -684,6 +709,13 @@ impl ChainService {
         };
         // No subscriber is not an error.
         let _ = self.chain.heads.send(head);
+        if self.chain.sealed.receiver_count() > 0 {
+            let mini_blocks = sealed_records.iter().map(|r| r.hash).collect();
+            let _ = self
+                .chain
+                .sealed
+                .send(Arc::new(SealedBlock { block, mini_blocks }));
+        }
         drop((sealed_txs, sealed_records, sealed_views));
         self.metrics.seal.record(started.elapsed().as_secs_f64());
         self.metrics.head.set(end.ctx.number as f64);

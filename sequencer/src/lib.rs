@@ -59,7 +59,7 @@ pub mod wal;
 pub(crate) mod writeback;
 
 pub use block::{BlockContext, MiniBlock};
-pub use chain::{Chain, Head, Pending};
+pub use chain::{Chain, Head, Pending, SealedBlock};
 pub use config::SequencerConfig;
 pub use error::{IngressError, NodeError, StoreError, WalError};
 pub use feed::TxStatus;

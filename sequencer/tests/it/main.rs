@@ -4,4 +4,5 @@ mod admission;
 mod follow;
 mod mini_block;
 mod node;
+mod sealed;
 mod wal;
