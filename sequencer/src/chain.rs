@@ -468,7 +468,7 @@ impl ChainService {
     }
 
     /// Stops the node on a storage failure: the chain cannot advance.
-    fn fail(&self, why: String) -> ! {
+    pub(crate) fn fail(&self, why: String) -> ! {
         crate::fault::fail_thread(&self.fault, &self.stop, why)
     }
 
@@ -510,7 +510,7 @@ impl ChainService {
         }
     }
 
-    fn apply(&mut self, signed: Arc<crate::record::SignedMiniBlock>) {
+    pub(crate) fn apply(&mut self, signed: Arc<crate::record::SignedMiniBlock>) {
         let mini = &signed.mini;
         let diff = &signed.record.state_diff;
         self.block_diff.merge(diff);
@@ -623,7 +623,7 @@ impl ChainService {
         Ok(())
     }
 
-    fn seal(&mut self, end: BlockEnd) -> Result<(), StoreError> {
+    pub(crate) fn seal(&mut self, end: BlockEnd) -> Result<(), StoreError> {
         let started = std::time::Instant::now();
         let parent = self.chain.head();
         // This thread is the only writer of `pending`, so the write lock is held only for

@@ -25,6 +25,7 @@
 //!
 //! The most critical files are `ring/` and `sequencer_loop.rs`: they are the hot path.
 
+pub mod apply;
 pub mod block;
 pub mod chain;
 pub mod clock;

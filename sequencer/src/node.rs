@@ -157,69 +157,21 @@ impl Node {
                 cfg.datadir.display()
             ))
         })?;
-        let store = Store::open(&cfg.datadir.join(DB_FILE))?;
-        let reader = store.reader()?;
-        if reader.head()?.is_none() {
-            let mut state = genesis.state();
-            let ctx = BlockContext {
-                number: 0,
-                timestamp: genesis.timestamp.unwrap_or(now_us() / 1_000_000),
-                base_fee: cfg.min_base_fee,
-                gas_limit: cfg.block_gas_limit,
-                beneficiary: Address::ZERO,
-                prevrandao: exec::prevrandao(cfg.chain_id, 0),
-            };
-            let header = crate::view::block_header(
-                B256::ZERO,
-                &ctx,
-                &crate::view::ViewParts::default(),
-                state.state_root(),
-                genesis.extra_data.clone(),
-            );
-            let block = StoredBlock {
-                hash: header.hash_slow(),
-                header,
-                txs: vec![],
-                senders: vec![],
-                receipts: vec![],
-            };
-            store.put_block(
-                &block,
-                &[],
-                &genesis_diff(genesis),
-                Counters::default(),
-                cfg.chain_id,
-            )?;
-            tracing::info!(hash = %block.hash, accounts = genesis.accounts.len(), "created genesis block");
-        }
-        let reader = store.reader()?;
-        let head_number = reader.head()?.expect("genesis was written");
-        let stored_chain = reader.chain_id()?.unwrap_or(cfg.chain_id);
-        if stored_chain != cfg.chain_id {
-            return Err(NodeError::Config(format!(
-                "datadir {} holds chain id {stored_chain}, not {}",
-                cfg.datadir.display(),
-                cfg.chain_id
-            )));
-        }
-        let header = reader
-            .header(head_number)?
-            .ok_or_else(|| NodeError::Config("head block missing from the database".into()))?;
-        let head = Head {
-            hash: header.hash_slow(),
-            header,
-        };
-        let counters = reader.counters()?;
-        let last_mini_hash = reader.last_mini_block_hash()?;
-        let state = reader.load_state()?;
-        let hashes = Arc::new(BlockHashes::default());
-        for n in head_number.saturating_sub(255)..=head_number {
-            if let Some(h) = reader.header(n)? {
-                hashes.insert(n, h.hash_slow());
-            }
-        }
-        drop(reader);
-        tracing::info!(number = head_number, hash = %head.hash, accounts = state.len(), "opened chain");
+        let OpenedChain {
+            store,
+            head,
+            counters,
+            last_mini_hash,
+            state,
+            hashes,
+        } = open_chain(
+            &cfg.datadir,
+            cfg.chain_id,
+            genesis,
+            cfg.min_base_fee,
+            cfg.block_gas_limit,
+        )?;
+        let head_number = head.header.number;
 
         // The write-ahead log: records of blocks after the checkpoint are replayed below.
         let wal_dir = cfg
@@ -551,4 +503,97 @@ fn pin_current(thread: &str, id: usize) {
     } else {
         tracing::error!(core = id, "could not pin the {thread}");
     }
+}
+
+/// The chain in a data directory, opened (and created from the genesis if empty): what
+/// every node kind starts from.
+pub(crate) struct OpenedChain {
+    pub(crate) store: Store,
+    pub(crate) head: Head,
+    pub(crate) counters: Counters,
+    pub(crate) last_mini_hash: B256,
+    pub(crate) state: crate::state::WorldState,
+    pub(crate) hashes: Arc<BlockHashes>,
+}
+
+/// Opens the redb store in `datadir`, writing the genesis block first if it is empty, and
+/// loads the head, its state and the last 256 block hashes.
+pub(crate) fn open_chain(
+    datadir: &std::path::Path,
+    chain_id: u64,
+    genesis: &GenesisSpec,
+    min_base_fee: u64,
+    block_gas_limit: u64,
+) -> Result<OpenedChain, NodeError> {
+    let store = Store::open(&datadir.join(DB_FILE))?;
+    let reader = store.reader()?;
+    if reader.head()?.is_none() {
+        let mut state = genesis.state();
+        let ctx = BlockContext {
+            number: 0,
+            timestamp: genesis.timestamp.unwrap_or(now_us() / 1_000_000),
+            base_fee: min_base_fee,
+            gas_limit: block_gas_limit,
+            beneficiary: Address::ZERO,
+            prevrandao: exec::prevrandao(chain_id, 0),
+        };
+        let header = crate::view::block_header(
+            B256::ZERO,
+            &ctx,
+            &crate::view::ViewParts::default(),
+            state.state_root(),
+            genesis.extra_data.clone(),
+        );
+        let block = StoredBlock {
+            hash: header.hash_slow(),
+            header,
+            txs: vec![],
+            senders: vec![],
+            receipts: vec![],
+        };
+        store.put_block(
+            &block,
+            &[],
+            &genesis_diff(genesis),
+            Counters::default(),
+            chain_id,
+        )?;
+        tracing::info!(hash = %block.hash, accounts = genesis.accounts.len(), "created genesis block");
+    }
+    let reader = store.reader()?;
+    let head_number = reader.head()?.expect("genesis was written");
+    let stored_chain = reader.chain_id()?.unwrap_or(chain_id);
+    if stored_chain != chain_id {
+        return Err(NodeError::Config(format!(
+            "datadir {} holds chain id {stored_chain}, not {}",
+            datadir.display(),
+            chain_id
+        )));
+    }
+    let header = reader
+        .header(head_number)?
+        .ok_or_else(|| NodeError::Config("head block missing from the database".into()))?;
+    let head = Head {
+        hash: header.hash_slow(),
+        header,
+    };
+    let counters = reader.counters()?;
+    let last_mini_hash = reader.last_mini_block_hash()?;
+    let state = reader.load_state()?;
+    let hashes = Arc::new(BlockHashes::default());
+    for n in head_number.saturating_sub(255)..=head_number {
+        if let Some(h) = reader.header(n)? {
+            hashes.insert(n, h.hash_slow());
+        }
+    }
+    drop(reader);
+    tracing::info!(number = head_number, hash = %head.hash, accounts = state.len(), "opened chain");
+    Ok(OpenedChain {
+        store,
+        head,
+        counters,
+        last_mini_hash,
+        state,
+        hashes,
+    })
 }

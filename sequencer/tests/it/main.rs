@@ -1,6 +1,7 @@
 //! Integration tests of the ordering core: a real node (threads, redb) in a temp directory.
 
 mod admission;
+mod apply;
 mod follow;
 mod mini_block;
 mod node;

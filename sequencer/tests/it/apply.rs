@@ -1,0 +1,166 @@
+//! The replica's path (#9) against the sequencer's own blocks: every mini-block of a real
+//! node, checked by a [`Follower`] and applied by an [`Applier`] (no EVM) over a data
+//! directory of its own, seals the same blocks, hash for hash, with the same state.
+
+use crate::node::{BOB, CHAIN_ID, config, genesis, signer, transfer};
+use alloy_eips::Encodable2718;
+use alloy_primitives::{Address, B256, Bytes, U256, address, bytes};
+use peregrine_sequencer::{
+    BlockContext, Node,
+    apply::{Applier, ApplierConfig},
+    block::BlockEnd,
+    follow::Follower,
+    genesis::GenesisAccount,
+    view::context_of,
+};
+use std::time::{Duration, Instant};
+
+/// slot 0 += 1, then LOG1(topic 0xaa, data = the new value).
+const COUNTER: Address = address!("c0ffee00000000000000000000000000000000aa");
+const COUNTER_CODE: Bytes = bytes!("6000546001018060005560005260aa60206000a100");
+
+#[test]
+fn applied_mini_blocks_seal_the_same_blocks_without_executing() {
+    let mut spec = genesis();
+    spec.timestamp = Some(1_800_000_000);
+    spec.accounts.push(GenesisAccount {
+        address: COUNTER,
+        nonce: 1,
+        balance: U256::ZERO,
+        code: Some(COUNTER_CODE),
+        storage: vec![],
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let (min_base_fee, gas_limit) = (cfg.min_base_fee, cfg.block_gas_limit);
+    let node = Node::start(cfg, &spec).unwrap();
+    let (alice, bob) = (signer(0), signer(1));
+    let mut sent = Vec::new();
+    let (mut alice_nonce, mut bob_nonce) = (0, 0);
+    for i in 0..20u64 {
+        let tx = if i % 3 == 0 {
+            bob_nonce += 1;
+            peregrine_sequencer::testing::call(
+                &bob,
+                CHAIN_ID,
+                bob_nonce - 1,
+                COUNTER,
+                U256::ZERO,
+                Bytes::new(),
+                100_000,
+            )
+            .encoded_2718()
+        } else {
+            alice_nonce += 1;
+            transfer(&alice, alice_nonce - 1, BOB, u128::from(i))
+        };
+        sent.push(node.ingress().submit(&tx).unwrap());
+        if i % 4 == 0 {
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    }
+    // Until every transaction is sealed, and one block more.
+    let last = *sent.last().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let sealed_in = loop {
+        if let Some((n, _)) = node.chain().reader().unwrap().tx_location(&last).unwrap() {
+            break n;
+        }
+        assert!(Instant::now() < deadline, "not sealed");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    while node.chain().head().header.number <= sealed_in {
+        assert!(Instant::now() < deadline, "no block after");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let head = node.chain().head().header.number;
+
+    let replica_dir = tempfile::tempdir().unwrap();
+    let mut applier = Applier::open(
+        &ApplierConfig {
+            datadir: replica_dir.path().to_path_buf(),
+            chain_id: CHAIN_ID,
+            sequencer: node.chain().feed.sequencer(),
+            min_base_fee,
+            block_gas_limit: gas_limit,
+        },
+        &spec,
+    )
+    .unwrap();
+    let mut follower = Follower {
+        chain_id: CHAIN_ID,
+        sequencer: node.chain().feed.sequencer(),
+        next: 0,
+        parent: B256::ZERO,
+    };
+    let source = node.chain().reader().unwrap();
+    assert_eq!(
+        applier.chain().head().hash,
+        node.chain()
+            .reader()
+            .unwrap()
+            .block(0)
+            .unwrap()
+            .unwrap()
+            .hash,
+        "the same genesis"
+    );
+    let mut next_mini = 0;
+    for number in 1..=head {
+        let block = source.block(number).unwrap().unwrap();
+        let ctx: BlockContext = context_of(&block.header);
+        let mut at = 0;
+        // This block's mini-blocks, in order.
+        while at < block.txs.len() {
+            let record = node.chain().mini_block(next_mini).unwrap().unwrap();
+            assert_eq!(record.block_number(), number);
+            follower.accept(&record).unwrap();
+            let count = record.transactions.len();
+            let raw: Vec<Bytes> = block.txs[at..at + count]
+                .iter()
+                .map(|t| t.encoded_2718().into())
+                .collect();
+            applier.apply((*record).clone(), ctx, &raw).unwrap();
+            at += count;
+            next_mini += 1;
+        }
+        let sealed = applier
+            .end_block(BlockEnd {
+                ctx,
+                gas_used: block.header.gas_used,
+            })
+            .unwrap();
+        assert_eq!(sealed.hash, block.hash, "block {number} sealed differently");
+        assert_eq!(sealed.header, block.header, "block {number}");
+    }
+    // A mini-block of another block than the open one is refused, not applied.
+    let stray = node.chain().mini_block(0).unwrap().unwrap();
+    let ctx = context_of(&source.block(1).unwrap().unwrap().header);
+    assert!(matches!(
+        applier.apply((*stray).clone(), ctx, &[]),
+        Err(peregrine_sequencer::apply::ApplyError::WrongBlock { .. })
+    ));
+    // The same state, receipts and views on both sides.
+    let replica = applier.chain().reader().unwrap();
+    for address in [alice.address(), bob.address(), BOB, COUNTER] {
+        assert_eq!(
+            replica.account(&address).unwrap(),
+            source.account(&address).unwrap(),
+            "{address}"
+        );
+    }
+    assert_eq!(
+        replica.storage(&COUNTER, &U256::ZERO).unwrap(),
+        U256::from(7),
+        "seven increments"
+    );
+    for hash in &sent {
+        let (theirs, ours) = (
+            source.sealed_receipt(hash).unwrap().unwrap(),
+            replica.sealed_receipt(hash).unwrap().unwrap(),
+        );
+        assert_eq!(ours.receipt, theirs.receipt, "{hash}");
+        assert_eq!(ours.block_hash, theirs.block_hash);
+        assert_eq!(ours.first_log_index, theirs.first_log_index);
+    }
+}
