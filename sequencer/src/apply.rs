@@ -9,7 +9,8 @@
 //! record commits to. The records should have passed [`crate::follow::Follower`] first.
 //!
 //! What the stream does not carry yet (raw transactions, the block context, block ends:
-//! `docs/design/001-replicas.md`) is passed in by the caller.
+//! `docs/design/001-replicas.md`) is passed in by the caller. As on the sequencer, a
+//! storage failure is fatal: it is recorded and ends the calling thread by unwinding.
 
 use crate::{
     block::{BlockContext, BlockEnd, MiniBlock},
