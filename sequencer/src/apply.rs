@@ -93,12 +93,6 @@ impl Applier {
     /// Opens (or creates from `genesis`, which must be the followed chain's) the chain in
     /// `cfg.datadir`.
     pub fn open(cfg: &ApplierConfig, genesis: &GenesisSpec) -> Result<Self, NodeError> {
-        std::fs::create_dir_all(&cfg.datadir).map_err(|e| {
-            NodeError::Config(format!(
-                "cannot create datadir {}: {e}",
-                cfg.datadir.display()
-            ))
-        })?;
         let opened = crate::node::open_chain(
             &cfg.datadir,
             cfg.chain_id,

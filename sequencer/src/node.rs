@@ -151,12 +151,6 @@ impl Node {
                 cfg.chain_id
             )));
         }
-        std::fs::create_dir_all(&cfg.datadir).map_err(|e| {
-            NodeError::Config(format!(
-                "cannot create datadir {}: {e}",
-                cfg.datadir.display()
-            ))
-        })?;
         let OpenedChain {
             store,
             head,
@@ -516,7 +510,8 @@ pub(crate) struct OpenedChain {
     pub(crate) hashes: Arc<BlockHashes>,
 }
 
-/// Opens the redb store in `datadir`, writing the genesis block first if it is empty, and
+/// Opens the redb store in `datadir` (created if need be), writing the genesis block first
+/// if it is empty, and
 /// loads the head, its state and the last 256 block hashes.
 pub(crate) fn open_chain(
     datadir: &std::path::Path,
@@ -525,6 +520,9 @@ pub(crate) fn open_chain(
     min_base_fee: u64,
     block_gas_limit: u64,
 ) -> Result<OpenedChain, NodeError> {
+    std::fs::create_dir_all(datadir).map_err(|e| {
+        NodeError::Config(format!("cannot create datadir {}: {e}", datadir.display()))
+    })?;
     let store = Store::open(&datadir.join(DB_FILE))?;
     let reader = store.reader()?;
     if reader.head()?.is_none() {
