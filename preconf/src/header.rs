@@ -9,7 +9,7 @@ use crate::error::VerifyError;
 pub const DOMAIN_NAME: &str = "Peregrine";
 
 /// EIP-712 domain `version` of every Peregrine signature.
-pub const DOMAIN_VERSION: &str = "1";
+pub const DOMAIN_VERSION: &str = "2";
 
 sol! {
     /// The header of a mini-block: what the sequencer signs.
@@ -38,6 +38,12 @@ sol! {
         bytes32 stateDiffRoot;
         /// When the mini-block was closed, in microseconds since the Unix epoch.
         uint64 timestampMicros;
+        /// [`senders_hash`](crate::senders_hash) of its transactions' senders, in order:
+        /// what a replica takes as each transaction's `from` without recovering it.
+        bytes32 sendersHash;
+        /// [`BlockContextFields::hash`](crate::BlockContextFields::hash) of the L2 block's
+        /// context (timestamp, base fee, gas limit, beneficiary, `prevRandao`).
+        bytes32 blockContextHash;
     }
 }
 
@@ -79,14 +85,18 @@ impl SignedHeader {
     /// Signatures with a high `s` (above half the curve order) are refused, as OpenZeppelin's
     /// `ECDSA.recover` does, so that each header has exactly one valid signature per key.
     pub fn recover_signer(&self) -> Result<Address, VerifyError> {
-        if self.signature.normalize_s().is_some() {
-            return Err(VerifyError::BadSignature(
-                "s is in the upper half of the curve order (malleable signature)".into(),
-            ));
-        }
-        recover_address(&self.signature, self.hash())
-            .map_err(|e| VerifyError::BadSignature(e.to_string()))
+        recover_checked(&self.signature, self.hash())
     }
+}
+
+/// The signer of `digest`, refusing a high-`s` signature (see [`SignedHeader::recover_signer`]).
+pub(crate) fn recover_checked(signature: &Signature, digest: B256) -> Result<Address, VerifyError> {
+    if signature.normalize_s().is_some() {
+        return Err(VerifyError::BadSignature(
+            "s is in the upper half of the curve order (malleable signature)".into(),
+        ));
+    }
+    recover_address(signature, digest).map_err(|e| VerifyError::BadSignature(e.to_string()))
 }
 
 /// The address whose key made `signature` over `digest`, with libsecp256k1 (about 4× faster
@@ -122,6 +132,8 @@ mod tests {
             receiptsRoot: keccak256("receipts"),
             stateDiffRoot: keccak256("diff"),
             timestampMicros: 1_763_700_000_000_000,
+            sendersHash: keccak256("senders"),
+            blockContextHash: keccak256("context"),
         }
     }
 
@@ -131,7 +143,8 @@ mod tests {
             MiniBlockHeader::eip712_encode_type(),
             "MiniBlockHeader(uint64 chainId,uint64 blockNumber,uint64 miniBlockNumber,\
              bytes32 parentHash,uint64 firstSequence,bytes32 transactionsRoot,\
-             bytes32 receiptsRoot,bytes32 stateDiffRoot,uint64 timestampMicros)"
+             bytes32 receiptsRoot,bytes32 stateDiffRoot,uint64 timestampMicros,\
+             bytes32 sendersHash,bytes32 blockContextHash)"
         );
     }
 
@@ -162,6 +175,8 @@ mod tests {
                 h.receiptsRoot,
                 h.stateDiffRoot,
                 word(h.timestampMicros),
+                h.sendersHash,
+                h.blockContextHash,
             ]
             .concat(),
         );

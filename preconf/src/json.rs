@@ -14,7 +14,7 @@ use crate::preconf::{Preconfirmation, StageTimestamps};
 pub const PRIMARY_TYPE: &str = "MiniBlockHeader";
 
 /// `MiniBlockHeader`'s fields as EIP-712 `types` lists them: name and Solidity type, in order.
-pub const HEADER_FIELDS: [(&str, &str); 9] = [
+pub const HEADER_FIELDS: [(&str, &str); 11] = [
     ("chainId", "uint64"),
     ("blockNumber", "uint64"),
     ("miniBlockNumber", "uint64"),
@@ -24,6 +24,8 @@ pub const HEADER_FIELDS: [(&str, &str); 9] = [
     ("receiptsRoot", "bytes32"),
     ("stateDiffRoot", "bytes32"),
     ("timestampMicros", "uint64"),
+    ("sendersHash", "bytes32"),
+    ("blockContextHash", "bytes32"),
 ];
 
 /// The domain's fields as EIP-712 `types.EIP712Domain` lists them.
@@ -101,6 +103,8 @@ impl Preconfirmation {
             receiptsRoot: m.b256("receiptsRoot")?,
             stateDiffRoot: m.b256("stateDiffRoot")?,
             timestampMicros: m.u64("timestampMicros")?,
+            sendersHash: m.b256("sendersHash")?,
+            blockContextHash: m.b256("blockContextHash")?,
         };
         let domain_chain = domain.u64("chainId")?;
         if domain_chain != header.chainId {
@@ -176,6 +180,8 @@ impl Serialize for Preconfirmation {
                     receipts_root: &h.receiptsRoot,
                     state_diff_root: &h.stateDiffRoot,
                     timestamp_micros: h.timestampMicros,
+                    senders_hash: &h.sendersHash,
+                    block_context_hash: &h.blockContextHash,
                 },
             },
             signature: FixedBytes(self.header.signature.as_bytes()),
@@ -234,6 +240,8 @@ struct Message<'a> {
     receipts_root: &'a B256,
     state_diff_root: &'a B256,
     timestamp_micros: u64,
+    senders_hash: &'a B256,
+    block_context_hash: &'a B256,
 }
 
 #[derive(Serialize)]

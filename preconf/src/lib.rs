@@ -24,14 +24,19 @@
 //! # The signed header
 //!
 //! [`MiniBlockHeader`] is signed as EIP-712 typed data in the domain
-//! `{name: "Peregrine", version: "1", chainId}` ([`domain`]; no `verifyingContract`, no
+//! `{name: "Peregrine", version: "2", chainId}` ([`domain`]; no `verifyingContract`, no
 //! `salt`), with the type
 //!
 //! ```text
 //! MiniBlockHeader(uint64 chainId,uint64 blockNumber,uint64 miniBlockNumber,bytes32 parentHash,
 //!   uint64 firstSequence,bytes32 transactionsRoot,bytes32 receiptsRoot,bytes32 stateDiffRoot,
-//!   uint64 timestampMicros)
+//!   uint64 timestampMicros,bytes32 sendersHash,bytes32 blockContextHash)
 //! ```
+//!
+//! Version 2 added `sendersHash` ([`senders_hash`]) and `blockContextHash`
+//! ([`BlockContextFields::hash`]), so that a replica applies senders and the block context
+//! under the signature too. A sealed block is named by a signed [`BlockSeal`] in the same
+//! domain.
 //!
 //! The digest ([`MiniBlockHeader::signing_hash`]) is also the mini-block's hash: the next
 //! mini-block's `parentHash`. Signatures are secp256k1, deterministic (RFC 6979), low-`s`
@@ -70,7 +75,7 @@
 //! in 2^53, hashes as `0x` hex):
 //!
 //! ```json
-//! { "typedData": { "domain": {"name": "Peregrine", "version": "1", "chainId": 901},
+//! { "typedData": { "domain": {"name": "Peregrine", "version": "2", "chainId": 901},
 //!                  "types": {"EIP712Domain": [{"name": "name", "type": "string"},
 //!                                             {"name": "version", "type": "string"},
 //!                                             {"name": "chainId", "type": "uint256"}],
@@ -100,6 +105,7 @@
 //! `0xEB25E6d7f8118b1E24dD5Eff177Cea2110736076` ([`DEV_SEQUENCER_ADDRESS`]). Everyone
 //! knows it: use [`SequencerKey::from_file`] for anything real.
 
+mod block;
 mod error;
 mod header;
 mod json;
@@ -110,6 +116,7 @@ mod preconf;
 #[cfg(feature = "test-utils")]
 pub mod testing;
 
+pub use block::{BlockContextFields, BlockSeal, SignedSeal, senders_hash};
 pub use error::{KeyError, VerifyError};
 pub use header::{DOMAIN_NAME, DOMAIN_VERSION, MiniBlockHeader, SignedHeader, domain};
 pub use json::{HEADER_FIELDS, PRIMARY_TYPE, typed_data_types};

@@ -42,6 +42,8 @@ pub fn mini_block(n: usize, block: u64) -> Vec<Preconfirmation> {
         receiptsRoot: receipt_tree.root(),
         stateDiffRoot: keccak256("diff"),
         timestampMicros: 1_763_700_000_000_000 + block,
+        sendersHash: keccak256(format!("senders {block}")),
+        blockContextHash: keccak256(format!("context {block}")),
     };
     let signed = SequencerKey::dev().sign_header(header);
     receipts

@@ -84,6 +84,7 @@ fn applier() -> (tempfile::TempDir, Applier) {
             sequencer: SequencerKey::dev().address(),
             min_base_fee: cfg.min_base_fee,
             block_gas_limit: cfg.block_gas_limit,
+            checkpoint_blocks: 64,
         },
         &genesis,
     )
@@ -124,8 +125,8 @@ fn main() {
                 b.iter_batched(
                     || (applier(), recorded.clone()),
                     |((_dir, mut applier), recorded)| {
-                        for (record, mini, raw) in recorded {
-                            applier.apply(record, mini.block, &raw).unwrap();
+                        for (record, _, _) in recorded {
+                            applier.apply(record).unwrap();
                         }
                         black_box(applier)
                     },

@@ -6,18 +6,18 @@
 //! read view, its transactions and receipts into the open block and its views, and each
 //! block end seals the block (state root, roots, header, one redb write). Nothing is
 //! executed: a transaction's receipt is rebuilt from its raw bytes and the fields its
-//! record commits to. The records should have passed [`crate::follow::Follower`] first.
-//!
-//! What the stream does not carry yet (raw transactions, the block context, block ends:
-//! `docs/design/001-replicas.md`) is passed in by the caller. As on the sequencer, a
-//! storage failure is fatal: it is recorded and ends the calling thread by unwinding.
+//! record commits to. Every record passes a [`Follower`] first, every seal is the
+//! sequencer's signed one, and the block built here must match it exactly. As on the
+//! sequencer, a storage failure while applying is fatal: it is recorded and ends the
+//! calling thread by unwinding.
 
 use crate::{
     block::{BlockContext, BlockEnd, MiniBlock},
-    chain::{Chain, ChainService, Head},
+    chain::{Chain, ChainService, Head, SealError, Sealer},
     diff::{DiffLog, StateDiff},
     error::NodeError,
     feed::Feed,
+    follow::{Follower, Rejection},
     genesis::GenesisSpec,
     record::{MiniBlockRecord, SignedMiniBlock, ViewSlot},
     recycle::Recycled,
@@ -28,7 +28,8 @@ use alloy_consensus::{
     Eip658Value, Receipt, ReceiptEnvelope, ReceiptWithBloom, Transaction as _, TxEnvelope, TxType,
 };
 use alloy_eips::eip2718::Decodable2718;
-use alloy_primitives::{Address, Bytes};
+use alloy_primitives::Address;
+use peregrine_preconf::SignedSeal;
 use std::{
     path::PathBuf,
     sync::{
@@ -37,10 +38,14 @@ use std::{
     },
 };
 
-/// Why a mini-block or a block end cannot be applied.
+/// Why a mini-block or a block seal cannot be applied.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
-    /// The raw transactions given do not match the record.
+    /// The follower's checks refused it (signature, numbering, roots, raw bytes).
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    /// A field the signed roots do not cover disagrees with what the covered ones imply
+    /// (a transaction's position, sequence, recipient, created address).
     #[error("mini-block {number}: {why}")]
     Payload {
         /// The mini-block.
@@ -48,14 +53,31 @@ pub enum ApplyError {
         /// What does not match.
         why: String,
     },
-    /// A mini-block or block end of another block than the open one.
+    /// A mini-block or seal of another block than the open one.
     #[error("block {got} given, but block {open} is open")]
     WrongBlock {
-        /// The block end's.
+        /// In the mini-block or seal.
         got: u64,
         /// The open one.
         open: u64,
     },
+    /// The block built here differs from the one the sequencer sealed, or cannot be
+    /// stored. Fatal: the replica must stop.
+    #[error("cannot seal: {0}")]
+    Seal(#[from] SealError),
+}
+
+impl ApplyError {
+    /// A short label for metrics and logs (`reason`).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ApplyError::Rejected(r) => r.reason(),
+            ApplyError::Payload { .. } => "payload_mismatch",
+            ApplyError::WrongBlock { .. } => "wrong_block",
+            ApplyError::Seal(SealError::Mismatch { .. }) => "seal_mismatch",
+            ApplyError::Seal(SealError::Store(_)) => "store",
+        }
+    }
 }
 
 /// Where an [`Applier`] keeps its chain.
@@ -65,18 +87,25 @@ pub struct ApplierConfig {
     pub datadir: PathBuf,
     /// The chain followed.
     pub chain_id: u64,
-    /// The key whose signed records it re-serves.
+    /// The only key whose signatures it accepts, and whose signed records it re-serves.
     pub sequencer: Address,
-    /// Base fee and gas limit of block 0, as the sequencer's genesis had them.
+    /// Base fee of block 0, as the sequencer's genesis had it.
     pub min_base_fee: u64,
     /// Gas limit of block 0.
     pub block_gas_limit: u64,
+    /// Sealed blocks between two durable commits.
+    pub checkpoint_blocks: u64,
 }
 
 /// A chain built by applying another node's mini-blocks (see the module docs).
 pub struct Applier {
     service: ChainService,
     views: ViewBuilder,
+    follower: Follower,
+    /// The open block: gas and logs so far.
+    block_gas: u64,
+    block_logs: u64,
+    block_txs: u32,
     /// Keeps the chain service's (unused) input open.
     _events: std::sync::mpsc::SyncSender<crate::signer::Signed>,
 }
@@ -85,13 +114,15 @@ impl std::fmt::Debug for Applier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Applier")
             .field("head", &self.service.chain.head().header.number)
+            .field("next", &self.follower.next)
             .finish_non_exhaustive()
     }
 }
 
 impl Applier {
     /// Opens (or creates from `genesis`, which must be the followed chain's) the chain in
-    /// `cfg.datadir`.
+    /// `cfg.datadir`. It continues after the last block sealed there: mini-blocks of a
+    /// block that was open when the process stopped are applied again.
     pub fn open(cfg: &ApplierConfig, genesis: &GenesisSpec) -> Result<Self, NodeError> {
         let opened = crate::node::open_chain(
             &cfg.datadir,
@@ -128,14 +159,25 @@ impl Applier {
             sealing: Arc::new(AtomicBool::new(false)),
             writer: None,
             unwritten: Vec::new(),
-            checkpoint_blocks: crate::config::DEFAULT_CHECKPOINT_BLOCKS,
+            checkpoint_blocks: cfg.checkpoint_blocks.max(1),
             unsynced: 0,
             fault: Arc::default(),
             stop: Arc::new(AtomicBool::new(false)),
+            sealer: Sealer::Expect(None),
+            last_mini_hash: opened.last_mini_hash,
         };
         Ok(Self {
             service,
             views: ViewBuilder::default(),
+            follower: Follower {
+                chain_id: cfg.chain_id,
+                sequencer: cfg.sequencer,
+                next: next_mini,
+                parent: opened.last_mini_hash,
+            },
+            block_gas: 0,
+            block_logs: 0,
+            block_txs: 0,
             _events: events,
         })
     }
@@ -145,41 +187,65 @@ impl Applier {
         &self.service.chain
     }
 
-    /// Applies mini-block `record` of the block `ctx` describes, whose transactions are
-    /// `raw` (EIP-2718 bytes, in order), and publishes it on this chain's feed as signed.
-    pub fn apply(
-        &mut self,
-        mut record: MiniBlockRecord,
-        ctx: BlockContext,
-        raw: &[Bytes],
-    ) -> Result<(), ApplyError> {
+    /// The number of the next mini-block it needs (what a subscription resumes from).
+    pub fn next_mini_block(&self) -> u64 {
+        self.follower.next
+    }
+
+    /// Checks mini-block `record` ([`Follower::accept`], then the fields the signed roots
+    /// do not cover against those they do), applies it to the open block, and publishes it
+    /// on this chain's feed as the sequencer signed it. Nothing is applied on an error.
+    pub fn apply(&mut self, mut record: MiniBlockRecord) -> Result<(), ApplyError> {
         let number = record.number();
         let open = self.service.chain.head().header.number + 1;
-        if record.block_number() != open || ctx.number != open {
+        if record.block_number() != open {
             return Err(ApplyError::WrongBlock {
                 got: record.block_number(),
                 open,
             });
         }
+        let mut follower = self.follower;
+        follower.accept(&record)?;
+        let ctx = record.block;
         let payload = |why: String| ApplyError::Payload { number, why };
-        if raw.len() != record.transactions.len() {
+        if let Some(open_ctx) = self.service.chain.pending.read().open.ctx
+            && open_ctx != ctx
+        {
             return Err(payload(format!(
-                "{} raw transactions for {} recorded",
-                raw.len(),
-                record.transactions.len()
+                "block context {ctx:?} where the open block has {open_ctx:?}"
             )));
         }
-        let mut txs = Vec::with_capacity(raw.len());
-        for (bytes, recorded) in raw.iter().zip(&record.transactions) {
-            let envelope = TxEnvelope::decode_2718(&mut bytes.as_ref())
-                .map_err(|e| payload(format!("undecodable transaction: {e}")))?;
-            if *envelope.tx_hash() != recorded.hash {
+        let mut txs = Vec::with_capacity(record.transactions.len());
+        let (mut gas, mut logs, mut index) = (self.block_gas, self.block_logs, self.block_txs);
+        for (i, recorded) in record.transactions.iter().enumerate() {
+            let envelope = TxEnvelope::decode_2718(&mut recorded.raw.as_ref())
+                .map_err(|e| payload(format!("transaction {i} does not decode: {e}")))?;
+            let created = (envelope.to().is_none() && recorded.receipt.success)
+                .then(|| recorded.from.create(envelope.nonce()));
+            gas += recorded.receipt.gas_used;
+            let derived = [
+                (
+                    "sequence",
+                    recorded.sequence == record.header.first_sequence + i as u64,
+                ),
+                ("blockIndex", recorded.block_index == index),
+                ("firstLogIndex", recorded.first_log_index == logs),
+                ("to", recorded.to == envelope.to()),
+                ("contractAddress", recorded.contract_address == created),
+                (
+                    "cumulativeGasUsed",
+                    recorded.receipt.cumulative_gas_used == gas,
+                ),
+            ];
+            if let Some((field, _)) = derived.iter().find(|(_, ok)| !ok) {
                 return Err(payload(format!(
-                    "raw transaction {} where {} is recorded",
-                    envelope.tx_hash(),
+                    "transaction {i} ({}): {field} is not what its position and signed \
+                     fields imply",
                     recorded.hash
                 )));
             }
+            index += 1;
+            logs += recorded.logs.len() as u64;
             let receipt = receipt_of(
                 envelope.tx_type(),
                 recorded.receipt.success,
@@ -202,6 +268,8 @@ impl Applier {
                 executed_us: recorded.executed,
             });
         }
+        self.follower = follower;
+        (self.block_gas, self.block_logs, self.block_txs) = (gas, logs, index);
         let parts = self.views.push(
             ctx.number,
             txs.iter().map(|t: &ExecutedTx| (&t.envelope, &t.receipt)),
@@ -225,18 +293,28 @@ impl Applier {
         Ok(())
     }
 
-    /// Seals the open block as `end` describes and returns the new head.
-    pub fn end_block(&mut self, end: BlockEnd) -> Result<Head, ApplyError> {
+    /// Seals the open block with the sequencer's signed `seal`: the seal is checked
+    /// ([`Follower::accept_seal`]), the block is built here (state root, roots, header),
+    /// and its seal must equal the signed one field for field, or nothing is stored and
+    /// [`ApplyError::Seal`] says why. `ctx` is the block's context: that of its
+    /// mini-blocks, or, for a block without any, the one the seal's hash covers.
+    pub fn seal(&mut self, seal: SignedSeal, ctx: BlockContext) -> Result<Head, ApplyError> {
         let open = self.service.chain.head().header.number + 1;
-        if end.ctx.number != open {
+        if seal.seal.blockNumber != open || ctx.number != open {
             return Err(ApplyError::WrongBlock {
-                got: end.ctx.number,
+                got: seal.seal.blockNumber,
                 open,
             });
         }
-        if let Err(e) = self.service.seal(end) {
-            self.service.fail(format!("cannot store sealed block: {e}"));
-        }
+        self.follower.accept_seal(&seal)?;
+        let ctx = self.service.chain.pending.read().open.ctx.unwrap_or(ctx);
+        self.service.sealer = Sealer::Expect(Some(seal));
+        let end = BlockEnd {
+            ctx,
+            gas_used: self.block_gas,
+        };
+        self.service.seal_and_checkpoint(end)?;
+        (self.block_gas, self.block_logs, self.block_txs) = (0, 0, 0);
         Ok(self.service.chain.head())
     }
 }

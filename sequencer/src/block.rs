@@ -4,7 +4,8 @@ use crate::{diff::DiffLog, recycle::Recycled, tx::ExecutedTx};
 use alloy_primitives::{Address, B256};
 
 /// The environment of one L2 block, fixed when the block opens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct BlockContext {
     /// Block number.
     pub number: u64,
@@ -18,6 +19,19 @@ pub struct BlockContext {
     pub beneficiary: Address,
     /// `PREVRANDAO` value: keccak256(chain id ‖ number), deterministic and documented.
     pub prevrandao: B256,
+}
+
+impl BlockContext {
+    /// The fields every mini-block header of the block commits to (by hash).
+    pub fn fields(&self) -> peregrine_preconf::BlockContextFields {
+        peregrine_preconf::BlockContextFields {
+            timestamp: self.timestamp,
+            base_fee: self.base_fee,
+            gas_limit: self.gas_limit,
+            beneficiary: self.beneficiary,
+            prev_randao: self.prevrandao,
+        }
+    }
 }
 
 /// A closed mini-block: everything a replica needs to apply it without re-executing.

@@ -24,6 +24,7 @@ use crate::{
 use alloy_consensus::Header;
 use alloy_primitives::{Address, B256, Bytes, map::B256Map};
 use parking_lot::{Condvar, Mutex, RwLock, RwLockReadGuard};
+use peregrine_preconf::{BlockSeal, SignedSeal};
 use std::{
     sync::{
         Arc,
@@ -48,6 +49,34 @@ pub struct SealedBlock {
     /// The EIP-712 hashes of the block's signed mini-block headers, in order: what was
     /// promised, and what the batcher commits to on L1.
     pub mini_blocks: Vec<B256>,
+    /// The sequencer's signed seal of the block.
+    pub seal: SignedSeal,
+}
+
+/// Who vouches for a sealed block's hash.
+#[derive(Debug)]
+pub(crate) enum Sealer {
+    /// The sequencer: signs each seal with its key.
+    Key(peregrine_preconf::SequencerKey),
+    /// A replica: the seal of the block being sealed, as the sequencer signed it, which
+    /// the block built here must match exactly (set before each seal).
+    Expect(Option<SignedSeal>),
+}
+
+/// Why a block cannot be sealed.
+#[derive(Debug, thiserror::Error)]
+pub enum SealError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The block built here is not the one the sequencer sealed (a replica's check).
+    #[error("sealed {ours:?}, but the sequencer signed {theirs:?}")]
+    Mismatch {
+        /// Built here.
+        ours: Box<BlockSeal>,
+        /// Signed by the sequencer.
+        theirs: Box<Option<BlockSeal>>,
+    },
 }
 /// Longest a `pending` read waits for the pending view to catch up with the mini-blocks
 /// already announced ([`Chain::pending_view`]); past it the view is read as it is.
@@ -438,6 +467,10 @@ pub(crate) struct ChainService {
     pub(crate) fault: crate::fault::Fault,
     /// The node's stop flag: set on a failure, so intake stops at once.
     pub(crate) stop: Arc<AtomicBool>,
+    /// Signs (or, on a replica, checks) each block's seal.
+    pub(crate) sealer: Sealer,
+    /// Hash of the last mini-block applied (zero before the first).
+    pub(crate) last_mini_hash: B256,
 }
 
 /// How many applied mini-blocks go into redb together ahead of the seal. One at a time
@@ -487,10 +520,7 @@ impl ChainService {
                     // and without the flag, at nice 10 beside two polling threads, one
                     // took up to 3 s.
                     self.sealing.store(true, Ordering::Relaxed);
-                    let sealed = match self.seal(end) {
-                        Ok(()) if self.unsynced >= self.checkpoint_blocks => self.checkpoint(),
-                        other => other,
-                    };
+                    let sealed = self.seal_and_checkpoint(end);
                     self.sealing.store(false, Ordering::Relaxed);
                     if let Err(e) = sealed {
                         self.fail(format!("cannot store sealed block: {e}"));
@@ -515,6 +545,7 @@ impl ChainService {
         let diff = &signed.record.state_diff;
         self.block_diff.merge(diff);
         self.counters.next_mini_block = mini.number + 1;
+        self.last_mini_hash = signed.record.hash;
         if let Some(last) = mini.txs.last() {
             self.counters.next_seq = last.seq + 1;
         }
@@ -623,7 +654,16 @@ impl ChainService {
         Ok(())
     }
 
-    pub(crate) fn seal(&mut self, end: BlockEnd) -> Result<(), StoreError> {
+    /// Seals the open block, then makes the blocks durable if a checkpoint is due.
+    pub(crate) fn seal_and_checkpoint(&mut self, end: BlockEnd) -> Result<(), SealError> {
+        self.seal(end)?;
+        if self.unsynced >= self.checkpoint_blocks {
+            self.checkpoint()?;
+        }
+        Ok(())
+    }
+
+    fn seal(&mut self, end: BlockEnd) -> Result<(), SealError> {
         let started = std::time::Instant::now();
         let parent = self.chain.head();
         // This thread is the only writer of `pending`, so the write lock is held only for
@@ -663,6 +703,29 @@ impl ChainService {
             (StoredBlock::new(header, txs), open.records.len())
         };
         let (hash, sealed) = (block.hash, block.txs.len());
+        let seal = BlockSeal {
+            chainId: self.chain.chain_id,
+            blockNumber: block.header.number,
+            blockHash: hash,
+            stateRoot: state_root,
+            nextMiniBlock: self.counters.next_mini_block,
+            lastMiniBlockHash: self.last_mini_hash,
+        };
+        let seal = match &mut self.sealer {
+            Sealer::Key(key) => SignedSeal {
+                seal,
+                signature: key.sign_digest(seal.signing_hash()),
+            },
+            Sealer::Expect(expected) => match expected.take() {
+                Some(theirs) if theirs.seal == seal => theirs,
+                theirs => {
+                    return Err(SealError::Mismatch {
+                        ours: Box::new(seal),
+                        theirs: Box::new(theirs.map(|t| t.seal)),
+                    });
+                }
+            },
+        };
         // Known now, a fraction of a millisecond into the seal: the next block's views
         // (and sync receipts naming them) need it, and need not wait for redb.
         self.chain.hashes.insert(block.header.number, hash);
@@ -670,6 +733,7 @@ impl ChainService {
         // Readable at once, durable at the next checkpoint: until then the write-ahead
         // log keeps the block's records.
         let mut writer = self.write_ahead()?;
+        writer.add_seal(&seal)?;
         writer.defer_sync()?;
         writer.commit(&block, &diff, self.counters, self.chain.chain_id)?;
         self.unsynced += 1;
@@ -711,10 +775,11 @@ impl ChainService {
         let _ = self.chain.heads.send(head);
         if self.chain.sealed.receiver_count() > 0 {
             let mini_blocks = sealed_records.iter().map(|r| r.hash).collect();
-            let _ = self
-                .chain
-                .sealed
-                .send(Arc::new(SealedBlock { block, mini_blocks }));
+            let _ = self.chain.sealed.send(Arc::new(SealedBlock {
+                block,
+                mini_blocks,
+                seal,
+            }));
         }
         drop((sealed_txs, sealed_records, sealed_views));
         self.metrics.seal.record(started.elapsed().as_secs_f64());

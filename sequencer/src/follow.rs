@@ -3,12 +3,16 @@
 //! key, and its payload is what the signed header commits to. Anything else is refused,
 //! with a [`Rejection`] whose [`Rejection::reason`] names it (a bounded metric label).
 //!
-//! What the stream does not yet carry (raw transactions, senders under a signature, the
-//! block context, signed block ends: `docs/design/001-replicas.md`) is not checked here.
+//! Raw transactions are checked against the signed transaction hashes, senders against
+//! `sendersHash`, the block context against `blockContextHash`. Block ends are checked
+//! where they are applied ([`crate::apply`]), against the sequencer's signed seal.
 
 use crate::record::{MiniBlockRecord, diff_leaves};
-use alloy_primitives::{Address, B256, Signature};
-use peregrine_preconf::{MerkleTree, MiniBlockHeader, SignedHeader, logs_hash, transaction_leaf};
+use alloy_primitives::{Address, B256, Signature, keccak256};
+use peregrine_preconf::{
+    MerkleTree, MiniBlockHeader, SignedHeader, SignedSeal, logs_hash, senders_hash,
+    transaction_leaf,
+};
 
 /// Why a record from the stream is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -48,11 +52,39 @@ pub enum Rejection {
     /// The signature is malformed, or recovers to another key than the sequencer's.
     #[error("bad signature: {0}")]
     BadSignature(String),
+    /// A block seal that does not close the mini-blocks accepted (one was dropped, or the
+    /// seal names another last mini-block).
+    #[error(
+        "seal of block {block} ends after mini-block {claimed_next} - 1 ({claimed_last}), \
+             but {next} - 1 ({last}) was the last accepted"
+    )]
+    SealMismatch {
+        /// The sealed block.
+        block: u64,
+        /// The seal's `nextMiniBlock`.
+        claimed_next: u64,
+        /// The seal's `lastMiniBlockHash`.
+        claimed_last: B256,
+        /// The follower's next mini-block.
+        next: u64,
+        /// The follower's last accepted mini-block.
+        last: B256,
+    },
+    /// A raw transaction does not hash to the transaction hash the header commits to.
+    #[error("transaction {index}: raw bytes hash to {computed}, the signed hash is {signed}")]
+    RawMismatch {
+        /// Its position in the mini-block.
+        index: usize,
+        /// Committed under `transactionsRoot`.
+        signed: B256,
+        /// keccak256 of the raw bytes.
+        computed: B256,
+    },
     /// A root in the signed header differs from the one recomputed from the payload.
     #[error("{which} root {signed} differs from the payload's {computed}")]
     RootMismatch {
-        /// `transactions`, `receipts`, `stateDiff`, or `logs` (a transaction's logs against
-        /// the logs hash its receipt commits to).
+        /// `transactions`, `receipts`, `stateDiff`, `senders`, `blockContext`, or `logs` (a
+        /// transaction's logs against the logs hash its receipt commits to).
         which: &'static str,
         /// In the signed header.
         signed: B256,
@@ -70,6 +102,8 @@ impl Rejection {
             Rejection::WrongParent { .. } => "wrong_parent",
             Rejection::WrongHash { .. } => "wrong_hash",
             Rejection::BadSignature(_) => "bad_signature",
+            Rejection::RawMismatch { .. } => "raw_mismatch",
+            Rejection::SealMismatch { .. } => "seal_mismatch",
             Rejection::RootMismatch { .. } => "root_mismatch",
         }
     }
@@ -94,6 +128,38 @@ impl Follower {
         check(record, self)?;
         self.next = record.number() + 1;
         self.parent = record.hash;
+        Ok(())
+    }
+
+    /// Checks a block seal: this chain's, signed by the sequencer, closing exactly the
+    /// mini-blocks accepted so far. (That the block built from them has the sealed hash
+    /// is checked where it is built: [`crate::apply::Applier::seal`].)
+    pub fn accept_seal(&self, seal: &SignedSeal) -> Result<(), Rejection> {
+        let s = &seal.seal;
+        if s.chainId != self.chain_id {
+            return Err(Rejection::WrongChain {
+                got: s.chainId,
+                expected: self.chain_id,
+            });
+        }
+        let signer = seal
+            .recover_signer()
+            .map_err(|e| Rejection::BadSignature(e.to_string()))?;
+        if signer != self.sequencer {
+            return Err(Rejection::BadSignature(format!(
+                "seal signed by {signer}, not by the sequencer {}",
+                self.sequencer
+            )));
+        }
+        if s.nextMiniBlock != self.next || s.lastMiniBlockHash != self.parent {
+            return Err(Rejection::SealMismatch {
+                block: s.blockNumber,
+                claimed_next: s.nextMiniBlock,
+                claimed_last: s.lastMiniBlockHash,
+                next: self.next,
+                last: self.parent,
+            });
+        }
         Ok(())
     }
 }
@@ -170,7 +236,29 @@ fn check(record: &MiniBlockRecord, at: &Follower) -> Result<(), Rejection> {
             MerkleTree::new(diff_leaves(&record.state_diff)).root(),
         ),
     ];
-    for t in &record.transactions {
+    let context = if record.block.number == h.block_number {
+        record.block.fields().hash()
+    } else {
+        // A context of another block never matches, whatever its hash.
+        B256::ZERO
+    };
+    let roots = roots.into_iter().chain([
+        (
+            "senders",
+            h.senders_hash,
+            senders_hash(record.transactions.iter().map(|t| &t.from)),
+        ),
+        ("blockContext", h.block_context_hash, context),
+    ]);
+    for (index, t) in record.transactions.iter().enumerate() {
+        let computed = keccak256(&t.raw);
+        if computed != t.hash {
+            return Err(Rejection::RawMismatch {
+                index,
+                signed: t.hash,
+                computed,
+            });
+        }
         let computed = logs_hash(&t.logs);
         if computed != t.receipt.logs_hash {
             return Err(Rejection::RootMismatch {

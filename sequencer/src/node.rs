@@ -290,6 +290,8 @@ impl Node {
             unsynced: 0,
             fault: failure.clone(),
             stop: stop.clone(),
+            sealer: crate::chain::Sealer::Key(key.clone()),
+            last_mini_hash,
         };
         let liveness = Liveness {
             fault: failure.clone(),

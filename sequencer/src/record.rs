@@ -6,11 +6,16 @@
 //! for every closed mini-block. The types here cross the node's stages (loop, log
 //! thread, chain service, store, feed, RPC) and depend on none of them.
 
-use crate::{block::MiniBlock, clock::now_us, diff::StateDiff, view::ViewSeed};
+use crate::{
+    block::{BlockContext, MiniBlock},
+    clock::now_us,
+    diff::StateDiff,
+    view::ViewSeed,
+};
 use alloy_primitives::{Address, B256, Bytes, Log, Signature};
 use peregrine_preconf::{
     AccountDiffLeaf, MerkleTree, MiniBlockHeader, Preconfirmation, ReceiptLeaf, SequencerKey,
-    SignedHeader, StageTimestamps, logs_hash, transaction_leaf,
+    SignedHeader, StageTimestamps, logs_hash, senders_hash, transaction_leaf,
 };
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -37,6 +42,10 @@ pub struct HeaderFields {
     pub state_diff_root: B256,
     /// Close time, µs since the Unix epoch.
     pub timestamp_micros: u64,
+    /// Hash of the transactions' senders, in order.
+    pub senders_hash: B256,
+    /// Hash of the block context.
+    pub block_context_hash: B256,
 }
 
 impl From<&MiniBlockHeader> for HeaderFields {
@@ -51,6 +60,8 @@ impl From<&MiniBlockHeader> for HeaderFields {
             receipts_root: h.receiptsRoot,
             state_diff_root: h.stateDiffRoot,
             timestamp_micros: h.timestampMicros,
+            senders_hash: h.sendersHash,
+            block_context_hash: h.blockContextHash,
         }
     }
 }
@@ -67,6 +78,8 @@ impl From<&HeaderFields> for MiniBlockHeader {
             receiptsRoot: h.receipts_root,
             stateDiffRoot: h.state_diff_root,
             timestampMicros: h.timestamp_micros,
+            sendersHash: h.senders_hash,
+            blockContextHash: h.block_context_hash,
         }
     }
 }
@@ -113,6 +126,8 @@ pub struct RecordedTx {
     pub ordered: u64,
     /// Executed.
     pub executed: u64,
+    /// The transaction as signed by its sender (EIP-2718 bytes; its keccak256 is `hash`).
+    pub raw: Bytes,
 }
 
 /// The transaction and receipt trees of a record, built once.
@@ -132,6 +147,8 @@ pub struct MiniBlockRecord {
     pub signature: Bytes,
     /// Its hash (the EIP-712 digest; the next mini-block's `parentHash`).
     pub hash: B256,
+    /// The L2 block's context (its hash is `header.blockContextHash`).
+    pub block: BlockContext,
     /// Transactions with their receipts.
     pub transactions: Vec<RecordedTx>,
     /// State changes.
@@ -213,6 +230,7 @@ impl PartialEq for MiniBlockRecord {
         self.header == other.header
             && self.signature == other.signature
             && self.hash == other.hash
+            && self.block == other.block
             && self.transactions == other.transactions
             && self.state_diff == other.state_diff
             && self.signed == other.signed
@@ -358,6 +376,9 @@ pub fn sign_mini_block(
                 received: t.received_us,
                 ordered: t.ordered_us,
                 executed: t.executed_us,
+                raw: Bytes::from(alloy_eips::eip2718::Encodable2718::encoded_2718(
+                    &t.envelope,
+                )),
             }
         })
         .collect();
@@ -391,6 +412,8 @@ pub fn sign_mini_block(
         receiptsRoot: receipt_root,
         stateDiffRoot: diff_root,
         timestampMicros: mini.closed_us,
+        sendersHash: senders_hash(transactions.iter().map(|t| &t.from)),
+        blockContextHash: mini.block.fields().hash(),
     };
     let hash = header.signing_hash();
     let signature = key.sign_digest(hash);
@@ -398,6 +421,7 @@ pub fn sign_mini_block(
         header: HeaderFields::from(&header),
         signature: Bytes::copy_from_slice(&signature.as_bytes()),
         hash,
+        block: mini.block,
         transactions,
         state_diff,
         signed: mini.signed_us.unwrap_or_else(now_us),

@@ -8,8 +8,9 @@
 use crate::{diff::StateDiff, error::StoreError, record::MiniBlockRecord, state::WorldState};
 use alloy_consensus::{Header, ReceiptEnvelope, TxEnvelope};
 use alloy_eips::{Decodable2718, Encodable2718};
-use alloy_primitives::{Address, B256, Bytes, U256};
+use alloy_primitives::{Address, B256, Bytes, Signature, U256};
 use alloy_rlp::Decodable;
+use peregrine_preconf::{BlockSeal, SignedSeal};
 use redb::{
     Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, TableHandle,
     WriteTransaction,
@@ -39,6 +40,9 @@ const HASHES: TableDefinition<&str, &[u8; 32]> = TableDefinition::new("hashes");
 /// Block views ([`crate::view`]) of sealed blocks, by hash: (block number, transactions it
 /// covers, mini-block it ends with). The header is rebuilt from the block when asked for.
 const VIEWS: TableDefinition<&[u8; 32], (u64, u32, u64)> = TableDefinition::new("views");
+/// The sequencer's signed seal of each sealed block ([`SignedSeal`]), as
+/// [`encode_seal`] writes it: what a replica re-serves and the batcher can show.
+const SEALS: TableDefinition<u64, &[u8]> = TableDefinition::new("seals");
 const HASH_LAST_MINI: &str = "last_mini_block";
 
 const META_HEAD: &str = "head";
@@ -309,6 +313,7 @@ impl Store {
             txn.open_table(MINI_BLOCKS)?;
             txn.open_table(HASHES)?;
             txn.open_table(VIEWS)?;
+            txn.open_table(SEALS)?;
         }
         txn.commit()?;
         let file = std::fs::File::open(path)?;
@@ -425,6 +430,14 @@ impl BlockWriter {
             }
             self.last_mini = Some((block, record.hash));
         }
+        Ok(())
+    }
+
+    /// Stores the block's signed seal (committed with the block).
+    pub fn add_seal(&mut self, seal: &SignedSeal) -> Result<(), StoreError> {
+        self.txn
+            .open_table(SEALS)?
+            .insert(seal.seal.blockNumber, encode_seal(seal).as_slice())?;
         Ok(())
     }
 
@@ -553,6 +566,16 @@ impl StoreReader {
 
     fn meta(&self, key: &str) -> Result<Option<u64>, StoreError> {
         Ok(self.txn.open_table(META)?.get(key)?.map(|v| v.value()))
+    }
+
+    /// The signed seal of sealed block `number` (`None` for block 0, which has none, and
+    /// for blocks not sealed yet).
+    pub fn seal(&self, number: u64) -> Result<Option<SignedSeal>, StoreError> {
+        let table = self.txn.open_table(SEALS)?;
+        let Some(v) = table.get(number)? else {
+            return Ok(None);
+        };
+        decode_seal(v.value()).map(Some)
     }
 
     /// The hash of the last stored mini-block (zero before the first).
@@ -903,6 +926,7 @@ mod tests {
                 received: 1,
                 ordered: 2,
                 executed: 3,
+                raw: tx.encoded_2718().into(),
             })
             .collect();
         record.state_diff.update(
@@ -1185,4 +1209,47 @@ mod tests {
         let err = Store::open(&path).unwrap_err();
         assert!(err.to_string().contains("has no mini-block"), "{err}");
     }
+}
+
+/// Length of an encoded seal: chain id, block number, block hash, state root, next
+/// mini-block, last mini-block hash, signature.
+const SEAL_LEN: usize = 8 + 8 + 32 + 32 + 8 + 32 + 65;
+
+/// `seal`'s fields in their declared order (integers big-endian), then the 65-byte
+/// signature.
+fn encode_seal(seal: &SignedSeal) -> Vec<u8> {
+    let s = &seal.seal;
+    let mut out = Vec::with_capacity(SEAL_LEN);
+    out.extend_from_slice(&s.chainId.to_be_bytes());
+    out.extend_from_slice(&s.blockNumber.to_be_bytes());
+    out.extend_from_slice(s.blockHash.as_slice());
+    out.extend_from_slice(s.stateRoot.as_slice());
+    out.extend_from_slice(&s.nextMiniBlock.to_be_bytes());
+    out.extend_from_slice(s.lastMiniBlockHash.as_slice());
+    out.extend_from_slice(&seal.signature.as_bytes());
+    out
+}
+
+fn decode_seal(b: &[u8]) -> Result<SignedSeal, StoreError> {
+    if b.len() != SEAL_LEN {
+        return Err(StoreError::Corrupt(format!(
+            "a stored seal of {} bytes, not {SEAL_LEN}",
+            b.len()
+        )));
+    }
+    let u64_at = |i: usize| u64::from_be_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+    let b256_at = |i: usize| B256::from_slice(&b[i..i + 32]);
+    let signature = Signature::from_raw(&b[120..])
+        .map_err(|e| StoreError::Corrupt(format!("a stored seal's signature: {e}")))?;
+    Ok(SignedSeal {
+        seal: BlockSeal {
+            chainId: u64_at(0),
+            blockNumber: u64_at(8),
+            blockHash: b256_at(16),
+            stateRoot: b256_at(48),
+            nextMiniBlock: u64_at(80),
+            lastMiniBlockHash: b256_at(88),
+        },
+        signature,
+    })
 }

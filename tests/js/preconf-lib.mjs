@@ -364,7 +364,7 @@ export function miniBlockHash(typedData) {
 /** The typed data of a mini-block record's header (as the `miniBlocks` feed sends it). */
 export function headerTypedData(header) {
   return {
-    domain: { name: "Peregrine", version: "1", chainId: header.chainId },
+    domain: { name: "Peregrine", version: "2", chainId: header.chainId },
     types: {
       MiniBlockHeader: [
         { name: "chainId", type: "uint64" },
@@ -376,6 +376,8 @@ export function headerTypedData(header) {
         { name: "receiptsRoot", type: "bytes32" },
         { name: "stateDiffRoot", type: "bytes32" },
         { name: "timestampMicros", type: "uint64" },
+        { name: "sendersHash", type: "bytes32" },
+        { name: "blockContextHash", type: "bytes32" },
       ],
     },
     primaryType: "MiniBlockHeader",
@@ -400,7 +402,7 @@ export async function verifyPreconf(p, sequencer, what = "preconfirmation") {
   if (!m) fail("no typedData.message");
   if (typedData.primaryType !== "MiniBlockHeader") fail(`primaryType ${typedData.primaryType}`);
   const d = typedData.domain;
-  if (d.name !== "Peregrine" || d.version !== "1" || d.chainId !== CHAIN_ID || m.chainId !== CHAIN_ID) {
+  if (d.name !== "Peregrine" || d.version !== "2" || d.chainId !== CHAIN_ID || m.chainId !== CHAIN_ID) {
     fail(`domain/chain id ${show(d)} / message.chainId ${m.chainId}`);
   }
   const signer = await recoverTypedDataAddress({ ...typedData, signature });

@@ -42,7 +42,7 @@ fn json_has_the_documented_shape() {
     let typed = &json["typedData"];
     assert_eq!(
         typed["domain"],
-        serde_json::json!({"name": "Peregrine", "version": "1", "chainId": 901})
+        serde_json::json!({"name": "Peregrine", "version": "2", "chainId": 901})
     );
     assert_eq!(typed["primaryType"], "MiniBlockHeader");
     assert_eq!(
@@ -93,7 +93,7 @@ fn serialized_text_matches_a_field_by_field_reference() {
         let t = &p.timestamps;
         let reference = json!({
             "typedData": {
-                "domain": { "name": "Peregrine", "version": "1", "chainId": h.chainId },
+                "domain": { "name": "Peregrine", "version": "2", "chainId": h.chainId },
                 "types": peregrine_preconf::typed_data_types(),
                 "primaryType": "MiniBlockHeader",
                 "message": {
@@ -106,6 +106,8 @@ fn serialized_text_matches_a_field_by_field_reference() {
                     "receiptsRoot": hex32(&h.receiptsRoot),
                     "stateDiffRoot": hex32(&h.stateDiffRoot),
                     "timestampMicros": h.timestampMicros,
+                    "sendersHash": hex32(&h.sendersHash),
+                    "blockContextHash": hex32(&h.blockContextHash),
                 },
             },
             "signature": hex::encode_prefixed(p.header.signature.as_bytes()),
@@ -223,11 +225,13 @@ fn tampering_with_any_signed_field_fails() {
         "/typedData/message/receiptsRoot",
         "/typedData/message/stateDiffRoot",
         "/typedData/message/timestampMicros",
+        "/typedData/message/sendersHash",
+        "/typedData/message/blockContextHash",
         "/typedData/domain/name",
         "/typedData/domain/version",
         "/typedData/domain/chainId",
         "/typedData/primaryType",
-        "/typedData/types/MiniBlockHeader/8/type",
+        "/typedData/types/MiniBlockHeader/10/type",
         "/signature",
         "/transaction/index",
         "/transaction/hash",

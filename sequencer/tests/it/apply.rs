@@ -5,11 +5,10 @@
 use crate::node::{BOB, CHAIN_ID, config, genesis, signer, transfer};
 use alloy_eips::Encodable2718;
 use alloy_primitives::{Address, B256, Bytes, U256, address, bytes};
+use peregrine_preconf::SequencerKey;
 use peregrine_sequencer::{
     BlockContext, Node,
     apply::{Applier, ApplierConfig},
-    block::BlockEnd,
-    follow::Follower,
     genesis::GenesisAccount,
     view::context_of,
 };
@@ -83,63 +82,57 @@ fn applied_mini_blocks_seal_the_same_blocks_without_executing() {
             sequencer: node.chain().feed.sequencer(),
             min_base_fee,
             block_gas_limit: gas_limit,
+            checkpoint_blocks: 4,
         },
         &spec,
     )
     .unwrap();
-    let mut follower = Follower {
-        chain_id: CHAIN_ID,
-        sequencer: node.chain().feed.sequencer(),
-        next: 0,
-        parent: B256::ZERO,
-    };
     let source = node.chain().reader().unwrap();
     assert_eq!(
         applier.chain().head().hash,
-        node.chain()
-            .reader()
-            .unwrap()
-            .block(0)
-            .unwrap()
-            .unwrap()
-            .hash,
+        source.block(0).unwrap().unwrap().hash,
         "the same genesis"
     );
     let mut next_mini = 0;
     for number in 1..=head {
         let block = source.block(number).unwrap().unwrap();
         let ctx: BlockContext = context_of(&block.header);
-        let mut at = 0;
+        let seal = source
+            .seal(number)
+            .unwrap()
+            .expect("every sealed block has a seal");
+        assert_eq!(seal.seal.blockHash, block.hash);
+        assert_eq!(
+            seal.recover_signer().unwrap(),
+            node.chain().feed.sequencer()
+        );
         // This block's mini-blocks, in order.
-        while at < block.txs.len() {
+        while next_mini < seal.seal.nextMiniBlock {
             let record = node.chain().mini_block(next_mini).unwrap().unwrap();
             assert_eq!(record.block_number(), number);
-            follower.accept(&record).unwrap();
-            let count = record.transactions.len();
-            let raw: Vec<Bytes> = block.txs[at..at + count]
-                .iter()
-                .map(|t| t.encoded_2718().into())
-                .collect();
-            applier.apply((*record).clone(), ctx, &raw).unwrap();
-            at += count;
+            assert_eq!(record.block, ctx);
+            applier.apply((*record).clone()).unwrap();
             next_mini += 1;
         }
-        let sealed = applier
-            .end_block(BlockEnd {
-                ctx,
-                gas_used: block.header.gas_used,
-            })
-            .unwrap();
+        if number == 2 {
+            // A seal whose block is not the one built here stops the replica before
+            // anything is stored; the genuine one then goes through.
+            let mut forged = seal;
+            forged.seal.stateRoot = B256::repeat_byte(1);
+            forged.signature = SequencerKey::dev().sign_digest(forged.seal.signing_hash());
+            let err = applier.seal(forged, ctx).unwrap_err();
+            assert_eq!(err.reason(), "seal_mismatch", "{err}");
+            assert_eq!(applier.chain().head().header.number, 1);
+        }
+        let sealed = applier.seal(seal, ctx).unwrap();
         assert_eq!(sealed.hash, block.hash, "block {number} sealed differently");
         assert_eq!(sealed.header, block.header, "block {number}");
     }
+    assert_eq!(applier.next_mini_block(), next_mini);
     // A mini-block of another block than the open one is refused, not applied.
     let stray = node.chain().mini_block(0).unwrap().unwrap();
-    let ctx = context_of(&source.block(1).unwrap().unwrap().header);
-    assert!(matches!(
-        applier.apply((*stray).clone(), ctx, &[]),
-        Err(peregrine_sequencer::apply::ApplyError::WrongBlock { .. })
-    ));
+    let err = applier.apply((*stray).clone()).unwrap_err();
+    assert_eq!(err.reason(), "wrong_block", "{err}");
     // The same state, receipts and views on both sides.
     let replica = applier.chain().reader().unwrap();
     for address in [alice.address(), bob.address(), BOB, COUNTER] {

@@ -115,10 +115,31 @@ fn every_forgery_is_refused_and_the_follower_stays_put() {
     // Another transaction hash, a receipt's status, a log added to a receipt.
     let mut swapped_tx = records[1].clone();
     swapped_tx.transactions[0].hash = records[2].transactions[0].hash;
+    assert_eq!(refused(&mut follower, &swapped_tx).reason(), "raw_mismatch");
+    swapped_tx.transactions[0].raw = records[2].transactions[0].raw.clone();
     assert!(matches!(
         refused(&mut follower, &swapped_tx),
         Rejection::RootMismatch {
             which: "transactions",
+            ..
+        }
+    ));
+    // Another sender; another base fee in the block context.
+    let mut other_sender = records[1].clone();
+    other_sender.transactions[0].from = BOB;
+    assert!(matches!(
+        refused(&mut follower, &other_sender),
+        Rejection::RootMismatch {
+            which: "senders",
+            ..
+        }
+    ));
+    let mut cheaper = records[1].clone();
+    cheaper.block.base_fee += 1;
+    assert!(matches!(
+        refused(&mut follower, &cheaper),
+        Rejection::RootMismatch {
+            which: "blockContext",
             ..
         }
     ));
