@@ -137,8 +137,12 @@ pub async fn dev(cfg: PeregrineConfig) -> Result<(), RunError> {
     let node = tokio::task::spawn_blocking(move || Node::start(seq_cfg, &genesis))
         .await
         .map_err(|e| RunError::Config(e.to_string()))??;
-    let server =
-        peregrine_rpc::start(rpc_cfg, node.chain().clone(), node.ingress().clone()).await?;
+    let server = peregrine_rpc::start(
+        rpc_cfg,
+        node.chain().clone(),
+        peregrine_rpc::Writes::Local(node.ingress().clone()),
+    )
+    .await?;
     let liveness = node.liveness();
     let rpc_handle = server.handle.clone();
     let ready_liveness = liveness.clone();

@@ -37,6 +37,17 @@ pub struct PreconfirmedReceipt {
     pub preconfirmation: Preconfirmation,
 }
 
+/// The answer of `eth_sendRawTransactionSync`: this node's, or, on a replica, the
+/// sequencer's as it came.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum SyncReceipt {
+    /// Preconfirmed here.
+    Local(Box<PreconfirmedReceipt>),
+    /// Forwarded to the sequencer: its answer, unchanged.
+    Forwarded(Box<serde_json::value::RawValue>),
+}
+
 /// Ethereum JSON-RPC methods served by Peregrine.
 #[rpc(server)]
 pub trait EthApi {
@@ -162,7 +173,7 @@ pub trait EthApi {
         &self,
         raw: Bytes,
         timeout_ms: Option<serde_json::Value>,
-    ) -> Result<PreconfirmedReceipt, RpcError>;
+    ) -> Result<SyncReceipt, RpcError>;
     /// `preconf_sequencer`: the address that signs mini-block headers.
     #[method(name = "preconf_sequencer")]
     fn preconf_sequencer(&self) -> Result<Address, RpcError>;

@@ -112,7 +112,7 @@ fn block_context(handler: &EthHandler, at: At) -> BlockContext {
             BlockContext {
                 number: head.number + 1,
                 timestamp: head.timestamp,
-                base_fee: handler.ingress.pending_base_fee(),
+                base_fee: handler.writes.pending_base_fee(&handler.chain),
                 gas_limit: head.gas_limit,
                 beneficiary: head.beneficiary,
                 prevrandao: head.mix_hash,

@@ -22,6 +22,12 @@ pub const SYNC_NOT_READY: i32 = 5;
 /// Everything an RPC method can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum RpcError {
+    /// A replica forwarded a write and the sequencer refused it: its error, as it came.
+    #[error("{}", .0.message())]
+    Forwarded(ErrorObjectOwned),
+    /// A replica could not forward a write (the sequencer is unreachable or silent).
+    #[error("{0}")]
+    Upstream(String),
     /// Ingress refused the transaction.
     #[error(transparent)]
     Ingress(#[from] IngressError),
@@ -89,6 +95,8 @@ impl From<RpcError> for ErrorObjectOwned {
     fn from(err: RpcError) -> Self {
         let message = err.to_string();
         match err {
+            RpcError::Forwarded(e) => e,
+            RpcError::Upstream(_) => ErrorObjectOwned::owned(SERVER_ERROR, message, None::<()>),
             RpcError::Ingress(e) => {
                 let code = match e {
                     IngressError::Decode(_) => INVALID_PARAMS,

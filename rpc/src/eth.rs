@@ -1,12 +1,13 @@
-//! The implementation of [`EthApiServer`] over the sequencer's [`Chain`] and [`Ingress`].
+//! The implementation of [`EthApiServer`] over a node's [`Chain`], writing through
+//! [`crate::forward::Writes`].
 
 use crate::{
-    api::{EthApiServer, PreconfirmedReceipt, TransactionStatus},
+    api::{EthApiServer, PreconfirmedReceipt, SyncReceipt, TransactionStatus},
     call,
     config::RpcConfig,
     convert,
     error::{RpcError, RpcResult},
-    order::{in_arrival_order, pass_turn},
+    order::{in_arrival_order, in_arrival_order_async, pass_turn},
 };
 use alloy_consensus::{Transaction as _, TxReceipt as _};
 use alloy_primitives::{Address, B256, Bytes, U64, U256};
@@ -17,7 +18,7 @@ use alloy_rpc_types_eth::{
 use alloy_trie::KECCAK_EMPTY;
 use peregrine_preconf::Preconfirmation;
 use peregrine_sequencer::{
-    BlockContext, Chain, ExecutedTx, Ingress, IngressError, TxStatus,
+    BlockContext, Chain, ExecutedTx, IngressError, TxStatus,
     chain::OpenBlock,
     feed::WaitOutcome,
     store::{StoreReader, StoredBlock},
@@ -43,7 +44,8 @@ pub(crate) enum At {
 #[derive(Debug, Clone)]
 pub struct EthHandler {
     pub(crate) chain: Arc<Chain>,
-    pub(crate) ingress: Ingress,
+    /// Where writes go: this node's ingress, or the sequencer (a replica).
+    pub(crate) writes: crate::forward::Writes,
     pub(crate) cfg: RpcConfig,
     pub(crate) metrics: crate::metrics::RpcMetrics,
     /// Serialized `miniBlocks` notifications, shared by every subscription.
@@ -55,11 +57,11 @@ pub struct EthHandler {
 }
 
 impl EthHandler {
-    /// A handler over a running node.
-    pub fn new(chain: Arc<Chain>, ingress: Ingress, cfg: RpcConfig) -> Self {
+    /// A handler over a running node's chain, sending writes to `writes`.
+    pub fn new(chain: Arc<Chain>, writes: crate::forward::Writes, cfg: RpcConfig) -> Self {
         Self {
             chain,
-            ingress,
+            writes,
             metrics: crate::metrics::RpcMetrics::new(),
             record_json: Arc::default(),
             accepting: Arc::default(),
@@ -305,7 +307,7 @@ impl EthHandler {
                 last.gas_used,
                 last.gas_limit,
                 last.base_fee_per_gas.unwrap_or_default(),
-                self.ingress.min_base_fee(),
+                self.writes.min_base_fee(),
             ),
         ));
         let n = ratios.len();
@@ -527,7 +529,7 @@ impl EthApiServer for EthHandler {
 
     fn gas_price(&self) -> RpcResult<U256> {
         Ok(U256::from(
-            u128::from(self.ingress.pending_base_fee()) + self.cfg.priority_fee,
+            u128::from(self.writes.pending_base_fee(&self.chain)) + self.cfg.priority_fee,
         ))
     }
 
@@ -549,9 +551,15 @@ impl EthApiServer for EthHandler {
         ext: &jsonrpsee::Extensions,
         raw: Bytes,
     ) -> RpcResult<B256> {
+        let ingress = match &self.writes {
+            crate::forward::Writes::Local(ingress) => ingress,
+            crate::forward::Writes::Forward(f) => {
+                return Ok(in_arrival_order_async(ext, || f.send(&raw)).await?);
+            }
+        };
         let started = std::time::Instant::now();
-        let result = match self.ingress.decode(&raw) {
-            Ok(tx) => in_arrival_order(ext, || self.ingress.submit_decoded(tx)).await,
+        let result = match ingress.decode(&raw) {
+            Ok(tx) => in_arrival_order(ext, || ingress.submit_decoded(tx)).await,
             Err(e) => {
                 pass_turn(ext);
                 Err(e)
@@ -780,14 +788,23 @@ impl EthApiServer for EthHandler {
         ext: &jsonrpsee::Extensions,
         raw: Bytes,
         timeout_ms: Option<serde_json::Value>,
-    ) -> RpcResult<PreconfirmedReceipt> {
+    ) -> RpcResult<SyncReceipt> {
         let timeout_ms = match timeout_ms {
             None | Some(serde_json::Value::Null) => self.cfg.sync_timeout_ms,
             Some(v) => parse_timeout(&v)?,
         }
         .min(self.cfg.sync_timeout_cap_ms);
+        let ingress = match &self.writes {
+            crate::forward::Writes::Local(ingress) => ingress,
+            crate::forward::Writes::Forward(f) => {
+                let timeout = serde_json::Value::from(timeout_ms);
+                let answer =
+                    in_arrival_order_async(ext, || f.send_sync(&raw, Some(timeout))).await?;
+                return Ok(SyncReceipt::Forwarded(answer));
+            }
+        };
         let started = std::time::Instant::now();
-        let decoded = self.ingress.decode(&raw);
+        let decoded = ingress.decode(&raw);
         if decoded.is_err() {
             pass_turn(ext);
             self.metrics
@@ -800,7 +817,7 @@ impl EthApiServer for EthHandler {
         // returns), in the turn: a client gone while waiting for it leaves no waiter.
         let ((waiter_id, mut waiter), submitted) = in_arrival_order(ext, || {
             let waiter = feed.wait_for(hash);
-            (waiter, self.ingress.submit_decoded(tx))
+            (waiter, ingress.submit_decoded(tx))
         })
         .await;
         self.metrics
@@ -836,10 +853,10 @@ impl EthApiServer for EthHandler {
                 let view = self.chain.view_of(&record)?.map(|(hash, _)| hash);
                 let receipt = executed_receipt(&tx, open_place(&tx, &block, view));
                 let sent = peregrine_sequencer::clock::now_us();
-                Ok(PreconfirmedReceipt {
+                Ok(SyncReceipt::Local(Box::new(PreconfirmedReceipt {
                     receipt,
                     preconfirmation: record.preconfirmation(index, sent),
-                })
+                })))
             }
             Some(WaitOutcome::Queued { missing_nonce }) => Err(RpcError::NotReady {
                 hash,

@@ -64,7 +64,7 @@ impl EthHandler {
                 .unwrap_or(self.cfg.priority_fee);
             let cap = req
                 .max_fee_per_gas
-                .unwrap_or(2 * u128::from(self.ingress.pending_base_fee()) + tip);
+                .unwrap_or(2 * u128::from(self.writes.pending_base_fee(&self.chain)) + tip);
             if cap < tip {
                 return Err(RpcError::InvalidParams(format!(
                     "maxFeePerGas ({cap}) < maxPriorityFeePerGas ({tip})"

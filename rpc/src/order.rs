@@ -41,6 +41,26 @@ pub(crate) async fn in_arrival_order<T>(ext: &Extensions, push: impl FnOnce() ->
     out
 }
 
+/// Like [`in_arrival_order`], for a push that is itself a future (a replica forwarding a
+/// write): the future is polled once in the caller's turn, which hands a forwarded
+/// request to the client's queue in order, and then awaited outside it.
+pub(crate) async fn in_arrival_order_async<F: Future>(
+    ext: &Extensions,
+    push: impl FnOnce() -> F,
+) -> F::Output {
+    let Some(ticket) = ext.get::<MessageTicket>() else {
+        return push().await;
+    };
+    ticket.turn().await;
+    let mut fut = std::pin::pin!(push());
+    let first = std::future::poll_fn(|cx| std::task::Poll::Ready(fut.as_mut().poll(cx))).await;
+    ticket.release();
+    match first {
+        std::task::Poll::Ready(out) => out,
+        std::task::Poll::Pending => fut.await,
+    }
+}
+
 /// Lets the messages after the caller's take their turn without it pushing anything (a
 /// send that failed before its push).
 pub(crate) fn pass_turn(ext: &Extensions) {

@@ -35,6 +35,11 @@ pub(crate) const KINDS: &[&str] = &[
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct FeedParams {
     from_mini_block: Option<u64>,
+    /// 1 (the default): records; 2: the replication stream ([`follow_blocks`]).
+    version: Option<u8>,
+    /// Version 2: the first block whose items are sent (its mini-blocks from
+    /// `fromMiniBlock` on, then its seal).
+    from_block: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -365,6 +370,92 @@ async fn follow_feed(
     }
 }
 
+/// `miniBlocks` version 2, the replication stream
+/// ([`peregrine_sequencer::stream`]): block by block from `from_block`, each block's
+/// mini-blocks (from `from` on), then its signed seal as soon as it is sealed.
+///
+/// Records are read by number (the recent window, the open block, redb), so a replay
+/// and the live edge are one path, and a lagging broadcast only wakes it up.
+async fn follow_blocks(
+    handler: EthHandler,
+    pending: PendingSubscriptionSink,
+    from: Option<u64>,
+    from_block: Option<u64>,
+) -> SubscriptionResult {
+    let _counted = crate::metrics::SubscriberGuard::new("miniBlocks");
+    let chain = handler.chain.clone();
+    let feed = chain.feed.clone();
+    // Subscribed before anything is read, so no wake-up is lost.
+    let mut live = feed.subscribe();
+    let mut heads = chain.subscribe_heads();
+    let lookup = |n: u64| -> Result<Arc<MiniBlockRecord>, String> {
+        match chain.mini_block(n) {
+            Ok(Some(r)) => Ok(r),
+            Ok(None) => Err(format!("mini-block {n} is not available")),
+            Err(e) => Err(format!("cannot read mini-block {n}: {e}")),
+        }
+    };
+    let mut next = from.unwrap_or_else(|| feed.next_number());
+    let mut block = match from_block {
+        Some(b) => b,
+        None if next < feed.next_number() => lookup(next)?.block_number(),
+        None => chain.head().header.number + 1,
+    };
+    if block == 0 {
+        pending
+            .reject(invalid(
+                "fromBlock 0 is the genesis: it has no mini-blocks or seal".into(),
+            ))
+            .await;
+        return Ok(());
+    }
+    let sink = handler.accepting.accept(pending).await?;
+    let timeout = Duration::from_millis(handler.cfg.slow_subscriber_timeout_ms);
+    loop {
+        if next < feed.next_number() {
+            let record = lookup(next)?;
+            if record.block_number() < block {
+                return Err(format!(
+                    "mini-block {next} is in block {}, before fromBlock {block}",
+                    record.block_number()
+                )
+                .into());
+            }
+            if record.block_number() == block {
+                let json = handler.record_json.get(&record)?;
+                let item = RawValue::from_string(format!(r#"{{"miniBlock":{}}}"#, json.get()))
+                    .map_err(|e| format!("cannot encode mini-block {next}: {e}"))?;
+                if !send(&sink, item, timeout, Some(next)).await? {
+                    return Ok(());
+                }
+                next += 1;
+                continue;
+            }
+            // A later block's: this one has ended, and its seal is on its way.
+        }
+        if chain.head().header.number >= block {
+            let seal = chain
+                .seal_item(block)
+                .map_err(|e| format!("cannot read the seal of block {block}: {e}"))?
+                .ok_or_else(|| format!("block {block} has no seal"))?;
+            if seal.next_mini_block > next {
+                // Published before the seal: read and sent on the next turn.
+                continue;
+            }
+            if !send(&sink, raw(&json!({ "seal": seal }))?, timeout, Some(next)).await? {
+                return Ok(());
+            }
+            block += 1;
+            continue;
+        }
+        tokio::select! {
+            _ = sink.closed() => return Ok(()),
+            r = live.recv() => if let Err(RecvError::Closed) = r { return Ok(()) },
+            h = heads.recv() => if let Err(RecvError::Closed) = h { return Ok(()) },
+        }
+    }
+}
+
 async fn new_heads(handler: EthHandler, pending: PendingSubscriptionSink) -> SubscriptionResult {
     let _counted = crate::metrics::SubscriberGuard::new("newHeads");
     let mut heads = handler.chain.subscribe_heads();
@@ -462,12 +553,34 @@ pub(crate) async fn subscribe(
 ) -> SubscriptionResult {
     let parsed = match kind.as_str() {
         "newHeads" => return new_heads(handler, pending).await,
-        "miniBlocks" => parse::<FeedParams>(params).map(|p| {
-            (
+        "miniBlocks" => match parse::<FeedParams>(params) {
+            Ok(p) if p.version == Some(2) => {
+                let from = p.from_mini_block;
+                return match within_limits(
+                    &handler,
+                    from,
+                    &Emit::MiniBlocks(handler.record_json.clone()),
+                ) {
+                    Ok(()) => follow_blocks(handler, pending, from, p.from_block).await,
+                    Err(e) => {
+                        pending.reject(ErrorObjectOwned::from(e)).await;
+                        Ok(())
+                    }
+                };
+            }
+            Ok(p) if p.version.is_some_and(|v| v != 1) => Err(format!(
+                "miniBlocks version {} is not served; versions: 1 (records), 2 (replication stream)",
+                p.version.unwrap_or_default()
+            )),
+            Ok(p) if p.from_block.is_some() => {
+                Err("fromBlock is a parameter of miniBlocks version 2".into())
+            }
+            Ok(p) => Ok((
                 p.from_mini_block,
                 Emit::MiniBlocks(handler.record_json.clone()),
-            )
-        }),
+            )),
+            Err(e) => Err(e),
+        },
         "preconfirmations" => {
             parse::<PreconfParams>(params).map(|p| (p.from_mini_block, Emit::Preconfirmations(p)))
         }

@@ -9,7 +9,7 @@ use jsonrpsee::server::{
     BatchRequestConfig, Methods, PingConfig, Server, ServerConfig, ServerHandle,
     middleware::rpc::RpcServiceBuilder, stop_channel,
 };
-use peregrine_sequencer::{Chain, Ingress};
+use peregrine_sequencer::Chain;
 use std::time::Duration;
 use std::{net::SocketAddr, sync::Arc};
 
@@ -77,7 +77,7 @@ pub struct RpcServer {
 pub async fn start(
     cfg: RpcConfig,
     chain: Arc<Chain>,
-    ingress: Ingress,
+    writes: crate::forward::Writes,
 ) -> Result<RpcServer, RpcServerError> {
     let ping = PingConfig::new()
         .ping_interval(Duration::from_millis(cfg.ws_ping_interval_ms.max(1)))
@@ -98,7 +98,7 @@ pub async fn start(
     let origins = OriginLayer {
         allowed: cfg.ws_origins.clone().into(),
     };
-    let handler = EthHandler::new(chain, ingress, cfg);
+    let handler = EthHandler::new(chain, writes, cfg);
     let accepting = handler.accepting.clone();
     let middleware = RpcServiceBuilder::new()
         .layer_fn(|service| ArrivalOrder { service })

@@ -242,6 +242,19 @@ impl Chain {
         self.head.read().clone()
     }
 
+    /// The replication stream's seal of sealed block `number` (`None` for block 0 and for
+    /// blocks not sealed yet).
+    pub fn seal_item(&self, number: u64) -> Result<Option<crate::stream::SealItem>, StoreError> {
+        let reader = self.reader()?;
+        let (Some(seal), Some(header)) = (reader.seal(number)?, reader.header(number)?) else {
+            return Ok(None);
+        };
+        Ok(Some(crate::stream::SealItem::new(
+            &seal,
+            crate::view::context_of(&header),
+        )))
+    }
+
     /// A consistent read view of the sealed chain and its head state.
     pub fn reader(&self) -> Result<StoreReader, StoreError> {
         self.store.reader()

@@ -51,6 +51,7 @@ pub mod signer;
 pub mod snapshot;
 pub mod state;
 pub mod store;
+pub mod stream;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod testing;
 pub mod trie;
