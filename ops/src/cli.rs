@@ -18,6 +18,9 @@ pub struct Cli {
 pub enum Command {
     /// Run a development chain on embedded defaults (prefunded test accounts, no external service).
     Dev(Box<DevArgs>),
+    /// Run a replica: follow a sequencer's signed stream, verify and apply it without
+    /// executing, seal the same blocks, serve the same JSON-RPC, forward writes.
+    Replica(Box<ReplicaArgs>),
     /// Work with preconfirmations offline.
     #[command(subcommand)]
     Preconf(PreconfCommand),
@@ -153,6 +156,41 @@ pub struct DevArgs {
     /// File with the hex private key that signs preconfirmations [default: the documented dev key].
     #[arg(long = "preconf.key", value_name = "FILE")]
     pub preconf_key: Option<PathBuf>,
+    /// Log format [default: human].
+    #[arg(long = "log.format", value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+/// Flags of `peregrine replica`. Each overrides the `[replica]` (and `[chain]`, `[rpc]`,
+/// `[metrics]`, `[log]`) sections of the config file and `PEREGRINE_*` variables.
+#[derive(Debug, Args)]
+pub struct ReplicaArgs {
+    /// The sequencer (or another replica) to follow: its WebSocket URL, e.g.
+    /// `ws://127.0.0.1:8545`. Writes are forwarded there too.
+    #[arg(long, value_name = "WS-URL")]
+    pub sequencer: Option<String>,
+    /// The sequencer's signing address (`preconf_sequencer` on the sequencer): the only key
+    /// whose signatures are accepted. No default.
+    #[arg(long = "sequencer.address", value_name = "ADDRESS")]
+    pub sequencer_address: Option<alloy_primitives::Address>,
+    /// TOML configuration file (see `peregrine config default`).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data directory [default: a fresh temporary directory, deleted at exit].
+    #[arg(long, value_name = "DIR")]
+    pub datadir: Option<PathBuf>,
+    /// JSON-RPC listen address, HTTP and WebSocket on one port [default: 127.0.0.1:8545].
+    #[arg(long = "rpc.addr", value_name = "IP:PORT")]
+    pub rpc_addr: Option<SocketAddr>,
+    /// Operator endpoints: `/metrics`, `/health`, `/ready` [default: 127.0.0.1:9001].
+    #[arg(long = "metrics.addr", value_name = "IP:PORT")]
+    pub metrics_addr: Option<SocketAddr>,
+    /// The sequencer's genesis file, if it was started with one [default: the dev genesis].
+    #[arg(long, value_name = "FILE")]
+    pub genesis: Option<PathBuf>,
+    /// The sequencer's `--dev.accounts`, to rebuild its dev genesis [default: 0].
+    #[arg(long = "dev.accounts", value_name = "N")]
+    pub dev_accounts: Option<u64>,
     /// Log format [default: human].
     #[arg(long = "log.format", value_enum)]
     pub log_format: Option<LogFormat>,

@@ -26,6 +26,7 @@ const SECTIONS: &[&str] = &[
     "preconf",
     "metrics",
     "log",
+    "replica",
 ];
 
 /// A configuration error, naming the key.
@@ -70,6 +71,47 @@ pub struct PeregrineConfig {
     pub metrics: MetricsSection,
     /// Logging.
     pub log: LogSection,
+    /// `peregrine replica`: the sequencer it follows.
+    pub replica: ReplicaSection,
+}
+
+/// `[replica]`: what `peregrine replica` follows and how.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ReplicaSection {
+    /// The sequencer's WebSocket URL (`ws://host:port`); required.
+    pub sequencer: Option<String>,
+    /// The only key whose signatures are accepted; required (no default: trusting
+    /// whoever answers is how a feed gets poisoned).
+    pub sequencer_address: Option<alloy_primitives::Address>,
+    /// First pause before reconnecting; doubled after each failure.
+    #[serde(with = "humantime_serde")]
+    pub reconnect_min: Duration,
+    /// Longest pause between reconnections.
+    #[serde(with = "humantime_serde")]
+    pub reconnect_max: Duration,
+    /// How long a forwarded write waits for the sequencer's answer.
+    #[serde(with = "humantime_serde")]
+    pub forward_timeout: Duration,
+    /// Stream items buffered between the connection and the apply loop.
+    pub stream_buffer: usize,
+    /// Sealed blocks between durable redb commits. A replica killed in between applies
+    /// the blocks after the last one again, from the sequencer.
+    pub checkpoint_blocks: u64,
+}
+
+impl Default for ReplicaSection {
+    fn default() -> Self {
+        Self {
+            sequencer: None,
+            sequencer_address: None,
+            reconnect_min: Duration::from_millis(100),
+            reconnect_max: Duration::from_secs(5),
+            forward_timeout: Duration::from_secs(30),
+            stream_buffer: 4096,
+            checkpoint_blocks: seq::DEFAULT_CHECKPOINT_BLOCKS,
+        }
+    }
 }
 
 /// `[chain]`
@@ -375,7 +417,8 @@ impl PeregrineConfig {
         let mut out = String::from(
             "# Peregrine configuration (every value shown is the default).\n\
              # Optional keys, unset by default: chain.chain-id, chain.datadir, chain.genesis,\n\
-             # sequencer.core, wal.dir, wal.core, preconf.key.\n\n",
+             # sequencer.core, wal.dir, wal.core, preconf.key, replica.sequencer,\n\
+             # replica.sequencer-address.\n\n",
         );
         out.push_str(&toml::to_string(&Self::default()).expect("the default serializes"));
         out

@@ -4,10 +4,13 @@
 //!  peregrine dev ──▶ SequencerConfig + GenesisSpec ──▶ Node::start (ordering core threads)
 //!                └─▶ RpcConfig ──────────────────────▶ peregrine_rpc::start (tokio)
 //!  SIGINT/SIGTERM ──▶ stop RPC ──▶ Node::shutdown (drain ring, seal, store) ──▶ exit 0
+//!  peregrine replica ──▶ Applier (own redb) ◀── follow thread ◀── sequencer's stream (ws)
+//!                    └─▶ peregrine_rpc::start, writes forwarded to the sequencer
 //! ```
 
 pub mod cli;
 pub mod config;
 pub mod metrics_server;
+pub mod replica;
 pub mod run;
 pub mod verify;

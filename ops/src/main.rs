@@ -12,6 +12,20 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let args = match cli.command {
         Command::Dev(args) => *args,
+        Command::Replica(args) => {
+            let cfg = match peregrine_ops::replica::resolve(&args)
+                .and_then(|cfg| run::log_format(&cfg).map(|f| (cfg, f)))
+            {
+                Ok(ok) => ok,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return std::process::ExitCode::FAILURE;
+                }
+            };
+            let (cfg, format) = cfg;
+            run::init_logging(format, &cfg.log.level);
+            return block_on(peregrine_ops::replica::replica(cfg));
+        }
         Command::Config(ConfigCommand::Default) => {
             print!("{}", PeregrineConfig::default_toml());
             return std::process::ExitCode::SUCCESS;
@@ -64,6 +78,13 @@ fn main() -> std::process::ExitCode {
     };
     let (cfg, format) = cfg;
     run::init_logging(format, &cfg.log.level);
+    block_on(run::dev(cfg))
+}
+
+/// Runs `node` on a multi-threaded runtime and turns its outcome into the exit code.
+fn block_on(
+    node: impl std::future::Future<Output = Result<(), run::RunError>>,
+) -> std::process::ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("peregrine-rpc")
@@ -75,7 +96,7 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(run::dev(cfg));
+    let result = runtime.block_on(node);
     // A failed node's threads may still be stopping: do not wait for them forever.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     match result {

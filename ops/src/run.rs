@@ -238,7 +238,8 @@ fn print_banner(cfg: &PeregrineConfig, chain_id: u64, rpc: std::net::SocketAddr)
     println!("{out}");
 }
 
-async fn wait_for_signal() -> Result<(), std::io::Error> {
+/// Returns on SIGINT or SIGTERM.
+pub(crate) async fn wait_for_signal() -> Result<(), std::io::Error> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
     tokio::select! {

@@ -187,6 +187,19 @@ impl Applier {
         &self.service.chain
     }
 
+    /// Where a fatal failure (a storage error while applying) is recorded.
+    pub fn fault(&self) -> crate::fault::Fault {
+        self.service.fault.clone()
+    }
+
+    /// Makes every sealed block durable (a clean stop: nothing is applied again).
+    pub fn close(mut self) -> Result<(), crate::error::StoreError> {
+        if self.service.unsynced > 0 {
+            self.service.checkpoint()?;
+        }
+        Ok(())
+    }
+
     /// The number of the next mini-block it needs (what a subscription resumes from).
     pub fn next_mini_block(&self) -> u64 {
         self.follower.next

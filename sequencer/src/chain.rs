@@ -655,7 +655,7 @@ impl ChainService {
     }
 
     /// Makes the blocks sealed so far durable; log segments they cover may then go.
-    fn checkpoint(&mut self) -> Result<(), StoreError> {
+    pub(crate) fn checkpoint(&mut self) -> Result<(), StoreError> {
         let started = std::time::Instant::now();
         self.chain.store.persist()?;
         self.unsynced = 0;
