@@ -83,7 +83,8 @@ pub enum Rejection {
     /// A root in the signed header differs from the one recomputed from the payload.
     #[error("{which} root {signed} differs from the payload's {computed}")]
     RootMismatch {
-        /// `transactions`, `receipts`, `stateDiff`, `senders`, `blockContext`, or `logs` (a
+        /// `transactions`, `receipts`, `stateDiff`, `senders`, `blockContext`, `codes` (a
+        /// deployed code against the code hash it is keyed by), or `logs` (a
         /// transaction's logs against the logs hash its receipt commits to).
         which: &'static str,
         /// In the signed header.
@@ -250,6 +251,16 @@ fn check(record: &MiniBlockRecord, at: &Follower) -> Result<(), Rejection> {
         ),
         ("blockContext", h.block_context_hash, context),
     ]);
+    for (hash, code) in &record.state_diff.codes {
+        let computed = keccak256(code);
+        if computed != *hash {
+            return Err(Rejection::RootMismatch {
+                which: "codes",
+                signed: *hash,
+                computed,
+            });
+        }
+    }
     for (index, t) in record.transactions.iter().enumerate() {
         let computed = keccak256(&t.raw);
         if computed != t.hash {

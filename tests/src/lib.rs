@@ -15,6 +15,7 @@ pub mod cast;
 pub mod js;
 pub mod node;
 pub mod preconf;
+pub mod proxy;
 pub mod rlp;
 pub mod rpc;
 pub mod util;

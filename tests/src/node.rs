@@ -130,6 +130,9 @@ pub struct NodeOptions {
     pub block_time: Option<String>,
     /// Further flags appended to the target's command line (e.g. `--dev.accounts 100`).
     pub extra_args: Vec<String>,
+    /// Run `peregrine replica` following this WebSocket URL (signed by the dev key)
+    /// instead of `peregrine dev`.
+    pub replica_of: Option<String>,
 }
 
 impl NodeOptions {
@@ -222,6 +225,18 @@ impl Node {
         Node::start_full(target, program, opts)
     }
 
+    /// Starts `peregrine replica` following `sequencer` (a Peregrine node or replica, by
+    /// its WebSocket URL), with `extra` flags.
+    #[track_caller]
+    pub fn replica_of(sequencer_ws: &str, extra: &[&str]) -> Node {
+        let opts = NodeOptions {
+            replica_of: Some(sequencer_ws.to_string()),
+            ..NodeOptions::default()
+        }
+        .arg(extra);
+        Node::start_full(Target::Peregrine, peregrine_bin(), opts)
+    }
+
     /// [`Node::start_opts`] on the target selected by `PEREGRINE_E2E_TARGET`.
     #[track_caller]
     pub fn from_env_opts(opts: NodeOptions) -> Node {
@@ -305,6 +320,23 @@ impl Node {
     }
 
     fn base_args(&self) -> Vec<String> {
+        if let Some(sequencer) = &self.opts.replica_of {
+            return vec![
+                "replica".into(),
+                "--sequencer".into(),
+                sequencer.clone(),
+                "--sequencer.address".into(),
+                crate::preconf::DEV_SEQUENCER_ADDRESS.into(),
+                "--rpc.addr".into(),
+                format!("127.0.0.1:{}", self.port),
+                "--datadir".into(),
+                self.datadir().display().to_string(),
+                "--metrics.addr".into(),
+                "127.0.0.1:0".into(),
+                "--log.format".into(),
+                "json".into(),
+            ];
+        }
         match self.target {
             Target::Peregrine => vec![
                 "dev".into(),

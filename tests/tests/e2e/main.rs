@@ -18,6 +18,7 @@ mod persistence;
 mod pipelining;
 mod preconf;
 mod realtime;
+mod replica;
 mod subscriptions;
 mod transfer;
 mod viem;

@@ -1,0 +1,388 @@
+//! Replicas (Peregrine only): `peregrine replica` follows a real sequencer's replication
+//! stream, applies it without executing and must end up with the same chain, hash for
+//! hash, serving the same JSON-RPC to real clients (cast), forwarding writes, surviving
+//! SIGKILL and sequencer restarts, refusing every forgery a tampering proxy makes of the
+//! real stream, and re-serving the sequencer's own signatures to a replica of its own.
+
+use std::time::Duration;
+
+use peregrine_tests::proxy::{Tamper, TamperProxy};
+use peregrine_tests::util::{as_str, hex_quantity, lower};
+use peregrine_tests::ws::WsClient;
+use peregrine_tests::{Node, NodeOptions, Target, dev, skip_on_anvil, wait_until};
+use serde_json::{Value, json};
+
+use crate::common::{assert_success, deploy_counter, send_value};
+
+/// Block time of the sequencers under test.
+const BLOCK_TIME: &str = "300ms";
+
+fn sequencer() -> Node {
+    Node::start_opts(Target::Peregrine, NodeOptions::block_time(BLOCK_TIME))
+}
+
+/// The sequencer's newest sealed block (`safe`).
+fn sealed_head(node: &Node) -> u64 {
+    let block = node
+        .rpc()
+        .call("eth_getBlockByNumber", json!(["safe", false]))
+        .expect("safe block");
+    hex_quantity(&block["number"]) as u64
+}
+
+/// Waits until `replica` has sealed block `n`.
+#[track_caller]
+fn wait_sealed(replica: &Node, n: u64) {
+    wait_until(
+        &format!("the replica on port {} to seal block {n}", replica.port()),
+        Duration::from_secs(30),
+        Duration::from_millis(50),
+        || Some(()).filter(|()| sealed_head(replica) >= n),
+    );
+}
+
+/// Asserts `a` and `b` serve blocks `0..=to` identically (full blocks, with
+/// transactions), and the receipts of every transaction in them.
+#[track_caller]
+fn assert_same_chain(a: &Node, b: &Node, to: u64) {
+    let mut txs = 0;
+    for n in 0..=to {
+        let q = json!([format!("{n:#x}"), true]);
+        let ours = a.rpc().call("eth_getBlockByNumber", q.clone()).unwrap();
+        let theirs = b.rpc().call("eth_getBlockByNumber", q).unwrap();
+        assert_eq!(
+            ours,
+            theirs,
+            "block {n} differs between ports {} and {}",
+            a.port(),
+            b.port()
+        );
+        for tx in ours["transactions"].as_array().unwrap() {
+            let hash = as_str(&tx["hash"]);
+            let r1 = a
+                .rpc()
+                .call("eth_getTransactionReceipt", json!([hash]))
+                .unwrap();
+            let r2 = b
+                .rpc()
+                .call("eth_getTransactionReceipt", json!([hash]))
+                .unwrap();
+            assert_eq!(r1, r2, "receipt of {hash}");
+            txs += 1;
+        }
+    }
+    let logs = json!([{"fromBlock": "0x0", "toBlock": format!("{to:#x}")}]);
+    assert_eq!(
+        a.rpc().call("eth_getLogs", logs.clone()).unwrap(),
+        b.rpc().call("eth_getLogs", logs).unwrap(),
+        "logs of blocks 0..={to}"
+    );
+    println!(
+        "ports {} and {}: blocks 0..={to} and {txs} receipts identical",
+        a.port(),
+        b.port()
+    );
+}
+
+/// `n` transfers from dev account `from`, sent without waiting.
+fn send_async(node: &Node, from: usize, n: usize) -> Vec<String> {
+    let cast = node.cast();
+    (0..n)
+        .map(|i| {
+            lower(
+                cast.ok(&[
+                    "send",
+                    "--async",
+                    "--private-key",
+                    dev(from).private_key,
+                    dev(9).address,
+                    "--value",
+                    &(1000 + i).to_string(),
+                ])
+                .trim(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_replica_serves_the_sequencers_chain_and_forwards_writes() {
+    if skip_on_anvil("replicas are Peregrine's") {
+        return;
+    }
+    let seq = sequencer();
+    let r1 = Node::replica_of(&seq.ws_url(), &[]);
+    // A replica of the replica: the fan-out tree.
+    let r2 = Node::replica_of(&r1.ws_url(), &[]);
+
+    // Writes through the replica: a deployment, calls with logs, transfers; cast waits
+    // for each receipt on the replica.
+    let counter = deploy_counter(&r1, dev(1), 5);
+    for _ in 0..3 {
+        let receipt = r1.cast().json(&[
+            "send",
+            "--private-key",
+            dev(2).private_key,
+            &counter.address,
+            "increment()",
+            "--json",
+        ]);
+        assert_success(&receipt);
+        assert_eq!(receipt["logs"].as_array().unwrap().len(), 1, "{receipt}");
+    }
+    assert_success(&send_value(&r1.cast(), dev(3), dev(9).address, 7));
+    // And straight to the sequencer.
+    let sent = send_async(&seq, 4, 5);
+
+    // eth_sendRawTransactionSync through the replica answers with the sequencer's
+    // signed preconfirmation.
+    let raw = r1.cast().ok(&[
+        "mktx",
+        "--private-key",
+        dev(5).private_key,
+        dev(9).address,
+        "--value",
+        "9",
+    ]);
+    let answer = r1
+        .rpc()
+        .call("eth_sendRawTransactionSync", json!([raw.trim()]))
+        .expect("forwarded sync send");
+    assert_success(&answer);
+    let message = &answer["preconfirmation"]["typedData"]["message"];
+    assert_eq!(message["chainId"], json!(901), "{answer}");
+    let verified = peregrine_tests::preconf::verify_file(
+        tempfile::tempdir().unwrap().path(),
+        "forwarded.json",
+        &answer,
+        Some(peregrine_tests::preconf::DEV_SEQUENCER_ADDRESS),
+    );
+    assert_eq!(
+        peregrine_tests::preconf::exit_code(&verified),
+        Some(0),
+        "the forwarded preconfirmation verifies: {verified:?}"
+    );
+    // A refused write comes back with the sequencer's error.
+    let err = r1
+        .rpc()
+        .call("eth_sendRawTransaction", json!([raw.trim()]))
+        .expect_err("a duplicate");
+    assert!(err.message.contains("known"), "{err}");
+
+    // Every transaction sealed, on all three.
+    for hash in &sent {
+        wait_until(
+            "the sequencer to seal the direct transfers",
+            Duration::from_secs(20),
+            Duration::from_millis(50),
+            || {
+                let r = seq
+                    .rpc()
+                    .call("eth_getTransactionReceipt", json!([hash]))
+                    .ok()?;
+                Some(()).filter(|()| !r.is_null())
+            },
+        );
+    }
+    std::thread::sleep(Duration::from_millis(700));
+    let head = sealed_head(&seq);
+    wait_sealed(&r1, head);
+    wait_sealed(&r2, head);
+    assert_same_chain(&seq, &r1, head);
+    assert_same_chain(&seq, &r2, head);
+
+    // The same state, read through cast.
+    for node in [&r1, &r2] {
+        let cast = node.cast();
+        for who in [dev(1).address, dev(2).address, dev(9).address] {
+            assert_eq!(
+                cast.ok(&["balance", who]),
+                seq.cast().ok(&["balance", who]),
+                "balance of {who}"
+            );
+            assert_eq!(cast.ok(&["nonce", who]), seq.cast().ok(&["nonce", who]));
+        }
+        assert_eq!(
+            cast.ok(&["call", &counter.address, "count()(uint256)"])
+                .trim(),
+            "8",
+            "5 + 3 increments, read by eth_call on the replica"
+        );
+        assert_eq!(
+            cast.ok(&["storage", &counter.address, "0"]),
+            seq.cast().ok(&["storage", &counter.address, "0"])
+        );
+    }
+
+    // The feeds a replica re-serves are the sequencer's: its signatures, byte for byte.
+    let records = |node: &Node| -> Vec<Value> {
+        let (mut ws, _) = WsClient::connect(node.port(), 1024);
+        let sub = ws.subscribe(json!(["miniBlocks", {"fromMiniBlock": 0}]));
+        (0..5)
+            .map(|_| {
+                ws.next_notification(&sub, Duration::from_secs(10), "a record")
+                    .json["result"]
+                    .clone()
+            })
+            .collect()
+    };
+    let theirs = records(&seq);
+    assert_eq!(
+        records(&r2),
+        theirs,
+        "records re-served by a replica's replica"
+    );
+    assert_eq!(
+        r2.rpc().call("preconf_sequencer", json!([])).unwrap(),
+        seq.rpc().call("preconf_sequencer", json!([])).unwrap()
+    );
+}
+
+#[test]
+fn a_replica_resumes_after_sigkill_and_follows_sequencer_restarts() {
+    if skip_on_anvil("replicas are Peregrine's") {
+        return;
+    }
+    let mut seq = sequencer();
+    let mut replica = Node::replica_of(&seq.ws_url(), &[]);
+    let check = |seq: &Node, replica: &Node, what: &str| {
+        std::thread::sleep(Duration::from_millis(700));
+        let head = sealed_head(seq);
+        wait_sealed(replica, head);
+        assert_same_chain(seq, replica, head);
+        println!("{what}: same chain up to block {head}");
+    };
+    send_async(&seq, 1, 10);
+    check(&seq, &replica, "before any kill");
+
+    // SIGKILL the replica while the chain goes on; it resumes from its own datadir.
+    for round in 0..3 {
+        send_async(&seq, 1, 5);
+        replica.kill_hard();
+        send_async(&seq, 2, 5);
+        replica.restart();
+        check(&seq, &replica, &format!("replica killed, round {round}"));
+    }
+
+    // The sequencer killed and restarted (same port and datadir): the replica reconnects.
+    send_async(&seq, 3, 5);
+    seq.kill_hard();
+    seq.restart();
+    send_async(&seq, 3, 5);
+    check(&seq, &replica, "sequencer killed");
+    seq.stop();
+    seq.restart();
+    send_async(&seq, 4, 5);
+    check(&seq, &replica, "sequencer stopped cleanly");
+    let log = replica.log();
+    assert!(
+        log.contains("replication stream interrupted"),
+        "the replica saw the sequencer go away"
+    );
+}
+
+/// Starts a sequencer and a replica following it through a proxy doing `tamper`, sends
+/// transfers, and checks the replica refuses the forged item with one of `reasons` and
+/// never serves it; then the proxy turns honest and the replica catches up, hash for hash.
+fn refuses(tamper: Tamper, reasons: &[&str], forged_tx_unseen: bool) {
+    let seq = sequencer();
+    let proxy = TamperProxy::start(seq.port(), tamper);
+    let replica = Node::replica_of(&proxy.ws_url(), &[]);
+    let sent = send_async(&seq, 1, 3);
+    let reason = wait_until(
+        &format!("the replica to refuse {tamper:?}"),
+        Duration::from_secs(20),
+        Duration::from_millis(50),
+        || {
+            let log = replica.log();
+            reasons
+                .iter()
+                .find(|r| log.contains(&format!(r#""reason":"{r}""#)))
+                .copied()
+        },
+    );
+    println!("{tamper:?} refused: {reason}");
+    if forged_tx_unseen {
+        // The forged mini-block holds the first transfer: never served, however often
+        // the replica asks again.
+        std::thread::sleep(Duration::from_millis(500));
+        for method in ["eth_getTransactionReceipt", "eth_getTransactionByHash"] {
+            assert_eq!(
+                replica.rpc().call(method, json!([sent[0]])).unwrap(),
+                Value::Null,
+                "{method} of the forged mini-block's transaction"
+            );
+        }
+        let receipt = wait_until(
+            "the sequencer's receipt of the first transfer",
+            Duration::from_secs(10),
+            Duration::from_millis(20),
+            || {
+                let r = seq
+                    .rpc()
+                    .call("eth_getTransactionReceipt", json!([sent[0]]))
+                    .ok()?;
+                Some(r).filter(|r| !r.is_null())
+            },
+        );
+        let block = hex_quantity(&receipt["blockNumber"]) as u64;
+        assert!(
+            sealed_head(&replica) < block,
+            "the replica sealed block {block}, which holds the forged mini-block"
+        );
+    }
+    proxy.set(Tamper::Honest);
+    std::thread::sleep(Duration::from_millis(700));
+    let head = sealed_head(&seq);
+    wait_sealed(&replica, head);
+    assert_same_chain(&seq, &replica, head);
+}
+
+#[test]
+fn a_replica_refuses_a_bad_signature() {
+    if skip_on_anvil("replicas are Peregrine's") {
+        return;
+    }
+    refuses(Tamper::BadSignature, &["bad_signature"], true);
+}
+
+#[test]
+fn a_replica_refuses_a_changed_balance_in_a_diff() {
+    if skip_on_anvil("replicas are Peregrine's") {
+        return;
+    }
+    refuses(Tamper::RicherDiff, &["root_mismatch"], true);
+}
+
+#[test]
+fn a_replica_refuses_a_dropped_mini_block() {
+    if skip_on_anvil("replicas are Peregrine's") {
+        return;
+    }
+    refuses(Tamper::Drop, &["wrong_number", "seal_mismatch"], true);
+}
+
+#[test]
+fn a_replica_refuses_two_swapped_mini_blocks() {
+    if skip_on_anvil("replicas are Peregrine's") {
+        return;
+    }
+    refuses(Tamper::Swap, &["wrong_number", "seal_mismatch"], true);
+}
+
+#[test]
+fn a_replica_refuses_a_replayed_mini_block() {
+    if skip_on_anvil("replicas are Peregrine's") {
+        return;
+    }
+    // The genuine first copy is applied; the replay is refused.
+    refuses(Tamper::Replay, &["wrong_number"], false);
+}
+
+#[test]
+fn a_replica_refuses_a_forged_seal() {
+    if skip_on_anvil("replicas are Peregrine's") {
+        return;
+    }
+    refuses(Tamper::ForgedSeal, &["bad_signature"], false);
+}
