@@ -719,6 +719,8 @@ fn tampered_preconfirmations_fail_verification() {
         "transactionsRoot",
         "receiptsRoot",
         "stateDiffRoot",
+        "sendersHash",
+        "blockContextHash",
     ] {
         add(&format!("message.{field}"), &|v| {
             flip(&mut v["typedData"]["message"][field])
@@ -729,7 +731,7 @@ fn tampered_preconfirmations_fail_verification() {
         v["typedData"]["domain"]["name"] = json!("peregrine")
     });
     add("domain.version", &|v| {
-        v["typedData"]["domain"]["version"] = json!("2")
+        v["typedData"]["domain"]["version"] = json!("1")
     });
     add("domain.chainId", &|v| {
         bump(&mut v["typedData"]["domain"]["chainId"])
