@@ -1,5 +1,6 @@
 //! The Grafana dashboard against a real Prometheus: Prometheus scrapes a real
-//! `peregrine dev` under a small load sent with `cast`, then every panel's query is
+//! `peregrine dev` under a small load sent with `cast`, and a `peregrine replica`
+//! following it, then every panel's query is
 //! evaluated through Prometheus' HTTP API and must return data. Also checks `/health`
 //! and `/ready`.
 //!
@@ -85,6 +86,35 @@ fn every_dashboard_panel_returns_data_from_a_real_prometheus() {
     });
     let (status, body) = get(&format!("{metrics}/health")).unwrap();
     assert_eq!((status, body.trim()), (200, "ok"));
+    // A replica following it, scraped too: the replica row.
+    let (replica_rpc, replica_metrics_port) = (free_port(), free_port());
+    let replica_metrics = format!("http://127.0.0.1:{replica_metrics_port}");
+    let _replica = Proc(
+        Command::new(&peregrine)
+            .args([
+                "replica",
+                "--sequencer",
+                &format!("ws://127.0.0.1:{rpc_port}"),
+            ])
+            .args([
+                "--sequencer.address",
+                "0xEB25E6d7f8118b1E24dD5Eff177Cea2110736076",
+            ])
+            .arg("--datadir")
+            .arg(dir.path().join("replica"))
+            .args(["--rpc.addr", &format!("127.0.0.1:{replica_rpc}")])
+            .args([
+                "--metrics.addr",
+                &format!("127.0.0.1:{replica_metrics_port}"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_until("replica /ready", Duration::from_secs(30), || {
+        get(&format!("{replica_metrics}/ready")).is_some_and(|(s, _)| s == 200)
+    });
 
     let config = dir.path().join("prometheus.yml");
     std::fs::write(
@@ -92,7 +122,7 @@ fn every_dashboard_panel_returns_data_from_a_real_prometheus() {
         format!(
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
              scrape_configs:\n  - job_name: peregrine\n    static_configs:\n      \
-             - targets: ['127.0.0.1:{metrics_port}']\n"
+             - targets: ['127.0.0.1:{metrics_port}', '127.0.0.1:{replica_metrics_port}']\n"
         ),
     )
     .unwrap();

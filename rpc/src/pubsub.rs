@@ -423,8 +423,12 @@ async fn follow_blocks(
             }
             if record.block_number() == block {
                 let json = handler.record_json.get(&record)?;
-                let item = RawValue::from_string(format!(r#"{{"miniBlock":{}}}"#, json.get()))
-                    .map_err(|e| format!("cannot encode mini-block {next}: {e}"))?;
+                let item = RawValue::from_string(format!(
+                    r#"{{"miniBlock":{{"streamHead":{},"record":{}}}}}"#,
+                    feed.next_number(),
+                    json.get()
+                ))
+                .map_err(|e| format!("cannot encode mini-block {next}: {e}"))?;
                 if !send(&sink, item, timeout, Some(next)).await? {
                     return Ok(());
                 }

@@ -67,6 +67,21 @@ pub enum ApplyError {
     Seal(#[from] SealError),
 }
 
+/// Every [`ApplyError::reason`] label, for metrics registered before their first event.
+pub const REASONS: &[&str] = &[
+    "wrong_chain",
+    "wrong_number",
+    "wrong_parent",
+    "wrong_hash",
+    "bad_signature",
+    "raw_mismatch",
+    "root_mismatch",
+    "seal_mismatch",
+    "payload_mismatch",
+    "wrong_block",
+    "store",
+];
+
 impl ApplyError {
     /// A short label for metrics and logs (`reason`).
     pub fn reason(&self) -> &'static str {

@@ -252,6 +252,7 @@ impl Chain {
         Ok(Some(crate::stream::SealItem::new(
             &seal,
             crate::view::context_of(&header),
+            self.feed.next_number(),
         )))
     }
 

@@ -19,9 +19,20 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "camelCase")]
 pub enum StreamItem {
     /// A signed mini-block.
-    MiniBlock(Box<MiniBlockRecord>),
+    MiniBlock(MiniBlockItem),
     /// The end of a block.
     Seal(SealItem),
+}
+
+/// A mini-block on the wire.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MiniBlockItem {
+    /// The number of the next mini-block the sender had when it sent this item (not
+    /// signed: it only tells the receiver how far behind it is).
+    pub stream_head: u64,
+    /// The signed record.
+    pub record: Box<MiniBlockRecord>,
 }
 
 /// A block's signed seal on the wire: the [`BlockSeal`] fields, the signature, and the
@@ -45,11 +56,14 @@ pub struct SealItem {
     pub signature: Bytes,
     /// The block's context.
     pub context: BlockContext,
+    /// As in [`MiniBlockItem::stream_head`].
+    pub stream_head: u64,
 }
 
 impl SealItem {
-    /// The wire form of `seal`, for the block of context `context`.
-    pub fn new(seal: &SignedSeal, context: BlockContext) -> Self {
+    /// The wire form of `seal`, for the block of context `context`, sent when the
+    /// sender's next mini-block is `stream_head`.
+    pub fn new(seal: &SignedSeal, context: BlockContext, stream_head: u64) -> Self {
         let s = &seal.seal;
         Self {
             chain_id: s.chainId,
@@ -60,6 +74,7 @@ impl SealItem {
             last_mini_block_hash: s.lastMiniBlockHash,
             signature: Bytes::copy_from_slice(&seal.signature.as_bytes()),
             context,
+            stream_head,
         }
     }
 
@@ -98,7 +113,7 @@ mod tests {
             seal,
             signature: SequencerKey::dev().sign_digest(seal.signing_hash()),
         };
-        let item = StreamItem::Seal(SealItem::new(&signed, crate::testing::block_context(4)));
+        let item = StreamItem::Seal(SealItem::new(&signed, crate::testing::block_context(4), 12));
         let json = serde_json::to_string(&item).unwrap();
         assert!(
             json.starts_with(r#"{"seal":{"chainId":901,"blockNumber":4,"#),

@@ -169,17 +169,20 @@ impl State {
         match (self.mode, is_mini) {
             (Tamper::Honest, _) => vec![text.to_string()],
             (Tamper::BadSignature, true) => {
-                let sig = item["miniBlock"]["signature"].as_str().unwrap().to_string();
+                let sig = item["miniBlock"]["record"]["signature"]
+                    .as_str()
+                    .unwrap()
+                    .to_string();
                 // Change the last byte of `r`: recovers another address, or none.
                 let at = 2 + 62;
                 let flipped = if &sig[at..at + 2] == "00" { "01" } else { "00" };
                 let forged = format!("{}{flipped}{}", &sig[..at], &sig[at + 2..]);
-                item["miniBlock"]["signature"] = Value::from(forged);
+                item["miniBlock"]["record"]["signature"] = Value::from(forged);
                 self.done = true;
                 vec![v.to_string()]
             }
             (Tamper::RicherDiff, true) => {
-                let accounts = item["miniBlock"]["stateDiff"]["accounts"]
+                let accounts = item["miniBlock"]["record"]["stateDiff"]["accounts"]
                     .as_object_mut()
                     .expect("a state diff");
                 let fields = accounts

@@ -55,8 +55,21 @@ impl FollowHandle {
     }
 }
 
+/// Registers the replica's labelled series at zero, so they exist before their first event.
+fn register_metrics() {
+    for reason in peregrine_sequencer::apply::REASONS
+        .iter()
+        .chain(&["malformed"])
+    {
+        counter!("peregrine_replica_rejected_total", "reason" => *reason).absolute(0);
+    }
+    counter!("peregrine_replica_reconnects_total").absolute(0);
+    gauge!("peregrine_replica_connected").set(0.0);
+}
+
 /// Starts the follow thread.
 pub(crate) fn spawn(cfg: FollowConfig) -> Result<FollowHandle, RunError> {
+    register_metrics();
     let thread = std::thread::Builder::new()
         .name("peregrine-follow".into())
         .spawn(move || {
@@ -189,7 +202,8 @@ async fn session(cfg: &mut FollowConfig) -> End {
 fn apply(applier: &mut Applier, item: StreamItem) -> Result<(), End> {
     let started = Instant::now();
     match item {
-        StreamItem::MiniBlock(record) => {
+        StreamItem::MiniBlock(item) => {
+            let record = item.record;
             let (number, signed_us) = (record.number(), record.signed);
             applier
                 .apply(*record)
@@ -201,6 +215,8 @@ fn apply(applier: &mut Applier, item: StreamItem) -> Result<(), End> {
             histogram!("peregrine_replica_lag_seconds").record(lag_us as f64 / 1e6);
             gauge!("peregrine_replica_lag_microseconds").set(lag_us as f64);
             gauge!("peregrine_replica_next_mini_block").set((number + 1) as f64);
+            gauge!("peregrine_replica_lag_mini_blocks")
+                .set(item.stream_head.saturating_sub(number + 1) as f64);
         }
         StreamItem::Seal(seal) => {
             let number = seal.block_number;
@@ -216,6 +232,8 @@ fn apply(applier: &mut Applier, item: StreamItem) -> Result<(), End> {
             histogram!("peregrine_replica_apply_seconds", "item" => "seal")
                 .record(started.elapsed().as_secs_f64());
             gauge!("peregrine_replica_head").set(number as f64);
+            gauge!("peregrine_replica_lag_mini_blocks")
+                .set(seal.stream_head.saturating_sub(applier.next_mini_block()) as f64);
         }
     }
     Ok(())
