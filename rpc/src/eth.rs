@@ -554,7 +554,7 @@ impl EthApiServer for EthHandler {
         let ingress = match &self.writes {
             crate::forward::Writes::Local(ingress) => ingress,
             crate::forward::Writes::Forward(f) => {
-                return Ok(in_arrival_order_async(ext, || f.send(&raw)).await?);
+                return Ok(in_arrival_order_async(ext, || f.send(&self.chain, &raw)).await?);
             }
         };
         let started = std::time::Instant::now();
@@ -799,7 +799,8 @@ impl EthApiServer for EthHandler {
             crate::forward::Writes::Forward(f) => {
                 let timeout = serde_json::Value::from(timeout_ms);
                 let answer =
-                    in_arrival_order_async(ext, || f.send_sync(&raw, Some(timeout))).await?;
+                    in_arrival_order_async(ext, || f.send_sync(&self.chain, &raw, Some(timeout)))
+                        .await?;
                 return Ok(SyncReceipt::Forwarded(answer));
             }
         };

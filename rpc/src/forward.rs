@@ -117,20 +117,47 @@ impl Forwarder {
         })
     }
 
-    /// `eth_sendRawTransaction` on the sequencer.
-    pub(crate) async fn send(&self, raw: &Bytes) -> Result<B256, RpcError> {
+    /// `eth_sendRawTransaction` on the sequencer; once accepted there, the transaction
+    /// counts as in flight on `chain` until it is applied ([`Chain::note_forwarded`]).
+    pub(crate) async fn send(&self, chain: &Chain, raw: &Bytes) -> Result<B256, RpcError> {
         let answer = self.call("eth_sendRawTransaction", raw, None).await?;
-        serde_json::from_str(answer.get())
-            .map_err(|e| RpcError::Upstream(format!("the sequencer answered {answer}: {e}")))
+        let hash = serde_json::from_str(answer.get())
+            .map_err(|e| RpcError::Upstream(format!("the sequencer answered {answer}: {e}")))?;
+        note(chain, raw);
+        Ok(hash)
     }
 
     /// `eth_sendRawTransactionSync` on the sequencer: its receipt and preconfirmation.
     pub(crate) async fn send_sync(
         &self,
+        chain: &Chain,
         raw: &Bytes,
         timeout_ms: Option<serde_json::Value>,
     ) -> Result<Box<RawValue>, RpcError> {
-        self.call("eth_sendRawTransactionSync", raw, timeout_ms)
-            .await
+        let answer = self
+            .call("eth_sendRawTransactionSync", raw, timeout_ms)
+            .await?;
+        note(chain, raw);
+        Ok(answer)
+    }
+}
+
+/// How long a forwarded write counts as in flight at most, if the stream never brings it
+/// (the sequencer dropped it, or the replica is cut off).
+const FORWARDED_HOLD: Duration = Duration::from_secs(2);
+
+/// Counts a write the sequencer accepted as in flight here (read-your-writes). One that
+/// does not decode or recover here is not counted.
+fn note(chain: &Chain, raw: &Bytes) {
+    use alloy_consensus::transaction::SignerRecoverable as _;
+    use alloy_eips::eip2718::Decodable2718 as _;
+    let Ok(tx) = alloy_consensus::TxEnvelope::decode_2718(&mut raw.as_ref()) else {
+        return;
+    };
+    let Ok(sender) = tx.recover_signer() else {
+        return;
+    };
+    if let Err(e) = chain.note_forwarded(&tx, sender, FORWARDED_HOLD) {
+        tracing::warn!(error = %e, "cannot look up a forwarded transaction");
     }
 }

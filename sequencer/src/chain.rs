@@ -155,6 +155,9 @@ pub struct Chain {
     /// and [`Chain::pending_nonce`] counts them. Bounded by the ring capacity plus the gap
     /// queue bound.
     pub(crate) inflight: Mutex<crate::inflight::Inflight>,
+    /// Writes a replica forwarded to its sequencer, counted in `inflight` until they are
+    /// applied here or their deadline passes ([`Chain::note_forwarded`]), oldest first.
+    forwarded: Mutex<std::collections::VecDeque<(Instant, B256)>>,
     /// Number of the next mini-block the pending view will apply.
     applied_next_mini: AtomicU64,
     /// Signalled after each mini-block is applied and each in-flight transaction is
@@ -186,6 +189,7 @@ impl Chain {
             heads: tokio::sync::broadcast::channel(HEADS_BUFFER).0,
             sealed: tokio::sync::broadcast::channel(SEALED_BUFFER).0,
             inflight: Mutex::default(),
+            forwarded: Mutex::default(),
             applied_next_mini: AtomicU64::new(next_mini),
             applied: (Mutex::new(()), Condvar::new()),
         }
@@ -396,6 +400,50 @@ impl Chain {
     /// The status of a transaction that was queued or dropped.
     pub fn tx_status(&self, hash: &B256) -> Option<TxStatus> {
         self.feed.status(hash)
+    }
+
+    /// A replica's write, forwarded to its sequencer and accepted there (`tx` from
+    /// `sender`): until the replica applies it, or for at most `hold`, it counts as in
+    /// flight here, so the sender's next nonce counts it and a receipt asked for at once
+    /// waits for it ([`Chain::pending_nonce`], [`Chain::await_ordered`]): read-your-writes
+    /// through a replica.
+    pub fn note_forwarded(
+        &self,
+        tx: &alloy_consensus::TxEnvelope,
+        sender: Address,
+        hold: Duration,
+    ) -> Result<(), StoreError> {
+        use alloy_consensus::Transaction as _;
+        let hash = *tx.tx_hash();
+        let now = Instant::now();
+        {
+            let mut forwarded = self.forwarded.lock();
+            let mut inflight = self.inflight.lock();
+            while let Some(&(deadline, old)) = forwarded.front()
+                && deadline <= now
+            {
+                forwarded.pop_front();
+                inflight.remove(&old);
+            }
+            let fees = crate::inflight::Fees {
+                max_fee: tx.max_fee_per_gas(),
+                tip: tx
+                    .max_priority_fee_per_gas()
+                    .unwrap_or(tx.max_fee_per_gas()),
+            };
+            if inflight.insert(hash, sender, tx.nonce(), fees).is_err() {
+                return Ok(());
+            }
+            forwarded.push_back((now + hold, hash));
+        }
+        // The stream may have been faster than the sequencer's answer: then it is
+        // applied already (in the open block, or sealed), and nothing will remove it.
+        let applied = self.pending.read().open.by_hash.contains_key(&hash)
+            || self.reader()?.tx_location(&hash)?.is_some();
+        if applied {
+            self.end_inflight(&hash);
+        }
+        Ok(())
     }
 
     /// Forgets an in-flight hash (dropped, or refused by the ring).

@@ -386,3 +386,67 @@ fn a_replica_refuses_a_forged_seal() {
     }
     refuses(Tamper::ForgedSeal, &["bad_signature"], false);
 }
+
+#[test]
+fn viem_and_ethers_work_against_a_replica() {
+    if skip_on_anvil("replicas are Peregrine's") {
+        return;
+    }
+    let seq = sequencer();
+    let replica = Node::replica_of(&seq.ws_url(), &[]);
+    // viem: deployment, reads, reverts with reasons and custom errors, logs, blocks, fees.
+    peregrine_tests::js::checked_script("e2e.mjs", &[&replica.url()]);
+    // viem and ethers v6: ten sends in a row each (every nonce read back from the replica
+    // right after the previous send), receipts across the seal, block watchers.
+    peregrine_tests::js::checked_script("realtime.mjs", &["check", &replica.url()]);
+    std::thread::sleep(Duration::from_millis(700));
+    let head = sealed_head(&seq);
+    wait_sealed(&replica, head);
+    assert_same_chain(&seq, &replica, head);
+}
+
+#[test]
+fn a_replicas_subscriptions_follow_the_stream() {
+    if skip_on_anvil("replicas are Peregrine's") {
+        return;
+    }
+    let seq = sequencer();
+    let replica = Node::replica_of(&seq.ws_url(), &[]);
+    let counter = deploy_counter(&replica, dev(1), 0);
+    let (mut ws, _) = WsClient::connect(replica.port(), 1 << 20);
+    let logs = ws.subscribe(json!(["logs", {"address": counter.address}]));
+    let heads = ws.subscribe(json!(["newHeads"]));
+    let receipt = replica.cast().json(&[
+        "send",
+        "--private-key",
+        dev(2).private_key,
+        &counter.address,
+        "increment()",
+        "--json",
+    ]);
+    assert_success(&receipt);
+    let mut log = None;
+    let mut head = None;
+    while log.is_none() || head.is_none() {
+        let msg = ws.next(Duration::from_secs(10)).expect("a notification");
+        let params = &msg.json["params"];
+        if params["subscription"] == json!(logs) {
+            log = Some(params["result"].clone());
+        } else if params["subscription"] == json!(heads) {
+            head = Some(params["result"].clone());
+        }
+    }
+    let log = log.unwrap();
+    assert_eq!(log["transactionHash"], receipt["transactionHash"], "{log}");
+    assert_eq!(log["blockNumber"], receipt["blockNumber"]);
+    assert_eq!(log["topics"], receipt["logs"][0]["topics"]);
+    let head = head.unwrap();
+    let sealed = seq
+        .rpc()
+        .call("eth_getBlockByNumber", json!([head["number"], false]))
+        .unwrap();
+    assert_eq!(
+        head["hash"], sealed["hash"],
+        "newHeads on the replica: the sequencer's blocks"
+    );
+}
