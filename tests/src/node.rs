@@ -66,6 +66,23 @@ impl Target {
     }
 }
 
+/// The debug `peregrine-loadtest` binary (built with the workspace's tests).
+pub fn loadtest_bin() -> PathBuf {
+    let root = crate::workspace_root();
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .filter(|p| !p.is_empty())
+        .map(|p| root.join(p))
+        .unwrap_or_else(|| root.join("target"));
+    let p = target_dir.join("debug").join("peregrine-loadtest");
+    assert!(
+        p.is_file(),
+        "peregrine-loadtest not found at {}: build it with `cargo build --bin peregrine-loadtest` \
+         (scripts/test.sh does)",
+        p.display()
+    );
+    p
+}
+
 /// Path of the `peregrine` binary: `$PEREGRINE_BIN`, else
 /// `<target dir>/debug/peregrine` where the target dir is `$CARGO_TARGET_DIR`
 /// or `<workspace>/target`. Panics with build instructions if it is missing.

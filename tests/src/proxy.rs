@@ -15,6 +15,9 @@ use std::{
 };
 use tungstenite::{Message, WebSocket};
 
+/// Open connections: an id each, with both its sockets.
+type Open = Arc<Mutex<Vec<(u64, [TcpStream; 2])>>>;
+
 /// What the proxy does to the first mini-block item (or seal) of each connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tamper {
@@ -40,6 +43,8 @@ pub struct TamperProxy {
     /// Port it listens on.
     pub port: u16,
     mode: Arc<Mutex<Tamper>>,
+    /// The sockets of the open connections, both sides, by connection ([`TamperProxy::cut`]).
+    open: Open,
 }
 
 impl TamperProxy {
@@ -48,17 +53,33 @@ impl TamperProxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
         let port = listener.local_addr().expect("proxy address").port();
         let mode = Arc::new(Mutex::new(mode));
-        let shared = mode.clone();
+        let open: Open = Arc::default();
+        let (shared, conns) = (mode.clone(), open.clone());
         thread::spawn(move || {
-            for stream in listener.incoming() {
+            for (id, stream) in (0u64..).zip(listener.incoming()) {
                 let Ok(stream) = stream else { return };
-                let mode = shared.clone();
+                let (mode, conns) = (shared.clone(), conns.clone());
                 thread::spawn(move || {
-                    let _ = relay(stream, upstream, mode);
+                    let _ = relay(id, stream, upstream, mode, &conns);
+                    conns.lock().unwrap().retain(|(i, _)| *i != id);
                 });
             }
         });
-        TamperProxy { port, mode }
+        TamperProxy { port, mode, open }
+    }
+
+    /// Cuts every open connection at once, both ways (as a network failure would: no
+    /// close frame); returns how many there were.
+    pub fn cut(&self) -> usize {
+        let mut open = self.open.lock().unwrap();
+        for (_, sockets) in open.iter() {
+            for s in sockets {
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
+        }
+        let n = open.len();
+        open.clear();
+        n
     }
 
     /// The URL a replica follows through it.
@@ -73,7 +94,13 @@ impl TamperProxy {
 }
 
 /// One connection: pumps both ways until either side closes.
-fn relay(client: TcpStream, upstream: u16, mode: Arc<Mutex<Tamper>>) -> Result<(), String> {
+fn relay(
+    id: u64,
+    client: TcpStream,
+    upstream: u16,
+    mode: Arc<Mutex<Tamper>>,
+    open: &Open,
+) -> Result<(), String> {
     let e = |e: &dyn std::fmt::Display| e.to_string();
     let mut down =
         tungstenite::accept(client.try_clone().map_err(|x| e(&x))?).map_err(|x| e(&x))?;
@@ -83,6 +110,11 @@ fn relay(client: TcpStream, upstream: u16, mode: Arc<Mutex<Tamper>>) -> Result<(
         up_tcp.try_clone().map_err(|x| e(&x))?,
     )
     .map_err(|x| e(&x))?;
+    let sockets = [
+        client.try_clone().map_err(|x| e(&x))?,
+        up_tcp.try_clone().map_err(|x| e(&x))?,
+    ];
+    open.lock().unwrap().push((id, sockets));
     let tick = Some(Duration::from_millis(1));
     client.set_read_timeout(tick).map_err(|x| e(&x))?;
     up_tcp.set_read_timeout(tick).map_err(|x| e(&x))?;

@@ -450,3 +450,107 @@ fn a_replicas_subscriptions_follow_the_stream() {
         "newHeads on the replica: the sequencer's blocks"
     );
 }
+
+/// Every stored mini-block record of `node` from 0 up to `upto` (exclusive), through its
+/// `miniBlocks` feed: what it promises to re-serve.
+fn records_upto(node: &Node, upto: u64) -> Vec<Value> {
+    let (mut ws, _) = WsClient::connect(node.port(), 1 << 22);
+    let sub = ws.subscribe(json!(["miniBlocks", {"fromMiniBlock": 0}]));
+    (0..upto)
+        .map(|n| {
+            let r = ws
+                .next_notification(&sub, Duration::from_secs(20), "a record")
+                .json["result"]
+                .clone();
+            assert_eq!(
+                r["header"]["miniBlockNumber"],
+                json!(n),
+                "no gap, no duplicate"
+            );
+            r
+        })
+        .collect()
+}
+
+/// Chaos under load: the replica is SIGKILLed and its connection cut at random moments
+/// (`PEREGRINE_REPLICA_CHAOS_ROUNDS` of each, default 10; `scripts/replica-chaos.sh` runs
+/// 100), while `peregrine-loadtest` sends transfers and ERC-20 transfers to the sequencer.
+/// Afterwards: every block hash, and every mini-block record (no gap, no duplicate), equal
+/// to the sequencer's. The seed is printed (`PEREGRINE_REPLICA_CHAOS_SEED` repeats it).
+#[test]
+fn replica_chaos_kills_and_cuts_under_load() {
+    if skip_on_anvil("replicas are Peregrine's") {
+        return;
+    }
+    let rounds: u64 = std::env::var("PEREGRINE_REPLICA_CHAOS_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    let seed = std::env::var("PEREGRINE_REPLICA_CHAOS_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(peregrine_tests::util::SplitMix64::seed_from_clock);
+    println!("chaos: {rounds} kills and {rounds} cuts, seed {seed}");
+    let mut rng = peregrine_tests::util::SplitMix64::new(seed);
+    let seq = sequencer();
+    let proxy = TamperProxy::start(seq.port(), Tamper::Honest);
+    let mut replica = Node::replica_of(&proxy.ws_url(), &[]);
+    let load_secs = 5 + rounds * 6 / 10;
+    let mut load = std::process::Command::new(peregrine_tests::node::loadtest_bin())
+        .args(["--rpc", &seq.ws_url(), "--rate", "300", "--accounts", "16"])
+        .args([
+            "--mix",
+            "eth=50,erc20=50",
+            "--duration",
+            &format!("{load_secs}s"),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start peregrine-loadtest");
+    let (mut kills, mut cuts) = (0, 0);
+    for _ in 0..rounds {
+        std::thread::sleep(Duration::from_millis(rng.range(50, 400)));
+        replica.kill_hard();
+        replica.restart();
+        kills += 1;
+        std::thread::sleep(Duration::from_millis(rng.range(50, 400)));
+        cuts += proxy.cut();
+    }
+    let status = load.wait().expect("the load ends by itself");
+    assert!(status.success(), "peregrine-loadtest: {status}");
+    std::thread::sleep(Duration::from_millis(700));
+    let head = sealed_head(&seq);
+    wait_sealed(&replica, head);
+    for n in 0..=head {
+        let q = json!([format!("{n:#x}"), false]);
+        assert_eq!(
+            seq.rpc().call("eth_getBlockByNumber", q.clone()).unwrap(),
+            replica.rpc().call("eth_getBlockByNumber", q).unwrap(),
+            "block {n}"
+        );
+    }
+    let sealed = seq
+        .rpc()
+        .call("eth_getBlockByNumber", json!([format!("{head:#x}"), false]))
+        .unwrap();
+    assert_eq!(hex_quantity(&sealed["number"]), u128::from(head));
+    let upto = {
+        let (mut ws, _) = WsClient::connect(seq.port(), 1 << 20);
+        // The first mini-block of the open block: every record before it is sealed.
+        let sub = ws.subscribe(json!(["miniBlocks", {"version": 2, "fromBlock": head + 1}]));
+        let first = ws
+            .next_notification(&sub, Duration::from_secs(20), "an item")
+            .json;
+        let item = &first["result"];
+        item["miniBlock"]["record"]["header"]["miniBlockNumber"]
+            .as_u64()
+            .or_else(|| item["seal"]["nextMiniBlock"].as_u64())
+            .expect("a mini-block or a seal")
+    };
+    assert_eq!(records_upto(&replica, upto), records_upto(&seq, upto));
+    println!(
+        "chaos: {kills} kills, {cuts} connections cut; blocks 0..={head} and mini-blocks \
+         0..{upto} identical"
+    );
+}
