@@ -4,12 +4,12 @@
 # hash and every mini-block record (no gap, no duplicate) against the sequencer's.
 # Runs the e2e test `replica_chaos_kills_and_cuts_under_load` with more rounds.
 #
-#   ./scripts/replica-chaos.sh [rounds]      # PEREGRINE_REPLICA_CHAOS_SEED=<n> repeats a run
+#   ./scripts/replica-chaos.sh [rounds]      # PEREGRINE_CHAOS_SEED=<n> repeats a run
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 "$ROOT/scripts/install-tools.sh"
 cargo build --bin peregrine --bin peregrine-loadtest
-PEREGRINE_REPLICA_CHAOS_ROUNDS="${1:-100}" cargo nextest run -p peregrine-tests \
+PEREGRINE_CHAOS_ROUNDS="${1:-100}" cargo nextest run -p peregrine-tests \
   -E 'test(replica_chaos_kills_and_cuts_under_load)' --no-capture 2>&1 \
-  | grep -E '^chaos|PASS|FAIL|panicked'
+  | grep -E "^chaos|PASS|FAIL|panicked" -A3

@@ -97,6 +97,11 @@ pub struct RunArgs {
     /// others? The report's `stalled_subscribers` says how many the node closed.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub stalled_subscribers: usize,
+    /// A replica following the target (`ws://` URL): the run also subscribes to
+    /// `miniBlocks` on both and reports how long each mini-block took from the target's
+    /// feed to the replica's (`replica_lag`).
+    #[arg(long, value_name = "URL")]
+    pub replica: Option<String>,
     /// Hex private key that funds load accounts the target did not prefund, and deploys the
     /// ERC-20 token.
     #[arg(long, value_name = "HEX", default_value = DEFAULT_FUNDER_KEY)]
@@ -173,6 +178,7 @@ impl RunArgs {
         cfg.mix = self.mix;
         cfg.connections = self.connections;
         cfg.stalled_subscribers = self.stalled_subscribers;
+        cfg.replica = self.replica.as_deref().map(Endpoint::parse).transpose()?;
         cfg.funder_key = self.funder_key;
         cfg.allow_remote = self.allow_remote;
         cfg.out = self.out.clone();

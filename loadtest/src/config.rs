@@ -290,6 +290,8 @@ pub struct LoadConfig {
     /// `--stalled-subscribers`: extra WebSocket connections that subscribe to
     /// `miniBlocks` and read nothing during the run.
     pub stalled_subscribers: usize,
+    /// `--replica`: a replica of the target whose feed's lag is measured.
+    pub replica: Option<Endpoint>,
     /// `--funder-key`.
     pub funder_key: B256,
     /// `--allow-remote`.
@@ -325,6 +327,7 @@ impl LoadConfig {
             mix: Mix::default(),
             connections: None,
             stalled_subscribers: 0,
+            replica: None,
             funder_key: DEFAULT_FUNDER_KEY
                 .parse()
                 .expect("the default funder key is hex"),

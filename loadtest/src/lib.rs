@@ -59,6 +59,7 @@ mod load;
 mod node;
 mod plot;
 mod progress;
+mod replica_lag;
 mod report;
 mod rpc;
 mod run;

@@ -227,6 +227,7 @@ pub async fn run(cfg: &LoadConfig) -> LoadResult<Report> {
         },
         plots: Vec::new(),
         stalled_subscribers: outcome.stalled,
+        replica_lag: outcome.replica_lag,
         notes,
         started_at_unix_s,
         machine: Machine {

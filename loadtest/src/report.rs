@@ -127,6 +127,24 @@ pub struct StalledSummary {
     pub example_error: Option<String>,
 }
 
+/// How far a replica's feed trailed the sequencer's (`--replica`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ReplicaLagSummary {
+    /// The replica's URL.
+    pub replica: String,
+    /// Mini-blocks the sequencer's feed sent during the run.
+    pub mini_blocks: u64,
+    /// Of those, sent by the replica's feed too (the lag distribution's count).
+    pub matched: u64,
+    /// Sent by the replica's feed before this client had the sequencer's copy (not in
+    /// the distribution).
+    pub replica_first: u64,
+    /// Not sent by the replica's feed within 20 s of the run's end.
+    pub missing: u64,
+    /// Sequencer's feed → replica's feed, µs.
+    pub lag_us: Percentiles,
+}
+
 /// The machine the client ran on.
 #[derive(Debug, Clone, Serialize)]
 pub struct Machine {
@@ -215,6 +233,9 @@ pub struct Report {
     /// The stalled subscribers, when the run had any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stalled_subscribers: Option<StalledSummary>,
+    /// The replica's lag, when the run had `--replica`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replica_lag: Option<ReplicaLagSummary>,
     /// Anything the reader should know (closed connections, timeouts, skipped plots).
     pub notes: Vec<String>,
     /// Wall-clock start, seconds since the epoch.
@@ -337,6 +358,22 @@ impl Report {
                 s,
                 "  stalled       {} {} subscriber(s) that read nothing: {} closed by the node, {} notifications",
                 st.connections, st.subscription, st.closed_by_server, st.notifications
+            );
+        }
+        if let Some(r) = &self.replica_lag {
+            let l = &r.lag_us;
+            let _ = writeln!(
+                s,
+                "  replica lag   p50 {}µs  p90 {}µs  p99 {}µs  max {}µs  ({} of {} mini-blocks; {} first on the replica, {} missing) {}",
+                l.p50,
+                l.p90,
+                l.p99,
+                l.max,
+                r.matched,
+                r.mini_blocks,
+                r.replica_first,
+                r.missing,
+                r.replica
             );
         }
         for n in &self.notes {

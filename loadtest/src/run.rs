@@ -81,6 +81,8 @@ pub(crate) struct RunOutcome {
     pub(crate) interrupted: bool,
     /// What the stalled subscribers saw, when the run had any.
     pub(crate) stalled: Option<StalledSummary>,
+    /// The replica's lag, with `--replica`.
+    pub(crate) replica_lag: Option<crate::report::ReplicaLagSummary>,
 }
 
 #[derive(Debug, Default)]
@@ -543,6 +545,10 @@ pub(crate) async fn execute(spec: RunSpec<'_>, progress: &Progress) -> LoadResul
         0 => None,
         n => Some(Stalled::open(ep, n).await?),
     };
+    let replica_lag = match &cfg.replica {
+        Some(replica) => Some(crate::replica_lag::ReplicaLag::open(ep, replica).await?),
+        None => None,
+    };
     let poll_client = if spec.send == SendMethod::Poll {
         Some(Client::connect(ep).await?)
     } else {
@@ -697,6 +703,10 @@ pub(crate) async fn execute(spec: RunSpec<'_>, progress: &Progress) -> LoadResul
         Some(s) => Some(s.finish().await),
         None => None,
     };
+    let replica_lag = match replica_lag {
+        Some(r) => Some(r.finish().await),
+        None => None,
+    };
     Ok(RunOutcome {
         engine,
         connections: n_conns,
@@ -704,5 +714,6 @@ pub(crate) async fn execute(spec: RunSpec<'_>, progress: &Progress) -> LoadResul
         drained,
         interrupted: interrupted.load(Ordering::Acquire),
         stalled,
+        replica_lag,
     })
 }

@@ -283,8 +283,11 @@ pub struct RpcSection {
     pub max_reward_percentiles: usize,
     /// Items in each list a filter may hold (addresses, each topic position, hashes).
     pub max_filter_items: usize,
-    /// How far behind the head `fromMiniBlock` may start, in mini-blocks.
+    /// How far behind the head `fromMiniBlock` may start, in mini-blocks (record feeds;
+    /// the replication stream replays from anywhere).
     pub max_replay_mini_blocks: u64,
+    /// Replication streams (`miniBlocks` version 2: replicas) served at once.
+    pub max_replication_streams: usize,
     /// Interval between WebSocket pings.
     #[serde(with = "humantime_serde")]
     pub ws_ping_interval: Duration,
@@ -328,6 +331,7 @@ impl Default for RpcSection {
             max_reward_percentiles: d.max_reward_percentiles,
             max_filter_items: d.max_filter_items,
             max_replay_mini_blocks: d.max_replay_mini_blocks,
+            max_replication_streams: d.max_replication_streams,
             ws_ping_interval: Duration::from_millis(d.ws_ping_interval_ms),
             ws_idle_timeout: Duration::from_millis(d.ws_idle_timeout_ms),
             max_connections_per_ip: d.max_connections_per_ip,
@@ -591,6 +595,7 @@ impl PeregrineConfig {
             max_reward_percentiles: r.max_reward_percentiles,
             max_filter_items: r.max_filter_items,
             max_replay_mini_blocks: r.max_replay_mini_blocks,
+            max_replication_streams: r.max_replication_streams,
             ws_ping_interval_ms: r.ws_ping_interval.as_millis() as u64,
             ws_idle_timeout_ms: r.ws_idle_timeout.as_millis() as u64,
             max_connections_per_ip: r.max_connections_per_ip,

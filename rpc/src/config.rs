@@ -45,6 +45,9 @@ pub const DEFAULT_MAX_REWARD_PERCENTILES: usize = 100;
 pub const DEFAULT_MAX_FILTER_ITEMS: usize = 1024;
 /// Default bound on how far behind the head `fromMiniBlock` may start a replay.
 pub const DEFAULT_MAX_REPLAY_MINI_BLOCKS: u64 = 65_536;
+/// Default `max-replication-streams`: replicas (or other followers of the replication
+/// stream) served at once; each may replay history from genesis at its own pace.
+pub const DEFAULT_MAX_REPLICATION_STREAMS: usize = 32;
 /// Default interval between WebSocket pings.
 pub const DEFAULT_WS_PING_INTERVAL_MS: u64 = 30_000;
 /// Default time a WebSocket connection may go without answering a ping (nor sending
@@ -99,8 +102,11 @@ pub struct RpcConfig {
     pub max_reward_percentiles: usize,
     /// Items in each list a filter may hold (addresses, each topic position, hashes).
     pub max_filter_items: usize,
-    /// How far behind the head `fromMiniBlock` may start, in mini-blocks.
+    /// How far behind the head `fromMiniBlock` may start, in mini-blocks (record feeds;
+    /// the replication stream replays from anywhere, at its reader's pace).
     pub max_replay_mini_blocks: u64,
+    /// Replication streams (`miniBlocks` version 2) served at once.
+    pub max_replication_streams: usize,
     /// Interval between WebSocket pings, ms.
     pub ws_ping_interval_ms: u64,
     /// A WebSocket connection that answers no ping and sends nothing for this long is
@@ -141,6 +147,7 @@ impl Default for RpcConfig {
             max_reward_percentiles: DEFAULT_MAX_REWARD_PERCENTILES,
             max_filter_items: DEFAULT_MAX_FILTER_ITEMS,
             max_replay_mini_blocks: DEFAULT_MAX_REPLAY_MINI_BLOCKS,
+            max_replication_streams: DEFAULT_MAX_REPLICATION_STREAMS,
             ws_ping_interval_ms: DEFAULT_WS_PING_INTERVAL_MS,
             ws_idle_timeout_ms: DEFAULT_WS_IDLE_TIMEOUT_MS,
             max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,

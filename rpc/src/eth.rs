@@ -54,6 +54,8 @@ pub struct EthHandler {
     pub(crate) accepting: Arc<crate::accepting::Accepting>,
     /// Where `eth_call` and `eth_estimateGas` run.
     pub(crate) calls: crate::call_pool::CallPool,
+    /// Replication streams being served (`rpc.max-replication-streams`).
+    pub(crate) streams: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl EthHandler {
@@ -65,6 +67,7 @@ impl EthHandler {
             metrics: crate::metrics::RpcMetrics::new(),
             record_json: Arc::default(),
             accepting: Arc::default(),
+            streams: Arc::default(),
             calls: crate::call_pool::CallPool::start(
                 cfg.call_threads,
                 cfg.call_queue,

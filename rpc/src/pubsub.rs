@@ -370,6 +370,29 @@ async fn follow_feed(
     }
 }
 
+/// One of the `rpc.max-replication-streams` slots, held while a stream is served.
+struct StreamSlot(Arc<std::sync::atomic::AtomicUsize>);
+
+impl StreamSlot {
+    fn take(handler: &EthHandler) -> Option<Self> {
+        use std::sync::atomic::Ordering;
+        let streams = handler.streams.clone();
+        let max = handler.cfg.max_replication_streams;
+        streams
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| StreamSlot(streams))
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
 /// `miniBlocks` version 2, the replication stream
 /// ([`peregrine_sequencer::stream`]): block by block from `from_block`, each block's
 /// mini-blocks (from `from` on), then its signed seal as soon as it is sealed.
@@ -559,18 +582,15 @@ pub(crate) async fn subscribe(
         "newHeads" => return new_heads(handler, pending).await,
         "miniBlocks" => match parse::<FeedParams>(params) {
             Ok(p) if p.version == Some(2) => {
-                let from = p.from_mini_block;
-                return match within_limits(
-                    &handler,
-                    from,
-                    &Emit::MiniBlocks(handler.record_json.clone()),
-                ) {
-                    Ok(()) => follow_blocks(handler, pending, from, p.from_block).await,
-                    Err(e) => {
-                        pending.reject(ErrorObjectOwned::from(e)).await;
-                        Ok(())
-                    }
+                let Some(_stream) = StreamSlot::take(&handler) else {
+                    let e = RpcError::LimitExceeded(format!(
+                        "{} replication streams are served already (rpc.max-replication-streams)",
+                        handler.cfg.max_replication_streams
+                    ));
+                    pending.reject(ErrorObjectOwned::from(e)).await;
+                    return Ok(());
                 };
+                return follow_blocks(handler, pending, p.from_mini_block, p.from_block).await;
             }
             Ok(p) if p.version.is_some_and(|v| v != 1) => Err(format!(
                 "miniBlocks version {} is not served; versions: 1 (records), 2 (replication stream)",

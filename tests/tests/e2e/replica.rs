@@ -473,20 +473,20 @@ fn records_upto(node: &Node, upto: u64) -> Vec<Value> {
 }
 
 /// Chaos under load: the replica is SIGKILLed and its connection cut at random moments
-/// (`PEREGRINE_REPLICA_CHAOS_ROUNDS` of each, default 10; `scripts/replica-chaos.sh` runs
+/// (`PEREGRINE_CHAOS_ROUNDS` of each, default 10; `scripts/replica-chaos.sh` runs
 /// 100), while `peregrine-loadtest` sends transfers and ERC-20 transfers to the sequencer.
 /// Afterwards: every block hash, and every mini-block record (no gap, no duplicate), equal
-/// to the sequencer's. The seed is printed (`PEREGRINE_REPLICA_CHAOS_SEED` repeats it).
+/// to the sequencer's. The seed is printed (`PEREGRINE_CHAOS_SEED` repeats it).
 #[test]
 fn replica_chaos_kills_and_cuts_under_load() {
     if skip_on_anvil("replicas are Peregrine's") {
         return;
     }
-    let rounds: u64 = std::env::var("PEREGRINE_REPLICA_CHAOS_ROUNDS")
+    let rounds: u64 = std::env::var("PEREGRINE_CHAOS_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10);
-    let seed = std::env::var("PEREGRINE_REPLICA_CHAOS_SEED")
+    let seed = std::env::var("PEREGRINE_CHAOS_SEED")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(peregrine_tests::util::SplitMix64::seed_from_clock);
