@@ -140,7 +140,7 @@ pub async fn dev(cfg: PeregrineConfig) -> Result<(), RunError> {
     let server = peregrine_rpc::start(
         rpc_cfg,
         node.chain().clone(),
-        peregrine_rpc::Writes::Local(node.ingress().clone()),
+        peregrine_rpc::Writes::Local(Arc::new(node.ingress().clone())),
     )
     .await?;
     let liveness = node.liveness();

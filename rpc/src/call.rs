@@ -1,7 +1,7 @@
 //! `eth_call` and `eth_estimateGas`: run a transaction request against a read-only view,
 //! off the sequencer core, on the call pool (`call_pool.rs`).
 //!
-//! `pending` runs against a [`peregrine_sequencer::snapshot::PendingSnapshot`], never
+//! `pending` runs against a [`peregrine_chain::snapshot::PendingSnapshot`], never
 //! under the pending view's lock, so no read and no ingress check waits behind an EVM
 //! run. Every run stops at the request's deadline (`rpc.evm-timeout`, geth's 5 s): a
 //! [`Deadline`] inspector looks at the clock every [`CLOCK_EVERY`] instructions and
@@ -13,7 +13,7 @@ use crate::{
 };
 use alloy_primitives::{Bytes, TxKind};
 use alloy_rpc_types_eth::{BlockId, TransactionRequest};
-use peregrine_sequencer::{
+use peregrine_chain::{
     BlockContext,
     exec::{self, StoreDb},
     snapshot::PendingSnapshot,

@@ -30,7 +30,7 @@ impl CallPool {
                 .name(format!("peregrine-call-{i}"))
                 .spawn(move || {
                     if nice != 0 {
-                        peregrine_sequencer::sched::deprioritize_current_thread(
+                        peregrine_chain::sched::deprioritize_current_thread(
                             nice,
                             Duration::from_micros(100),
                         );

@@ -10,7 +10,7 @@ use alloy_rlp::Encodable;
 use alloy_rpc_types_eth::{
     Block, BlockTransactions, Header as RpcHeader, Log, Transaction, TransactionReceipt,
 };
-use peregrine_sequencer::store::StoredBlock;
+use peregrine_chain::store::StoredBlock;
 
 /// Where a transaction sits in a block.
 #[derive(Debug, Clone, Copy)]

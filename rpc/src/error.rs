@@ -2,7 +2,7 @@
 
 use alloy_primitives::Bytes;
 use jsonrpsee::types::ErrorObjectOwned;
-use peregrine_sequencer::{IngressError, StoreError};
+use peregrine_chain::{IngressError, StoreError};
 
 /// Invalid method parameters (JSON-RPC 2.0).
 pub const INVALID_PARAMS: i32 = -32602;

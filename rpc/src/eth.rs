@@ -16,14 +16,14 @@ use alloy_rpc_types_eth::{
     TransactionReceipt, TransactionRequest,
 };
 use alloy_trie::KECCAK_EMPTY;
-use peregrine_preconf::Preconfirmation;
-use peregrine_sequencer::{
+use peregrine_chain::{
     BlockContext, Chain, ExecutedTx, IngressError, TxStatus,
     chain::OpenBlock,
     feed::WaitOutcome,
     store::{StoreReader, StoredBlock},
     view::OpenView,
 };
+use peregrine_preconf::Preconfirmation;
 use std::sync::Arc;
 
 /// Where a state or block query points.
@@ -35,7 +35,7 @@ pub(crate) enum At {
     Latest,
     /// A sealed block.
     Sealed(u64),
-    /// An earlier view of block `.1` ([`peregrine_sequencer::view`]), by hash: a block
+    /// An earlier view of block `.1` ([`peregrine_chain::view`]), by hash: a block
     /// object without state.
     View(B256, u64),
 }
@@ -305,14 +305,12 @@ impl EthHandler {
             last = Some(block.header);
         }
         let last = last.expect("at least one block");
-        base_fees.push(u128::from(
-            peregrine_sequencer::sequencer_loop::next_base_fee(
-                last.gas_used,
-                last.gas_limit,
-                last.base_fee_per_gas.unwrap_or_default(),
-                self.writes.min_base_fee(),
-            ),
-        ));
+        base_fees.push(u128::from(peregrine_chain::block::next_base_fee(
+            last.gas_used,
+            last.gas_limit,
+            last.base_fee_per_gas.unwrap_or_default(),
+            self.writes.min_base_fee(),
+        )));
         let n = ratios.len();
         Ok(FeeHistory {
             base_fee_per_gas: base_fees,
@@ -555,7 +553,7 @@ impl EthApiServer for EthHandler {
         raw: Bytes,
     ) -> RpcResult<B256> {
         let ingress = match &self.writes {
-            crate::forward::Writes::Local(ingress) => ingress,
+            crate::forward::Writes::Local(ingress) => ingress.as_ref(),
             crate::forward::Writes::Forward(f) => {
                 return Ok(in_arrival_order_async(ext, || f.send(&self.chain, &raw)).await?);
             }
@@ -798,7 +796,7 @@ impl EthApiServer for EthHandler {
         }
         .min(self.cfg.sync_timeout_cap_ms);
         let ingress = match &self.writes {
-            crate::forward::Writes::Local(ingress) => ingress,
+            crate::forward::Writes::Local(ingress) => ingress.as_ref(),
             crate::forward::Writes::Forward(f) => {
                 let timeout = serde_json::Value::from(timeout_ms);
                 let answer =
@@ -856,7 +854,7 @@ impl EthApiServer for EthHandler {
                 // fetchable with eth_getBlockByHash, until the block seals.
                 let view = self.chain.view_of(&record)?.map(|(hash, _)| hash);
                 let receipt = executed_receipt(&tx, open_place(&tx, &block, view));
-                let sent = peregrine_sequencer::clock::now_us();
+                let sent = peregrine_chain::clock::now_us();
                 Ok(SyncReceipt::Local(Box::new(PreconfirmedReceipt {
                     receipt,
                     preconfirmation: record.preconfirmation(index, sent),
@@ -881,7 +879,7 @@ impl EthApiServer for EthHandler {
     }
 
     fn get_preconfirmation(&self, hash: B256) -> RpcResult<Option<Preconfirmation>> {
-        let sent = peregrine_sequencer::clock::now_us();
+        let sent = peregrine_chain::clock::now_us();
         Ok(self
             .chain
             .preconfirmed(&hash)?

@@ -1,4 +1,4 @@
-//! Where a node's writes go ([`Writes`]): into its own sequencer ([`Ingress`]), or, on a
+//! Where a node's writes go ([`Writes`]): into its own sequencer ([`TxSink`]), or, on a
 //! replica, forwarded to the sequencer ([`Forwarder`]) over one WebSocket connection,
 //! opened on first use and again after it drops. The sequencer's answers, results and
 //! errors alike, are passed on as they came: a forwarded `eth_sendRawTransactionSync`
@@ -9,15 +9,15 @@ use alloy_primitives::{B256, Bytes};
 use jsonrpsee::core::params::ArrayParams;
 use jsonrpsee_core::client::{ClientT, Error as ClientError};
 use jsonrpsee_ws_client::{WsClient, WsClientBuilder};
-use peregrine_sequencer::{Chain, Ingress};
+use peregrine_chain::{Chain, TxSink};
 use serde_json::value::RawValue;
 use std::{sync::Arc, time::Duration};
 
 /// Where `eth_sendRawTransaction` and `eth_sendRawTransactionSync` go.
 #[derive(Debug, Clone)]
 pub enum Writes {
-    /// This node sequences them.
-    Local(Ingress),
+    /// This node sequences them (the sequencer's ingress).
+    Local(Arc<dyn TxSink>),
     /// A replica: they go to the sequencer.
     Forward(Arc<Forwarder>),
 }
@@ -32,7 +32,7 @@ impl Writes {
                     return ctx.base_fee;
                 }
                 let head = chain.head().header;
-                peregrine_sequencer::sequencer_loop::next_base_fee(
+                peregrine_chain::block::next_base_fee(
                     head.gas_used,
                     head.gas_limit,
                     head.base_fee_per_gas.unwrap_or(f.min_base_fee),

@@ -1,9 +1,9 @@
 //! Peregrine's Ethereum JSON-RPC server.
 //!
 //! jsonrpsee serves HTTP and WebSocket on one port. Reads go straight to the sequencer's
-//! shared [`peregrine_sequencer::Chain`]: `latest` and `pending` to the in-memory view
+//! shared [`peregrine_chain::Chain`]: `latest` and `pending` to the in-memory view
 //! after the latest mini-block, whose block is the open block's newest *block view*
-//! ([`peregrine_sequencer::view`]); `safe`, `finalized` and older blocks to redb. Receipts,
+//! ([`peregrine_chain::view`]); `safe`, `finalized` and older blocks to redb. Receipts,
 //! transactions and logs answer from the preconfirmation on, naming the view of their
 //! mini-block until the seal (docs/api.md, "Blocks under construction").
 //! `eth_call` and `eth_estimateGas` run on the node's own bounded pool of low-priority

@@ -1,7 +1,7 @@
 //! RPC-side metrics: ingress outcomes and latency, subscribers.
 
 use metrics::{Counter, Gauge, Histogram, counter, gauge, histogram};
-use peregrine_sequencer::IngressError;
+use peregrine_chain::IngressError;
 
 /// Every refusal label, registered at start so each series exists (at zero) before the
 /// first refusal.

@@ -15,8 +15,8 @@ use jsonrpsee::{
     core::{SubscriptionResult, server::SendTimeoutError},
     types::ErrorObjectOwned,
 };
+use peregrine_chain::{feed::DropNotice, record::MiniBlockRecord};
 use peregrine_preconf::Preconfirmation;
-use peregrine_sequencer::{feed::DropNotice, record::MiniBlockRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json, value::RawValue};
 use std::{sync::Arc, time::Duration};
@@ -75,7 +75,7 @@ enum Emit {
     Preconfirmations(PreconfParams),
     StateChanges(Vec<Address>),
     /// With the chain, for the block view each log's transaction is in.
-    Logs(Box<Filter>, Arc<peregrine_sequencer::Chain>),
+    Logs(Box<Filter>, Arc<peregrine_chain::Chain>),
 }
 
 impl Emit {
@@ -100,7 +100,7 @@ impl Emit {
                             .as_ref()
                             .is_none_or(|t| tx.to.is_some_and(|to| t.contains(&to)));
                     if wanted {
-                        let sent = peregrine_sequencer::clock::now_us();
+                        let sent = peregrine_chain::clock::now_us();
                         out.push(raw(&PreconfNotification {
                             preconfirmation: &record.preconfirmation(i, sent),
                             transaction_hash: tx.hash,
@@ -394,7 +394,7 @@ impl Drop for StreamSlot {
 }
 
 /// `miniBlocks` version 2, the replication stream
-/// ([`peregrine_sequencer::stream`]): block by block from `from_block`, each block's
+/// ([`peregrine_chain::stream`]): block by block from `from_block`, each block's
 /// mini-blocks (from `from` on), then its signed seal as soon as it is sealed.
 ///
 /// Records are read by number (the recent window, the open block, redb), so a replay

@@ -3,7 +3,7 @@
 //! mini-block (~2 kB of JSON for a transfer) instead of N.
 
 use alloy_primitives::B256;
-use peregrine_sequencer::record::MiniBlockRecord;
+use peregrine_chain::record::MiniBlockRecord;
 use serde_json::value::RawValue;
 use std::{
     collections::VecDeque,
@@ -59,11 +59,11 @@ impl RecordJson {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use peregrine_preconf::SequencerKey;
-    use peregrine_sequencer::{
+    use peregrine_chain::{
         MiniBlock, diff::DiffLog, record::sign_mini_block, recycle::Recycled,
         testing::block_context,
     };
+    use peregrine_preconf::SequencerKey;
 
     /// A signed, empty mini-block `number` whose parent is `parent`.
     fn record(number: u64, parent: B256) -> MiniBlockRecord {

@@ -9,7 +9,7 @@ use jsonrpsee::server::{
     BatchRequestConfig, Methods, PingConfig, Server, ServerConfig, ServerHandle,
     middleware::rpc::RpcServiceBuilder, stop_channel,
 };
-use peregrine_sequencer::Chain;
+use peregrine_chain::Chain;
 use std::time::Duration;
 use std::{net::SocketAddr, sync::Arc};
 

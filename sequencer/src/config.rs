@@ -39,8 +39,7 @@ pub const DEFAULT_CHAIN_SERVICE_NICE: i32 = 10;
 pub const DEFAULT_CHECKPOINT_BLOCKS: u64 = 8;
 /// Default maximum size of one raw transaction (bytes); geth's pool uses 128 KiB.
 pub const DEFAULT_MAX_TX_SIZE: usize = 128 * 1024;
-/// Default balance of each prefunded dev account: 10 000 ETH.
-pub const DEFAULT_DEV_BALANCE_ETH: u64 = 10_000;
+pub use peregrine_chain::genesis::DEFAULT_DEV_BALANCE_ETH;
 
 /// Configuration of the ordering core and the chain it builds.
 #[derive(Debug, Clone)]

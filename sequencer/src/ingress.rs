@@ -321,3 +321,21 @@ fn tx_cost(tx: &PendingTx) -> Option<U256> {
         .checked_mul(U256::from(tx.tx_env.gas_price))?
         .checked_add(tx.tx_env.value)
 }
+
+impl peregrine_chain::TxSink for Ingress {
+    fn decode(&self, raw: &[u8]) -> Result<PendingTx, IngressError> {
+        Ingress::decode(self, raw)
+    }
+
+    fn submit_decoded(&self, tx: PendingTx) -> Result<B256, IngressError> {
+        Ingress::submit_decoded(self, tx)
+    }
+
+    fn pending_base_fee(&self) -> u64 {
+        Ingress::pending_base_fee(self)
+    }
+
+    fn min_base_fee(&self) -> u64 {
+        Ingress::min_base_fee(self)
+    }
+}

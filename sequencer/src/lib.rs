@@ -25,45 +25,29 @@
 //!
 //! The most critical files are `ring/` and `sequencer_loop.rs`: they are the hot path.
 
-pub mod apply;
-pub mod block;
-pub mod chain;
-pub mod clock;
 pub mod config;
-pub mod diff;
 pub mod error;
-pub mod exec;
-pub mod fault;
-pub mod feed;
-pub mod follow;
-pub mod genesis;
-pub mod hashes;
-pub mod inflight;
 pub mod ingress;
 pub mod metrics;
 pub mod node;
-pub mod record;
-pub mod recycle;
 pub mod ring;
-pub mod sched;
 pub mod sequencer_loop;
 pub mod signer;
-pub mod snapshot;
-pub mod state;
-pub mod store;
-pub mod stream;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod testing;
-pub mod trie;
-pub mod tx;
-pub mod view;
 pub mod wal;
-pub(crate) mod writeback;
+
+// The chain (records, diffs, the read view, storage, the feed, the replica's apply path)
+// is `peregrine-chain`'s, shared with replicas; re-exported under the paths it had here.
+pub use peregrine_chain::{
+    apply, block, chain, clock, diff, exec, fault, feed, follow, genesis, hashes, inflight, open,
+    record, recycle, sched, sink, snapshot, state, store, stream, trie, tx, view,
+};
 
 pub use block::{BlockContext, MiniBlock};
 pub use chain::{Chain, Head, Pending, SealedBlock};
 pub use config::SequencerConfig;
-pub use error::{IngressError, NodeError, StoreError, WalError};
+pub use error::{IngressError, NodeError, OpenError, StoreError, WalError};
 pub use feed::TxStatus;
 pub use genesis::GenesisSpec;
 pub use ingress::Ingress;

@@ -1,26 +1,19 @@
 //! Starting and stopping the ordering core: store, chain service and sequencer loop.
 
 use crate::{
-    block::BlockContext,
-    chain::{Chain, ChainService, Head},
-    clock::now_us,
+    chain::{Chain, ChainService},
     config::SequencerConfig,
-    diff::{AccountFields, StateDiff},
     error::NodeError,
-    exec::{self, SequencerDb},
+    exec::SequencerDb,
     feed::Feed,
     genesis::GenesisSpec,
-    hashes::BlockHashes,
     ingress::{Ingress, IngressLimits},
     metrics::WalMetrics,
     ring,
     sequencer_loop::{LoopStart, ReplayStats, SequencerLoop},
     signer::Signer,
-    store::{Counters, Store, StoredBlock},
     wal::{self, Log, WalRecord, Writer, service::WalService},
 };
-use alloy_primitives::{Address, B256, keccak256};
-use alloy_trie::KECCAK_EMPTY;
 use peregrine_preconf::SequencerKey;
 use std::{
     sync::{
@@ -33,7 +26,7 @@ use std::{
 pub use crate::fault::Fault;
 
 /// Name of the redb file inside the data directory.
-pub const DB_FILE: &str = "chain.redb";
+pub use peregrine_chain::open::DB_FILE;
 /// Name of the write-ahead log's directory inside the data directory.
 pub const WAL_DIR: &str = "wal";
 
@@ -118,25 +111,29 @@ pub struct Node {
     replay: ReplayStats,
 }
 
-fn genesis_diff(spec: &GenesisSpec) -> StateDiff {
-    let mut diff = StateDiff::default();
-    for a in &spec.accounts {
-        let code_hash = match &a.code {
-            Some(code) if !code.is_empty() => {
-                let hash = keccak256(code);
-                diff.codes.insert(hash, code.clone());
-                hash
+/// Feeds the chain service what the log thread made durable, until it hangs up. (A std
+/// channel rather than crossbeam's: its blocking `recv` parks at once where crossbeam's
+/// first yields the core four times, ~4 000 `sched_yield` calls a second at 1k
+/// mini-blocks a second, each one a context switch taken from the threads a promise
+/// waits on: two thirds of this thread's CPU, by `perf`.)
+fn follow_log(
+    service: &mut ChainService,
+    events: &std::sync::mpsc::Receiver<crate::signer::Signed>,
+) {
+    use crate::{block::ChainEvent, signer::Signed};
+    while let Ok(event) = events.recv() {
+        match event {
+            Signed::MiniBlock(signed) => service.apply(signed),
+            Signed::Event(ChainEvent::MiniBlock(_)) => {
+                unreachable!("the signer turns every mini-block into a signed one")
             }
-            _ => KECCAK_EMPTY,
-        };
-        let fields = AccountFields {
-            nonce: a.nonce,
-            balance: a.balance,
-            code_hash,
-        };
-        diff.update(a.address, fields, true, a.storage.iter().copied());
+            Signed::Event(ChainEvent::BlockEnd(end)) => service.end_block(end),
+            Signed::Event(ChainEvent::Queued { .. }) => service.queued(),
+            Signed::Event(ChainEvent::Dropped { hash, reason, .. }) => {
+                service.dropped(&hash, &reason)
+            }
+        }
     }
-    diff
 }
 
 impl Node {
@@ -151,14 +148,14 @@ impl Node {
                 cfg.chain_id
             )));
         }
-        let OpenedChain {
+        let crate::open::OpenedChain {
             store,
             head,
             counters,
             last_mini_hash,
             state,
             hashes,
-        } = open_chain(
+        } = crate::open::open_chain(
             &cfg.datadir,
             cfg.chain_id,
             genesis,
@@ -276,23 +273,19 @@ impl Node {
         // then park instead of yielding (see `SequencerLoop::with_sealing`).
         let sealing = Arc::new(AtomicBool::new(false));
         let failure: Fault = Arc::default();
-        let service = ChainService {
-            chain: chain.clone(),
-            events: durable_rx,
-            counters,
-            block_diff: StateDiff::default(),
-            metrics: crate::metrics::ChainMetrics::new(),
-            checkpoint: checkpoint.clone(),
-            sealing: sealing.clone(),
-            writer: None,
-            unwritten: Vec::new(),
-            checkpoint_blocks: cfg.checkpoint_blocks,
-            unsynced: 0,
-            fault: failure.clone(),
-            stop: stop.clone(),
-            sealer: crate::chain::Sealer::Key(key.clone()),
-            last_mini_hash,
-        };
+        let service = ChainService::new(
+            chain.clone(),
+            crate::chain::ServiceSetup {
+                counters,
+                last_mini_hash,
+                checkpoint_blocks: cfg.checkpoint_blocks,
+                sealer: crate::chain::Sealer::Key(key.clone()),
+                fault: failure.clone(),
+                stop: stop.clone(),
+                checkpoint: checkpoint.clone(),
+                sealing: sealing.clone(),
+            },
+        );
         let liveness = Liveness {
             fault: failure.clone(),
             ..Liveness::default()
@@ -309,7 +302,7 @@ impl Node {
                         crate::sched::CHAIN_SERVICE_SLICE,
                     );
                 }
-                service.run()
+                service.run(|service| follow_log(service, &durable_rx))
             })
             .map_err(|e| NodeError::Thread(e.to_string()))?;
         let wal_service = WalService {
@@ -499,101 +492,4 @@ fn pin_current(thread: &str, id: usize) {
     } else {
         tracing::error!(core = id, "could not pin the {thread}");
     }
-}
-
-/// The chain in a data directory, opened (and created from the genesis if empty): what
-/// every node kind starts from.
-pub(crate) struct OpenedChain {
-    pub(crate) store: Store,
-    pub(crate) head: Head,
-    pub(crate) counters: Counters,
-    pub(crate) last_mini_hash: B256,
-    pub(crate) state: crate::state::WorldState,
-    pub(crate) hashes: Arc<BlockHashes>,
-}
-
-/// Opens the redb store in `datadir` (created if need be), writing the genesis block first
-/// if it is empty, and
-/// loads the head, its state and the last 256 block hashes.
-pub(crate) fn open_chain(
-    datadir: &std::path::Path,
-    chain_id: u64,
-    genesis: &GenesisSpec,
-    min_base_fee: u64,
-    block_gas_limit: u64,
-) -> Result<OpenedChain, NodeError> {
-    std::fs::create_dir_all(datadir).map_err(|e| {
-        NodeError::Config(format!("cannot create datadir {}: {e}", datadir.display()))
-    })?;
-    let store = Store::open(&datadir.join(DB_FILE))?;
-    let reader = store.reader()?;
-    if reader.head()?.is_none() {
-        let mut state = genesis.state();
-        let ctx = BlockContext {
-            number: 0,
-            timestamp: genesis.timestamp.unwrap_or(now_us() / 1_000_000),
-            base_fee: min_base_fee,
-            gas_limit: block_gas_limit,
-            beneficiary: Address::ZERO,
-            prevrandao: exec::prevrandao(chain_id, 0),
-        };
-        let header = crate::view::block_header(
-            B256::ZERO,
-            &ctx,
-            &crate::view::ViewParts::default(),
-            state.state_root(),
-            genesis.extra_data.clone(),
-        );
-        let block = StoredBlock {
-            hash: header.hash_slow(),
-            header,
-            txs: vec![],
-            senders: vec![],
-            receipts: vec![],
-        };
-        store.put_block(
-            &block,
-            &[],
-            &genesis_diff(genesis),
-            Counters::default(),
-            chain_id,
-        )?;
-        tracing::info!(hash = %block.hash, accounts = genesis.accounts.len(), "created genesis block");
-    }
-    let reader = store.reader()?;
-    let head_number = reader.head()?.expect("genesis was written");
-    let stored_chain = reader.chain_id()?.unwrap_or(chain_id);
-    if stored_chain != chain_id {
-        return Err(NodeError::Config(format!(
-            "datadir {} holds chain id {stored_chain}, not {}",
-            datadir.display(),
-            chain_id
-        )));
-    }
-    let header = reader
-        .header(head_number)?
-        .ok_or_else(|| NodeError::Config("head block missing from the database".into()))?;
-    let head = Head {
-        hash: header.hash_slow(),
-        header,
-    };
-    let counters = reader.counters()?;
-    let last_mini_hash = reader.last_mini_block_hash()?;
-    let state = reader.load_state()?;
-    let hashes = Arc::new(BlockHashes::default());
-    for n in head_number.saturating_sub(255)..=head_number {
-        if let Some(h) = reader.header(n)? {
-            hashes.insert(n, h.hash_slow());
-        }
-    }
-    drop(reader);
-    tracing::info!(number = head_number, hash = %head.hash, accounts = state.len(), "opened chain");
-    Ok(OpenedChain {
-        store,
-        head,
-        counters,
-        last_mini_hash,
-        state,
-        hashes,
-    })
 }

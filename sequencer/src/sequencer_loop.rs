@@ -36,7 +36,6 @@ use crate::{
     wal::WalRecord,
 };
 use alloy_consensus::{Transaction as _, TxEnvelope};
-use alloy_eips::eip1559::{BaseFeeParams, calc_next_block_base_fee};
 use alloy_eips::eip2718::Decodable2718;
 use alloy_primitives::{Address, B256, map::AddressMap};
 use crossbeam_channel::Sender;
@@ -677,8 +676,4 @@ impl SequencerLoop {
     }
 }
 
-/// The EIP-1559 base fee after a block, never below `min_base_fee`.
-pub fn next_base_fee(gas_used: u64, gas_limit: u64, base_fee: u64, min_base_fee: u64) -> u64 {
-    calc_next_block_base_fee(gas_used, gas_limit, base_fee, BaseFeeParams::ethereum())
-        .max(min_base_fee)
-}
+pub use peregrine_chain::block::next_base_fee;

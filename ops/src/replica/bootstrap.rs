@@ -6,7 +6,7 @@ use crate::{config::PeregrineConfig, run::RunError};
 use alloy_primitives::{Address, B256, Bytes, U64, U256};
 use jsonrpsee_core::{client::ClientT, rpc_params};
 use jsonrpsee_ws_client::WsClientBuilder;
-use peregrine_sequencer::{Chain, GenesisSpec, config::DEFAULT_DEV_BALANCE_ETH};
+use peregrine_chain::{Chain, GenesisSpec, genesis::DEFAULT_DEV_BALANCE_ETH};
 use serde::{Deserialize, Serialize};
 use std::{path::Path, time::Duration};
 

@@ -15,7 +15,7 @@ use jsonrpsee_core::{
 };
 use jsonrpsee_ws_client::WsClientBuilder;
 use metrics::{counter, gauge, histogram};
-use peregrine_sequencer::{
+use peregrine_chain::{
     apply::{Applier, ApplyError},
     clock::now_us,
     fault::Fault,
@@ -57,10 +57,7 @@ impl FollowHandle {
 
 /// Registers the replica's labelled series at zero, so they exist before their first event.
 fn register_metrics() {
-    for reason in peregrine_sequencer::apply::REASONS
-        .iter()
-        .chain(&["malformed"])
-    {
+    for reason in peregrine_chain::apply::REASONS.iter().chain(&["malformed"]) {
         counter!("peregrine_replica_rejected_total", "reason" => *reason).absolute(0);
     }
     counter!("peregrine_replica_reconnects_total").absolute(0);

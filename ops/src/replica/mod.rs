@@ -1,6 +1,6 @@
 //! `peregrine replica`: a node that follows a sequencer's signed replication stream
 //! (`miniBlocks` version 2), verifies every item, applies it without executing
-//! ([`peregrine_sequencer::apply::Applier`]), seals the same blocks, serves the same
+//! ([`peregrine_chain::apply::Applier`]), seals the same blocks, serves the same
 //! JSON-RPC from its own chain, and forwards writes to the sequencer.
 //!
 //! ```text
@@ -17,7 +17,7 @@ use crate::{
     config::PeregrineConfig,
     run::RunError,
 };
-use peregrine_sequencer::apply::{Applier, ApplierConfig};
+use peregrine_chain::apply::{Applier, ApplierConfig};
 use std::sync::Arc;
 
 pub use bootstrap::Bootstrap;
@@ -92,7 +92,8 @@ pub async fn replica(cfg: PeregrineConfig) -> Result<(), RunError> {
     };
     let applier = tokio::task::spawn_blocking(move || Applier::open(&applier_cfg, &genesis))
         .await
-        .map_err(|e| RunError::Config(e.to_string()))??;
+        .map_err(|e| RunError::Config(e.to_string()))?
+        .map_err(|e| RunError::Config(e.to_string()))?;
     boot.check_genesis(applier.chain(), &datadir)?;
     let chain = applier.chain().clone();
     let fault = applier.fault();
@@ -168,7 +169,7 @@ pub async fn replica(cfg: PeregrineConfig) -> Result<(), RunError> {
 }
 
 /// Returns the cause once the follow thread has failed for good.
-async fn wait_for_fault(fault: &peregrine_sequencer::fault::Fault) -> String {
+async fn wait_for_fault(fault: &peregrine_chain::fault::Fault) -> String {
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(20));
     loop {
         tick.tick().await;

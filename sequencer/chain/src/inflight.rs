@@ -16,16 +16,16 @@ pub const PRICE_BUMP_PERCENT: u128 = 10;
 
 /// The fees of a transaction in flight, for the replacement rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Fees {
+pub struct Fees {
     /// Max fee per gas.
-    pub(crate) max_fee: u128,
+    pub max_fee: u128,
     /// Max priority fee per gas (the fee cap for legacy transactions).
-    pub(crate) tip: u128,
+    pub tip: u128,
 }
 
 impl Fees {
     /// Whether `self` raises both fees of `old` by at least [`PRICE_BUMP_PERCENT`].
-    pub(crate) fn bumps(&self, old: &Fees) -> bool {
+    pub fn bumps(&self, old: &Fees) -> bool {
         let bumped = |old: u128| old.saturating_add(old.saturating_mul(PRICE_BUMP_PERCENT) / 100);
         self.max_fee >= bumped(old.max_fee) && self.tip >= bumped(old.tip)
     }
@@ -39,7 +39,7 @@ struct Entry {
 
 /// The in-flight set.
 #[derive(Debug, Default)]
-pub(crate) struct Inflight {
+pub struct Inflight {
     by_hash: B256Map<Entry>,
     /// Each sender's nonces in flight, with the hash and fees holding each.
     by_sender: AddressMap<BTreeMap<u64, (B256, Fees)>>,
@@ -47,22 +47,22 @@ pub(crate) struct Inflight {
 
 impl Inflight {
     /// Whether `hash` is in flight.
-    pub(crate) fn contains(&self, hash: &B256) -> bool {
+    pub fn contains(&self, hash: &B256) -> bool {
         self.by_hash.contains_key(hash)
     }
 
     /// Transactions `sender` has in flight.
-    pub(crate) fn count(&self, sender: &Address) -> usize {
+    pub fn count(&self, sender: &Address) -> usize {
         self.by_sender.get(sender).map_or(0, BTreeMap::len)
     }
 
     /// The hash and fees of `sender`'s transaction with `nonce`, if one is in flight.
-    pub(crate) fn at_nonce(&self, sender: &Address, nonce: u64) -> Option<(B256, Fees)> {
+    pub fn at_nonce(&self, sender: &Address, nonce: u64) -> Option<(B256, Fees)> {
         self.by_sender.get(sender)?.get(&nonce).copied()
     }
 
     /// The hashes `sender` has in flight.
-    pub(crate) fn hashes_of(&self, sender: &Address) -> Vec<B256> {
+    pub fn hashes_of(&self, sender: &Address) -> Vec<B256> {
         self.by_sender
             .get(sender)
             .map(|nonces| nonces.values().map(|(hash, _)| *hash).collect())
@@ -71,7 +71,7 @@ impl Inflight {
 
     /// Whether every nonce from `next` up to (not including) `nonce` is in flight for
     /// `sender`: then nothing holds a transaction with `nonce` back any more.
-    pub(crate) fn gap_closed(&self, sender: &Address, next: u64, nonce: u64) -> bool {
+    pub fn gap_closed(&self, sender: &Address, next: u64, nonce: u64) -> bool {
         let Some(nonces) = self.by_sender.get(sender) else {
             return next >= nonce;
         };
@@ -82,7 +82,7 @@ impl Inflight {
     /// the same sender and nonce is displaced from the sender's slots (a replacement) and
     /// returned, for [`Inflight::undo_insert`]; its hash stays in flight until the loop
     /// drops it.
-    pub(crate) fn insert(
+    pub fn insert(
         &mut self,
         hash: B256,
         sender: Address,
@@ -102,7 +102,7 @@ impl Inflight {
 
     /// Takes back an insert the ring refused: `hash` leaves, and the transaction it
     /// displaced, if any, holds its slot again.
-    pub(crate) fn undo_insert(&mut self, hash: &B256, displaced: Option<(B256, Fees)>) {
+    pub fn undo_insert(&mut self, hash: &B256, displaced: Option<(B256, Fees)>) {
         let Some(entry) = self.by_hash.get(hash).copied() else {
             return;
         };
@@ -118,7 +118,7 @@ impl Inflight {
     }
 
     /// Forgets `hash` (executed and visible, dropped, or refused by the ring).
-    pub(crate) fn remove(&mut self, hash: &B256) {
+    pub fn remove(&mut self, hash: &B256) {
         let Some(entry) = self.by_hash.remove(hash) else {
             return;
         };

@@ -13,9 +13,9 @@
 
 use crate::{
     block::{BlockContext, BlockEnd, MiniBlock},
-    chain::{Chain, ChainService, Head, SealError, Sealer},
-    diff::{DiffLog, StateDiff},
-    error::NodeError,
+    chain::{Chain, ChainService, Head, SealError, Sealer, ServiceSetup},
+    diff::DiffLog,
+    error::OpenError,
     feed::Feed,
     follow::{Follower, Rejection},
     genesis::GenesisSpec,
@@ -121,8 +121,6 @@ pub struct Applier {
     block_gas: u64,
     block_logs: u64,
     block_txs: u32,
-    /// Keeps the chain service's (unused) input open.
-    _events: std::sync::mpsc::SyncSender<crate::signer::Signed>,
 }
 
 impl std::fmt::Debug for Applier {
@@ -138,8 +136,8 @@ impl Applier {
     /// Opens (or creates from `genesis`, which must be the followed chain's) the chain in
     /// `cfg.datadir`. It continues after the last block sealed there: mini-blocks of a
     /// block that was open when the process stopped are applied again.
-    pub fn open(cfg: &ApplierConfig, genesis: &GenesisSpec) -> Result<Self, NodeError> {
-        let opened = crate::node::open_chain(
+    pub fn open(cfg: &ApplierConfig, genesis: &GenesisSpec) -> Result<Self, OpenError> {
+        let opened = crate::open::open_chain(
             &cfg.datadir,
             cfg.chain_id,
             genesis,
@@ -163,24 +161,19 @@ impl Applier {
             feed,
             next_mini,
         ));
-        let (events, events_rx) = std::sync::mpsc::sync_channel(1);
-        let service = ChainService {
+        let service = ChainService::new(
             chain,
-            events: events_rx,
-            counters: opened.counters,
-            block_diff: StateDiff::default(),
-            metrics: crate::metrics::ChainMetrics::new(),
-            checkpoint: Arc::new(AtomicU64::new(head_number)),
-            sealing: Arc::new(AtomicBool::new(false)),
-            writer: None,
-            unwritten: Vec::new(),
-            checkpoint_blocks: cfg.checkpoint_blocks.max(1),
-            unsynced: 0,
-            fault: Arc::default(),
-            stop: Arc::new(AtomicBool::new(false)),
-            sealer: Sealer::Expect(None),
-            last_mini_hash: opened.last_mini_hash,
-        };
+            ServiceSetup {
+                counters: opened.counters,
+                last_mini_hash: opened.last_mini_hash,
+                checkpoint_blocks: cfg.checkpoint_blocks,
+                sealer: Sealer::Expect(None),
+                fault: Arc::default(),
+                stop: Arc::new(AtomicBool::new(false)),
+                checkpoint: Arc::new(AtomicU64::new(head_number)),
+                sealing: Arc::new(AtomicBool::new(false)),
+            },
+        );
         Ok(Self {
             service,
             views: ViewBuilder::default(),
@@ -193,7 +186,6 @@ impl Applier {
             block_gas: 0,
             block_logs: 0,
             block_txs: 0,
-            _events: events,
         })
     }
 

@@ -115,7 +115,9 @@ pub struct Feed {
 }
 
 impl Feed {
-    pub(crate) fn new(sequencer: Address, capacity: usize, recent: usize, next: u64) -> Self {
+    /// A feed of `sequencer`'s records, buffering `capacity` for subscribers, keeping the
+    /// `recent` newest, starting at mini-block `next`.
+    pub fn new(sequencer: Address, capacity: usize, recent: usize, next: u64) -> Self {
         Self {
             sequencer,
             live: broadcast::channel(capacity.max(1)).0,
@@ -225,7 +227,9 @@ impl Feed {
         }
     }
 
-    pub(crate) fn publish(&self, signed: &SignedMiniBlock) {
+    /// Publishes a signed mini-block to subscribers and waiters (the sequencer's log
+    /// thread once it is durable; a replica once it is applied).
+    pub fn publish(&self, signed: &SignedMiniBlock) {
         let record = &signed.record;
         self.announced.store(record.number() + 1, Ordering::Release);
         if self.waiting.load(Ordering::Acquire) > 0 {
@@ -253,12 +257,14 @@ impl Feed {
         let _ = self.live.send(record.clone());
     }
 
-    pub(crate) fn queued(&self, hash: &B256, missing_nonce: u64) {
+    /// A transaction waits for a nonce gap: its status, and its sync waiter's answer.
+    pub fn queued(&self, hash: &B256, missing_nonce: u64) {
         self.set_status(*hash, TxStatus::Queued { missing_nonce });
         self.resolve(hash, || WaitOutcome::Queued { missing_nonce });
     }
 
-    pub(crate) fn dropped(&self, hash: &B256, parties: Parties, reason: &str) {
+    /// A transaction was dropped: its status, its waiter's answer, and a drop notice.
+    pub fn dropped(&self, hash: &B256, parties: Parties, reason: &str) {
         self.set_status(
             *hash,
             TxStatus::Dropped {

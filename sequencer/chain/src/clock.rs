@@ -11,6 +11,6 @@ pub fn now_us() -> u64 {
 }
 
 /// Seconds since the Unix epoch.
-pub(crate) fn now_secs() -> u64 {
+pub fn now_secs() -> u64 {
     now_us() / 1_000_000
 }

@@ -12,7 +12,7 @@ pub type Fault = Arc<std::sync::OnceLock<String>>;
 /// Records `why` as the node's fault, stops intake, and ends the calling thread by
 /// unwinding, without the panic hook's report: the cause is logged once, by whoever
 /// watches [`Liveness::fault`] (the `peregrine` binary), not by every layer.
-pub(crate) fn fail_thread(fault: &Fault, stop: &AtomicBool, why: String) -> ! {
+pub fn fail_thread(fault: &Fault, stop: &AtomicBool, why: String) -> ! {
     let _ = fault.set(why.clone());
     stop.store(true, Ordering::Release);
     std::panic::resume_unwind(Box::new(why))

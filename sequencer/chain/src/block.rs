@@ -1,6 +1,7 @@
 //! Mini-blocks and the L2 block context they execute in.
 
 use crate::{diff::DiffLog, recycle::Recycled, tx::ExecutedTx};
+use alloy_eips::eip1559::{BaseFeeParams, calc_next_block_base_fee};
 use alloy_primitives::{Address, B256};
 
 /// The environment of one L2 block, fixed when the block opens.
@@ -100,11 +101,18 @@ pub struct Parties {
 }
 
 impl Parties {
-    pub(crate) fn of(tx: &crate::tx::PendingTx) -> Self {
+    /// The parties of `tx`.
+    pub fn of(tx: &crate::tx::PendingTx) -> Self {
         use alloy_consensus::Transaction as _;
         Self {
             from: tx.sender,
             to: tx.envelope.to(),
         }
     }
+}
+
+/// The EIP-1559 base fee after a block, never below `min_base_fee`.
+pub fn next_base_fee(gas_used: u64, gas_limit: u64, base_fee: u64, min_base_fee: u64) -> u64 {
+    calc_next_block_base_fee(gas_used, gas_limit, base_fee, BaseFeeParams::ethereum())
+        .max(min_base_fee)
 }

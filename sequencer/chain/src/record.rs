@@ -2,7 +2,7 @@
 //! replayed and (#9) streamed to replicas.
 //!
 //! [`sign_mini_block`] builds a mini-block's three Merkle trees (transactions, receipts,
-//! state diff) and signs its EIP-712 header; the log thread ([`crate::signer`]) calls it
+//! state diff) and signs its EIP-712 header; the sequencer's log thread calls it
 //! for every closed mini-block. The types here cross the node's stages (loop, log
 //! thread, chain service, store, feed, RPC) and depend on none of them.
 
@@ -177,7 +177,7 @@ pub struct ViewSlot {
 
 impl ViewSlot {
     /// A slot the log thread will fill.
-    pub(crate) fn expecting() -> Self {
+    pub fn expecting() -> Self {
         Self {
             expected: true,
             seed: std::sync::OnceLock::new(),
@@ -192,7 +192,8 @@ impl ViewSlot {
         }
     }
 
-    pub(crate) fn set(&self, seed: ViewSeed) {
+    /// Fills the slot (once; the log thread does, right after publishing).
+    pub fn set(&self, seed: ViewSeed) {
         // Set once, by the log thread.
         let _ = self.seed.set(seed);
     }

@@ -72,7 +72,7 @@ fn set_current_thread_nice(nice: i32) {
 }
 
 /// Checks that `core`, when set, is one this process may run on; `key` names the setting.
-pub(crate) fn check_core(key: &str, core: Option<usize>) -> Result<(), String> {
+pub fn check_core(key: &str, core: Option<usize>) -> Result<(), String> {
     let Some(core) = core else { return Ok(()) };
     let available = core_affinity::get_core_ids().unwrap_or_default();
     if available.iter().any(|c| c.id == core) {

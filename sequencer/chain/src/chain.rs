@@ -10,13 +10,12 @@
 use crate::feed::TxStatus;
 use crate::view::{OpenView, ViewParts, ViewSeed, block_header};
 use crate::{
-    block::{BlockContext, BlockEnd, ChainEvent},
+    block::{BlockContext, BlockEnd},
     diff::StateDiff,
     error::StoreError,
     feed::Feed,
     hashes::BlockHashes,
     record::MiniBlockRecord,
-    signer::Signed,
     state::WorldState,
     store::{BlockWriter, Counters, Store, StoreReader, StoredBlock},
     tx::ExecutedTx,
@@ -55,7 +54,7 @@ pub struct SealedBlock {
 
 /// Who vouches for a sealed block's hash.
 #[derive(Debug)]
-pub(crate) enum Sealer {
+pub enum Sealer {
     /// The sequencer: signs each seal with its key.
     Key(peregrine_preconf::SequencerKey),
     /// A replica: the seal of the block being sealed, as the sequencer signed it, which
@@ -154,7 +153,7 @@ pub struct Chain {
     /// gap queue), with their senders, so that a resubmission is answered `already known`
     /// and [`Chain::pending_nonce`] counts them. Bounded by the ring capacity plus the gap
     /// queue bound.
-    pub(crate) inflight: Mutex<crate::inflight::Inflight>,
+    pub inflight: Mutex<crate::inflight::Inflight>,
     /// Writes a replica forwarded to its sequencer, counted in `inflight` until they are
     /// applied here or their deadline passes ([`Chain::note_forwarded`]), oldest first.
     forwarded: Mutex<std::collections::VecDeque<(Instant, B256)>>,
@@ -167,7 +166,9 @@ pub struct Chain {
 }
 
 impl Chain {
-    pub(crate) fn new(
+    /// A chain at `head` with `state`, over `store`, publishing on `feed`, whose next
+    /// mini-block is `next_mini`.
+    pub fn new(
         chain_id: u64,
         state: WorldState,
         head: Head,
@@ -498,22 +499,38 @@ impl Chain {
     }
 }
 
-/// The thread behind [`Chain`]: consumes the sequencer loop's events.
-pub(crate) struct ChainService {
+/// What a [`ChainService`] starts from, besides its chain.
+#[derive(Debug)]
+pub struct ServiceSetup {
+    /// Where numbering goes on (the store's).
+    pub counters: Counters,
+    /// The last stored mini-block's hash.
+    pub last_mini_hash: B256,
+    /// Sealed blocks between durable commits.
+    pub checkpoint_blocks: u64,
+    /// Signs or checks each seal.
+    pub sealer: Sealer,
+    /// Where a fatal failure is recorded.
+    pub fault: crate::fault::Fault,
+    /// The node's stop flag, set on a failure.
+    pub stop: Arc<AtomicBool>,
+    /// The last block made durable (shared with the write-ahead log, on a sequencer).
+    pub checkpoint: Arc<AtomicU64>,
+    /// Set while a block seals (read by the sequencer's hot threads).
+    pub sealing: Arc<AtomicBool>,
+}
+
+/// The thread behind [`Chain`]: applies signed mini-blocks to the read view and seals
+/// blocks. Driven by the sequencer's log thread's output, or by a replica's stream.
+pub struct ChainService {
     pub(crate) chain: Arc<Chain>,
-    /// From the log thread. A std channel rather than crossbeam's: its blocking `recv`
-    /// parks at once where crossbeam's first yields the core four times, ~4 000
-    /// `sched_yield` calls a second at 1k mini-blocks a second, each one a context switch
-    /// taken from the threads a promise waits on (two thirds of this thread's CPU, by
-    /// `perf`).
-    pub(crate) events: std::sync::mpsc::Receiver<Signed>,
     pub(crate) counters: Counters,
     pub(crate) block_diff: StateDiff,
     pub(crate) metrics: crate::metrics::ChainMetrics,
     /// The last block committed to redb: the write-ahead log's checkpoint.
     pub(crate) checkpoint: Arc<AtomicU64>,
-    /// Set while a block seals, so the loop and the log thread stop yielding the cores
-    /// the promise path needs (see [`crate::sequencer_loop::SequencerLoop::with_sealing`]).
+    /// Set while a block seals, so the sequencer's loop and log thread stop yielding the
+    /// cores the promise path needs (`SequencerLoop::with_sealing`).
     pub(crate) sealing: Arc<AtomicBool>,
     /// The open block's redb transaction: its mini-blocks go in [`WRITE_AHEAD`] at a time
     /// as they are applied, so a seal writes only the rest, the block, the state and the
@@ -521,7 +538,7 @@ pub(crate) struct ChainService {
     pub(crate) writer: Option<BlockWriter>,
     /// Applied mini-blocks not yet in `writer`, with the hashes of their views.
     pub(crate) unwritten: Vec<(Arc<MiniBlockRecord>, B256)>,
-    /// Sealed blocks between checkpoints ([`crate::SequencerConfig::checkpoint_blocks`]).
+    /// Sealed blocks between checkpoints (the sequencer's `checkpoint_blocks`).
     pub(crate) checkpoint_blocks: u64,
     /// Blocks committed since the last checkpoint, not yet durable in redb.
     pub(crate) unsynced: u64,
@@ -542,9 +559,36 @@ pub(crate) struct ChainService {
 const WRITE_AHEAD: usize = 64;
 
 impl ChainService {
-    /// Runs until the sequencer loop hangs up. Panics (stopping the node) if the store
-    /// fails: a sequencer that cannot persist must not keep promising.
-    pub(crate) fn run(mut self) {
+    /// A service over `chain`.
+    pub fn new(chain: Arc<Chain>, setup: ServiceSetup) -> Self {
+        Self {
+            chain,
+            counters: setup.counters,
+            block_diff: StateDiff::default(),
+            metrics: crate::metrics::ChainMetrics::new(),
+            checkpoint: setup.checkpoint,
+            sealing: setup.sealing,
+            writer: None,
+            unwritten: Vec::new(),
+            checkpoint_blocks: setup.checkpoint_blocks.max(1),
+            unsynced: 0,
+            fault: setup.fault,
+            stop: setup.stop,
+            sealer: setup.sealer,
+            last_mini_hash: setup.last_mini_hash,
+        }
+    }
+
+    /// The chain it builds.
+    pub fn chain(&self) -> &Arc<Chain> {
+        &self.chain
+    }
+
+    /// Runs `drive`, which feeds this service until its source hangs up, then makes the
+    /// last blocks durable, so a clean stop replays nothing. The block hashes are closed
+    /// when it ends, however it ends. A store failure inside `drive` ends the thread
+    /// ([`ChainService::fail`]).
+    pub fn run(mut self, drive: impl FnOnce(&mut Self)) {
         /// Closes the block hashes when this thread ends, however it ends.
         struct CloseHashes(Arc<crate::hashes::BlockHashes>);
         impl Drop for CloseHashes {
@@ -553,8 +597,7 @@ impl ChainService {
             }
         }
         let _close = CloseHashes(self.chain.hashes.clone());
-        self.follow();
-        // The loop hung up: make the last blocks durable, so a clean stop replays nothing.
+        drive(&mut self);
         if self.unsynced > 0
             && let Err(e) = self.checkpoint()
         {
@@ -563,46 +606,40 @@ impl ChainService {
     }
 
     /// Stops the node on a storage failure: the chain cannot advance.
-    pub(crate) fn fail(&self, why: String) -> ! {
+    pub fn fail(&self, why: String) -> ! {
         crate::fault::fail_thread(&self.fault, &self.stop, why)
     }
 
-    /// Applies the sequencer's events until it hangs up.
-    fn follow(&mut self) {
-        while let Ok(event) = self.events.recv() {
-            match event {
-                Signed::MiniBlock(signed) => self.apply(signed),
-                Signed::Event(ChainEvent::MiniBlock(_)) => {
-                    unreachable!("the signer turns every mini-block into a signed one")
-                }
-                Signed::Event(ChainEvent::BlockEnd(end)) => {
-                    // The checkpoint under the flag too: it is CPU as well as a wait for
-                    // the disk (~15 ms of this thread's CPU for eight blocks of 500
-                    // transactions: redb frees the pages of the blocks it makes durable),
-                    // and without the flag, at nice 10 beside two polling threads, one
-                    // took up to 3 s.
-                    self.sealing.store(true, Ordering::Relaxed);
-                    let sealed = self.seal_and_checkpoint(end);
-                    self.sealing.store(false, Ordering::Relaxed);
-                    if let Err(e) = sealed {
-                        self.fail(format!("cannot store sealed block: {e}"));
-                    }
-                }
-                // Its status was set where it was announced (the feed).
-                Signed::Event(ChainEvent::Queued { .. }) => {
-                    self.metrics.queued.increment(1);
-                    self.chain.signal_applied();
-                }
-                Signed::Event(ChainEvent::Dropped { hash, reason, .. }) => {
-                    self.chain.end_inflight(&hash);
-                    self.metrics.dropped(&reason);
-                    tracing::debug!(%hash, %reason, "transaction dropped");
-                }
-            }
+    /// Seals the open block as `end` says, the sealing flag raised meanwhile, and stops
+    /// the node if it cannot be stored. (The checkpoint runs under the flag too: it is CPU
+    /// as well as a wait for the disk, ~15 ms of this thread's CPU for eight blocks of 500
+    /// transactions, and without the flag, at nice 10 beside two polling threads, one took
+    /// up to 3 s.)
+    pub fn end_block(&mut self, end: BlockEnd) {
+        self.sealing.store(true, Ordering::Relaxed);
+        let sealed = self.seal_and_checkpoint(end);
+        self.sealing.store(false, Ordering::Relaxed);
+        if let Err(e) = sealed {
+            self.fail(format!("cannot store sealed block: {e}"));
         }
     }
 
-    pub(crate) fn apply(&mut self, signed: Arc<crate::record::SignedMiniBlock>) {
+    /// A transaction was queued for a nonce gap (its status was set where it was
+    /// announced, the feed).
+    pub fn queued(&mut self) {
+        self.metrics.queued.increment(1);
+        self.chain.signal_applied();
+    }
+
+    /// A transaction the sequencer accepted was dropped.
+    pub fn dropped(&mut self, hash: &B256, reason: &str) {
+        self.chain.end_inflight(hash);
+        self.metrics.dropped(reason);
+        tracing::debug!(%hash, %reason, "transaction dropped");
+    }
+
+    /// Applies one signed mini-block to the read view and the open block.
+    pub fn apply(&mut self, signed: Arc<crate::record::SignedMiniBlock>) {
         let mini = &signed.mini;
         let diff = &signed.record.state_diff;
         self.block_diff.merge(diff);
@@ -704,7 +741,7 @@ impl ChainService {
     }
 
     /// Makes the blocks sealed so far durable; log segments they cover may then go.
-    pub(crate) fn checkpoint(&mut self) -> Result<(), StoreError> {
+    pub fn checkpoint(&mut self) -> Result<(), StoreError> {
         let started = std::time::Instant::now();
         self.chain.store.persist()?;
         self.unsynced = 0;
@@ -717,7 +754,7 @@ impl ChainService {
     }
 
     /// Seals the open block, then makes the blocks durable if a checkpoint is due.
-    pub(crate) fn seal_and_checkpoint(&mut self, end: BlockEnd) -> Result<(), SealError> {
+    pub fn seal_and_checkpoint(&mut self, end: BlockEnd) -> Result<(), SealError> {
         self.seal(end)?;
         if self.unsynced >= self.checkpoint_blocks {
             self.checkpoint()?;

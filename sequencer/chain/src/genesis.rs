@@ -6,6 +6,9 @@ use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use alloy_signer_local::{MnemonicBuilder, PrivateKeySigner, coins_bip39::English};
 use std::path::Path;
 
+/// Default balance of each prefunded dev account: 10 000 ETH.
+pub const DEFAULT_DEV_BALANCE_ETH: u64 = 10_000;
+
 /// The standard test mnemonic used by anvil, hardhat and Foundry.
 pub const DEV_MNEMONIC: &str = "test test test test test test test test test test test junk";
 /// How many mnemonic accounts dev mode funds (as anvil does).
