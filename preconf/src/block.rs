@@ -1,6 +1,7 @@
 //! What the sequencer signs about L2 blocks, beside its mini-blocks: the block context each
 //! mini-block header commits to ([`BlockContextFields`], by hash), the senders it commits to
-//! ([`senders_hash`]), and the [`BlockSeal`] that names a sealed block's hash.
+//! ([`senders_hash`]), and the [`BlockSeal`] that names a sealed block's hash (in the
+//! domain of [`crate::domain`]).
 //!
 //! A replica applies only what a signature covers: a transaction's sender through
 //! `sendersHash`, the block's timestamp, base fee, gas limit, beneficiary and `prevRandao`
@@ -9,7 +10,7 @@
 use alloy_primitives::{Address, B256, Signature, U256, keccak256};
 use alloy_sol_types::{SolStruct, SolValue, sol};
 
-use crate::{error::VerifyError, header::domain};
+use crate::error::VerifyError;
 
 /// The context of an L2 block, fixed when it opens; every header of a mini-block of the block
 /// commits to [`BlockContextFields::hash`].
@@ -78,7 +79,9 @@ sol! {
 impl BlockSeal {
     /// EIP-712 digest under [`domain`]`(self.chainId)`.
     pub fn signing_hash(&self) -> B256 {
-        self.eip712_signing_hash(&domain(self.chainId))
+        static TYPE_HASH: std::sync::LazyLock<B256> =
+            std::sync::LazyLock::new(|| keccak256(BlockSeal::eip712_encode_type().as_bytes()));
+        crate::header::typed_digest(self.chainId, *TYPE_HASH, &self.eip712_encode_data())
     }
 }
 
@@ -101,7 +104,7 @@ impl SignedSeal {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::SequencerKey;
+    use crate::{SequencerKey, header::domain};
 
     #[test]
     fn context_hash_is_the_abi_encoding_of_five_words() {
@@ -161,6 +164,7 @@ mod tests {
             signature: key.sign_digest(seal.signing_hash()),
         };
         assert_eq!(signed.recover_signer().unwrap(), key.address());
+        assert_eq!(seal.signing_hash(), seal.eip712_signing_hash(&domain(901)));
         let forged = SignedSeal {
             seal: BlockSeal {
                 blockHash: keccak256("c"),

@@ -61,8 +61,37 @@ impl MiniBlockHeader {
     /// EIP-712 digest `keccak256(0x1901 || domainSeparator || hashStruct(header))` under
     /// [`domain`]`(self.chainId)`. Also the mini-block's hash.
     pub fn signing_hash(&self) -> B256 {
-        self.eip712_signing_hash(&domain(self.chainId))
+        static TYPE_HASH: std::sync::LazyLock<B256> = std::sync::LazyLock::new(|| {
+            alloy_primitives::keccak256(MiniBlockHeader::eip712_encode_type().as_bytes())
+        });
+        typed_digest(self.chainId, *TYPE_HASH, &self.eip712_encode_data())
     }
+}
+
+/// `keccak256(0x1901 || domainSeparator(chain_id) || keccak256(type_hash || data))`: an
+/// EIP-712 digest in Peregrine's domain from a struct's type hash and encoded data.
+///
+/// What alloy's `eip712_signing_hash` computes, without hashing the domain's and the
+/// type's strings again for every digest (a mini-block's hash is taken on the promise
+/// path and by every follower): the type hash is the caller's, computed once, and the
+/// separator of the first chain asked for is kept.
+pub(crate) fn typed_digest(chain_id: u64, type_hash: B256, data: &[u8]) -> B256 {
+    static SEPARATOR: std::sync::OnceLock<(u64, B256)> = std::sync::OnceLock::new();
+    let cached = *SEPARATOR.get_or_init(|| (chain_id, domain(chain_id).separator()));
+    let separator = if cached.0 == chain_id {
+        cached.1
+    } else {
+        domain(chain_id).separator()
+    };
+    let mut hasher = alloy_primitives::Keccak256::new();
+    hasher.update(type_hash);
+    hasher.update(data);
+    let struct_hash = hasher.finalize();
+    let mut hasher = alloy_primitives::Keccak256::new();
+    hasher.update([0x19, 0x01]);
+    hasher.update(separator);
+    hasher.update(struct_hash);
+    hasher.finalize()
 }
 
 /// A header with the sequencer's signature over its [`MiniBlockHeader::signing_hash`].
@@ -89,8 +118,9 @@ impl SignedHeader {
     }
 }
 
-/// The signer of `digest`, refusing a high-`s` signature (see [`SignedHeader::recover_signer`]).
-pub(crate) fn recover_checked(signature: &Signature, digest: B256) -> Result<Address, VerifyError> {
+/// The signer of `digest`, refusing a high-`s` signature (see [`SignedHeader::recover_signer`]):
+/// for a caller that has the digest already.
+pub fn recover_checked(signature: &Signature, digest: B256) -> Result<Address, VerifyError> {
     if signature.normalize_s().is_some() {
         return Err(VerifyError::BadSignature(
             "s is in the upper half of the curve order (malleable signature)".into(),
@@ -189,6 +219,21 @@ mod tests {
             .concat(),
         );
         assert_eq!(h.signing_hash(), digest);
+    }
+
+    #[test]
+    fn cached_digest_is_alloys_for_every_chain() {
+        for chain in [901, 1, 901, 10, u64::MAX] {
+            let h = MiniBlockHeader {
+                chainId: chain,
+                ..header()
+            };
+            assert_eq!(
+                h.signing_hash(),
+                h.eip712_signing_hash(&domain(chain)),
+                "{chain}"
+            );
+        }
     }
 
     #[test]

@@ -118,7 +118,9 @@ pub mod testing;
 
 pub use block::{BlockContextFields, BlockSeal, SignedSeal, senders_hash};
 pub use error::{KeyError, VerifyError};
-pub use header::{DOMAIN_NAME, DOMAIN_VERSION, MiniBlockHeader, SignedHeader, domain};
+pub use header::{
+    DOMAIN_NAME, DOMAIN_VERSION, MiniBlockHeader, SignedHeader, domain, recover_checked,
+};
 pub use json::{HEADER_FIELDS, PRIMARY_TYPE, typed_data_types};
 pub use key::{DEV_KEY_SEED, DEV_SEQUENCER_ADDRESS, SequencerKey};
 pub use leaf::{AccountDiffLeaf, ReceiptLeaf, logs_hash, transaction_leaf};

@@ -10,8 +10,7 @@
 use crate::record::{MiniBlockRecord, diff_leaves};
 use alloy_primitives::{Address, B256, Signature, keccak256};
 use peregrine_preconf::{
-    MerkleTree, MiniBlockHeader, SignedHeader, SignedSeal, logs_hash, senders_hash,
-    transaction_leaf,
+    MerkleTree, MiniBlockHeader, SignedSeal, logs_hash, senders_hash, transaction_leaf,
 };
 
 /// Why a record from the stream is refused.
@@ -195,8 +194,7 @@ fn check(record: &MiniBlockRecord, at: &Follower) -> Result<(), Rejection> {
     }
     let signature = Signature::from_raw(&record.signature)
         .map_err(|e| Rejection::BadSignature(format!("malformed: {e}")))?;
-    let signer = SignedHeader { header, signature }
-        .recover_signer()
+    let signer = peregrine_preconf::recover_checked(&signature, computed)
         .map_err(|e| Rejection::BadSignature(e.to_string()))?;
     if signer != at.sequencer {
         return Err(Rejection::BadSignature(format!(
