@@ -10,6 +10,6 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 "$ROOT/scripts/install-tools.sh"
 cargo build --bin peregrine --bin peregrine-loadtest
-PEREGRINE_CHAOS_ROUNDS="${1:-100}" cargo nextest run -p peregrine-tests \
+PEREGRINE_CHAOS_ROUNDS="${1:-100}" cargo nextest run --profile long -p peregrine-tests \
   -E 'test(replica_chaos_kills_and_cuts_under_load)' --no-capture 2>&1 \
   | grep -E "^chaos|PASS|FAIL|panicked" -A3

@@ -93,8 +93,6 @@ pub struct ReplicaSection {
     /// How long a forwarded write waits for the sequencer's answer.
     #[serde(with = "humantime_serde")]
     pub forward_timeout: Duration,
-    /// Stream items buffered between the connection and the apply loop.
-    pub stream_buffer: usize,
     /// Sealed blocks between durable redb commits. A replica killed in between applies
     /// the blocks after the last one again, from the sequencer.
     pub checkpoint_blocks: u64,
@@ -108,7 +106,6 @@ impl Default for ReplicaSection {
             reconnect_min: Duration::from_millis(100),
             reconnect_max: Duration::from_secs(5),
             forward_timeout: Duration::from_secs(30),
-            stream_buffer: 4096,
             checkpoint_blocks: seq::DEFAULT_CHECKPOINT_BLOCKS,
         }
     }

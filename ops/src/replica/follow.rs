@@ -1,6 +1,13 @@
 //! The replica's follow thread: one WebSocket subscription to the sequencer's replication
-//! stream at a time, each item checked and applied as it arrives, on a thread of its own
-//! (a current-thread runtime: no hop between receiving and applying).
+//! stream at a time, each item read, checked and applied in turn on a thread of its own
+//! (no hop between receiving and applying).
+//!
+//! **Written by hand** over tungstenite, not with jsonrpsee's client: that client reads
+//! the socket eagerly into a bounded buffer per subscription and drops the subscription
+//! when the buffer is full ("lagged"), so a replica catching up, which applies slower than
+//! the sequencer reads history, was cut off every few seconds. Reading one message at a
+//! time leaves the rest in the socket: TCP holds the sequencer back instead (its
+//! per-subscriber buffer waits for room, `rpc.slow-subscriber-timeout` per item).
 //!
 //! A refused item (a forgery, a gap, a replay: [`ApplyError::reason`]) is never applied:
 //! the connection is dropped and the stream asked again, after a pause, from the same
@@ -9,11 +16,6 @@
 //! sequencer's signed seal, or a storage failure, stops the replica for good.
 
 use crate::run::RunError;
-use jsonrpsee_core::{
-    client::{Subscription, SubscriptionClientT},
-    rpc_params,
-};
-use jsonrpsee_ws_client::WsClientBuilder;
 use metrics::{counter, gauge, histogram};
 use peregrine_chain::{
     apply::{Applier, ApplyError},
@@ -21,7 +23,20 @@ use peregrine_chain::{
     fault::Fault,
     stream::StreamItem,
 };
-use std::time::{Duration, Instant};
+use serde::Deserialize;
+use std::{
+    io::ErrorKind,
+    net::TcpStream,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+use tungstenite::{Message, WebSocket, stream::MaybeTlsStream};
+
+/// How often a blocked read looks at the stop flag.
+const POLL: Duration = Duration::from_millis(100);
 
 /// What the follow thread needs.
 pub(crate) struct FollowConfig {
@@ -33,12 +48,10 @@ pub(crate) struct FollowConfig {
     pub reconnect_min: Duration,
     /// Longest pause.
     pub reconnect_max: Duration,
-    /// Items the client buffers for the subscription.
-    pub stream_buffer: usize,
     /// Where a fatal failure is recorded.
     pub fault: Fault,
     /// Set to stop.
-    pub stop: tokio::sync::watch::Receiver<bool>,
+    pub stop: Arc<AtomicBool>,
 }
 
 /// The running follow thread.
@@ -71,21 +84,9 @@ pub(crate) fn spawn(cfg: FollowConfig) -> Result<FollowHandle, RunError> {
         .name("peregrine-follow".into())
         .spawn(move || {
             let fault = cfg.fault.clone();
-            let runtime = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    let _ = fault.set(format!("cannot start the follow thread's runtime: {e}"));
-                    return;
-                }
-            };
             // A storage failure while applying ends this thread by unwinding, with the
             // cause already recorded in `fault`.
-            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                runtime.block_on(follow(cfg))
-            }));
+            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| follow(cfg)));
             match run {
                 Ok(Some(applier)) => {
                     if let Err(e) = applier.close() {
@@ -113,15 +114,15 @@ enum End {
 }
 
 /// Follows until stopped (returning the applier) or failed (`None`, cause in `fault`).
-async fn follow(mut cfg: FollowConfig) -> Option<Applier> {
+fn follow(mut cfg: FollowConfig) -> Option<Applier> {
     let mut pause = cfg.reconnect_min;
     gauge!("peregrine_replica_connected").set(0.0);
     loop {
-        if *cfg.stop.borrow() {
+        if cfg.stop.load(Ordering::Acquire) {
             return Some(cfg.applier);
         }
         let before = cfg.applier.next_mini_block();
-        let end = session(&mut cfg).await;
+        let end = session(&mut cfg);
         gauge!("peregrine_replica_connected").set(0.0);
         match end {
             End::Stop => return Some(cfg.applier),
@@ -137,60 +138,130 @@ async fn follow(mut cfg: FollowConfig) -> Option<Applier> {
             }
         }
         counter!("peregrine_replica_reconnects_total").increment(1);
-        tokio::select! {
-            _ = tokio::time::sleep(pause) => {}
-            _ = cfg.stop.changed() => return Some(cfg.applier),
+        let until = Instant::now() + pause;
+        while Instant::now() < until {
+            if cfg.stop.load(Ordering::Acquire) {
+                return Some(cfg.applier);
+            }
+            std::thread::sleep(POLL.min(until.saturating_duration_since(Instant::now())));
         }
         pause = (pause * 2).min(cfg.reconnect_max);
     }
 }
 
+/// A JSON-RPC message of the connection: the subscription's answer or a notification.
+#[derive(Deserialize)]
+struct Incoming {
+    id: Option<u64>,
+    result: Option<serde_json::Value>,
+    error: Option<serde_json::Value>,
+    params: Option<Notification>,
+}
+
+#[derive(Deserialize)]
+struct Notification {
+    subscription: String,
+    result: Option<StreamItem>,
+    error: Option<serde_json::Value>,
+}
+
+/// The next message, `Ok(None)` when none came within [`POLL`].
+fn read(ws: &mut WebSocket<MaybeTlsStream<TcpStream>>) -> Result<Option<Message>, String> {
+    match ws.read() {
+        Ok(m) => Ok(Some(m)),
+        Err(tungstenite::Error::Io(e))
+            if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
+        {
+            // Answer pings queued while reading.
+            let _ = ws.flush();
+            Ok(None)
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// One connection: subscribe from where the chain stands, apply until it ends.
-async fn session(cfg: &mut FollowConfig) -> End {
-    let client = match WsClientBuilder::default()
-        .connection_timeout(Duration::from_secs(5))
-        .max_buffer_capacity_per_subscription(cfg.stream_buffer)
-        .max_response_size(u32::MAX)
-        .build(&cfg.url)
-        .await
-    {
-        Ok(c) => c,
+fn session(cfg: &mut FollowConfig) -> End {
+    let (mut ws, _) = match tungstenite::connect(cfg.url.as_str()) {
+        Ok(ok) => ok,
         Err(e) => return End::Retry(format!("cannot connect: {e}")),
     };
+    if let MaybeTlsStream::Plain(tcp) = ws.get_ref() {
+        let _ = tcp.set_read_timeout(Some(POLL));
+        let _ = tcp.set_nodelay(true);
+    }
     let from_block = cfg.applier.chain().head().header.number + 1;
     let from_mini = cfg.applier.next_mini_block();
-    let params = serde_json::json!({
-        "version": 2,
-        "fromMiniBlock": from_mini,
-        "fromBlock": from_block,
+    let request = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "eth_subscribe",
+        "params": ["miniBlocks", {"version": 2, "fromMiniBlock": from_mini, "fromBlock": from_block}],
     });
-    let subscribed: Result<Subscription<StreamItem>, _> = client
-        .subscribe(
-            "eth_subscribe",
-            rpc_params!["miniBlocks", params],
-            "eth_unsubscribe",
-        )
-        .await;
-    let mut sub = match subscribed {
-        Ok(s) => s,
-        Err(e) => return End::Retry(format!("cannot subscribe: {e}")),
-    };
-    gauge!("peregrine_replica_connected").set(1.0);
-    tracing::info!(sequencer = %cfg.url, from_block, from_mini_block = from_mini, "following the replication stream");
+    if let Err(e) = ws.send(Message::text(request.to_string())) {
+        return End::Retry(format!("cannot subscribe: {e}"));
+    }
+    let mut subscription: Option<String> = None;
     loop {
-        let item = tokio::select! {
-            _ = cfg.stop.changed() => return End::Stop,
-            item = sub.next() => item,
-        };
-        let item = match item {
-            Some(Ok(item)) => item,
-            Some(Err(e)) => return refused("malformed", format!("an item does not parse: {e}")),
-            None => {
-                return End::Retry(format!("the stream ended ({:?})", sub.close_reason()));
+        if cfg.stop.load(Ordering::Acquire) {
+            let _ = ws.close(None);
+            return End::Stop;
+        }
+        let text = match read(&mut ws) {
+            Ok(Some(Message::Text(text))) => text,
+            Ok(Some(Message::Close(frame))) => {
+                return End::Retry(format!("the sequencer closed the connection ({frame:?})"));
             }
+            Ok(Some(_)) | Ok(None) => continue,
+            Err(e) => return End::Retry(format!("the connection failed: {e}")),
         };
-        if let Err(end) = apply(&mut cfg.applier, item) {
-            return end;
+        let msg: Incoming = match serde_json::from_str(text.as_str()) {
+            Ok(m) => m,
+            Err(e) => return refused("malformed", format!("a message does not parse: {e}")),
+        };
+        match (&subscription, msg) {
+            (
+                None,
+                Incoming {
+                    id: Some(1),
+                    result: Some(id),
+                    ..
+                },
+            ) => {
+                let Some(id) = id.as_str() else {
+                    return End::Retry(format!("eth_subscribe answered {id}"));
+                };
+                subscription = Some(id.to_owned());
+                gauge!("peregrine_replica_connected").set(1.0);
+                tracing::info!(sequencer = %cfg.url, from_block, from_mini_block = from_mini, "following the replication stream");
+            }
+            (
+                None,
+                Incoming {
+                    id: Some(1),
+                    error: Some(e),
+                    ..
+                },
+            ) => {
+                return End::Retry(format!("cannot subscribe: {e}"));
+            }
+            (
+                Some(ours),
+                Incoming {
+                    params: Some(n), ..
+                },
+            ) if n.subscription == *ours => {
+                if let Some(e) = n.error {
+                    return End::Retry(format!("the sequencer closed the stream: {e}"));
+                }
+                let Some(item) = n.result else {
+                    return refused("malformed", "a notification without a result".into());
+                };
+                if let Err(end) = apply(&mut cfg.applier, item) {
+                    return end;
+                }
+            }
+            _ => {}
         }
     }
 }

@@ -108,15 +108,14 @@ pub async fn replica(cfg: PeregrineConfig) -> Result<(), RunError> {
         peregrine_rpc::Writes::Forward(Arc::new(forwarder)),
     )
     .await?;
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let follower = follow::spawn(follow::FollowConfig {
         url: url.clone(),
         applier,
         reconnect_min: cfg.replica.reconnect_min,
         reconnect_max: cfg.replica.reconnect_max.max(cfg.replica.reconnect_min),
-        stream_buffer: cfg.replica.stream_buffer.max(1),
         fault: fault.clone(),
-        stop: stop_rx,
+        stop: stop.clone(),
     })?;
     let rpc_handle = server.handle.clone();
     let ready_fault = fault.clone();
@@ -153,7 +152,7 @@ pub async fn replica(cfg: PeregrineConfig) -> Result<(), RunError> {
         }
         why = wait_for_fault(&fault) => Some(why),
     };
-    let _ = stop_tx.send(true);
+    stop.store(true, std::sync::atomic::Ordering::Release);
     let _ = server.handle.stop();
     if let Some(why) = failed {
         tracing::error!(cause = %why, "the replica stopped: it serves nothing more");

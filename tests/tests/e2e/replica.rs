@@ -494,7 +494,14 @@ fn replica_chaos_kills_and_cuts_under_load() {
     let mut rng = peregrine_tests::util::SplitMix64::new(seed);
     let seq = sequencer();
     let proxy = TamperProxy::start(seq.port(), Tamper::Honest);
-    let mut replica = Node::replica_of(&proxy.ws_url(), &[]);
+    // Durable after every block: a replica killed every few hundred milliseconds keeps
+    // what it applied (with the default 8 blocks, each restart would begin again from
+    // genesis, and catching up would outlast the run).
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("replica.toml");
+    std::fs::write(&config, "[replica]\ncheckpoint-blocks = 1\n").unwrap();
+    let config = config.to_string_lossy().into_owned();
+    let mut replica = Node::replica_of(&proxy.ws_url(), &["--config", &config]);
     let load_secs = 5 + rounds * 6 / 10;
     let mut load = std::process::Command::new(peregrine_tests::node::loadtest_bin())
         .args(["--rpc", &seq.ws_url(), "--rate", "300", "--accounts", "16"])
@@ -521,7 +528,12 @@ fn replica_chaos_kills_and_cuts_under_load() {
     assert!(status.success(), "peregrine-loadtest: {status}");
     std::thread::sleep(Duration::from_millis(700));
     let head = sealed_head(&seq);
-    wait_sealed(&replica, head);
+    wait_until(
+        &format!("the replica to catch up to block {head}"),
+        Duration::from_secs(120),
+        Duration::from_millis(100),
+        || Some(()).filter(|()| sealed_head(&replica) >= head),
+    );
     for n in 0..=head {
         let q = json!([format!("{n:#x}"), false]);
         assert_eq!(
