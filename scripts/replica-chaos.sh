@@ -9,7 +9,10 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 "$ROOT/scripts/install-tools.sh"
-cargo build --bin peregrine --bin peregrine-loadtest
-PEREGRINE_CHAOS_ROUNDS="${1:-100}" cargo nextest run --profile long -p peregrine-tests \
+# The nodes run the release binary (the debug one applies a long history slowly); the
+# load generator the debug one the test finds.
+cargo build --release --bin peregrine
+cargo build --bin peregrine-loadtest
+PEREGRINE_BIN="$ROOT/target/release/peregrine" PEREGRINE_CHAOS_ROUNDS="${1:-100}" cargo nextest run --profile long -p peregrine-tests \
   -E 'test(replica_chaos_kills_and_cuts_under_load)' --no-capture 2>&1 \
   | grep -E "^chaos|PASS|FAIL|panicked" -A3

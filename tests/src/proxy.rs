@@ -135,20 +135,24 @@ fn relay(
             None if !down.can_read() => return Ok(()),
             None => {}
         }
-        match poll(&mut up)? {
-            Some(Message::Close(_)) => return Ok(()),
-            Some(Message::Text(text)) => {
-                idle = false;
-                for out in state.tamper(text.as_str()) {
-                    send(&mut down, Message::text(out))?;
+        // Everything the node has sent so far, before looking at the client again: one
+        // message per turn would cap the stream at a message per read timeout.
+        loop {
+            match poll(&mut up)? {
+                Some(Message::Close(_)) => return Ok(()),
+                Some(Message::Text(text)) => {
+                    idle = false;
+                    for out in state.tamper(text.as_str()) {
+                        send(&mut down, Message::text(out))?;
+                    }
                 }
+                Some(msg) => {
+                    idle = false;
+                    send(&mut down, msg)?;
+                }
+                None if !up.can_read() => return Ok(()),
+                None => break,
             }
-            Some(msg) => {
-                idle = false;
-                send(&mut down, msg)?;
-            }
-            None if !up.can_read() => return Ok(()),
-            None => {}
         }
         if idle {
             thread::yield_now();
