@@ -741,7 +741,13 @@ impl ChainService {
     }
 
     /// Makes the blocks sealed so far durable; log segments they cover may then go.
+    ///
+    /// Outside a seal (a stop) the open block's pending redb transaction is abandoned
+    /// first: its mini-blocks were never durable (the write-ahead log, or on a replica the
+    /// stream, brings them back), and redb takes one write transaction at a time, so
+    /// keeping it would make this wait for itself forever.
     pub fn checkpoint(&mut self) -> Result<(), StoreError> {
+        drop(self.writer.take());
         let started = std::time::Instant::now();
         self.chain.store.persist()?;
         self.unsynced = 0;

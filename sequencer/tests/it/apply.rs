@@ -75,18 +75,15 @@ fn applied_mini_blocks_seal_the_same_blocks_without_executing() {
     let head = node.chain().head().header.number;
 
     let replica_dir = tempfile::tempdir().unwrap();
-    let mut applier = Applier::open(
-        &ApplierConfig {
-            datadir: replica_dir.path().to_path_buf(),
-            chain_id: CHAIN_ID,
-            sequencer: node.chain().feed.sequencer(),
-            min_base_fee,
-            block_gas_limit: gas_limit,
-            checkpoint_blocks: 4,
-        },
-        &spec,
-    )
-    .unwrap();
+    let applier_cfg = ApplierConfig {
+        datadir: replica_dir.path().to_path_buf(),
+        chain_id: CHAIN_ID,
+        sequencer: node.chain().feed.sequencer(),
+        min_base_fee,
+        block_gas_limit: gas_limit,
+        checkpoint_blocks: 4,
+    };
+    let mut applier = Applier::open(&applier_cfg, &spec).unwrap();
     let source = node.chain().reader().unwrap();
     assert_eq!(
         applier.chain().head().hash,
@@ -156,4 +153,50 @@ fn applied_mini_blocks_seal_the_same_blocks_without_executing() {
         assert_eq!(ours.block_hash, theirs.block_hash);
         assert_eq!(ours.first_log_index, theirs.first_log_index);
     }
+
+    // Mini-blocks of a block not sealed yet: closing leaves them to the stream (they were
+    // never durable), and the chain reopens at its last sealed block. (That a close with
+    // many of them written ahead returns at all: e2e `a_replica_stops_cleanly_under_load`.)
+    let (sealed_head, sealed_next) = (applier.chain().head(), applier.next_mini_block());
+    let late = node
+        .ingress()
+        .submit(&transfer(&alice, alice_nonce, BOB, 1))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut n = next_mini;
+    loop {
+        assert!(Instant::now() < deadline, "the late transfer's mini-block");
+        let Some(record) = node.chain().mini_block(n).unwrap() else {
+            std::thread::sleep(Duration::from_millis(5));
+            continue;
+        };
+        let source = node.chain().reader().unwrap();
+        while record.block_number() > applier.chain().head().header.number + 1 {
+            let number = applier.chain().head().header.number + 1;
+            let seal = source.seal(number).unwrap().expect("sealed");
+            let ctx = context_of(&source.header(number).unwrap().unwrap());
+            applier.seal(seal, ctx).unwrap();
+        }
+        let has_late = record.position(&late).is_some();
+        applier.apply((*record).clone()).unwrap();
+        n += 1;
+        if has_late {
+            break;
+        }
+    }
+    let open_head = applier.chain().head();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || done_tx.send(applier.close()).unwrap());
+    done_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("close returns")
+        .unwrap();
+    let reopened = Applier::open(&applier_cfg, &spec).unwrap();
+    assert_eq!(reopened.chain().head().hash, open_head.hash);
+    assert!(reopened.chain().head().header.number >= sealed_head.header.number);
+    assert!(reopened.next_mini_block() >= sealed_next);
+    assert!(
+        reopened.next_mini_block() < n,
+        "the open block's mini-blocks were not kept"
+    );
 }

@@ -566,3 +566,38 @@ fn replica_chaos_kills_and_cuts_under_load() {
          0..{upto} identical"
     );
 }
+
+/// A replica stopped with SIGTERM while it applies a busy open block exits cleanly (its
+/// last sealed blocks made durable, the open block's mini-blocks left to the stream) and,
+/// restarted, catches up to the same chain. Three stops at random moments of the load:
+/// most land with many mini-blocks of the open block already written ahead and blocks
+/// not yet durable, which once made the stop wait for itself forever.
+#[test]
+fn a_replica_stops_cleanly_under_load() {
+    if skip_on_anvil("replicas are Peregrine's") {
+        return;
+    }
+    let seed = peregrine_tests::util::SplitMix64::seed_from_clock();
+    println!("seed {seed}");
+    let mut rng = peregrine_tests::util::SplitMix64::new(seed);
+    let seq = sequencer();
+    let mut replica = Node::replica_of(&seq.ws_url(), &[]);
+    let mut load = std::process::Command::new(peregrine_tests::node::loadtest_bin())
+        .args(["--rpc", &seq.ws_url(), "--rate", "300", "--accounts", "8"])
+        .args(["--duration", "8s"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start peregrine-loadtest");
+    for _ in 0..3 {
+        std::thread::sleep(Duration::from_millis(rng.range(800, 1800)));
+        let status = replica.stop();
+        assert!(status.success(), "the replica exits 0 on SIGTERM: {status}");
+        replica.restart();
+    }
+    assert!(load.wait().expect("the load ends").success());
+    std::thread::sleep(Duration::from_millis(700));
+    let head = sealed_head(&seq);
+    wait_sealed(&replica, head);
+    assert_same_chain(&seq, &replica, head);
+}
