@@ -13,18 +13,13 @@ fn main() -> std::process::ExitCode {
     let args = match cli.command {
         Command::Dev(args) => *args,
         Command::Replica(args) => {
-            let cfg = match peregrine_ops::replica::resolve(&args)
-                .and_then(|cfg| run::log_format(&cfg).map(|f| (cfg, f)))
-            {
-                Ok(ok) => ok,
+            return match peregrine_ops::replica::resolve(&args).and_then(start_logging) {
+                Ok(cfg) => block_on(peregrine_ops::replica::replica(cfg)),
                 Err(e) => {
                     eprintln!("error: {e}");
-                    return std::process::ExitCode::FAILURE;
+                    std::process::ExitCode::FAILURE
                 }
             };
-            let (cfg, format) = cfg;
-            run::init_logging(format, &cfg.log.level);
-            return block_on(peregrine_ops::replica::replica(cfg));
         }
         Command::Config(ConfigCommand::Default) => {
             print!("{}", PeregrineConfig::default_toml());
@@ -69,16 +64,20 @@ fn main() -> std::process::ExitCode {
             };
         }
     };
-    let cfg = match run::resolve(&args).and_then(|cfg| run::log_format(&cfg).map(|f| (cfg, f))) {
-        Ok(ok) => ok,
+    match run::resolve(&args).and_then(start_logging) {
+        Ok(cfg) => block_on(run::dev(cfg)),
         Err(e) => {
             eprintln!("error: {e}");
-            return std::process::ExitCode::FAILURE;
+            std::process::ExitCode::FAILURE
         }
-    };
-    let (cfg, format) = cfg;
+    }
+}
+
+/// Sets up logging as `cfg` says, and hands it back.
+fn start_logging(cfg: PeregrineConfig) -> Result<PeregrineConfig, run::RunError> {
+    let format = run::log_format(&cfg)?;
     run::init_logging(format, &cfg.log.level);
-    block_on(run::dev(cfg))
+    Ok(cfg)
 }
 
 /// Runs `node` on a multi-threaded runtime and turns its outcome into the exit code.

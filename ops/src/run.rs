@@ -78,19 +78,29 @@ pub fn resolve(args: &DevArgs) -> Result<PeregrineConfig, RunError> {
     if let Some(key) = &args.preconf_key {
         cfg.preconf.key = Some(key.clone());
     }
-    if let Some(addr) = args.rpc_addr {
+    set_endpoints(&mut cfg, args.rpc_addr, args.metrics_addr, args.log_format);
+    Ok(cfg)
+}
+
+/// The flags every node kind has: `--rpc.addr`, `--metrics.addr`, `--log.format`.
+pub(crate) fn set_endpoints(
+    cfg: &mut PeregrineConfig,
+    rpc: Option<std::net::SocketAddr>,
+    metrics: Option<std::net::SocketAddr>,
+    log_format: Option<LogFormat>,
+) {
+    if let Some(addr) = rpc {
         cfg.rpc.addr = addr;
     }
-    if let Some(addr) = args.metrics_addr {
+    if let Some(addr) = metrics {
         cfg.metrics.addr = addr;
     }
-    if let Some(format) = args.log_format {
+    if let Some(format) = log_format {
         cfg.log.format = match format {
             LogFormat::Human => "human".into(),
             LogFormat::Json => "json".into(),
         };
     }
-    Ok(cfg)
 }
 
 /// The log format named in the configuration.

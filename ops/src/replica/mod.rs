@@ -12,11 +12,7 @@
 mod bootstrap;
 mod follow;
 
-use crate::{
-    cli::{LogFormat, ReplicaArgs},
-    config::PeregrineConfig,
-    run::RunError,
-};
+use crate::{cli::ReplicaArgs, config::PeregrineConfig, run::RunError};
 use peregrine_chain::apply::{Applier, ApplierConfig};
 use std::sync::Arc;
 
@@ -33,18 +29,7 @@ pub fn resolve(args: &ReplicaArgs) -> Result<PeregrineConfig, RunError> {
     c.datadir = args.datadir.clone().or(c.datadir.take());
     c.genesis = args.genesis.clone().or(c.genesis.take());
     c.dev_accounts = args.dev_accounts.unwrap_or(c.dev_accounts);
-    if let Some(addr) = args.rpc_addr {
-        cfg.rpc.addr = addr;
-    }
-    if let Some(addr) = args.metrics_addr {
-        cfg.metrics.addr = addr;
-    }
-    if let Some(format) = args.log_format {
-        cfg.log.format = match format {
-            LogFormat::Human => "human".into(),
-            LogFormat::Json => "json".into(),
-        };
-    }
+    crate::run::set_endpoints(&mut cfg, args.rpc_addr, args.metrics_addr, args.log_format);
     if cfg.replica.sequencer.is_none() {
         return Err(RunError::Config(
             "peregrine replica needs --sequencer <ws-url> (or replica.sequencer)".into(),

@@ -285,6 +285,9 @@ fn a_replica_resumes_after_sigkill_and_follows_sequencer_restarts() {
 /// transfers, and checks the replica refuses the forged item with one of `reasons` and
 /// never serves it; then the proxy turns honest and the replica catches up, hash for hash.
 fn refuses(tamper: Tamper, reasons: &[&str], forged_tx_unseen: bool) {
+    if skip_on_anvil("replicas are Peregrine's") {
+        return;
+    }
     let seq = sequencer();
     let proxy = TamperProxy::start(seq.port(), tamper);
     let replica = Node::replica_of(&proxy.ws_url(), &[]);
@@ -340,50 +343,32 @@ fn refuses(tamper: Tamper, reasons: &[&str], forged_tx_unseen: bool) {
 
 #[test]
 fn a_replica_refuses_a_bad_signature() {
-    if skip_on_anvil("replicas are Peregrine's") {
-        return;
-    }
     refuses(Tamper::BadSignature, &["bad_signature"], true);
 }
 
 #[test]
 fn a_replica_refuses_a_changed_balance_in_a_diff() {
-    if skip_on_anvil("replicas are Peregrine's") {
-        return;
-    }
     refuses(Tamper::RicherDiff, &["root_mismatch"], true);
 }
 
 #[test]
 fn a_replica_refuses_a_dropped_mini_block() {
-    if skip_on_anvil("replicas are Peregrine's") {
-        return;
-    }
     refuses(Tamper::Drop, &["wrong_number", "seal_mismatch"], true);
 }
 
 #[test]
 fn a_replica_refuses_two_swapped_mini_blocks() {
-    if skip_on_anvil("replicas are Peregrine's") {
-        return;
-    }
     refuses(Tamper::Swap, &["wrong_number", "seal_mismatch"], true);
 }
 
 #[test]
 fn a_replica_refuses_a_replayed_mini_block() {
-    if skip_on_anvil("replicas are Peregrine's") {
-        return;
-    }
     // The genuine first copy is applied; the replay is refused.
     refuses(Tamper::Replay, &["wrong_number"], false);
 }
 
 #[test]
 fn a_replica_refuses_a_forged_seal() {
-    if skip_on_anvil("replicas are Peregrine's") {
-        return;
-    }
     refuses(Tamper::ForgedSeal, &["bad_signature"], false);
 }
 
@@ -449,6 +434,22 @@ fn a_replicas_subscriptions_follow_the_stream() {
         head["hash"], sealed["hash"],
         "newHeads on the replica: the sequencer's blocks"
     );
+}
+
+/// `peregrine-loadtest` sending 300 tx/s of ETH and ERC-20 transfers to `node` for `secs`.
+fn load(node: &Node, secs: u64) -> std::process::Child {
+    std::process::Command::new(peregrine_tests::node::loadtest_bin())
+        .args(["--rpc", &node.ws_url(), "--rate", "300", "--accounts", "16"])
+        .args([
+            "--mix",
+            "eth=50,erc20=50",
+            "--duration",
+            &format!("{secs}s"),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start peregrine-loadtest")
 }
 
 /// Every stored mini-block record of `node` from 0 up to `upto` (exclusive), through its
@@ -582,13 +583,7 @@ fn a_replica_stops_cleanly_under_load() {
     let mut rng = peregrine_tests::util::SplitMix64::new(seed);
     let seq = sequencer();
     let mut replica = Node::replica_of(&seq.ws_url(), &[]);
-    let mut load = std::process::Command::new(peregrine_tests::node::loadtest_bin())
-        .args(["--rpc", &seq.ws_url(), "--rate", "300", "--accounts", "8"])
-        .args(["--duration", "8s"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start peregrine-loadtest");
+    let mut load = load(&seq, 8);
     for _ in 0..3 {
         std::thread::sleep(Duration::from_millis(rng.range(800, 1800)));
         let status = replica.stop();
