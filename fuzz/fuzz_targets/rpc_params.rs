@@ -9,15 +9,35 @@ use peregrine_rpc::{EthApiServer, EthHandler, RpcConfig};
 use std::sync::OnceLock;
 
 const METHODS: &[&str] = &[
-    "eth_chainId", "net_version", "web3_clientVersion", "eth_blockNumber", "eth_syncing",
-    "eth_accounts", "eth_getBalance", "eth_getTransactionCount", "eth_getCode",
-    "eth_getStorageAt", "eth_call", "eth_estimateGas", "eth_gasPrice",
-    "eth_maxPriorityFeePerGas", "eth_feeHistory", "eth_sendRawTransaction",
-    "eth_getTransactionByHash", "eth_getTransactionReceipt", "eth_getBlockByNumber",
-    "eth_getBlockByHash", "eth_getTransactionByBlockNumberAndIndex",
-    "eth_getTransactionByBlockHashAndIndex", "eth_getBlockTransactionCountByNumber",
-    "eth_getBlockTransactionCountByHash", "eth_getBlockReceipts", "eth_getLogs",
-    "eth_sendRawTransactionSync", "preconf_sequencer", "preconf_getPreconfirmation",
+    "eth_chainId",
+    "net_version",
+    "web3_clientVersion",
+    "eth_blockNumber",
+    "eth_syncing",
+    "eth_accounts",
+    "eth_getBalance",
+    "eth_getTransactionCount",
+    "eth_getCode",
+    "eth_getStorageAt",
+    "eth_call",
+    "eth_estimateGas",
+    "eth_gasPrice",
+    "eth_maxPriorityFeePerGas",
+    "eth_feeHistory",
+    "eth_sendRawTransaction",
+    "eth_getTransactionByHash",
+    "eth_getTransactionReceipt",
+    "eth_getBlockByNumber",
+    "eth_getBlockByHash",
+    "eth_getTransactionByBlockNumberAndIndex",
+    "eth_getTransactionByBlockHashAndIndex",
+    "eth_getBlockTransactionCountByNumber",
+    "eth_getBlockTransactionCountByHash",
+    "eth_getBlockReceipts",
+    "eth_getLogs",
+    "eth_sendRawTransactionSync",
+    "preconf_sequencer",
+    "preconf_getPreconfirmation",
     "peregrine_getTransactionStatus",
 ];
 
@@ -40,7 +60,8 @@ fn rpc() -> &'static Rpc {
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
         let module = {
             let _guard = runtime.enter();
-            EthHandler::new(node.chain().clone(), node.ingress().clone(), cfg).into_rpc()
+            let writes = peregrine_rpc::Writes::Local(std::sync::Arc::new(node.ingress().clone()));
+            EthHandler::new(node.chain().clone(), writes, cfg).into_rpc()
         };
         Rpc { runtime, module }
     })
@@ -54,5 +75,7 @@ fuzz_target!(|data: &[u8]| {
     let params = String::from_utf8_lossy(params);
     let request = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"{method}","params":{params}}}"#);
     let rpc = rpc();
-    let _ = rpc.runtime.block_on(rpc.module.raw_json_request(&request, 1));
+    let _ = rpc
+        .runtime
+        .block_on(rpc.module.raw_json_request(&request, 1));
 });
