@@ -596,3 +596,36 @@ fn a_replica_stops_cleanly_under_load() {
     wait_sealed(&replica, head);
     assert_same_chain(&seq, &replica, head);
 }
+
+/// `rpc.max-replication-streams` is enforced: one more replication stream than allowed is
+/// refused with `-32005`; one ended frees its slot.
+#[test]
+fn replication_streams_are_bounded() {
+    if skip_on_anvil("the replication stream is Peregrine's") {
+        return;
+    }
+    let (_dir, node) = crate::common::node_with_config("[rpc]\nmax-replication-streams = 1\n");
+    let params = json!(["miniBlocks", {"version": 2, "fromMiniBlock": 0, "fromBlock": 1}]);
+    let (mut first, _) = WsClient::connect(node.port(), 1 << 20);
+    first.subscribe(params.clone());
+    let (mut second, _) = WsClient::connect(node.port(), 1 << 20);
+    let refused = second.call("eth_subscribe", params.clone());
+    assert_eq!(refused["error"]["code"], json!(-32005), "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("rpc.max-replication-streams"),
+        "{refused}"
+    );
+    drop(first);
+    wait_until(
+        "the first stream's slot to free",
+        Duration::from_secs(10),
+        Duration::from_millis(50),
+        || {
+            let answer = second.call("eth_subscribe", params.clone());
+            answer["result"].as_str().map(str::to_owned)
+        },
+    );
+}
