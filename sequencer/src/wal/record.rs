@@ -26,8 +26,11 @@
 //! start-up stops if it does not. The checksum covers the length, so a corrupt length is
 //! caught too.
 
-use crate::block::{BlockContext, BlockEnd, MiniBlock};
-use alloy_eips::eip2718::Encodable2718;
+use crate::{
+    block::{BlockContext, BlockEnd, MiniBlock},
+    record::MiniBlockRecord,
+};
+
 use alloy_primitives::{Address, B256, Bytes};
 
 /// First bytes of every record.
@@ -156,9 +159,11 @@ fn finish_frame(buf: &mut [u8], start: usize) {
     buf[start + 8..start + 12].copy_from_slice(&crc.to_le_bytes());
 }
 
-/// Appends the framed record of a closed mini-block, signed at `signed_us` with header
-/// hash `hash`, to `buf`.
-pub fn encode_mini_block(buf: &mut Vec<u8>, mini: &MiniBlock, signed_us: u64, hash: &B256) {
+/// Appends the framed record of a closed mini-block to `buf`, with its signed record's
+/// signing time, header hash and transactions' EIP-2718 bytes (encoded once, by the signer,
+/// not again here).
+pub fn encode_mini_block(buf: &mut Vec<u8>, mini: &MiniBlock, signed: &MiniBlockRecord) {
+    let (signed_us, hash) = (signed.signed, &signed.hash);
     let start = begin_frame(buf);
     buf.push(KIND_MINI_BLOCK);
     buf.extend_from_slice(&mini.number.to_le_bytes());
@@ -168,14 +173,14 @@ pub fn encode_mini_block(buf: &mut Vec<u8>, mini: &MiniBlock, signed_us: u64, ha
     buf.extend_from_slice(hash.as_slice());
     put_ctx(buf, &mini.block);
     buf.extend_from_slice(&(mini.txs.len() as u32).to_le_bytes());
-    for tx in &mini.txs {
+    for (tx, recorded) in mini.txs.iter().zip(&signed.transactions) {
         buf.extend_from_slice(&tx.seq.to_le_bytes());
         buf.extend_from_slice(&tx.received_us.to_le_bytes());
         buf.extend_from_slice(&tx.ordered_us.to_le_bytes());
         buf.extend_from_slice(&tx.executed_us.to_le_bytes());
         buf.extend_from_slice(tx.sender.as_slice());
-        buf.extend_from_slice(&(tx.envelope.encode_2718_len() as u32).to_le_bytes());
-        tx.envelope.encode_2718(buf);
+        buf.extend_from_slice(&(recorded.raw.len() as u32).to_le_bytes());
+        buf.extend_from_slice(&recorded.raw);
     }
     finish_frame(buf, start);
 }

@@ -258,7 +258,7 @@ impl WalService {
                     continue;
                 }
                 Signed::MiniBlock(s) => {
-                    record::encode_mini_block(buf, &s.mini, s.record.signed, &s.record.hash);
+                    record::encode_mini_block(buf, &s.mini, &s.record);
                     self.logged_next_mini = s.mini.number + 1;
                     minis += 1;
                     s.mini.block.number
