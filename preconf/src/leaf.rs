@@ -18,6 +18,15 @@ pub fn transaction_leaf(index: u32, tx_hash: B256) -> B256 {
     standard_leaf(&(U256::from(index), tx_hash).abi_encode_params())
 }
 
+/// Leaf of the mini-block at `index` in its L2 block, in the batcher's commitment:
+/// `abi.encode(uint256 index, bytes32 headerDigest)`, double-hashed, where the digest is
+/// the mini-block header's EIP-712 signing hash.
+///
+/// OpenZeppelin: `StandardMerkleTree.verify(root, ["uint256", "bytes32"], [index, digest], proof)`.
+pub fn mini_block_leaf(index: u32, header_digest: B256) -> B256 {
+    standard_leaf(&(U256::from(index), header_digest).abi_encode_params())
+}
+
 /// What a receipt leaf commits to: the transaction's outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct ReceiptLeaf {

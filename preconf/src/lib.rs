@@ -123,6 +123,6 @@ pub use header::{
 };
 pub use json::{HEADER_FIELDS, PRIMARY_TYPE, typed_data_types};
 pub use key::{DEV_KEY_SEED, DEV_SEQUENCER_ADDRESS, SequencerKey};
-pub use leaf::{AccountDiffLeaf, ReceiptLeaf, logs_hash, transaction_leaf};
+pub use leaf::{AccountDiffLeaf, ReceiptLeaf, logs_hash, mini_block_leaf, transaction_leaf};
 pub use merkle::{MerkleTree, verify_proof};
 pub use preconf::{Preconfirmation, StageTimestamps, Verified};

@@ -111,7 +111,14 @@ impl EthHandler {
         let head = Self::head_of(reader)?;
         Ok(match tag {
             BlockNumberOrTag::Latest | BlockNumberOrTag::Pending => At::Latest,
-            BlockNumberOrTag::Safe | BlockNumberOrTag::Finalized => At::Sealed(head),
+            // Without a batcher L1 vouches for nothing, and both name the head (as
+            // before); with one, what it reported, never past the head this read sees.
+            BlockNumberOrTag::Safe => {
+                At::Sealed(self.chain.l1.get().map_or(head, |(s, _)| s.min(head)))
+            }
+            BlockNumberOrTag::Finalized => {
+                At::Sealed(self.chain.l1.get().map_or(head, |(_, f)| f.min(head)))
+            }
             BlockNumberOrTag::Earliest => At::Sealed(0),
             BlockNumberOrTag::Number(n) if n <= head => At::Sealed(n),
             BlockNumberOrTag::Number(n) if self.open_number() == Some(n) => At::Latest,

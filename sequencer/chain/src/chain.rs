@@ -163,6 +163,37 @@ pub struct Chain {
     /// dropped or queued, for readers in [`Chain::pending_view`] and
     /// [`Chain::pending_nonce`].
     applied: (Mutex<()>, Condvar),
+    /// The L2 blocks L1 vouches for, set by the batcher; unset without one.
+    pub l1: L1Heads,
+}
+
+/// The `safe` and `finalized` L2 blocks: those whose data is included on L1 at the
+/// batcher's confirmation depth, and in a finalized L1 block. Without a batcher nothing
+/// sets them and both tags name the head, as before.
+#[derive(Debug, Default)]
+pub struct L1Heads {
+    tracked: std::sync::atomic::AtomicBool,
+    safe: AtomicU64,
+    finalized: AtomicU64,
+}
+
+impl L1Heads {
+    /// Records the batcher's view (it tracks L1 from now on).
+    pub fn set(&self, safe: u64, finalized: u64) {
+        self.safe.store(safe, Ordering::Release);
+        self.finalized.store(finalized, Ordering::Release);
+        self.tracked.store(true, Ordering::Release);
+    }
+
+    /// `(safe, finalized)`, or `None` when no batcher tracks L1.
+    pub fn get(&self) -> Option<(u64, u64)> {
+        self.tracked.load(Ordering::Acquire).then(|| {
+            (
+                self.safe.load(Ordering::Acquire),
+                self.finalized.load(Ordering::Acquire),
+            )
+        })
+    }
 }
 
 impl Chain {
@@ -193,6 +224,7 @@ impl Chain {
             forwarded: Mutex::default(),
             applied_next_mini: AtomicU64::new(next_mini),
             applied: (Mutex::new(()), Condvar::new()),
+            l1: L1Heads::default(),
         }
     }
 
