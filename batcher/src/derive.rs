@@ -67,6 +67,9 @@ pub enum DeriveError {
         /// Why.
         why: String,
     },
+    /// The caller's `each` asked to stop (e.g. at a mismatch it recorded).
+    #[error("stopped by the caller")]
+    Halted,
     /// Blobs that cannot be fetched.
     #[error("blobs of L1 transaction {tx}: {why}")]
     Blobs {

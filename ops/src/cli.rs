@@ -21,6 +21,9 @@ pub enum Command {
     /// Run a replica: follow a sequencer's signed stream, verify and apply it without
     /// executing, seal the same blocks, serve the same JSON-RPC, forward writes.
     Replica(Box<ReplicaArgs>),
+    /// Rebuild the L2 chain from L1 alone (the batcher's posts), re-executing every
+    /// transaction; with --check, compare each block with a live node.
+    Derive(Box<DeriveArgs>),
     /// Work with preconfirmations offline.
     #[command(subcommand)]
     Preconf(PreconfCommand),
@@ -156,9 +159,54 @@ pub struct DevArgs {
     /// File with the hex private key that signs preconfirmations [default: the documented dev key].
     #[arg(long = "preconf.key", value_name = "FILE")]
     pub preconf_key: Option<PathBuf>,
+    /// The L1 node's JSON-RPC URL: runs the batcher [default: none, no batcher].
+    #[arg(long = "l1.rpc", value_name = "URL")]
+    pub l1_rpc: Option<String>,
+    /// File with the batcher's hex L1 private key (required with --l1.rpc).
+    #[arg(long = "batcher.key", value_name = "FILE")]
+    pub batcher_key: Option<PathBuf>,
+    /// The PeregrineInbox contract on L1 (required with --l1.rpc).
+    #[arg(long = "batcher.inbox", value_name = "ADDRESS")]
+    pub batcher_inbox: Option<alloy_primitives::Address>,
+    /// How batches go to L1: calldata, blobs or auto [default: auto].
+    #[arg(long = "batcher.da", value_name = "MODE")]
+    pub batcher_da: Option<String>,
     /// Log format [default: human].
     #[arg(long = "log.format", value_enum)]
     pub log_format: Option<LogFormat>,
+}
+
+/// Flags of `peregrine derive`.
+#[derive(Debug, Args)]
+pub struct DeriveArgs {
+    /// The L1 node's JSON-RPC URL.
+    #[arg(long = "l1.rpc", value_name = "URL")]
+    pub l1_rpc: String,
+    /// The PeregrineInbox contract.
+    #[arg(long = "batcher.inbox", value_name = "ADDRESS")]
+    pub inbox: alloy_primitives::Address,
+    /// The batcher's L1 address: posts from anyone else are ignored.
+    #[arg(long = "batcher.address", value_name = "ADDRESS")]
+    pub batcher: alloy_primitives::Address,
+    /// The L2 chain id [default: the genesis file's, else the dev chain's].
+    #[arg(long = "chain-id", value_name = "N")]
+    pub chain_id: Option<u64>,
+    /// The L2 genesis file [default: the dev genesis].
+    #[arg(long, value_name = "FILE")]
+    pub genesis: Option<PathBuf>,
+    /// Extra dev accounts in the dev genesis (as `peregrine dev --dev.accounts`).
+    #[arg(long = "dev.accounts", value_name = "N", default_value_t = 0)]
+    pub dev_accounts: u64,
+    /// First L1 block to read [default: 0].
+    #[arg(long = "from-l1-block", value_name = "N", default_value_t = 0)]
+    pub from_l1_block: u64,
+    /// Last L1 block to read [default: L1's latest when it starts].
+    #[arg(long = "to-l1-block", value_name = "N")]
+    pub to_l1_block: Option<u64>,
+    /// Compare every derived block's hash and state root with this L2 node's; exit 1 on
+    /// the first mismatch, naming the block.
+    #[arg(long, value_name = "L2-RPC-URL")]
+    pub check: Option<String>,
 }
 
 /// Flags of `peregrine replica`. Each overrides the `[replica]` (and `[chain]`, `[rpc]`,

@@ -27,6 +27,8 @@ const SECTIONS: &[&str] = &[
     "metrics",
     "log",
     "replica",
+    "l1",
+    "batcher",
 ];
 
 /// A configuration error, naming the key.
@@ -73,6 +75,120 @@ pub struct PeregrineConfig {
     pub log: LogSection,
     /// `peregrine replica`: the sequencer it follows.
     pub replica: ReplicaSection,
+    /// The L1 node (the batcher's and the derivation's).
+    pub l1: L1Section,
+    /// The L1 batcher: off unless `l1.rpc` is set.
+    pub batcher: BatcherSection,
+}
+
+/// `[l1]`
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct L1Section {
+    /// The L1 node's JSON-RPC URL (`--l1.rpc`). Unset: no batcher, `safe` and `finalized`
+    /// name the head.
+    pub rpc: Option<String>,
+}
+
+/// `[batcher]`: posting sealed L2 blocks to L1 (see `docs/operations.md`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct BatcherSection {
+    /// File with the batcher's hex L1 private key (`--batcher.key`); required with
+    /// `l1.rpc`. Not the preconfirmation key.
+    pub key: Option<PathBuf>,
+    /// The `PeregrineInbox` contract (`--batcher.inbox`); required with `l1.rpc`.
+    pub inbox: Option<alloy_primitives::Address>,
+    /// `calldata`, `blobs` or `auto` (`--batcher.da`).
+    pub da: String,
+    /// L1 blocks on top of the including one before L2 blocks count as `safe`.
+    pub confirmations: u64,
+    /// Longest a sealed block waits in an open channel.
+    #[serde(with = "humantime_serde")]
+    pub max_channel_duration: Duration,
+    /// Largest frames payload of a calldata transaction.
+    pub max_calldata_bytes: ByteSize,
+    /// Most blobs per blob transaction.
+    pub max_blobs_per_tx: usize,
+    /// Most L1 transactions signed and not yet included.
+    pub max_pending_txs: usize,
+    /// How often L1 is polled.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+    /// Broadcast a not-yet-included transaction again after this long.
+    #[serde(with = "humantime_serde")]
+    pub resubmit_after: Duration,
+    /// Replace a stuck transaction with higher fees after this long.
+    #[serde(with = "humantime_serde")]
+    pub fee_bump_after: Duration,
+    /// Budget: the highest max fee per gas ever signed, in wei.
+    pub max_fee_per_gas: u64,
+    /// Budget: the highest max fee per blob gas ever signed, in wei.
+    pub max_fee_per_blob_gas: u64,
+    /// Sealed data not yet in a signed L1 transaction beyond which `/ready` reports a
+    /// backlog.
+    pub max_backlog: ByteSize,
+    /// Channel compression: `brotli-<0..11>` or `zstd-<1..22>`.
+    pub compression: String,
+}
+
+impl Default for BatcherSection {
+    fn default() -> Self {
+        let d = peregrine_batcher::BatcherConfig::new(
+            String::new(),
+            Default::default(),
+            Default::default(),
+            PathBuf::new(),
+        );
+        Self {
+            key: None,
+            inbox: None,
+            da: "auto".into(),
+            confirmations: d.confirmations,
+            max_channel_duration: d.max_channel_duration,
+            max_calldata_bytes: ByteSize::b(d.max_calldata_bytes as u64),
+            max_blobs_per_tx: d.max_blobs_per_tx,
+            max_pending_txs: d.max_pending_txs,
+            poll_interval: d.poll_interval,
+            resubmit_after: d.resubmit_after,
+            fee_bump_after: d.fee_bump_after,
+            max_fee_per_gas: d.max_fee_per_gas as u64,
+            max_fee_per_blob_gas: d.max_fee_per_blob_gas as u64,
+            max_backlog: ByteSize::b(d.max_backlog_bytes),
+            compression: "brotli-10".into(),
+        }
+    }
+}
+
+/// `brotli-N` or `zstd-N`.
+fn parse_codec(s: &str) -> Option<peregrine_batcher::format::Codec> {
+    use peregrine_batcher::format::Codec;
+    let (name, level) = s.split_once('-')?;
+    match (name, level.parse::<u32>().ok()?) {
+        ("brotli", q @ 0..=11) => Some(Codec::Brotli(q)),
+        ("zstd", l @ 1..=22) => Some(Codec::Zstd(l as i32)),
+        _ => None,
+    }
+}
+
+/// Reads a hex private key file (optional `0x`, surrounding whitespace).
+pub fn read_key_file(path: &std::path::Path) -> Result<alloy_primitives::B256, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let hex = text.trim();
+    let hex = hex.strip_prefix("0x").unwrap_or(hex);
+    let bytes = alloy_primitives::hex::decode(hex)
+        .ok()
+        .filter(|b| b.len() == 32)
+        .ok_or_else(|| {
+            ConfigError::Value(format!(
+                "{} does not hold a 32-byte hex private key",
+                path.display()
+            ))
+        })?;
+    Ok(alloy_primitives::B256::from_slice(&bytes))
 }
 
 /// `[replica]`: what `peregrine replica` follows and how.
@@ -419,7 +535,7 @@ impl PeregrineConfig {
             "# Peregrine configuration (every value shown is the default).\n\
              # Optional keys, unset by default: chain.chain-id, chain.datadir, chain.genesis,\n\
              # sequencer.core, wal.dir, wal.core, preconf.key, replica.sequencer,\n\
-             # replica.sequencer-address.\n\n",
+             # replica.sequencer-address, l1.rpc, batcher.key, batcher.inbox.\n\n",
         );
         out.push_str(&toml::to_string(&Self::default()).expect("the default serializes"));
         out
@@ -534,6 +650,60 @@ impl PeregrineConfig {
         cfg.wal.core = w.core;
         cfg.validate().map_err(ConfigError::Value)?;
         Ok(cfg)
+    }
+
+    /// The batcher's configuration, `None` without `l1.rpc`.
+    pub fn batcher_config(
+        &self,
+        datadir: &std::path::Path,
+    ) -> Result<Option<peregrine_batcher::BatcherConfig>, ConfigError> {
+        let Some(rpc) = &self.l1.rpc else {
+            return Ok(None);
+        };
+        let b = &self.batcher;
+        let key = b.key.as_deref().ok_or_else(|| {
+            ConfigError::Value("l1.rpc is set: batcher.key (--batcher.key) is required".into())
+        })?;
+        let inbox = b.inbox.ok_or_else(|| {
+            ConfigError::Value("l1.rpc is set: batcher.inbox (--batcher.inbox) is required".into())
+        })?;
+        let mut cfg = peregrine_batcher::BatcherConfig::new(
+            rpc.clone(),
+            read_key_file(key)?,
+            inbox,
+            datadir.to_path_buf(),
+        );
+        cfg.da =
+            b.da.parse()
+                .map_err(|e| ConfigError::Value(format!("batcher.da: {e}")))?;
+        cfg.confirmations = b.confirmations;
+        cfg.max_channel_duration = b.max_channel_duration;
+        cfg.max_calldata_bytes = usize::try_from(b.max_calldata_bytes.as_u64())
+            .ok()
+            .filter(|&n| (1024..=1 << 20).contains(&n))
+            .ok_or_else(|| {
+                ConfigError::Value("batcher.max-calldata-bytes must be 1KiB..1MiB".into())
+            })?;
+        if !(1..=9).contains(&b.max_blobs_per_tx) {
+            return Err(ConfigError::Value(
+                "batcher.max-blobs-per-tx must be 1..=9".into(),
+            ));
+        }
+        cfg.max_blobs_per_tx = b.max_blobs_per_tx;
+        cfg.max_pending_txs = b.max_pending_txs.max(1);
+        cfg.poll_interval = b.poll_interval;
+        cfg.resubmit_after = b.resubmit_after;
+        cfg.fee_bump_after = b.fee_bump_after;
+        cfg.max_fee_per_gas = u128::from(b.max_fee_per_gas);
+        cfg.max_fee_per_blob_gas = u128::from(b.max_fee_per_blob_gas);
+        cfg.max_backlog_bytes = b.max_backlog.as_u64();
+        cfg.codec = parse_codec(&b.compression).ok_or_else(|| {
+            ConfigError::Value(format!(
+                "batcher.compression: {:?} is not brotli-<0..11> or zstd-<1..22>",
+                b.compression
+            ))
+        })?;
+        Ok(Some(cfg))
     }
 
     /// The RPC server's configuration.

@@ -10,6 +10,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod derive;
 pub mod metrics_server;
 pub mod replica;
 pub mod run;

@@ -21,6 +21,19 @@ fn main() -> std::process::ExitCode {
                 }
             };
         }
+        Command::Derive(args) => {
+            run::init_logging(peregrine_ops::cli::LogFormat::Human, "info");
+            return match peregrine_ops::derive::derive(&args) {
+                Ok(summary) => {
+                    println!("{summary}");
+                    std::process::ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    std::process::ExitCode::FAILURE
+                }
+            };
+        }
         Command::Config(ConfigCommand::Default) => {
             print!("{}", PeregrineConfig::default_toml());
             return std::process::ExitCode::SUCCESS;

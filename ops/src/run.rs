@@ -78,6 +78,18 @@ pub fn resolve(args: &DevArgs) -> Result<PeregrineConfig, RunError> {
     if let Some(key) = &args.preconf_key {
         cfg.preconf.key = Some(key.clone());
     }
+    if let Some(url) = &args.l1_rpc {
+        cfg.l1.rpc = Some(url.clone());
+    }
+    if let Some(key) = &args.batcher_key {
+        cfg.batcher.key = Some(key.clone());
+    }
+    if let Some(inbox) = args.batcher_inbox {
+        cfg.batcher.inbox = Some(inbox);
+    }
+    if let Some(da) = &args.batcher_da {
+        cfg.batcher.da = da.clone();
+    }
     set_endpoints(&mut cfg, args.rpc_addr, args.metrics_addr, args.log_format);
     Ok(cfg)
 }
@@ -141,6 +153,9 @@ pub async fn dev(cfg: PeregrineConfig) -> Result<(), RunError> {
     let rpc_cfg = cfg
         .rpc_config()
         .map_err(|e| RunError::Config(e.to_string()))?;
+    let batcher_cfg = cfg
+        .batcher_config(&datadir)
+        .map_err(|e| RunError::Config(e.to_string()))?;
     let prometheus = crate::metrics_server::install_recorder()
         .map_err(|e| RunError::Config(format!("cannot install the metrics recorder: {e}")))?;
     let block_time = seq_cfg.block_time;
@@ -153,6 +168,13 @@ pub async fn dev(cfg: PeregrineConfig) -> Result<(), RunError> {
         peregrine_rpc::Writes::Local(Arc::new(node.ingress().clone())),
     )
     .await?;
+    let batcher = match batcher_cfg {
+        Some(b) => Some(
+            peregrine_batcher::spawn(b, node.chain().clone())
+                .map_err(|e| RunError::Config(e.to_string()))?,
+        ),
+        None => None,
+    };
     let liveness = node.liveness();
     let rpc_handle = server.handle.clone();
     let ready_liveness = liveness.clone();
@@ -203,6 +225,10 @@ pub async fn dev(cfg: PeregrineConfig) -> Result<(), RunError> {
     tracing::info!("shutting down: stopping RPC intake");
     let _ = server.handle.stop();
     server.handle.stopped().await;
+    if let Some(b) = batcher {
+        // What it signed is in its state: a restart broadcasts it again.
+        tokio::task::spawn_blocking(move || b.stop()).await.ok();
+    }
     tokio::task::spawn_blocking(move || node.shutdown())
         .await
         .map_err(|e| RunError::Config(e.to_string()))??;

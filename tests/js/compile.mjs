@@ -1,4 +1,5 @@
-// Compiles every contract under ./contracts with solc-js and prints, as JSON on stdout:
+// Compiles every contract under ./contracts (or the directory given as the first argument)
+// with solc-js and prints, as JSON on stdout:
 //   { "<ContractName>": { "abi": [...], "bytecode": "0x...", "deployedBytecode": "0x..." }, ... }
 // Also usable as a module: `import { compileContracts } from "./compile.mjs"`.
 import { readdirSync, readFileSync } from "node:fs";
@@ -47,7 +48,8 @@ export function compileContracts(dir = join(here, "contracts")) {
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   try {
-    process.stdout.write(JSON.stringify(compileContracts()) + "\n");
+    const dir = process.argv[2];
+    process.stdout.write(JSON.stringify(dir ? compileContracts(dir) : compileContracts()) + "\n");
   } catch (e) {
     console.error(e.message ?? e);
     process.exit(1);
