@@ -150,6 +150,7 @@ pub struct Deriver {
     parent: B256,
     next: u64,
     assembler: Assembler,
+    reposted: u64,
 }
 
 impl std::fmt::Debug for Deriver {
@@ -173,7 +174,13 @@ impl Deriver {
             parent: B256::ZERO,
             next: 0,
             assembler: Assembler::default(),
+            reposted: 0,
         }
+    }
+
+    /// Blocks found posted again after they were derived (taken once, counted here).
+    pub fn reposted(&self) -> u64 {
+        self.reposted
     }
 
     /// The next L2 block it expects.
@@ -227,6 +234,7 @@ impl Deriver {
                         .map_err(|error| DeriveError::Format { tx: tx.hash, error })?;
                     for b in done.into_iter().flatten() {
                         if b.number < self.next {
+                            self.reposted += 1;
                             continue;
                         }
                         if b.number > self.next {

@@ -251,7 +251,16 @@ impl Batcher {
                         self.metrics.reorged.increment(1);
                         tx.sent_ms = 0;
                     }
-                    (_, Some(new)) => {
+                    (Some(old), Some(new)) => {
+                        tracing::warn!(
+                            nonce = tx.nonce,
+                            old_l1_block = old.block,
+                            l1_block = new.block,
+                            "an L1 reorg moved a batch transaction to another block"
+                        );
+                        self.metrics.reorged.increment(1);
+                    }
+                    (None, Some(new)) => {
                         tracing::debug!(
                             nonce = tx.nonce,
                             l1_block = new.block,

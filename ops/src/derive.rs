@@ -104,5 +104,6 @@ pub fn derive(args: &DeriveArgs) -> Result<Value, DeriveCmdError> {
         "head": last.map(|(n, h)| json!({"number": n, "hash": h})),
         "checked": check.is_some(),
         "matched": matched,
+        "reposted": deriver.reposted(),
     }))
 }

@@ -85,7 +85,18 @@ pub struct Contract {
 /// Compiles `tests/js/contracts/*.sol` with solc-js; returns contracts by name.
 #[track_caller]
 pub fn compile_contracts() -> BTreeMap<String, Contract> {
-    let out = node_script("compile.mjs", &[]).expect_success();
+    compile_contracts_args(&[])
+}
+
+/// Compiles the `*.sol` files of `dir` (e.g. `preconf/contracts`) with solc-js.
+#[track_caller]
+pub fn compile_contracts_in(dir: &std::path::Path) -> BTreeMap<String, Contract> {
+    compile_contracts_args(&[&dir.display().to_string()])
+}
+
+#[track_caller]
+fn compile_contracts_args(args: &[&str]) -> BTreeMap<String, Contract> {
+    let out = node_script("compile.mjs", args).expect_success();
     let v: Value = serde_json::from_str(out.out())
         .unwrap_or_else(|e| panic!("compile.mjs printed non-JSON ({e}):\n{out}"));
     let obj = v.as_object().expect("compile.mjs output is an object");

@@ -458,6 +458,36 @@ impl Node {
         self.target.is_anvil()
     }
 
+    /// The operator endpoints' base URL (`http://ip:port`), from the start-up log line
+    /// (the tests start nodes with an ephemeral `--metrics.addr`). Waits up to 10 s.
+    #[track_caller]
+    pub fn metrics_url(&self) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = strip_ansi(&self.log());
+            let found = log.lines().rev().find_map(|l| {
+                let at = l.find("metrics=").or_else(|| l.find("\"metrics\":\""))?;
+                let rest = l[at..]
+                    .trim_start_matches("metrics=")
+                    .trim_start_matches("\"metrics\":\"");
+                let addr: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
+                    .collect();
+                addr.contains(':').then_some(addr)
+            });
+            if let Some(addr) = found {
+                return format!("http://{addr}");
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no metrics address in the log of {}",
+                self.url()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// The HTTP JSON-RPC URL, `http://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
@@ -677,4 +707,22 @@ impl Drop for Node {
 fn tail(s: &str, lines: usize) -> String {
     let all: Vec<&str> = s.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// `text` without ANSI colour sequences (`ESC [ ... m`).
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }

@@ -5,6 +5,7 @@
 //! Run: `scripts/install-tools.sh && cargo build --bin peregrine && cargo nextest run -p peregrine-tests`.
 
 mod basics;
+mod batcher;
 mod blocks;
 mod calls;
 mod common;

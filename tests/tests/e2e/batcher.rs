@@ -1,0 +1,396 @@
+//! The L1 batcher (#10) against a real L1: anvil (`--hardfork prague`, blobs on), the
+//! `PeregrineInbox` contract compiled with solc-js and deployed with cast, and
+//! `peregrine dev --l1.rpc`. Each test checks the batcher's work the way an outsider
+//! would: `peregrine derive` rebuilds the chain from L1 alone and compares every block
+//! with the node (`--check`), the inbox's stored commitments are compared with the
+//! mini-blocks the node's feed promised, and `safe` must move.
+
+use alloy_primitives::{B256, U256, keccak256};
+use peregrine_tests::{
+    js::compile_contracts_in,
+    node::{Node, NodeOptions, Target, peregrine_bin},
+    util::run_with_timeout,
+    workspace_root,
+    ws::WsClient,
+};
+use serde_json::{Value, json};
+use std::{
+    collections::BTreeMap,
+    time::{Duration, Instant},
+};
+
+/// anvil's first two dev keys (public): the deployer, and the batcher.
+const DEPLOYER_KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+const BATCHER_KEY: &str = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+const BATCHER_ADDRESS: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+
+/// anvil with blobs, and the inbox deployed on it.
+struct L1 {
+    anvil: Node,
+    inbox: String,
+    key_file: tempfile::NamedTempFile,
+}
+
+impl L1 {
+    fn start() -> L1 {
+        let anvil = Node::start_opts(
+            Target::Anvil,
+            NodeOptions::default().arg(&["--hardfork", "prague"]),
+        );
+        let contracts = compile_contracts_in(&workspace_root().join("preconf/contracts"));
+        let inbox = &contracts["PeregrineInbox"];
+        let args = format!(
+            "{:0>64}",
+            BATCHER_ADDRESS.trim_start_matches("0x").to_lowercase()
+        );
+        let code = format!("{}{args}", inbox.bytecode);
+        let receipt = anvil.cast().json(&[
+            "send",
+            "--private-key",
+            DEPLOYER_KEY,
+            "--json",
+            "--create",
+            &code,
+        ]);
+        let inbox = receipt["contractAddress"]
+            .as_str()
+            .expect("deployed")
+            .to_owned();
+        let key_file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(key_file.path(), BATCHER_KEY).unwrap();
+        L1 {
+            anvil,
+            inbox,
+            key_file,
+        }
+    }
+
+    /// `peregrine dev` posting here, with `da` and `extra` flags.
+    fn sequencer(&self, da: &str, config: &str) -> Node {
+        let dir = tempfile::tempdir().unwrap().keep();
+        let cfg = dir.join("peregrine.toml");
+        std::fs::write(&cfg, config).unwrap();
+        Node::start_opts(
+            Target::Peregrine,
+            NodeOptions::default().arg(&[
+                "--l1.rpc",
+                &self.anvil.url(),
+                "--batcher.key",
+                &self.key_file.path().display().to_string(),
+                "--batcher.inbox",
+                &self.inbox,
+                "--batcher.da",
+                da,
+                "--config",
+                &cfg.display().to_string(),
+            ]),
+        )
+    }
+
+    /// `peregrine derive --check` against `l2`: its JSON summary.
+    fn derive_check(&self, l2: &Node) -> Value {
+        let out = run_with_timeout(
+            std::process::Command::new(peregrine_bin()).args([
+                "derive",
+                "--l1.rpc",
+                &self.anvil.url(),
+                "--batcher.inbox",
+                &self.inbox,
+                "--batcher.address",
+                BATCHER_ADDRESS,
+                "--check",
+                &l2.url(),
+            ]),
+            Duration::from_secs(120),
+        );
+        assert!(
+            out.success(),
+            "peregrine derive --check failed:\n{}",
+            out.combined()
+        );
+        let last = out.out().lines().last().unwrap_or_default();
+        serde_json::from_str(last).unwrap_or_else(|e| panic!("derive printed {last:?}: {e}"))
+    }
+
+    /// The inbox's commitment of L2 block `n`: (root, count, L1 block).
+    fn commitment(&self, n: u64) -> (B256, u64, u64) {
+        let out = self.anvil.cast().ok(&[
+            "call",
+            &self.inbox,
+            "commitment(uint64)(bytes32,uint32,uint64)",
+            &n.to_string(),
+        ]);
+        let mut lines = out
+            .lines()
+            .map(|l| l.split_whitespace().next().unwrap_or_default());
+        let root: B256 = lines.next().unwrap().parse().unwrap();
+        let count = lines.next().unwrap().parse().unwrap();
+        let l1 = lines.next().unwrap().parse().unwrap();
+        (root, count, l1)
+    }
+}
+
+/// `peregrine-loadtest` sending 300 tx/s of ETH and ERC-20 transfers for `secs`.
+fn load(node: &Node, secs: u64) -> std::process::Child {
+    std::process::Command::new(peregrine_tests::node::loadtest_bin())
+        .args(["--rpc", &node.ws_url(), "--rate", "300", "--accounts", "16"])
+        .args([
+            "--mix",
+            "eth=50,erc20=50",
+            "--duration",
+            &format!("{secs}s"),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start peregrine-loadtest")
+}
+
+fn block_number(node: &Node, tag: &str) -> u64 {
+    let b = node.rpc().block(tag, false);
+    u64::from_str_radix(b["number"].as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
+}
+
+/// Waits until `safe` on `l2` reaches `target`; panics with the log after `within`.
+fn wait_safe(l2: &Node, target: u64, within: Duration) -> u64 {
+    let deadline = Instant::now() + within;
+    loop {
+        let safe = block_number(l2, "safe");
+        if safe >= target {
+            return safe;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "safe stuck at {safe}, wanted {target}\n{}",
+            tail(&l2.log())
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn tail(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(60)..].join("\n")
+}
+
+/// The node's mini-block header digests by L2 block, from its `miniBlocks` feed.
+fn promised(l2: &Node) -> BTreeMap<u64, Vec<B256>> {
+    let (mut ws, _) = WsClient::connect(l2.port(), 1 << 24);
+    let sub = ws.subscribe(json!(["miniBlocks", {"fromMiniBlock": 0}]));
+    let mut out: BTreeMap<u64, Vec<B256>> = BTreeMap::new();
+    while let Some(n) = ws.next(Duration::from_secs(2)) {
+        assert_eq!(
+            n.json["params"]["subscription"].as_str(),
+            Some(sub.as_str())
+        );
+        let r = &n.json["params"]["result"];
+        let block = r["header"]["blockNumber"].as_u64().expect("blockNumber");
+        out.entry(block)
+            .or_default()
+            .push(r["hash"].as_str().unwrap().parse().unwrap());
+    }
+    out
+}
+
+/// The commitment root, computed here independently: leaves
+/// keccak(keccak(abi.encode(uint256 i, bytes32 digest))), pairs hashed sorted, an odd
+/// node promoted.
+fn root_of(digests: &[B256]) -> B256 {
+    let mut level: Vec<B256> = digests
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let mut enc = U256::from(i).to_be_bytes::<32>().to_vec();
+            enc.extend_from_slice(d.as_slice());
+            keccak256(keccak256(enc))
+        })
+        .collect();
+    if level.is_empty() {
+        return B256::ZERO;
+    }
+    while level.len() > 1 {
+        level = level
+            .chunks(2)
+            .map(|p| match p {
+                [a, b] => {
+                    let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+                    keccak256([lo.as_slice(), hi.as_slice()].concat())
+                }
+                [a] => *a,
+                _ => unreachable!(),
+            })
+            .collect();
+    }
+    level[0]
+}
+
+/// Load, then: `safe` reaches the head, derivation reproduces every block, and the
+/// commitment of every block on L1 is the one its mini-blocks make.
+fn posts_and_derives(da: &str) {
+    let l1 = L1::start();
+    let l2 = l1.sequencer(da, "");
+    assert_eq!(
+        block_number(&l2, "safe"),
+        0,
+        "nothing is safe before L1 has it"
+    );
+    let status = load(&l2, 3).wait().unwrap();
+    assert!(status.success(), "peregrine-loadtest: {status}");
+    let head = block_number(&l2, "latest");
+    let safe = wait_safe(&l2, head, Duration::from_secs(60));
+    assert!(safe <= block_number(&l2, "latest"));
+    let summary = l1.derive_check(&l2);
+    let derived = summary["derived"].as_u64().unwrap();
+    assert!(derived > head, "{summary}");
+    assert_eq!(summary["matched"], json!(derived), "{summary}");
+    assert_eq!(summary["reposted"], json!(0), "{summary}");
+    assert!(
+        summary["transactions"].as_u64().unwrap() >= 800,
+        "{summary}"
+    );
+    let promised = promised(&l2);
+    let mut checked = 0;
+    for n in 0..=head {
+        let digests = promised.get(&n).cloned().unwrap_or_default();
+        let (root, count, l1_block) = l1.commitment(n);
+        assert!(l1_block > 0, "block {n} has no commitment on L1");
+        assert_eq!(count, digests.len() as u64, "block {n}: mini-block count");
+        assert_eq!(root, root_of(&digests), "block {n}: commitment root");
+        checked += usize::from(!digests.is_empty());
+    }
+    assert!(checked > 3, "blocks with mini-blocks checked: {checked}");
+    let channels = metric(
+        &l2,
+        &format!("peregrine_batcher_channels_total{{da=\"{da}\"}}"),
+    );
+    assert!(channels >= 1.0, "no {da} channel in the metrics");
+    // Everything sent was posted as `da` says.
+    let other = if da == "blobs" { "calldata" } else { "blobs" };
+    assert_eq!(
+        metric(
+            &l2,
+            &format!("peregrine_batcher_channels_total{{da=\"{other}\"}}")
+        ),
+        0.0
+    );
+}
+
+#[test]
+fn calldata_batches_reach_l1_and_derivation_reproduces_every_block() {
+    posts_and_derives("calldata");
+}
+
+#[test]
+fn blob_batches_reach_l1_and_derivation_reproduces_every_block() {
+    posts_and_derives("blobs");
+}
+
+/// SIGKILL while a batch transaction waits in L1's mempool (mining paused): after the
+/// restart the batcher sends the same signed transaction again (its state holds it), no
+/// nonce is reused or skipped, and no block is posted twice.
+#[test]
+fn a_restart_with_a_batch_transaction_pending_posts_nothing_twice() {
+    let l1 = L1::start();
+    let rpc = l1.anvil.rpc();
+    let mut l2 = l1.sequencer("calldata", "");
+    wait_safe(&l2, 1, Duration::from_secs(30));
+    rpc.request("evm_setAutomine", json!([false]));
+    rpc.request("evm_setIntervalMining", json!([0]));
+    let status = load(&l2, 2).wait().unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let nonce = |tag: &str| nonce(rpc, tag);
+    while nonce("pending") <= nonce("latest") {
+        assert!(
+            Instant::now() < deadline,
+            "no batch transaction reached the mempool"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let pending = nonce("pending");
+    l2.kill_hard();
+    l2.restart();
+    rpc.request("evm_setIntervalMining", json!([1]));
+    let head = block_number(&l2, "latest");
+    wait_safe(&l2, head, Duration::from_secs(60));
+    assert!(nonce("latest") >= pending);
+    let summary = l1.derive_check(&l2);
+    assert_eq!(
+        summary["reposted"],
+        json!(0),
+        "a block was posted twice: {summary}"
+    );
+    assert_eq!(summary["matched"], summary["derived"], "{summary}");
+}
+
+/// anvil_dropAllTransactions while a batch transaction waits: the batcher notices it
+/// is not included and sends it again; then a 3-deep L1 reorg removes included batches:
+/// they are detected and posted again, and `safe` comes back.
+#[test]
+fn mempool_wipes_and_l1_reorgs_are_recovered() {
+    let l1 = L1::start();
+    let rpc = l1.anvil.rpc();
+    let l2 = l1.sequencer(
+        "calldata",
+        "[batcher]\nresubmit-after = \"1s\"\nfee-bump-after = \"30s\"\n",
+    );
+    wait_safe(&l2, 1, Duration::from_secs(30));
+    // Mempool wipe.
+    rpc.request("evm_setIntervalMining", json!([0]));
+    let status = load(&l2, 1).wait().unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while nonce(rpc, "pending") <= nonce(rpc, "latest") {
+        assert!(
+            Instant::now() < deadline,
+            "no batch transaction reached the mempool"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    rpc.request("anvil_dropAllTransactions", json!([]));
+    assert_eq!(
+        nonce(rpc, "pending"),
+        nonce(rpc, "latest"),
+        "the wipe left the batch transaction"
+    );
+    rpc.request("evm_setIntervalMining", json!([1]));
+    let head = block_number(&l2, "latest");
+    wait_safe(&l2, head, Duration::from_secs(60));
+    // Reorg: once the batcher has seen its latest batches included (`safe` at the head),
+    // drop the newest 3 L1 blocks, which hold at least one of them (a channel closes every
+    // 2 s, an L1 block comes every 1 s).
+    let status = load(&l2, 1).wait().unwrap();
+    assert!(status.success());
+    let reorged_before = metric(&l2, "peregrine_batcher_reorged_txs_total");
+    let head = block_number(&l2, "latest");
+    wait_safe(&l2, head, Duration::from_secs(60));
+    rpc.request("anvil_reorg", json!([3, []]));
+    let head = block_number(&l2, "latest");
+    wait_safe(&l2, head, Duration::from_secs(60));
+    assert!(
+        metric(&l2, "peregrine_batcher_reorged_txs_total") > reorged_before,
+        "the reorg was not noticed\n{}",
+        tail(&l2.log())
+    );
+    let summary = l1.derive_check(&l2);
+    assert_eq!(summary["matched"], summary["derived"], "{summary}");
+}
+
+/// The batcher's L1 nonce at `tag`.
+fn nonce(rpc: &peregrine_tests::rpc::Rpc, tag: &str) -> u64 {
+    let v = rpc.request("eth_getTransactionCount", json!([BATCHER_ADDRESS, tag]));
+    u64::from_str_radix(v.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
+}
+
+fn metric(node: &Node, name: &str) -> f64 {
+    let text = ureq::get(&format!("{}/metrics", node.metrics_url()))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).filter(|r| r.starts_with(' ')))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
