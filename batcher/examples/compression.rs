@@ -30,9 +30,12 @@ fn brotli(data: &[u8], q: u32) -> usize {
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let datadir = args.next().expect("usage: compression <datadir> [blocks-per-channel]");
+    let datadir = args
+        .next()
+        .expect("usage: compression <datadir> [blocks-per-channel]");
     let per_channel: usize = args.next().map_or(2, |s| s.parse().expect("a number"));
-    let store = Store::open(&std::path::Path::new(&datadir).join("chain.redb")).expect("open the datadir (is the node stopped?)");
+    let store = Store::open(&std::path::Path::new(&datadir).join("chain.redb"))
+        .expect("open the datadir (is the node stopped?)");
     let reader = store.reader().unwrap();
     let head = reader.head().unwrap().unwrap_or(0);
     let mut blocks = Vec::new();
@@ -56,7 +59,10 @@ fn main() {
     let baseline: usize = channels
         .iter()
         .map(|c| {
-            let raw: Vec<u8> = c.iter().flat_map(|b| b.txs.iter().flat_map(|t| t.iter().copied())).collect();
+            let raw: Vec<u8> = c
+                .iter()
+                .flat_map(|b| b.txs.iter().flat_map(|t| t.iter().copied()))
+                .collect();
             brotli(&raw, 10)
         })
         .sum();
@@ -71,38 +77,72 @@ fn main() {
         })
         .collect();
     let raw_total: usize = v0.iter().map(Vec::len).sum();
-    println!("{} blocks, {txs} transactions, {} channels of {per_channel} blocks; uncompressed v0 {:.1} B/tx", blocks.len(), channels.len(), per_tx(raw_total));
+    println!(
+        "{} blocks, {txs} transactions, {} channels of {per_channel} blocks; uncompressed v0 {:.1} B/tx",
+        blocks.len(),
+        channels.len(),
+        per_tx(raw_total)
+    );
     println!("{:<32} {:>10} {:>9}", "encoding", "B/tx", "vs base");
-    println!("{:<32} {:>10.1} {:>9.3}", "baseline: brotli-10(RLP txs)", per_tx(baseline), 1.0);
+    println!(
+        "{:<32} {:>10.1} {:>9.3}",
+        "baseline: brotli-10(RLP txs)",
+        per_tx(baseline),
+        1.0
+    );
     let mut row = |name: String, bytes: usize| {
-        println!("{name:<32} {:>10.1} {:>9.3}", per_tx(bytes), bytes as f64 / baseline as f64);
+        println!(
+            "{name:<32} {:>10.1} {:>9.3}",
+            per_tx(bytes),
+            bytes as f64 / baseline as f64
+        );
     };
     for q in [5, 9, 10, 11] {
         let codec = Codec::Brotli(q);
-        row(format!("v0 brotli-{q}"), v0.iter().map(|c| codec.compress(c).len()).sum());
+        row(
+            format!("v0 brotli-{q}"),
+            v0.iter().map(|c| codec.compress(c).len()).sum(),
+        );
     }
     for l in [3, 9, 15, 19, 22] {
         let codec = Codec::Zstd(l);
-        row(format!("v0 zstd-{l}"), v0.iter().map(|c| codec.compress(c).len()).sum());
+        row(
+            format!("v0 zstd-{l}"),
+            v0.iter().map(|c| codec.compress(c).len()).sum(),
+        );
     }
     // zstd with a dictionary trained on the first half's transactions, measured on the
     // second half (both columns over the second half only).
     let half = channels.len() / 2;
     if half > 0 {
-        let samples: Vec<Vec<u8>> = blocks.iter().take(half * per_channel).flat_map(|b| b.txs.iter().map(|t| t.to_vec())).collect();
+        let samples: Vec<Vec<u8>> = blocks
+            .iter()
+            .take(half * per_channel)
+            .flat_map(|b| b.txs.iter().map(|t| t.to_vec()))
+            .collect();
         match zstd::dict::from_samples(&samples, 64 << 10) {
             Ok(dict) => {
                 let second = &v0[half..];
-                let tx2: usize = channels[half..].iter().flat_map(|c| c.iter()).map(|b| b.txs.len()).sum();
+                let tx2: usize = channels[half..]
+                    .iter()
+                    .flat_map(|c| c.iter())
+                    .map(|b| b.txs.len())
+                    .sum();
                 let base2: usize = channels[half..]
                     .iter()
                     .map(|c| {
-                        let raw: Vec<u8> = c.iter().flat_map(|b| b.txs.iter().flat_map(|t| t.iter().copied())).collect();
+                        let raw: Vec<u8> = c
+                            .iter()
+                            .flat_map(|b| b.txs.iter().flat_map(|t| t.iter().copied()))
+                            .collect();
                         brotli(&raw, 10)
                     })
                     .sum();
                 let mut comp = zstd::bulk::Compressor::with_dictionary(19, &dict).unwrap();
-                let with: usize = second.iter().map(|c| comp.compress(c).unwrap().len() + 1).sum();
+                let with: usize = second
+                    .iter()
+                    .map(|c| comp.compress(c).unwrap().len() + 1)
+                    .sum();
                 println!(
                     "{:<32} {:>10.1} {:>9.3}   (second half: baseline {:.1} B/tx; dictionary {} B not counted)",
                     "v0 zstd-19 + 64 KiB dictionary",

@@ -28,7 +28,7 @@ use alloy_signer::SignerSync;
 use alloy_signer_local::PrivateKeySigner;
 use peregrine_chain::{Chain, SealedBlock, store::StoreReader};
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::BTreeMap,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -41,6 +41,9 @@ const NEXT_BLOCK: &str = "next_block";
 const NEXT_NONCE: &str = "next_nonce";
 const FINALIZED: &str = "finalized_l2";
 
+/// Sealed blocks kept from the stream ahead of their turn (older ones are read from the
+/// store when due).
+const RECENT_BLOCKS: usize = 4096;
 /// Gas per calldata byte the cost comparison assumes (EIP-7623's floor for non-zero
 /// bytes: compressed data is nearly all non-zero).
 const CALLDATA_GAS_PER_BYTE: u128 = 40;
@@ -108,7 +111,9 @@ pub struct Batcher {
     ratio: f64,
     /// Sealed blocks from the stream, until batched.
     sealed: tokio::sync::broadcast::Receiver<Arc<SealedBlock>>,
-    recent: HashMap<u64, Arc<SealedBlock>>,
+    recent: BTreeMap<u64, Arc<SealedBlock>>,
+    /// Average encoded size of recent blocks (the backlog estimate).
+    block_bytes: f64,
     finalized_l2: Option<u64>,
     channel_salt: u64,
     metrics: BatcherMetrics,
@@ -136,6 +141,10 @@ impl Batcher {
         let next_nonce = state.meta(NEXT_NONCE)?;
         let finalized_l2 = state.meta(FINALIZED)?;
         let sealed = chain.subscribe_sealed();
+        // From now on `safe` and `finalized` are L1's: until the first poll, only what was
+        // final before (never the head, as without a batcher).
+        let known = finalized_l2.unwrap_or(0);
+        chain.l1.set(known, known);
         let l1 = L1Client::new(&cfg.l1_rpc, cfg.request_timeout);
         tracing::info!(address = %signer.address(), inbox = %cfg.inbox, l1 = %cfg.l1_rpc, next_block, pending = txs.len(), "batcher opened");
         Ok(Self {
@@ -151,7 +160,8 @@ impl Batcher {
             open_bytes: 0,
             ratio: 0.5,
             sealed,
-            recent: HashMap::new(),
+            recent: BTreeMap::new(),
+            block_bytes: 300.0,
             finalized_l2,
             channel_salt: now_ms(),
             metrics: BatcherMetrics::new(),
@@ -197,6 +207,10 @@ impl Batcher {
 
     /// One round.
     pub fn poll(&mut self) -> Result<(), BatcherError> {
+        // First what needs no L1: the backlog, and the back-pressure it implies, are
+        // measured even while L1 is down.
+        self.take_sealed()?;
+        self.report();
         if self.l1_chain_id.is_none() {
             self.l1_chain_id = Some(self.l1.chain_id()?);
         }
@@ -207,8 +221,10 @@ impl Batcher {
         }
         self.follow_l1()?;
         self.resend()?;
-        self.take_sealed()?;
-        self.post_if_due()?;
+        // Catching up (after an outage): as many channels as the pending limit allows.
+        while self.post_if_due()? {
+            self.take_sealed()?;
+        }
         self.report();
         Ok(())
     }
@@ -450,7 +466,9 @@ impl Batcher {
         loop {
             match self.sealed.try_recv() {
                 Ok(b) => {
-                    self.recent.insert(b.block.header.number, b);
+                    if b.block.header.number >= self.next_block {
+                        self.recent.insert(b.block.header.number, b);
+                    }
                 }
                 Err(tokio::sync::broadcast::error::TryRecvError::Lagged(n)) => {
                     tracing::debug!(missed = n, "sealed-block stream lagged; reading the store");
@@ -458,9 +476,14 @@ impl Batcher {
                 Err(_) => break,
             }
         }
+        // Bounded: the newest go first (the store has them when their turn comes).
+        while self.recent.len() > RECENT_BLOCKS {
+            self.recent.pop_last();
+        }
         let head = self.chain.head().header.number;
         let mut reader: Option<StoreReader> = None;
-        while self.next_block <= head && self.open_bytes < 64 << 20 {
+        let target = self.channel_target();
+        while self.next_block <= head && ((self.open_bytes as f64 * self.ratio) as usize) < target {
             let n = self.next_block;
             let pending = match self.recent.remove(&n) {
                 Some(sealed) => Pending {
@@ -480,13 +503,31 @@ impl Batcher {
                     }
                 }
             };
-            self.open_bytes += pending.block.encoded_len();
+            let len = pending.block.encoded_len();
+            self.open_bytes += len;
+            self.block_bytes = self.block_bytes * 0.9 + len as f64 * 0.1;
             self.open_since.get_or_insert_with(Instant::now);
             self.open.push(pending);
             self.next_block += 1;
         }
         self.recent.retain(|&n, _| n >= self.next_block);
         Ok(())
+    }
+
+    /// Compressed bytes at which the open channel is full: one transaction's capacity.
+    fn channel_target(&self) -> usize {
+        match self.cfg.da {
+            DaMode::Calldata => self.capacity(DaKind::Calldata),
+            DaMode::Blobs | DaMode::Auto => self.capacity(DaKind::Blobs),
+        }
+    }
+
+    /// Sealed data not yet in a signed L1 transaction: the open channel, and the blocks
+    /// not taken yet (estimated from the recent average block size).
+    fn backlog_bytes(&self) -> u64 {
+        let head = self.chain.head().header.number;
+        let untaken = head.saturating_add(1).saturating_sub(self.next_block);
+        self.open_bytes as u64 + (untaken as f64 * self.block_bytes) as u64
     }
 
     /// How many frame bytes one transaction of `kind` carries.
@@ -497,42 +538,37 @@ impl Batcher {
         }
     }
 
-    /// Closes and posts the open channel when it is full or old enough.
-    fn post_if_due(&mut self) -> Result<(), BatcherError> {
+    /// Closes and posts the open channel when it is full or old enough; whether it did.
+    fn post_if_due(&mut self) -> Result<bool, BatcherError> {
         if self.open.is_empty() || self.txs.len() >= self.cfg.max_pending_txs {
-            return Ok(());
+            return Ok(false);
         }
-        let full_at = match self.cfg.da {
-            DaMode::Calldata => self.capacity(DaKind::Calldata),
-            DaMode::Blobs | DaMode::Auto => self.capacity(DaKind::Blobs),
-        };
         let estimate = (self.open_bytes as f64 * self.ratio) as usize;
         let old = self
             .open_since
             .is_some_and(|t| t.elapsed() >= self.cfg.max_channel_duration);
-        if estimate < full_at && !old {
-            return Ok(());
+        if estimate < self.channel_target() && !old {
+            return Ok(false);
         }
-        self.post_channel()
+        self.post_channel()?;
+        Ok(true)
     }
 
     /// Compresses the open channel into frames, signs its transactions, stores them, then
     /// broadcasts them.
     fn post_channel(&mut self) -> Result<(), BatcherError> {
-        let blocks = std::mem::take(&mut self.open);
-        let raw_len = self.open_bytes;
-        self.open_bytes = 0;
-        self.open_since = None;
-        let mut raw = Vec::with_capacity(raw_len);
-        for p in &blocks {
+        // Nothing changes here until every transaction is signed and stored: an L1
+        // failure on the way (fees, gas estimate) leaves the open channel as it was.
+        let fees = self.fees()?;
+        let blocks = &self.open;
+        let mut raw = Vec::with_capacity(self.open_bytes);
+        for p in blocks {
             p.block.encode(&mut raw);
         }
         let channel = self.cfg.codec.compress(&raw);
-        self.ratio = (channel.len() as f64 / raw.len().max(1) as f64).clamp(0.01, 1.5);
         let first = blocks[0].block.number;
         let last = blocks[blocks.len() - 1].block.number;
         let l2_txs: u64 = blocks.iter().map(|p| p.block.txs.len() as u64).sum();
-        let fees = self.fees()?;
         let kind = match self.cfg.da {
             DaMode::Calldata => DaKind::Calldata,
             DaMode::Blobs => DaKind::Blobs,
@@ -540,7 +576,6 @@ impl Batcher {
         };
         let per_tx = self.capacity(kind) - format::FRAME_OVERHEAD - 1;
         let id = format::channel_id(first, last, self.channel_salt);
-        self.channel_salt += 1;
         let frames = format::split(id, &channel, per_tx);
         let commitments: Vec<BlockCommitment> = blocks.iter().map(|p| p.commitment).collect();
         let mut nonce = self.next_nonce.expect("known before posting");
@@ -566,6 +601,11 @@ impl Batcher {
         let refs: Vec<&L1Tx> = signed_txs.iter().collect();
         self.state
             .write(&refs, &[], &[(NEXT_BLOCK, last + 1), (NEXT_NONCE, nonce)])?;
+        self.open.clear();
+        self.open_bytes = 0;
+        self.open_since = None;
+        self.channel_salt += 1;
+        self.ratio = (channel.len() as f64 / raw.len().max(1) as f64).clamp(0.01, 1.5);
         self.next_nonce = Some(nonce);
         self.metrics
             .channel(kind, raw.len(), channel.len(), l2_txs, frames.len());
@@ -579,10 +619,16 @@ impl Batcher {
             l1_txs = frames.len(),
             "channel posted"
         );
+        let nonces: Vec<u64> = signed_txs.iter().map(|t| t.nonce).collect();
         for tx in signed_txs {
-            let n = tx.nonce;
-            self.txs.insert(n, tx);
-            self.broadcast(n)?;
+            self.txs.insert(tx.nonce, tx);
+        }
+        // Stored: a failed broadcast is retried by `resend` (and after a restart).
+        for n in nonces {
+            if let Err(e) = self.broadcast(n) {
+                tracing::warn!(nonce = n, error = %e, "cannot broadcast a batch transaction yet; retrying");
+                break;
+            }
         }
         Ok(())
     }
@@ -702,11 +748,15 @@ impl Batcher {
             .number
             .saturating_add(1)
             .saturating_sub(self.next_block);
+        let backlog = self.backlog_bytes();
+        self.chain
+            .l1
+            .set_backlog(backlog, self.cfg.max_backlog_bytes);
         self.metrics.pending_txs.set(self.txs.len() as f64);
         self.metrics
             .backlog_blocks
             .set(unbatched as f64 + self.open.len() as f64);
-        self.metrics.backlog_bytes.set(self.open_bytes as f64);
+        self.metrics.backlog_bytes.set(backlog as f64);
         self.metrics
             .posted
             .set(self.next_block.saturating_sub(1) as f64);

@@ -178,9 +178,15 @@ pub async fn dev(cfg: PeregrineConfig) -> Result<(), RunError> {
     let liveness = node.liveness();
     let rpc_handle = server.handle.clone();
     let ready_liveness = liveness.clone();
+    let ready_chain = node.chain().clone();
     let ready: crate::metrics_server::ReadyCheck = Arc::new(move || {
         if let Some(why) = ready_liveness.fault() {
             return Err(why);
+        }
+        if let Some((bytes, limit)) = ready_chain.l1.backlog_over() {
+            return Err(format!(
+                "L1 backlog: {bytes} bytes of sealed blocks wait to be posted, over batcher.max-backlog ({limit}); new transactions are refused until it drains"
+            ));
         }
         ready_liveness.check().map_err(str::to_string)?;
         if rpc_handle.is_stopped() {

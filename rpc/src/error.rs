@@ -101,6 +101,7 @@ impl From<RpcError> for ErrorObjectOwned {
                 let code = match e {
                     IngressError::Decode(_) => INVALID_PARAMS,
                     IngressError::Busy
+                    | IngressError::L1Backlog { .. }
                     | IngressError::NonceTooFarAhead { .. }
                     | IngressError::SenderBusy { .. } => LIMIT_EXCEEDED,
                     _ => SERVER_ERROR,

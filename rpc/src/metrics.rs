@@ -26,6 +26,7 @@ const REASONS: &[&str] = &[
     "sender_busy",
     "already_known",
     "busy",
+    "l1_backlog",
     "shutting_down",
     "failed",
 ];
@@ -61,6 +62,7 @@ fn reason(e: &IngressError) -> &'static str {
         IngressError::SenderBusy { .. } => "sender_busy",
         IngressError::AlreadyKnown(_) => "already_known",
         IngressError::Busy => "busy",
+        IngressError::L1Backlog { .. } => "l1_backlog",
         IngressError::ShuttingDown => "shutting_down",
         IngressError::Failed(_) => "failed",
     }

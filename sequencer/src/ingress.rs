@@ -303,6 +303,9 @@ impl Ingress {
         if self.stopping.load(Ordering::Acquire) {
             return Err(self.refusal());
         }
+        if let Some((bytes, limit)) = self.chain.l1.backlog_over() {
+            return Err(IngressError::L1Backlog { bytes, limit });
+        }
         let next = self.check_state(&tx)?;
         let hash = tx.hash;
         let displaced = self.admit(&tx, next)?;

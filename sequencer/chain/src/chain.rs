@@ -167,14 +167,20 @@ pub struct Chain {
     pub l1: L1Heads,
 }
 
-/// The `safe` and `finalized` L2 blocks: those whose data is included on L1 at the
-/// batcher's confirmation depth, and in a finalized L1 block. Without a batcher nothing
-/// sets them and both tags name the head, as before.
+/// What L1 vouches for, and how far L2 runs ahead of it: set by the batcher. The `safe`
+/// and `finalized` L2 blocks are those whose data is included on L1 at the batcher's
+/// confirmation depth, and in a finalized L1 block; without a batcher nothing sets them
+/// and both tags name the head, as before. The backlog (sealed data not yet in a signed
+/// L1 transaction) past its limit makes ingress refuse new transactions until it drains
+/// (`batcher.max-backlog`).
 #[derive(Debug, Default)]
 pub struct L1Heads {
     tracked: std::sync::atomic::AtomicBool,
     safe: AtomicU64,
     finalized: AtomicU64,
+    backlog: AtomicU64,
+    /// The limit while over it, else 0.
+    over_limit: AtomicU64,
 }
 
 impl L1Heads {
@@ -193,6 +199,26 @@ impl L1Heads {
                 self.finalized.load(Ordering::Acquire),
             )
         })
+    }
+
+    /// Records the backlog (bytes) and whether it is over `limit` (a refusal starts past
+    /// the limit and ends under three quarters of it).
+    pub fn set_backlog(&self, bytes: u64, limit: u64) {
+        self.backlog.store(bytes, Ordering::Release);
+        let over = self.over_limit.load(Ordering::Acquire) != 0;
+        if !over && bytes > limit {
+            self.over_limit.store(limit.max(1), Ordering::Release);
+        } else if over && bytes < limit / 4 * 3 {
+            self.over_limit.store(0, Ordering::Release);
+        }
+    }
+
+    /// `(backlog bytes, limit)` while the backlog is over its limit.
+    pub fn backlog_over(&self) -> Option<(u64, u64)> {
+        match self.over_limit.load(Ordering::Acquire) {
+            0 => None,
+            limit => Some((self.backlog.load(Ordering::Acquire), limit)),
+        }
     }
 }
 

@@ -163,6 +163,17 @@ pub enum IngressError {
     /// The ring is full: the sequencer is saturated.
     #[error("sequencer busy: ingress queue is full, retry later")]
     Busy,
+    /// Too much sealed data waits for L1 (the batcher's back-pressure).
+    #[error(
+        "sequencer paused: {bytes} bytes of sealed blocks wait to be posted to L1, over \
+         batcher.max-backlog ({limit}); retry later"
+    )]
+    L1Backlog {
+        /// Bytes waiting.
+        bytes: u64,
+        /// `batcher.max-backlog`.
+        limit: u64,
+    },
     /// The node is shutting down.
     #[error("sequencer is shutting down")]
     ShuttingDown,

@@ -313,7 +313,13 @@ fn a_restart_with_a_batch_transaction_pending_posts_nothing_twice() {
     rpc.request("evm_setIntervalMining", json!([1]));
     let head = block_number(&l2, "latest");
     wait_safe(&l2, head, Duration::from_secs(60));
-    assert!(nonce("latest") >= pending);
+    assert!(
+        nonce("latest") >= pending,
+        "latest nonce {} < {pending} pending before the kill (safe {}, head {head})\n{}",
+        nonce("latest"),
+        block_number(&l2, "safe"),
+        tail(&l2.log())
+    );
     let summary = l1.derive_check(&l2);
     assert_eq!(
         summary["reposted"],
@@ -393,4 +399,158 @@ fn metric(node: &Node, name: &str) -> f64 {
         .find_map(|l| l.strip_prefix(name).filter(|r| r.starts_with(' ')))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0.0)
+}
+
+/// `peregrine-loadtest` at 300 tx/s for `secs`, its JSON report in `out`.
+fn load_report(node: &Node, secs: u64, out: &std::path::Path) -> std::process::Child {
+    std::process::Command::new(peregrine_tests::node::loadtest_bin())
+        .args(["--rpc", &node.ws_url(), "--rate", "300", "--accounts", "16"])
+        .args([
+            "--mix",
+            "eth=50,erc20=50",
+            "--duration",
+            &format!("{secs}s"),
+        ])
+        .args(["--out", &out.display().to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start peregrine-loadtest")
+}
+
+fn signal(node: &Node, sig: &str) {
+    let pid = node.pid().expect("running").to_string();
+    let st = std::process::Command::new("kill")
+        .args([sig, &pid])
+        .status()
+        .unwrap();
+    assert!(st.success(), "kill {sig} {pid}");
+}
+
+/// L1 stops answering (anvil SIGSTOPped) for 30 s under load: the sequencer goes on
+/// preconfirming (0 errors), `safe` stays, the backlog and `l1_up` show it; after SIGCONT
+/// the batcher catches up, with no gap (derivation reproduces every block) and no
+/// duplicate (nothing reposted).
+#[test]
+fn an_l1_outage_delays_safe_and_never_a_preconfirmation() {
+    let l1 = L1::start();
+    let l2 = l1.sequencer("calldata", "");
+    wait_safe(&l2, 1, Duration::from_secs(30));
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("load.json");
+    let mut load = load_report(&l2, 38, &report);
+    std::thread::sleep(Duration::from_secs(3));
+    signal(&l1.anvil, "-STOP");
+    let stopped = Instant::now();
+    std::thread::sleep(Duration::from_secs(15));
+    let safe_during = block_number(&l2, "safe");
+    let backlog = metric(&l2, "peregrine_batcher_backlog_blocks");
+    let up = metric(&l2, "peregrine_batcher_l1_up");
+    std::thread::sleep(Duration::from_secs(30).saturating_sub(stopped.elapsed()));
+    assert_eq!(
+        block_number(&l2, "safe"),
+        safe_during,
+        "safe moved while L1 was down"
+    );
+    signal(&l1.anvil, "-CONT");
+    let status = load.wait().unwrap();
+    assert!(status.success(), "peregrine-loadtest: {status}");
+    let r: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(
+        r["errors"],
+        json!(0),
+        "transactions failed during the outage: {}",
+        r["errors_by_kind"]
+    );
+    assert!(
+        r["completed"].as_u64().unwrap() > 8_000,
+        "{}",
+        r["completed"]
+    );
+    assert_eq!(up, 0.0, "l1_up during the outage");
+    assert!(
+        backlog > 50.0,
+        "backlog during the outage: {backlog} blocks"
+    );
+    let head = block_number(&l2, "latest");
+    wait_safe(&l2, head, Duration::from_secs(120));
+    let summary = l1.derive_check(&l2);
+    assert_eq!(summary["reposted"], json!(0), "{summary}");
+    assert_eq!(summary["matched"], summary["derived"], "{summary}");
+    assert!(summary["derived"].as_u64().unwrap() > head, "{summary}");
+}
+
+/// Past `batcher.max-backlog` (L1 down), new transactions are refused with -32005 naming
+/// the backlog, and `/ready` says why; once L1 is back and the backlog drains, they are
+/// accepted again.
+#[test]
+fn a_backlog_past_its_limit_pauses_intake_until_it_drains() {
+    let l1 = L1::start();
+    let l2 = l1.sequencer("calldata", "[batcher]\nmax-backlog = \"16 KiB\"\n");
+    wait_safe(&l2, 1, Duration::from_secs(30));
+    signal(&l1.anvil, "-STOP");
+    // Load until intake pauses (each transfer block adds ~100+ bytes a transaction).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let cast = l2.cast();
+    let refused = loop {
+        let out = cast.run(&[
+            "send",
+            "--private-key",
+            DEPLOYER_KEY,
+            "--async",
+            "0x000000000000000000000000000000000000dEaD",
+            "--value",
+            "1",
+        ]);
+        if !out.success() {
+            break out.combined();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "intake never paused\n{}",
+            tail(&l2.log())
+        );
+        let _ = load(&l2, 1).wait();
+    };
+    assert!(
+        refused.contains("-32005") || refused.contains("32005"),
+        "{refused}"
+    );
+    assert!(refused.contains("batcher.max-backlog"), "{refused}");
+    let ready = ureq::get(&format!("{}/ready", l2.metrics_url()))
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .call()
+        .unwrap();
+    let status = ready.status().as_u16();
+    let body = ready.into_body().read_to_string().unwrap();
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("L1 backlog"), "{body}");
+    signal(&l1.anvil, "-CONT");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let out = cast.run(&[
+            "send",
+            "--private-key",
+            DEPLOYER_KEY,
+            "--async",
+            "0x000000000000000000000000000000000000dEaD",
+            "--value",
+            "1",
+        ]);
+        if out.success() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "intake never resumed: {}",
+            out.combined()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let head = block_number(&l2, "latest");
+    wait_safe(&l2, head, Duration::from_secs(60));
+    let summary = l1.derive_check(&l2);
+    assert_eq!(summary["matched"], summary["derived"], "{summary}");
 }
