@@ -202,19 +202,27 @@ impl Deriver {
                 break;
             };
             for tx in block.transactions {
-                let Ok(tx) = serde_json::from_value::<L1Tx>(tx) else {
-                    continue;
+                let tx = match serde_json::from_value::<L1Tx>(tx) {
+                    Ok(tx) => tx,
+                    Err(e) => {
+                        tracing::debug!(l1_block = n, error = %e, "an L1 transaction that does not parse: skipped");
+                        continue;
+                    }
                 };
                 if tx.to != Some(self.inbox) || tx.from != self.batcher {
                     continue;
                 }
                 let Some(post) = inbox::decode_post(&tx.input) else {
+                    tracing::warn!(l1_block = n, tx = %tx.hash, "an inbox transaction from the batcher that is not a post: ignored");
                     continue;
                 };
                 // A reverted post stored nothing: its data does not count either.
                 match l1.receipt(tx.hash)? {
                     Some(r) if r.status == 1 => {}
-                    _ => continue,
+                    r => {
+                        tracing::warn!(l1_block = n, tx = %tx.hash, gas_used = r.map_or(0, |r| r.gas_used), "a reverted post: ignored");
+                        continue;
+                    }
                 }
                 let payload = if tx
                     .blob_versioned_hashes

@@ -8,6 +8,8 @@ use alloy_sol_types::{SolCall, sol};
 sol! {
     /// `PeregrineInbox.post`.
     function post(uint64 firstBlock, bytes32[] roots, uint32[] counts, bytes frames);
+    /// `PeregrineInbox.batcher`.
+    function batcher() returns (address);
     /// `PeregrineInbox.commitment`.
     function commitment(uint64 l2Block) returns (bytes32 root, uint32 count, uint64 l1Block);
 }
@@ -62,6 +64,16 @@ pub fn decode_post(input: &[u8]) -> Option<Post> {
         commitments,
         frames: call.frames,
     })
+}
+
+/// The calldata of `batcher()`.
+pub fn batcher_calldata() -> Bytes {
+    batcherCall {}.abi_encode().into()
+}
+
+/// Decodes the answer of `batcher()`.
+pub fn decode_batcher(output: &[u8]) -> Option<alloy_primitives::Address> {
+    batcherCall::abi_decode_returns(output).ok()
 }
 
 /// The calldata of `commitment(l2Block)`.

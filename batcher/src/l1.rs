@@ -219,11 +219,12 @@ impl L1Client {
         quantity(&self.call("eth_blobBaseFee", json!([]))?, "eth_blobBaseFee")
     }
 
-    /// `eth_estimateGas` of a call from `from` to `to` with `data`.
+    /// `eth_estimateGas` of a call from `from` to `to` with `data`, at `latest` (not
+    /// `pending`: a pending version of the same post would make it look cheaper).
     pub fn estimate_gas(&self, from: Address, to: Address, data: &Bytes) -> Result<u64, L1Error> {
         let v = self.call(
             "eth_estimateGas",
-            json!([{"from": from, "to": to, "input": data}]),
+            json!([{"from": from, "to": to, "input": data}, "latest"]),
         )?;
         quantity(&v, "eth_estimateGas")
     }

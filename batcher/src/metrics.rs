@@ -28,6 +28,10 @@ pub struct BatcherMetrics {
     pub refused: Counter,
     /// Bumps not made for the budget.
     pub over_budget: Counter,
+    /// Stuck blob transactions replaced by calldata ones (blob gas over the budget).
+    pub da_switches: Counter,
+    /// Batch transactions that reverted on L1 (their channels posted again).
+    pub reverted: Counter,
     /// Batch transactions removed by L1 reorgs.
     pub reorged: Counter,
     /// Poll failures other than L1's.
@@ -55,6 +59,8 @@ impl BatcherMetrics {
             refused: counter!("peregrine_batcher_l1_refused_total"),
             over_budget: counter!("peregrine_batcher_over_budget_total"),
             reorged: counter!("peregrine_batcher_reorged_txs_total"),
+            reverted: counter!("peregrine_batcher_reverted_txs_total"),
+            da_switches: counter!("peregrine_batcher_da_switches_total"),
             errors: counter!("peregrine_batcher_errors_total"),
         }
     }

@@ -41,6 +41,8 @@ const NEXT_BLOCK: &str = "next_block";
 const NEXT_NONCE: &str = "next_nonce";
 const FINALIZED: &str = "finalized_l2";
 
+/// Posts reverted in a row after which the batcher stops posting.
+const MAX_REVERTS_IN_ROW: u32 = 3;
 /// Sealed blocks kept from the stream ahead of their turn (older ones are read from the
 /// store when due).
 const RECENT_BLOCKS: usize = 4096;
@@ -78,6 +80,9 @@ pub fn spawn(cfg: BatcherConfig, chain: Arc<Chain>) -> Result<BatcherHandle, Bat
     let flag = stop.clone();
     let thread = std::thread::Builder::new()
         .name("peregrine-batcher".into())
+        // Blobs are 128 KiB arrays, and decoding a sidecar moves several through the
+        // stack (2 MiB by default: it overflowed in a debug build).
+        .stack_size(32 << 20)
         .spawn(move || batcher.run(&flag))
         .map_err(|e| BatcherError::Config(format!("cannot start the batcher thread: {e}")))?;
     Ok(BatcherHandle { thread, stop })
@@ -115,6 +120,8 @@ pub struct Batcher {
     /// Average encoded size of recent blocks (the backlog estimate).
     block_bytes: f64,
     finalized_l2: Option<u64>,
+    /// Reverted posts since the last one that succeeded.
+    reverts_in_row: u32,
     channel_salt: u64,
     metrics: BatcherMetrics,
 }
@@ -163,6 +170,7 @@ impl Batcher {
             recent: BTreeMap::new(),
             block_bytes: 300.0,
             finalized_l2,
+            reverts_in_row: 0,
             channel_salt: now_ms(),
             metrics: BatcherMetrics::new(),
             cfg,
@@ -212,7 +220,23 @@ impl Batcher {
         self.take_sealed()?;
         self.report();
         if self.l1_chain_id.is_none() {
-            self.l1_chain_id = Some(self.l1.chain_id()?);
+            let chain_id = self.l1.chain_id()?;
+            // A post the inbox refuses would revert, and be paid for: check it first.
+            let answer = self
+                .l1
+                .eth_call(self.cfg.inbox, &inbox::batcher_calldata())?;
+            match inbox::decode_batcher(&answer) {
+                Some(a) if a == self.address() => {}
+                other => {
+                    return Err(BatcherError::Config(format!(
+                        "the inbox {} accepts posts from {}, not from this batcher key ({})",
+                        self.cfg.inbox,
+                        other.map_or("nobody (no PeregrineInbox there)".into(), |a| a.to_string()),
+                        self.address()
+                    )));
+                }
+            }
+            self.l1_chain_id = Some(chain_id);
         }
         if self.next_nonce.is_none() {
             // First start: L1's count (later, our own record: a restart never asks L1
@@ -249,6 +273,7 @@ impl Batcher {
                         hash,
                         block: r.block_number,
                         block_hash: r.block_hash,
+                        reverted: r.status != 1,
                     });
                     if tx.included.is_none() {
                         self.metrics.fees(tx.kind, &r);
@@ -276,61 +301,97 @@ impl Batcher {
                         );
                         self.metrics.reorged.increment(1);
                     }
-                    (None, Some(new)) => {
+                    (None, Some(new)) if !new.reverted => {
+                        self.reverts_in_row = 0;
                         tracing::debug!(
                             nonce = tx.nonce,
                             l1_block = new.block,
                             "batch transaction included"
                         )
                     }
-                    (None, None) => {}
+                    _ => {}
                 }
                 tx.included = found;
                 changed.push(tx.nonce);
             }
         }
         // Final: included at or below L1's finalized block. Forgotten from then on.
-        let mut final_nonces = Vec::new();
-        for tx in self.txs.values() {
-            match tx.included {
-                Some(i) if i.block <= finalized => final_nonces.push(tx.nonce),
-                _ => break,
-            }
-        }
-        for nonce in &final_nonces {
+        // A post that reverted stored nothing: its channel is posted again, from its
+        // first block, at new nonces (a later channel already sent is posted again too;
+        // derivation takes each block once).
+        let reverted: Vec<u64> = self
+            .txs
+            .values()
+            .filter(|t| t.included.is_some_and(|i| i.reverted))
+            .map(|t| t.nonce)
+            .collect();
+        for nonce in &reverted {
             let tx = self.txs.remove(nonce).expect("listed");
-            if let Some((_, last)) = tx.completes {
-                self.finalized_l2 = Some(self.finalized_l2.map_or(last, |f| f.max(last)));
-            }
+            self.metrics.reverted.increment(1);
+            self.reverts_in_row += 1;
+            tracing::error!(nonce, hash = %tx.included.map(|i| i.hash).unwrap_or_default(), first = tx.channel.0, last = tx.channel.1, "a batch transaction reverted on L1; posting its channel again");
+            self.requeue(tx.channel.0);
+        }
+        // Final: included at or below L1's finalized block, and contiguous from the last
+        // finalized L2 block. Forgotten from then on.
+        let final_from = self.finalized_l2.map_or(0, |f| f + 1);
+        let final_to = covered(
+            final_from,
+            self.txs
+                .values()
+                .filter(|t| t.included.is_some_and(|i| i.block <= finalized)),
+        );
+        if final_to > final_from {
+            self.finalized_l2 = Some(final_to - 1);
+        }
+        let final_nonces: Vec<u64> = self
+            .txs
+            .values()
+            .filter(|t| t.included.is_some_and(|i| i.block <= finalized) && t.channel.1 < final_to)
+            .map(|t| t.nonce)
+            .collect();
+        for nonce in &final_nonces {
+            self.txs.remove(nonce);
         }
         let updates: Vec<&L1Tx> = changed.iter().filter_map(|n| self.txs.get(n)).collect();
-        if !updates.is_empty() || !final_nonces.is_empty() {
-            let meta: Vec<(&str, u64)> = self
+        let removed: Vec<u64> = final_nonces.iter().chain(&reverted).copied().collect();
+        if !updates.is_empty() || !removed.is_empty() {
+            let mut meta: Vec<(&str, u64)> = self
                 .finalized_l2
                 .map(|f| (FINALIZED, f))
                 .into_iter()
                 .collect();
-            self.state.write(&updates, &final_nonces, &meta)?;
-        }
-        // Safe: the blocks completed by the longest prefix (by nonce) of transactions
-        // included at the confirmation depth. L1 includes nonces in order.
-        let mut safe = self.finalized_l2;
-        for tx in self.txs.values() {
-            match tx.included {
-                Some(i) if latest.saturating_sub(i.block) >= self.cfg.confirmations => {
-                    if let Some((_, last)) = tx.completes {
-                        safe = Some(safe.map_or(last, |s| s.max(last)));
-                    }
-                }
-                _ => break,
+            if !reverted.is_empty() {
+                meta.push((NEXT_BLOCK, self.next_block));
             }
+            self.state.write(&updates, &removed, &meta)?;
         }
+        // Safe: the blocks from the finalized ones on covered, without a gap, by
+        // transactions included at the confirmation depth.
+        let safe_to = covered(
+            final_to,
+            self.txs.values().filter(|t| {
+                t.included
+                    .is_some_and(|i| latest.saturating_sub(i.block) >= self.cfg.confirmations)
+            }),
+        );
+        let safe = safe_to.checked_sub(1).or(self.finalized_l2);
         let (safe, finalized_l2) = (safe.unwrap_or(0), self.finalized_l2.unwrap_or(0));
         self.chain.l1.set(safe, finalized_l2);
         self.metrics.safe.set(safe as f64);
         self.metrics.finalized.set(finalized_l2 as f64);
         self.metrics.l1_head.set(latest as f64);
         Ok(())
+    }
+
+    /// Takes blocks from `first` on into channels again (after a reverted post).
+    fn requeue(&mut self, first: u64) {
+        if first < self.next_block {
+            self.next_block = first;
+            self.open.clear();
+            self.open_bytes = 0;
+            self.open_since = None;
+        }
     }
 
     /// Broadcasts again what is not included; replaces the lowest stuck nonce with higher
@@ -398,6 +459,13 @@ impl Batcher {
             DaKind::Blobs => bumped(old.max_blob_fee, fees.max_blob_fee),
             DaKind::Calldata => 0,
         };
+        if tx.kind == DaKind::Blobs
+            && max_blob_fee > self.cfg.max_fee_per_blob_gas
+            && max_fee <= self.cfg.max_fee_per_gas
+        {
+            // Blob space is over the budget: the same data, at the same nonce, in calldata.
+            return self.switch_to_calldata(nonce, max_fee, tip);
+        }
         if max_fee > self.cfg.max_fee_per_gas || max_blob_fee > self.cfg.max_fee_per_blob_gas {
             self.metrics.over_budget.increment(1);
             tracing::warn!(
@@ -414,6 +482,64 @@ impl Batcher {
         tracing::info!(nonce, old_hash = %old.hash, hash = %signed.hash, max_fee, tip, max_blob_fee, "replacing a stuck batch transaction with higher fees");
         self.metrics.bumps.increment(1);
         let tx = self.txs.get_mut(&nonce).expect("known");
+        tx.versions.push(signed);
+        tx.sent_ms = 0;
+        let tx = tx.clone();
+        self.state.write(&[&tx], &[], &[])?;
+        self.broadcast(nonce)
+    }
+
+    /// Replaces the stuck blob transaction `nonce` by a calldata one carrying the same
+    /// frames and commitments (a cancellation of the other type: the nonce must move).
+    fn switch_to_calldata(
+        &mut self,
+        nonce: u64,
+        max_fee: u128,
+        tip: u128,
+    ) -> Result<(), BatcherError> {
+        use alloy_consensus::transaction::RlpEcdsaDecodableTx;
+        let tx = self.txs.get(&nonce).expect("known nonce").clone();
+        let raw = &tx.newest().raw;
+        let signed =
+            TxEip4844WithSidecar::<alloy_eips::eip4844::BlobTransactionSidecar>::rlp_decode_signed(
+                &mut &raw[1..],
+            )
+            .map_err(|e| {
+                BatcherError::Config(format!("own blob transaction does not decode: {e}"))
+            })?;
+        let inner = signed.strip_signature();
+        let post = inbox::decode_post(&inner.tx.input)
+            .ok_or_else(|| BatcherError::Config("own blob transaction is not a post".into()))?;
+        let payload = crate::derive::decode_blobs(
+            B256::ZERO,
+            &inner
+                .sidecar
+                .blobs
+                .iter()
+                .map(|b| Bytes::copy_from_slice(b.as_slice()))
+                .collect::<Vec<_>>(),
+        )
+        .map_err(|e| BatcherError::Config(format!("own blobs do not decode: {e}")))?;
+        let input = inbox::post_calldata(&post.commitments, payload);
+        let gas = self
+            .l1
+            .estimate_gas(self.address(), self.cfg.inbox, &input)?;
+        let chain_id = self.l1_chain_id.expect("known before posting");
+        let signed = self.sign_1559(TxEip1559 {
+            chain_id,
+            nonce,
+            gas_limit: gas + gas / 5,
+            max_fee_per_gas: max_fee,
+            max_priority_fee_per_gas: tip,
+            to: TxKind::Call(self.cfg.inbox),
+            value: U256::ZERO,
+            access_list: Default::default(),
+            input,
+        })?;
+        tracing::warn!(nonce, old_hash = %tx.newest().hash, hash = %signed.hash, "blob gas is over the budget: the stuck blob transaction is replaced by the same data in calldata");
+        self.metrics.da_switches.increment(1);
+        let tx = self.txs.get_mut(&nonce).expect("known");
+        tx.kind = DaKind::Calldata;
         tx.versions.push(signed);
         tx.sent_ms = 0;
         let tx = tx.clone();
@@ -543,6 +669,14 @@ impl Batcher {
         if self.open.is_empty() || self.txs.len() >= self.cfg.max_pending_txs {
             return Ok(false);
         }
+        if self.reverts_in_row >= MAX_REVERTS_IN_ROW {
+            // Something refuses every post (not a passing condition): stop paying for
+            // reverts; the backlog grows, and back-pressure and the log say so.
+            return Err(BatcherError::Config(format!(
+                "{} batch transactions in a row reverted on L1; posting stopped (see the log for their hashes), restart after fixing the cause",
+                self.reverts_in_row
+            )));
+        }
         let estimate = (self.open_bytes as f64 * self.ratio) as usize;
         let old = self
             .open_since
@@ -572,6 +706,7 @@ impl Batcher {
         let kind = match self.cfg.da {
             DaMode::Calldata => DaKind::Calldata,
             DaMode::Blobs => DaKind::Blobs,
+            DaMode::Auto if fees.blob_base > self.cfg.max_fee_per_blob_gas => DaKind::Calldata,
             DaMode::Auto => fees.cheaper(channel.len(), self.cfg.max_blobs_per_tx),
         };
         let per_tx = self.capacity(kind) - format::FRAME_OVERHEAD - 1;
@@ -589,6 +724,7 @@ impl Batcher {
                 nonce,
                 kind,
                 completes: is_last.then_some((first, last)),
+                channel: (first, last),
                 data_bytes: payload.len() as u64,
                 l2_txs: if is_last { l2_txs } else { 0 },
                 versions: vec![signed],
@@ -763,6 +899,21 @@ impl Batcher {
     }
 }
 
+/// The next L2 block after `from` not covered, without a gap, by the blocks `txs`
+/// complete (`from` when none continues it).
+fn covered<'a>(from: u64, txs: impl Iterator<Item = &'a L1Tx>) -> u64 {
+    let mut ranges: Vec<(u64, u64)> = txs.filter_map(|t| t.completes).collect();
+    ranges.sort_unstable();
+    let mut next = from;
+    for (first, last) in ranges {
+        if first > next {
+            break;
+        }
+        next = next.max(last + 1);
+    }
+    next
+}
+
 /// Fees read from L1.
 #[derive(Debug, Clone, Copy)]
 struct Fees {
@@ -834,6 +985,40 @@ fn mini_block_hashes(reader: &StoreReader, n: u64) -> Result<Vec<B256>, BatcherE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn tx(nonce: u64, completes: Option<(u64, u64)>) -> L1Tx {
+        L1Tx {
+            nonce,
+            kind: DaKind::Calldata,
+            completes,
+            channel: completes.unwrap_or_default(),
+            data_bytes: 0,
+            l2_txs: 0,
+            versions: vec![],
+            included: None,
+            sent_ms: 0,
+        }
+    }
+
+    #[test]
+    fn coverage_stops_at_a_gap_and_ignores_order() {
+        let txs = [
+            tx(3, Some((5, 9))),
+            tx(1, Some((0, 4))),
+            tx(2, None),
+            tx(4, Some((12, 20))),
+        ];
+        assert_eq!(covered(0, txs.iter()), 10);
+        // A re-posted channel (higher nonce) fills the gap left by a reverted one.
+        let txs = [
+            tx(1, Some((0, 4))),
+            tx(3, Some((10, 14))),
+            tx(4, Some((5, 9))),
+        ];
+        assert_eq!(covered(0, txs.iter()), 15);
+        assert_eq!(covered(5, [tx(1, Some((0, 4)))].iter()), 5);
+        assert_eq!(covered(0, [].iter()), 0);
+    }
 
     #[test]
     fn auto_prefers_blobs_when_blob_gas_is_cheap_and_calldata_when_not() {

@@ -61,6 +61,9 @@ pub struct Inclusion {
     pub block: u64,
     /// L1 block hash (a reorg changes it).
     pub block_hash: B256,
+    /// Whether the call reverted (then it stored nothing).
+    #[serde(default)]
+    pub reverted: bool,
 }
 
 /// An L1 transaction of the batcher, from signing until final.
@@ -73,6 +76,9 @@ pub struct L1Tx {
     /// The L2 blocks whose data it completes (`first..=last`), when it is the last of its
     /// channel; `None` for a channel's earlier transactions.
     pub completes: Option<(u64, u64)>,
+    /// The L2 blocks of its channel (`first..=last`).
+    #[serde(default)]
+    pub channel: (u64, u64),
     /// Payload bytes it carries (frames).
     pub data_bytes: u64,
     /// L2 transactions in the blocks it completes.
@@ -177,6 +183,7 @@ mod tests {
             nonce,
             kind: DaKind::Calldata,
             completes: Some((1, 4)),
+            channel: (1, 4),
             data_bytes: 100,
             l2_txs: 7,
             versions: vec![Signed {

@@ -391,7 +391,7 @@ fn nonce(rpc: &peregrine_tests::rpc::Rpc, tag: &str) -> u64 {
 fn metric(node: &Node, name: &str) -> f64 {
     let text = ureq::get(&format!("{}/metrics", node.metrics_url()))
         .call()
-        .unwrap()
+        .unwrap_or_else(|e| panic!("/metrics: {e}\n{}", tail(&node.log())))
         .body_mut()
         .read_to_string()
         .unwrap();
@@ -553,4 +553,71 @@ fn a_backlog_past_its_limit_pauses_intake_until_it_drains() {
     wait_safe(&l2, head, Duration::from_secs(60));
     let summary = l1.derive_check(&l2);
     assert_eq!(summary["matched"], summary["derived"], "{summary}");
+}
+
+/// A blob transaction that stays out of L1 (mining paused, as under a blob fee spike) is
+/// bumped (2× all three fees, the pool's rule) within the blob-fee budget, then, the
+/// budget reached, replaced at the same nonce by the same frames and commitments in
+/// calldata. Derivation still reproduces every block, once.
+///
+/// (A real spike could not be made here: anvil 1.7 keeps `excessBlobGas` at 0 and the
+/// blob base fee at 1 wei under blocks of 9 blobs, measured with 5 such blocks. `auto`'s
+/// choice under a spike is a unit test, `poster::tests`.)
+#[test]
+fn a_stuck_blob_transaction_is_bumped_within_budget_then_moved_to_calldata() {
+    let l1 = L1::start();
+    let rpc = l1.anvil.rpc();
+    let l2 = l1.sequencer(
+        "blobs",
+        "[batcher]\nmax-fee-per-blob-gas = 4\nfee-bump-after = \"1s\"\nresubmit-after = \"1s\"\n",
+    );
+    wait_safe(&l2, 1, Duration::from_secs(30));
+    rpc.request("evm_setIntervalMining", json!([0]));
+    let status = load(&l2, 1).wait().unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while metric(&l2, "peregrine_batcher_da_switches_total") < 1.0 {
+        assert!(
+            Instant::now() < deadline,
+            "no switch to calldata\n{}",
+            tail(&l2.log())
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        metric(&l2, "peregrine_batcher_fee_bumps_total") >= 1.0,
+        "no bump before the switch"
+    );
+    rpc.request("evm_setIntervalMining", json!([1]));
+    let head = block_number(&l2, "latest");
+    wait_safe(&l2, head, Duration::from_secs(90));
+    let summary = l1.derive_check(&l2);
+    assert_eq!(summary["reposted"], json!(0), "{summary}");
+    assert_eq!(summary["matched"], summary["derived"], "{summary}");
+}
+
+/// An inbox that would refuse the batcher's posts (here: no inbox at that address) is
+/// found before anything is paid for: nothing is sent, and the log says why.
+#[test]
+fn a_wrong_inbox_is_refused_before_any_post() {
+    let mut l1 = L1::start();
+    l1.inbox = "0x000000000000000000000000000000000000bEEF".into();
+    let l2 = l1.sequencer("calldata", "");
+    let status = load(&l2, 1).wait().unwrap();
+    assert!(status.success(), "the sequencer goes on without a batcher");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !l2.log().contains("no PeregrineInbox there") {
+        assert!(
+            Instant::now() < deadline,
+            "no error about the inbox\n{}",
+            tail(&l2.log())
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        nonce(l1.anvil.rpc(), "pending"),
+        0,
+        "the batcher sent something"
+    );
+    assert_eq!(block_number(&l2, "safe"), 0);
 }
