@@ -80,7 +80,7 @@ for n in range(1, head + 1):
         continue
     ts = num(b["timestamp"])
     out = rpc(l1p, "eth_call", [{"to": inbox, "input": sel + format(n, "064x")}, "latest"])
-    stored = int(out[2 + 128: 2 + 192], 16)
+    stored = int(out[2 + 192: 2 + 256], 16)  # commitment(): root, count, firstMiniBlock, l1Block
     # The newest L1 block at or before the L2 block's timestamp.
     at = max((k for k in range(stored, -1, -1) if l1_time(k) <= ts), default=0)
     delays.append(stored - at)

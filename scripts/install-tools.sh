@@ -8,7 +8,7 @@
 # Needs: node >= 18 and npm (Debian: `apt-get install nodejs npm`, or node 20 from
 # any distribution). Installs into the repository, nothing global:
 #   tests/js/node_modules/        cast + anvil (Foundry, via @foundry-rs/*-linux-amd64),
-#                                 viem, solc-js  (versions pinned by tests/js/package-lock.json)
+#                                 viem, solc-js, OpenZeppelin contracts  (versions pinned by tests/js/package-lock.json)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -37,7 +37,7 @@ if [ -f package-lock.json ] && [ -f node_modules/.package-lock.json ] \
    && [ node_modules/.package-lock.json -nt package-lock.json ] \
    && [ node_modules/.package-lock.json -nt package.json ] \
    && [ -x node_modules/.bin/cast ] && [ -x node_modules/.bin/anvil ] \
-   && [ -d node_modules/viem ] && [ -d node_modules/solc ]; then
+   && [ -d node_modules/viem ] && [ -d node_modules/solc ] && [ -d node_modules/@openzeppelin/contracts ]; then
   needs_install=0
 fi
 

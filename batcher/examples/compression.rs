@@ -90,7 +90,7 @@ fn main() {
         per_tx(baseline),
         1.0
     );
-    let mut row = |name: String, bytes: usize| {
+    let row = |name: String, bytes: usize| {
         println!(
             "{name:<32} {:>10.1} {:>9.3}",
             per_tx(bytes),

@@ -49,7 +49,9 @@ pub struct BatcherConfig {
     pub confirmations: u64,
     /// Longest a sealed L2 block waits in an open channel before the channel is posted.
     pub max_channel_duration: Duration,
-    /// Largest frames payload of a calldata transaction.
+    /// Largest calldata of one batch transaction: frames, and the header digests of the
+    /// commitment (at most half of it; docs/batch-format.md). Under the 128 KiB that L1
+    /// mempools take.
     pub max_calldata_bytes: usize,
     /// Most blobs in one blob transaction.
     pub max_blobs_per_tx: usize,
@@ -90,7 +92,7 @@ impl BatcherConfig {
             datadir,
             confirmations: 1,
             max_channel_duration: Duration::from_secs(2),
-            max_calldata_bytes: 120_000,
+            max_calldata_bytes: 96 * 1024,
             max_blobs_per_tx: 6,
             max_pending_txs: 8,
             poll_interval: Duration::from_millis(250),

@@ -36,6 +36,8 @@ pub enum L1Error {
         code: i64,
         /// Message.
         message: String,
+        /// The error's `data`, when it is hex (an `eth_call`'s revert data).
+        data: Option<alloy_primitives::Bytes>,
     },
     /// The answer is not what the method returns.
     #[error("unexpected answer to {method}: {detail}")]

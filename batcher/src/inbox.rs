@@ -7,11 +7,11 @@ use alloy_sol_types::{SolCall, sol};
 
 sol! {
     /// `PeregrineInbox.post`.
-    function post(uint64 firstBlock, bytes32[] roots, uint32[] counts, bytes frames);
+    function post(uint64 firstBlock, uint64[] firstMiniBlocks, uint32[] counts, bytes32[] headers, bytes frames);
     /// `PeregrineInbox.batcher`.
     function batcher() returns (address);
     /// `PeregrineInbox.commitment`.
-    function commitment(uint64 l2Block) returns (bytes32 root, uint32 count, uint64 l1Block);
+    function commitment(uint64 l2Block) returns (bytes32 root, uint32 count, uint64 firstMiniBlock, uint64 l1Block);
 }
 
 /// The calldata of `post` for `commitments` (consecutive blocks) and `frames` (empty when
@@ -26,8 +26,12 @@ pub fn post_calldata(commitments: &[BlockCommitment], frames: Vec<u8>) -> Bytes 
     );
     postCall {
         firstBlock: first,
-        roots: commitments.iter().map(|c| c.root).collect(),
-        counts: commitments.iter().map(|c| c.count).collect(),
+        firstMiniBlocks: commitments.iter().map(|c| c.first_mini_block).collect(),
+        counts: commitments.iter().map(|c| c.count()).collect(),
+        headers: commitments
+            .iter()
+            .flat_map(|c| c.headers.iter().copied())
+            .collect(),
         frames: frames.into(),
     }
     .abi_encode()
@@ -46,18 +50,21 @@ pub struct Post {
 /// Decodes `post` calldata; `None` for any other call.
 pub fn decode_post(input: &[u8]) -> Option<Post> {
     let call = postCall::abi_decode(input).ok()?;
-    if call.roots.len() != call.counts.len() {
+    if call.firstMiniBlocks.len() != call.counts.len()
+        || call.counts.iter().map(|&c| c as usize).sum::<usize>() != call.headers.len()
+    {
         return None;
     }
+    let mut headers = call.headers.iter().copied();
     let commitments = call
-        .roots
+        .firstMiniBlocks
         .iter()
         .zip(&call.counts)
         .enumerate()
-        .map(|(i, (root, count))| BlockCommitment {
+        .map(|(i, (&first, &count))| BlockCommitment {
             number: call.firstBlock + i as u64,
-            root: *root,
-            count: *count,
+            first_mini_block: first,
+            headers: headers.by_ref().take(count as usize).collect(),
         })
         .collect();
     Some(Post {
@@ -81,10 +88,28 @@ pub fn commitment_calldata(l2_block: u64) -> Bytes {
     commitmentCall { l2Block: l2_block }.abi_encode().into()
 }
 
-/// Decodes the answer of `commitment(l2Block)`: root, count, L1 block.
-pub fn decode_commitment(output: &[u8]) -> Option<(B256, u32, u64)> {
+/// A block's commitment as the inbox stores it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stored {
+    /// Merkle root over the block's header digests.
+    pub root: B256,
+    /// How many mini-blocks.
+    pub count: u32,
+    /// Number of the first.
+    pub first_mini_block: u64,
+    /// The L1 block that stored it (0: not posted).
+    pub l1_block: u64,
+}
+
+/// Decodes the answer of `commitment(l2Block)`.
+pub fn decode_commitment(output: &[u8]) -> Option<Stored> {
     let r = commitmentCall::abi_decode_returns(output).ok()?;
-    Some((r.root, r.count, r.l1Block))
+    Some(Stored {
+        root: r.root,
+        count: r.count,
+        first_mini_block: r.firstMiniBlock,
+        l1_block: r.l1Block,
+    })
 }
 
 #[cfg(test)]
@@ -94,16 +119,9 @@ mod tests {
     #[test]
     fn post_round_trips() {
         let cs = vec![
-            BlockCommitment {
-                number: 4,
-                root: B256::repeat_byte(1),
-                count: 2,
-            },
-            BlockCommitment {
-                number: 5,
-                root: B256::repeat_byte(2),
-                count: 9,
-            },
+            BlockCommitment::new(4, 10, vec![B256::repeat_byte(1), B256::repeat_byte(2)]),
+            BlockCommitment::new(5, 12, vec![]),
+            BlockCommitment::new(6, 12, vec![B256::repeat_byte(3); 9]),
         ];
         let data = post_calldata(&cs, vec![0, 1, 2]);
         let p = decode_post(&data).unwrap();

@@ -171,6 +171,7 @@ impl L1Client {
             return Err(L1Error::Rpc {
                 code: err["code"].as_i64().unwrap_or(0),
                 message: err["message"].as_str().unwrap_or_default().to_owned(),
+                data: err["data"].as_str().and_then(|d| d.parse().ok()),
             });
         }
         Ok(v["result"].take())
@@ -233,6 +234,109 @@ impl L1Client {
     pub fn eth_call(&self, to: Address, data: &Bytes) -> Result<Bytes, L1Error> {
         let v = self.call("eth_call", json!([{"to": to, "input": data}, "latest"]))?;
         decode(v, "eth_call")
+    }
+
+    /// `eth_call` at `latest` from `from`.
+    pub fn eth_call_from(
+        &self,
+        from: Address,
+        to: Address,
+        data: &Bytes,
+    ) -> Result<Bytes, L1Error> {
+        let v = self.call(
+            "eth_call",
+            json!([{"from": from, "to": to, "input": data}, "latest"]),
+        )?;
+        decode(v, "eth_call")
+    }
+
+    /// The hash of the transaction that emitted the first log of `address` with `topics`
+    /// in L1 block `block`.
+    pub fn log_tx(
+        &self,
+        block: u64,
+        address: Address,
+        topics: &[B256],
+    ) -> Result<Option<B256>, L1Error> {
+        let v = self.call(
+            "eth_getLogs",
+            json!([{"fromBlock": format!("{block:#x}"), "toBlock": format!("{block:#x}"),
+                    "address": address, "topics": topics}]),
+        )?;
+        match v.as_array().and_then(|logs| logs.first()) {
+            Some(log) => decode(log["transactionHash"].clone(), "eth_getLogs").map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Signs with `key` an EIP-1559 call of `to` with `data` (gas estimated, the fee twice
+    /// the base fee plus the node's tip, nonce `pending`), sends it, and waits up to
+    /// `wait` for its receipt. For one-off transactions (the `peregrine preconf prove`
+    /// and `watch` tools), not for the batcher's own, which it tracks itself.
+    pub fn send_call(
+        &self,
+        key: &B256,
+        to: Address,
+        data: Bytes,
+        wait: Duration,
+    ) -> Result<(B256, L1Receipt), L1Error> {
+        use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
+        use alloy_eips::eip2718::Encodable2718;
+        use alloy_primitives::TxKind;
+        use alloy_signer::SignerSync;
+        let signer =
+            alloy_signer_local::PrivateKeySigner::from_bytes(key).map_err(|e| L1Error::Decode {
+                method: "send_call",
+                detail: format!("not a private key: {e}"),
+            })?;
+        let from = signer.address();
+        let gas = self.estimate_gas(from, to, &data)?;
+        let base = self
+            .block("latest", false)?
+            .and_then(|b| b.base_fee_per_gas)
+            .unwrap_or(1_000_000_000);
+        let tip = self.max_priority_fee()?;
+        let tx = TxEip1559 {
+            chain_id: self.chain_id()?,
+            nonce: self.nonce(from, "pending")?,
+            gas_limit: gas + gas / 5,
+            max_fee_per_gas: u128::from(base * 2 + tip),
+            max_priority_fee_per_gas: u128::from(tip),
+            to: TxKind::Call(to),
+            value: U256::ZERO,
+            access_list: Default::default(),
+            input: data,
+        };
+        let sig = signer
+            .sign_hash_sync(&tx.signature_hash())
+            .map_err(|e| L1Error::Decode {
+                method: "send_call",
+                detail: format!("cannot sign: {e}"),
+            })?;
+        let env = TxEnvelope::Eip1559(tx.into_signed(sig));
+        let hash = *env.tx_hash();
+        self.send_raw(&env.encoded_2718())?;
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            if let Some(r) = self.receipt(hash)? {
+                return Ok((hash, r));
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(L1Error::Transport(format!(
+                    "{hash} not included after {wait:?}"
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The input of transaction `hash`.
+    pub fn tx_input(&self, hash: B256) -> Result<Option<Bytes>, L1Error> {
+        let v = self.call("eth_getTransactionByHash", json!([hash]))?;
+        if v.is_null() {
+            return Ok(None);
+        }
+        decode(v["input"].clone(), "eth_getTransactionByHash").map(Some)
     }
 
     /// `eth_sendRawTransaction`. "Already known" counts as sent.

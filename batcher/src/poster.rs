@@ -112,6 +112,8 @@ pub struct Batcher {
     open: Vec<Pending>,
     open_since: Option<Instant>,
     open_bytes: usize,
+    /// Mini-block header digests in the open channel.
+    open_headers: usize,
     /// Compressed / raw of the last channel (the estimate for the open one).
     ratio: f64,
     /// Sealed blocks from the stream, until batched.
@@ -165,6 +167,7 @@ impl Batcher {
             open: Vec::new(),
             open_since: None,
             open_bytes: 0,
+            open_headers: 0,
             ratio: 0.5,
             sealed,
             recent: BTreeMap::new(),
@@ -390,6 +393,7 @@ impl Batcher {
             self.next_block = first;
             self.open.clear();
             self.open_bytes = 0;
+            self.open_headers = 0;
             self.open_since = None;
         }
     }
@@ -609,12 +613,19 @@ impl Batcher {
         let head = self.chain.head().header.number;
         let mut reader: Option<StoreReader> = None;
         let target = self.channel_target();
-        while self.next_block <= head && ((self.open_bytes as f64 * self.ratio) as usize) < target {
+        while self.next_block <= head
+            && ((self.open_bytes as f64 * self.ratio) as usize) < target
+            && self.open_headers * 32 < self.header_budget()
+        {
             let n = self.next_block;
             let pending = match self.recent.remove(&n) {
                 Some(sealed) => Pending {
                     block: batch_block(&sealed.block),
-                    commitment: BlockCommitment::new(n, &sealed.mini_blocks),
+                    commitment: BlockCommitment::new(
+                        n,
+                        sealed.seal.seal.nextMiniBlock - sealed.mini_blocks.len() as u64,
+                        sealed.mini_blocks.clone(),
+                    ),
                 },
                 None => {
                     let reader = match &mut reader {
@@ -622,15 +633,22 @@ impl Batcher {
                         None => reader.insert(self.chain.reader()?),
                     };
                     let Some(block) = reader.block(n)? else { break };
-                    let headers = mini_block_hashes(reader, n)?;
+                    let (first, headers) = mini_block_hashes(reader, n)?;
                     Pending {
                         block: batch_block(&block),
-                        commitment: BlockCommitment::new(n, &headers),
+                        commitment: BlockCommitment::new(n, first, headers),
                     }
                 }
             };
+            #[cfg(feature = "test-faults")]
+            let pending = {
+                let mut pending = pending;
+                test_fault(&mut pending.commitment);
+                pending
+            };
             let len = pending.block.encoded_len();
             self.open_bytes += len;
+            self.open_headers += pending.commitment.headers.len();
             self.block_bytes = self.block_bytes * 0.9 + len as f64 * 0.1;
             self.open_since.get_or_insert_with(Instant::now);
             self.open.push(pending);
@@ -656,6 +674,18 @@ impl Batcher {
         self.open_bytes as u64 + (untaken as f64 * self.block_bytes) as u64
     }
 
+    /// L1 transactions signed and not included yet (what `max_pending_txs` bounds; the
+    /// included ones stay tracked until finalized, for reorgs).
+    fn not_included(&self) -> usize {
+        self.txs.values().filter(|t| t.included.is_none()).count()
+    }
+
+    /// Header-digest bytes one channel carries at most (32 a mini-block, in the calldata
+    /// of its last transaction): half the calldata budget, so that a frame still fits.
+    fn header_budget(&self) -> usize {
+        self.cfg.max_calldata_bytes / 2
+    }
+
     /// How many frame bytes one transaction of `kind` carries.
     fn capacity(&self, kind: DaKind) -> usize {
         match kind {
@@ -666,7 +696,7 @@ impl Batcher {
 
     /// Closes and posts the open channel when it is full or old enough; whether it did.
     fn post_if_due(&mut self) -> Result<bool, BatcherError> {
-        if self.open.is_empty() || self.txs.len() >= self.cfg.max_pending_txs {
+        if self.open.is_empty() || self.not_included() >= self.cfg.max_pending_txs {
             return Ok(false);
         }
         if self.reverts_in_row >= MAX_REVERTS_IN_ROW {
@@ -681,7 +711,8 @@ impl Batcher {
         let old = self
             .open_since
             .is_some_and(|t| t.elapsed() >= self.cfg.max_channel_duration);
-        if estimate < self.channel_target() && !old {
+        let headers_full = self.open_headers * 32 >= self.header_budget();
+        if estimate < self.channel_target() && !old && !headers_full {
             return Ok(false);
         }
         self.post_channel()?;
@@ -709,10 +740,18 @@ impl Batcher {
             DaMode::Auto if fees.blob_base > self.cfg.max_fee_per_blob_gas => DaKind::Calldata,
             DaMode::Auto => fees.cheaper(channel.len(), self.cfg.max_blobs_per_tx),
         };
-        let per_tx = self.capacity(kind) - format::FRAME_OVERHEAD - 1;
+        // The header digests ride in the last transaction's calldata, beside its frame.
+        let per_tx = match kind {
+            DaKind::Calldata => self.capacity(kind).saturating_sub(self.open_headers * 32),
+            DaKind::Blobs => self.capacity(kind),
+        }
+        .max(self.cfg.max_calldata_bytes / 2)
+            - format::FRAME_OVERHEAD
+            - 1;
         let id = format::channel_id(first, last, self.channel_salt);
         let frames = format::split(id, &channel, per_tx);
-        let commitments: Vec<BlockCommitment> = blocks.iter().map(|p| p.commitment).collect();
+        let commitments: Vec<BlockCommitment> =
+            blocks.iter().map(|p| p.commitment.clone()).collect();
         let mut nonce = self.next_nonce.expect("known before posting");
         let mut signed_txs = Vec::new();
         for (i, frame) in frames.iter().enumerate() {
@@ -739,6 +778,7 @@ impl Batcher {
             .write(&refs, &[], &[(NEXT_BLOCK, last + 1), (NEXT_NONCE, nonce)])?;
         self.open.clear();
         self.open_bytes = 0;
+        self.open_headers = 0;
         self.open_since = None;
         self.channel_salt += 1;
         self.ratio = (channel.len() as f64 / raw.len().max(1) as f64).clamp(0.01, 1.5);
@@ -888,7 +928,7 @@ impl Batcher {
         self.chain
             .l1
             .set_backlog(backlog, self.cfg.max_backlog_bytes);
-        self.metrics.pending_txs.set(self.txs.len() as f64);
+        self.metrics.pending_txs.set(self.not_included() as f64);
         self.metrics
             .backlog_blocks
             .set(unbatched as f64 + self.open.len() as f64);
@@ -960,9 +1000,37 @@ fn batch_block(b: &peregrine_chain::store::StoredBlock) -> BatchBlock {
 }
 
 /// The EIP-712 digests of block `n`'s mini-block headers, from the store.
-fn mini_block_hashes(reader: &StoreReader, n: u64) -> Result<Vec<B256>, BatcherError> {
+/// With `PEREGRINE_TEST_FAULT=mismatch`, the first block with a mini-block is committed
+/// with its first header's digest replaced; with `omit`, the first block with two or more
+/// without its last. Once per process. Test builds only (feature `test-faults`).
+#[cfg(feature = "test-faults")]
+fn test_fault(c: &mut BlockCommitment) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static DONE: AtomicBool = AtomicBool::new(false);
+    let fault = std::env::var("PEREGRINE_TEST_FAULT").unwrap_or_default();
+    let applies = match fault.as_str() {
+        "mismatch" => !c.headers.is_empty(),
+        "omit" => c.headers.len() >= 2,
+        _ => false,
+    };
+    if !applies || DONE.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    if fault == "mismatch" {
+        c.headers[0] = alloy_primitives::keccak256(c.headers[0]);
+    } else {
+        c.headers.pop();
+    }
+    tracing::warn!(
+        block = c.number,
+        fault,
+        "test fault injected into a commitment"
+    );
+}
+
+fn mini_block_hashes(reader: &StoreReader, n: u64) -> Result<(u64, Vec<B256>), BatcherError> {
     if n == 0 {
-        return Ok(Vec::new());
+        return Ok((0, Vec::new()));
     }
     let from = match reader.seal(n - 1)? {
         Some(s) => s.seal.nextMiniBlock,
@@ -970,7 +1038,7 @@ fn mini_block_hashes(reader: &StoreReader, n: u64) -> Result<Vec<B256>, BatcherE
     };
     let to = match reader.seal(n)? {
         Some(s) => s.seal.nextMiniBlock,
-        None => return Ok(Vec::new()),
+        None => return Ok((from, Vec::new())),
     };
     let mut out = Vec::with_capacity((to - from) as usize);
     for m in from..to {
@@ -979,7 +1047,7 @@ fn mini_block_hashes(reader: &StoreReader, n: u64) -> Result<Vec<B256>, BatcherE
             None => break,
         }
     }
-    Ok(out)
+    Ok((from, out))
 }
 
 #[cfg(test)]

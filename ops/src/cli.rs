@@ -71,6 +71,73 @@ pub enum PreconfCommand {
     /// `eth_sendRawTransactionSync` receipt holding one, or a JSON-RPC response wrapping
     /// either.
     Verify(VerifyArgs),
+    /// Build the L1 proof that the sequencer broke a promise, for the `PeregrineBond`
+    /// contract: print its calldata, or send it with `--send`. Exit 0 when there is a
+    /// fault to prove (or it was proven), 1 when there is none, 2 on bad input.
+    #[command(subcommand)]
+    Prove(ProveCommand),
+}
+
+/// `peregrine preconf prove …`
+#[derive(Debug, Subcommand)]
+pub enum ProveCommand {
+    /// Two different headers signed by the sequencer for the same mini-block number (or
+    /// with the same parent). Each file holds a preconfirmation (any form `verify`
+    /// takes) or just its `typedData` and `signature`.
+    Equivocation(ProveEquivocationArgs),
+    /// A preconfirmation against the commitment the batcher posted for its L2 block:
+    /// another header at its position, its position left out, or no commitment by the
+    /// bond's posting deadline.
+    Mismatch(ProveMismatchArgs),
+}
+
+/// Where and how a proof is sent.
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// The `PeregrineBond` contract. Needed with `--send`; without it the calldata is
+    /// printed only.
+    #[arg(long, value_name = "ADDRESS", required_if_eq("send", "true"))]
+    pub bond: Option<alloy_primitives::Address>,
+    /// Send the proof to `--bond` (after an `eth_call` shows it succeeds).
+    #[arg(long, requires = "key")]
+    pub send: bool,
+    /// File with the hex private key that pays for the proof and receives the reward.
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+}
+
+/// Flags of `peregrine preconf prove equivocation`.
+#[derive(Debug, Args)]
+pub struct ProveEquivocationArgs {
+    /// The first signed header (file, or `-` for standard input).
+    #[arg(value_name = "A")]
+    pub a: String,
+    /// The second.
+    #[arg(value_name = "B")]
+    pub b: String,
+    /// L1 JSON-RPC endpoint (needed with `--send`).
+    #[arg(long = "l1.rpc", value_name = "URL", required_if_eq("send", "true"))]
+    pub l1_rpc: Option<String>,
+    /// Where and how the proof goes.
+    #[command(flatten)]
+    pub send: SendArgs,
+}
+
+/// Flags of `peregrine preconf prove mismatch`.
+#[derive(Debug, Args)]
+pub struct ProveMismatchArgs {
+    /// The preconfirmation (file, or `-` for standard input; any form `verify` takes).
+    #[arg(value_name = "PRECONF")]
+    pub input: String,
+    /// L1 JSON-RPC endpoint.
+    #[arg(long = "l1.rpc", value_name = "URL")]
+    pub l1_rpc: String,
+    /// The inbox the batcher posts to.
+    #[arg(long = "batcher.inbox", value_name = "ADDRESS")]
+    pub inbox: alloy_primitives::Address,
+    /// Where and how the proof goes.
+    #[command(flatten)]
+    pub send: SendArgs,
 }
 
 /// Flags of `peregrine preconf verify`.

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod derive;
 pub mod metrics_server;
+pub mod prove;
 pub mod replica;
 pub mod run;
 pub mod verify;

@@ -2,9 +2,9 @@
 
 use clap::Parser;
 use peregrine_ops::{
-    cli::{Cli, Command, ConfigCommand, PreconfCommand, WalCommand},
+    cli::{Cli, Command, ConfigCommand, PreconfCommand, ProveCommand, WalCommand},
     config::PeregrineConfig,
-    run,
+    prove, run,
     verify::{self, VerifyCmdError},
 };
 
@@ -53,6 +53,26 @@ fn main() -> std::process::ExitCode {
                         report.later_segments.len()
                     );
                     std::process::ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    std::process::ExitCode::from(2)
+                }
+            };
+        }
+        Command::Preconf(PreconfCommand::Prove(cmd)) => {
+            let result = match &cmd {
+                ProveCommand::Equivocation(args) => prove::equivocation(args),
+                ProveCommand::Mismatch(args) => prove::mismatch(args),
+            };
+            return match result {
+                Ok(report) => {
+                    println!("{report:#}");
+                    std::process::ExitCode::SUCCESS
+                }
+                Err(e @ prove::ProveError::NoFault(_)) => {
+                    eprintln!("{e}");
+                    std::process::ExitCode::from(1)
                 }
                 Err(e) => {
                     eprintln!("error: {e}");

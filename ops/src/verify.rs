@@ -19,7 +19,7 @@ pub enum VerifyCmdError {
 /// Finds the preconfirmation in a JSON document: itself, a receipt's `preconfirmation`
 /// field, a `preconfirmations` subscription item (which adds `transactionHash`), or any
 /// of these wrapped in a JSON-RPC response's `result` or a notification's `params.result`.
-fn locate(v: &Value) -> Value {
+pub(crate) fn locate(v: &Value) -> Value {
     let v = v
         .get("params")
         .and_then(|p| p.get("result"))
@@ -34,20 +34,23 @@ fn locate(v: &Value) -> Value {
     found
 }
 
-/// Reads, checks and describes a preconfirmation; returns the report to print.
-pub fn verify(args: &VerifyArgs) -> Result<String, VerifyCmdError> {
-    let text = if args.input == "-" {
+/// The JSON document in file `input` (`-`: standard input).
+pub(crate) fn read_json(input: &str) -> Result<Value, String> {
+    let text = if input == "-" {
         let mut s = String::new();
         std::io::stdin()
             .read_to_string(&mut s)
-            .map_err(|e| VerifyCmdError::Input(format!("cannot read standard input: {e}")))?;
+            .map_err(|e| format!("cannot read standard input: {e}"))?;
         s
     } else {
-        std::fs::read_to_string(&args.input)
-            .map_err(|e| VerifyCmdError::Input(format!("cannot read {}: {e}", args.input)))?
+        std::fs::read_to_string(input).map_err(|e| format!("cannot read {input}: {e}"))?
     };
-    let json: Value =
-        serde_json::from_str(&text).map_err(|e| VerifyCmdError::Input(format!("not JSON: {e}")))?;
+    serde_json::from_str(&text).map_err(|e| format!("{input}: not JSON: {e}"))
+}
+
+/// Reads, checks and describes a preconfirmation; returns the report to print.
+pub fn verify(args: &VerifyArgs) -> Result<String, VerifyCmdError> {
+    let json = read_json(&args.input).map_err(VerifyCmdError::Input)?;
     let preconf = Preconfirmation::from_json(&locate(&json))
         .map_err(|e| VerifyCmdError::Invalid(e.to_string()))?;
     let v = preconf

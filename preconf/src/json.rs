@@ -72,52 +72,7 @@ impl Preconfirmation {
             ],
         )?;
 
-        let typed = root.obj("typedData", &["domain", "types", "primaryType", "message"])?;
-        let domain = typed.obj("domain", &["name", "version", "chainId"])?;
-        domain.expect_str("name", DOMAIN_NAME)?;
-        domain.expect_str("version", DOMAIN_VERSION)?;
-        let types = typed.obj("types", &["EIP712Domain", PRIMARY_TYPE])?;
-        let expected_types = typed_data_types();
-        for name in ["EIP712Domain", PRIMARY_TYPE] {
-            if types.get(name) != &expected_types[name] {
-                return Err(VerifyError::json(
-                    types.path(name),
-                    format!(
-                        "not the {name} fields Peregrine signs: {}",
-                        expected_types[name]
-                    ),
-                ));
-            }
-        }
-        typed.expect_str("primaryType", PRIMARY_TYPE)?;
-
-        let fields: Vec<&str> = HEADER_FIELDS.iter().map(|(name, _)| *name).collect();
-        let m = typed.obj("message", &fields)?;
-        let header = MiniBlockHeader {
-            chainId: m.u64("chainId")?,
-            blockNumber: m.u64("blockNumber")?,
-            miniBlockNumber: m.u64("miniBlockNumber")?,
-            parentHash: m.b256("parentHash")?,
-            firstSequence: m.u64("firstSequence")?,
-            transactionsRoot: m.b256("transactionsRoot")?,
-            receiptsRoot: m.b256("receiptsRoot")?,
-            stateDiffRoot: m.b256("stateDiffRoot")?,
-            timestampMicros: m.u64("timestampMicros")?,
-            sendersHash: m.b256("sendersHash")?,
-            blockContextHash: m.b256("blockContextHash")?,
-        };
-        let domain_chain = domain.u64("chainId")?;
-        if domain_chain != header.chainId {
-            return Err(VerifyError::json(
-                domain.path("chainId"),
-                format!(
-                    "domain chainId {domain_chain} differs from message chainId {}",
-                    header.chainId
-                ),
-            ));
-        }
-
-        let signature = root.signature("signature")?;
+        let header = signed_header(&root)?;
 
         let tx = root.obj("transaction", &["index", "hash"])?;
         let index = u32::try_from(tx.u64("index")?)
@@ -140,7 +95,7 @@ impl Preconfirmation {
             &["received", "ordered", "executed", "signed", "sent"],
         )?;
         Ok(Self {
-            header: SignedHeader { header, signature },
+            header,
             index,
             receipt,
             transaction_proof: proofs.hashes("transaction")?,
@@ -154,6 +109,104 @@ impl Preconfirmation {
             },
         })
     }
+}
+
+impl SignedHeader {
+    /// The signed header of a JSON document holding `typedData` and `signature` as a
+    /// preconfirmation writes them (a whole preconfirmation, or just those two fields),
+    /// parsed as strictly as [`Preconfirmation::from_json`] parses them. Checks no
+    /// signature.
+    pub fn from_json(v: &Value) -> Result<Self, VerifyError> {
+        let map = v
+            .as_object()
+            .ok_or_else(|| VerifyError::json("<root>", "expected an object"))?;
+        let mut only = Map::new();
+        for key in ["typedData", "signature"] {
+            if let Some(x) = map.get(key) {
+                only.insert(key.to_owned(), x.clone());
+            }
+        }
+        let only = Value::Object(only);
+        signed_header(&Obj::new(&only, "", &["typedData", "signature"])?)
+    }
+
+    /// `{"typedData": …, "signature": …}`: the two fields of a preconfirmation that
+    /// carry the signed header, which [`SignedHeader::from_json`] reads back.
+    pub fn to_json(&self) -> Value {
+        let h = &self.header;
+        serde_json::json!({
+            "typedData": {
+                "domain": {"name": DOMAIN_NAME, "version": DOMAIN_VERSION, "chainId": h.chainId},
+                "types": typed_data_types(),
+                "primaryType": PRIMARY_TYPE,
+                "message": {
+                    "chainId": h.chainId,
+                    "blockNumber": h.blockNumber,
+                    "miniBlockNumber": h.miniBlockNumber,
+                    "parentHash": h.parentHash,
+                    "firstSequence": h.firstSequence,
+                    "transactionsRoot": h.transactionsRoot,
+                    "receiptsRoot": h.receiptsRoot,
+                    "stateDiffRoot": h.stateDiffRoot,
+                    "timestampMicros": h.timestampMicros,
+                    "sendersHash": h.sendersHash,
+                    "blockContextHash": h.blockContextHash,
+                },
+            },
+            "signature": hex::encode_prefixed(self.signature.as_bytes()),
+        })
+    }
+}
+
+/// `typedData` and `signature` of `root`, strictly.
+fn signed_header(root: &Obj<'_>) -> Result<SignedHeader, VerifyError> {
+    let typed = root.obj("typedData", &["domain", "types", "primaryType", "message"])?;
+    let domain = typed.obj("domain", &["name", "version", "chainId"])?;
+    domain.expect_str("name", DOMAIN_NAME)?;
+    domain.expect_str("version", DOMAIN_VERSION)?;
+    let types = typed.obj("types", &["EIP712Domain", PRIMARY_TYPE])?;
+    let expected_types = typed_data_types();
+    for name in ["EIP712Domain", PRIMARY_TYPE] {
+        if types.get(name) != &expected_types[name] {
+            return Err(VerifyError::json(
+                types.path(name),
+                format!(
+                    "not the {name} fields Peregrine signs: {}",
+                    expected_types[name]
+                ),
+            ));
+        }
+    }
+    typed.expect_str("primaryType", PRIMARY_TYPE)?;
+
+    let fields: Vec<&str> = HEADER_FIELDS.iter().map(|(name, _)| *name).collect();
+    let m = typed.obj("message", &fields)?;
+    let header = MiniBlockHeader {
+        chainId: m.u64("chainId")?,
+        blockNumber: m.u64("blockNumber")?,
+        miniBlockNumber: m.u64("miniBlockNumber")?,
+        parentHash: m.b256("parentHash")?,
+        firstSequence: m.u64("firstSequence")?,
+        transactionsRoot: m.b256("transactionsRoot")?,
+        receiptsRoot: m.b256("receiptsRoot")?,
+        stateDiffRoot: m.b256("stateDiffRoot")?,
+        timestampMicros: m.u64("timestampMicros")?,
+        sendersHash: m.b256("sendersHash")?,
+        blockContextHash: m.b256("blockContextHash")?,
+    };
+    let domain_chain = domain.u64("chainId")?;
+    if domain_chain != header.chainId {
+        return Err(VerifyError::json(
+            domain.path("chainId"),
+            format!(
+                "domain chainId {domain_chain} differs from message chainId {}",
+                header.chainId
+            ),
+        ));
+    }
+
+    let signature = root.signature("signature")?;
+    Ok(SignedHeader { header, signature })
 }
 
 /// Writes the JSON form (see the crate documentation) field by field, without building a

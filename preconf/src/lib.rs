@@ -106,6 +106,7 @@
 //! knows it: use [`SequencerKey::from_file`] for anything real.
 
 mod block;
+pub mod bond;
 mod error;
 mod header;
 mod json;

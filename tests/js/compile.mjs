@@ -3,6 +3,7 @@
 //   { "<ContractName>": { "abi": [...], "bytecode": "0x...", "deployedBytecode": "0x..." }, ... }
 // Also usable as a module: `import { compileContracts } from "./compile.mjs"`.
 import { readdirSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import solc from "solc";
@@ -27,14 +28,21 @@ export function compileContracts(dir = join(here, "contracts")) {
       outputSelection: { "*": { "*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"] } },
     },
   };
-  const output = JSON.parse(solc.compile(JSON.stringify(input)));
+  // Imports such as "@openzeppelin/contracts/..." resolve to tests/js/node_modules
+  // (installed from the npm registry by scripts/install-tools.sh).
+  const findImports = (path) => {
+    const file = join(here, "node_modules", path);
+    return existsSync(file) ? { contents: readFileSync(file, "utf8") } : { error: `not found: ${path}` };
+  };
+  const output = JSON.parse(solc.compile(JSON.stringify(input), { import: findImports }));
   const errors = (output.errors ?? []).filter((e) => e.severity === "error");
   if (errors.length > 0) {
     throw new Error("solc failed:\n" + errors.map((e) => e.formattedMessage).join("\n"));
   }
   const result = {};
-  for (const file of Object.keys(output.contracts ?? {})) {
+  for (const file of Object.keys(output.contracts ?? {}).filter((f) => sources[f])) {
     for (const [name, c] of Object.entries(output.contracts[file])) {
+      if (c.evm.bytecode.object === "") continue; // an interface or abstract contract
       if (result[name]) throw new Error(`duplicate contract name ${name}`);
       result[name] = {
         abi: c.abi,

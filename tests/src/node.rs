@@ -150,6 +150,8 @@ pub struct NodeOptions {
     /// Run `peregrine replica` following this WebSocket URL (signed by the dev key)
     /// instead of `peregrine dev`.
     pub replica_of: Option<String>,
+    /// Environment variables set for the node's process.
+    pub env: Vec<(String, String)>,
 }
 
 impl NodeOptions {
@@ -164,6 +166,12 @@ impl NodeOptions {
     /// Appends flags to the command line.
     pub fn arg(mut self, args: &[&str]) -> Self {
         self.extra_args.extend(args.iter().map(|a| a.to_string()));
+        self
+    }
+
+    /// Sets an environment variable for the node's process.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_owned(), value.to_owned()));
         self
     }
 }
@@ -405,6 +413,7 @@ impl Node {
         let log_err: File = log.try_clone().expect("clone log handle");
         let child = Command::new(&self.program)
             .args(self.args())
+            .envs(self.opts.env.iter().map(|(k, v)| (k, v)))
             .current_dir(self.dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))

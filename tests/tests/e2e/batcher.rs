@@ -20,19 +20,20 @@ use std::{
 };
 
 /// anvil's first two dev keys (public): the deployer, and the batcher.
-const DEPLOYER_KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+pub(crate) const DEPLOYER_KEY: &str =
+    "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
 const BATCHER_KEY: &str = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
-const BATCHER_ADDRESS: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+pub(crate) const BATCHER_ADDRESS: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
 
 /// anvil with blobs, and the inbox deployed on it.
-struct L1 {
-    anvil: Node,
-    inbox: String,
+pub(crate) struct L1 {
+    pub(crate) anvil: Node,
+    pub(crate) inbox: String,
     key_file: tempfile::NamedTempFile,
 }
 
 impl L1 {
-    fn start() -> L1 {
+    pub(crate) fn start() -> L1 {
         let anvil = Node::start_opts(
             Target::Anvil,
             NodeOptions::default().arg(&["--hardfork", "prague"]),
@@ -66,13 +67,18 @@ impl L1 {
     }
 
     /// `peregrine dev` posting here, with `da` and `extra` flags.
-    fn sequencer(&self, da: &str, config: &str) -> Node {
+    pub(crate) fn sequencer(&self, da: &str, config: &str) -> Node {
+        self.sequencer_opts(da, config, NodeOptions::default())
+    }
+
+    /// [`L1::sequencer`] with further options.
+    pub(crate) fn sequencer_opts(&self, da: &str, config: &str, opts: NodeOptions) -> Node {
         let dir = tempfile::tempdir().unwrap().keep();
         let cfg = dir.join("peregrine.toml");
         std::fs::write(&cfg, config).unwrap();
         Node::start_opts(
             Target::Peregrine,
-            NodeOptions::default().arg(&[
+            opts.arg(&[
                 "--l1.rpc",
                 &self.anvil.url(),
                 "--batcher.key",
@@ -112,12 +118,12 @@ impl L1 {
         serde_json::from_str(last).unwrap_or_else(|e| panic!("derive printed {last:?}: {e}"))
     }
 
-    /// The inbox's commitment of L2 block `n`: (root, count, L1 block).
-    fn commitment(&self, n: u64) -> (B256, u64, u64) {
+    /// The inbox's commitment of L2 block `n`: (root, count, first mini-block, L1 block).
+    fn commitment(&self, n: u64) -> (B256, u64, u64, u64) {
         let out = self.anvil.cast().ok(&[
             "call",
             &self.inbox,
-            "commitment(uint64)(bytes32,uint32,uint64)",
+            "commitment(uint64)(bytes32,uint32,uint64,uint64)",
             &n.to_string(),
         ]);
         let mut lines = out
@@ -125,13 +131,14 @@ impl L1 {
             .map(|l| l.split_whitespace().next().unwrap_or_default());
         let root: B256 = lines.next().unwrap().parse().unwrap();
         let count = lines.next().unwrap().parse().unwrap();
+        let first = lines.next().unwrap().parse().unwrap();
         let l1 = lines.next().unwrap().parse().unwrap();
-        (root, count, l1)
+        (root, count, first, l1)
     }
 }
 
 /// `peregrine-loadtest` sending 300 tx/s of ETH and ERC-20 transfers for `secs`.
-fn load(node: &Node, secs: u64) -> std::process::Child {
+pub(crate) fn load(node: &Node, secs: u64) -> std::process::Child {
     std::process::Command::new(peregrine_tests::node::loadtest_bin())
         .args(["--rpc", &node.ws_url(), "--rate", "300", "--accounts", "16"])
         .args([
@@ -146,13 +153,13 @@ fn load(node: &Node, secs: u64) -> std::process::Child {
         .expect("start peregrine-loadtest")
 }
 
-fn block_number(node: &Node, tag: &str) -> u64 {
+pub(crate) fn block_number(node: &Node, tag: &str) -> u64 {
     let b = node.rpc().block(tag, false);
     u64::from_str_radix(b["number"].as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
 }
 
 /// Waits until `safe` on `l2` reaches `target`; panics with the log after `within`.
-fn wait_safe(l2: &Node, target: u64, within: Duration) -> u64 {
+pub(crate) fn wait_safe(l2: &Node, target: u64, within: Duration) -> u64 {
     let deadline = Instant::now() + within;
     loop {
         let safe = block_number(l2, "safe");
@@ -173,11 +180,12 @@ fn tail(log: &str) -> String {
     lines[lines.len().saturating_sub(60)..].join("\n")
 }
 
-/// The node's mini-block header digests by L2 block, from its `miniBlocks` feed.
-fn promised(l2: &Node) -> BTreeMap<u64, Vec<B256>> {
+/// The node's mini-block header digests by L2 block, from its `miniBlocks` feed, with
+/// the number of each block's first mini-block.
+pub(crate) fn promised(l2: &Node) -> BTreeMap<u64, (u64, Vec<B256>)> {
     let (mut ws, _) = WsClient::connect(l2.port(), 1 << 24);
     let sub = ws.subscribe(json!(["miniBlocks", {"fromMiniBlock": 0}]));
-    let mut out: BTreeMap<u64, Vec<B256>> = BTreeMap::new();
+    let mut out: BTreeMap<u64, (u64, Vec<B256>)> = BTreeMap::new();
     while let Some(n) = ws.next(Duration::from_secs(2)) {
         assert_eq!(
             n.json["params"]["subscription"].as_str(),
@@ -185,8 +193,12 @@ fn promised(l2: &Node) -> BTreeMap<u64, Vec<B256>> {
         );
         let r = &n.json["params"]["result"];
         let block = r["header"]["blockNumber"].as_u64().expect("blockNumber");
+        let number = r["header"]["miniBlockNumber"]
+            .as_u64()
+            .expect("miniBlockNumber");
         out.entry(block)
-            .or_default()
+            .or_insert((number, Vec::new()))
+            .1
             .push(r["hash"].as_str().unwrap().parse().unwrap());
     }
     out
@@ -195,7 +207,7 @@ fn promised(l2: &Node) -> BTreeMap<u64, Vec<B256>> {
 /// The commitment root, computed here independently: leaves
 /// keccak(keccak(abi.encode(uint256 i, bytes32 digest))), pairs hashed sorted, an odd
 /// node promoted.
-fn root_of(digests: &[B256]) -> B256 {
+pub(crate) fn root_of(digests: &[B256]) -> B256 {
     let mut level: Vec<B256> = digests
         .iter()
         .enumerate()
@@ -251,10 +263,13 @@ fn posts_and_derives(da: &str) {
     let promised = promised(&l2);
     let mut checked = 0;
     for n in 0..=head {
-        let digests = promised.get(&n).cloned().unwrap_or_default();
-        let (root, count, l1_block) = l1.commitment(n);
+        let (first, digests) = promised.get(&n).cloned().unwrap_or_default();
+        let (root, count, first_on_l1, l1_block) = l1.commitment(n);
         assert!(l1_block > 0, "block {n} has no commitment on L1");
         assert_eq!(count, digests.len() as u64, "block {n}: mini-block count");
+        if !digests.is_empty() {
+            assert_eq!(first_on_l1, first, "block {n}: first mini-block");
+        }
         assert_eq!(root, root_of(&digests), "block {n}: commitment root");
         checked += usize::from(!digests.is_empty());
     }

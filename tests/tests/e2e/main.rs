@@ -20,6 +20,7 @@ mod pipelining;
 mod preconf;
 mod realtime;
 mod replica;
+mod slashing;
 mod subscriptions;
 mod transfer;
 mod viem;
