@@ -24,6 +24,9 @@ pub enum Command {
     /// Rebuild the L2 chain from L1 alone (the batcher's posts), re-executing every
     /// transaction; with --check, compare each block with a live node.
     Derive(Box<DeriveArgs>),
+    /// Watch a sequencer's promises: record every preconfirmation it publishes, check each
+    /// L2 block's commitment on L1 against them, and prove every fault to the bond.
+    Watch(Box<WatchArgs>),
     /// Work with preconfirmations offline.
     #[command(subcommand)]
     Preconf(PreconfCommand),
@@ -104,6 +107,30 @@ pub struct SendArgs {
     /// File with the hex private key that pays for the proof and receives the reward.
     #[arg(long, value_name = "FILE")]
     pub key: Option<PathBuf>,
+}
+
+/// Flags of `peregrine watch`.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// The sequencer's (or a replica's) WebSocket URL; its `preconfirmations` feed is
+    /// followed from where the watcher stopped.
+    #[arg(long, value_name = "WS-URL")]
+    pub sequencer: String,
+    /// L1 JSON-RPC endpoint.
+    #[arg(long = "l1.rpc", value_name = "URL")]
+    pub l1_rpc: String,
+    /// File with the hex private key that pays for proofs and receives the rewards.
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// The `PeregrineBond` contract (it names the sequencer's key and the inbox).
+    #[arg(long, value_name = "ADDRESS")]
+    pub bond: alloy_primitives::Address,
+    /// Where the recorded headers live (`watch.redb`).
+    #[arg(long, value_name = "DIR", default_value = "peregrine-watch")]
+    pub datadir: PathBuf,
+    /// How often L1 is checked.
+    #[arg(long = "poll-interval", value_name = "DURATION", default_value = "250ms", value_parser = humantime::parse_duration)]
+    pub poll_interval: Duration,
 }
 
 /// Flags of `peregrine preconf prove equivocation`.

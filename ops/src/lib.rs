@@ -16,3 +16,4 @@ pub mod prove;
 pub mod replica;
 pub mod run;
 pub mod verify;
+pub mod watch;

@@ -21,6 +21,16 @@ fn main() -> std::process::ExitCode {
                 }
             };
         }
+        Command::Watch(args) => {
+            run::init_logging(peregrine_ops::cli::LogFormat::Human, "info");
+            return match peregrine_ops::watch::watch(&args) {
+                Ok(()) => std::process::ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    std::process::ExitCode::FAILURE
+                }
+            };
+        }
         Command::Derive(args) => {
             run::init_logging(peregrine_ops::cli::LogFormat::Human, "info");
             return match peregrine_ops::derive::derive(&args) {

@@ -137,7 +137,7 @@ pub fn mismatch(args: &ProveMismatchArgs) -> Result<Value, ProveError> {
 }
 
 /// The header digests the batcher posted for L2 block `n` in L1 block `l1_block`.
-fn committed_headers(
+pub(crate) fn committed_headers(
     l1: &L1Client,
     inbox_address: Address,
     n: u64,
@@ -217,7 +217,7 @@ fn finish(
 }
 
 /// An `eth_call` or send refused by the bond, named by its error.
-fn refusal(e: L1Error) -> ProveError {
+pub(crate) fn refusal(e: L1Error) -> ProveError {
     match &e {
         L1Error::Rpc {
             data: Some(data), ..

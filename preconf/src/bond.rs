@@ -43,6 +43,7 @@ sol! {
         function postingDeadline() returns (uint64);
         function bond() returns (uint256);
         function sequencer() returns (address);
+        function inbox() returns (address);
 
         error BadConfig();
         error NotSequencer();

@@ -150,6 +150,68 @@ impl Court {
     }
 }
 
+/// `peregrine watch` running against `l2` and this court; killed on drop.
+struct Watcher {
+    child: std::process::Child,
+    dir: tempfile::TempDir,
+}
+
+impl Watcher {
+    fn start(l1: &L1, l2: &Node, court: &Court) -> Watcher {
+        let dir = tempfile::tempdir().unwrap();
+        let child = std::process::Command::new(peregrine_tests::node::peregrine_bin())
+            .args([
+                "watch",
+                "--sequencer",
+                &l2.ws_url(),
+                "--l1.rpc",
+                &l1.anvil.url(),
+            ])
+            .args(["--key", &court.key_file.path().display().to_string()])
+            .args(["--bond", &court.bond])
+            .args(["--datadir", &dir.path().join("data").display().to_string()])
+            .stdout(std::fs::File::create(dir.path().join("watch.out")).unwrap())
+            .stderr(std::fs::File::create(dir.path().join("watch.log")).unwrap())
+            .env("NO_COLOR", "1")
+            .spawn()
+            .expect("start peregrine watch");
+        Watcher { child, dir }
+    }
+
+    /// The JSON lines it printed.
+    fn lines(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.dir.path().join("watch.out"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// Waits (60 s at most) for a line that `pred` accepts; the last such line.
+    fn wait_for(&self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(v) = self.lines().into_iter().rev().find(|v| pred(v)) {
+                return v;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the watcher never printed {what}:\n{:?}\n{}",
+                self.lines(),
+                std::fs::read_to_string(self.dir.path().join("watch.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn hex_u64(v: &Value) -> u64 {
     u64::from_str_radix(v.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
 }
@@ -485,12 +547,28 @@ fn an_honest_run_leaves_nothing_to_prove() {
     let l1 = L1::start();
     let l2 = l1.sequencer("calldata", "");
     let court = Court::open(&l1, &l2);
+    let watcher = Watcher::start(&l1, &l2, &court);
     let status = load(&l2, 4).wait().unwrap();
     assert!(status.success(), "peregrine-loadtest: {status}");
     let head = block_number(&l2, "latest");
     wait_safe(&l2, head, Duration::from_secs(60));
     let promised = promised(&l2);
     let preconfs = preconfirmations(&l2);
+    // The watcher recorded every mini-block that had a preconfirmation, checked them all
+    // against L1, and found nothing.
+    let with_txs: std::collections::BTreeSet<u64> = preconfs
+        .iter()
+        .map(|p| {
+            p["typedData"]["message"]["miniBlockNumber"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    let status = watcher.wait_for("everything checked", |v| {
+        v["recorded"].as_u64() == Some(with_txs.len() as u64) && v["pending"] == json!(0)
+    });
+    assert_eq!(status["faults"], json!(0), "{status}");
+    assert_eq!(status["checkedHeaders"], status["recorded"], "{status}");
     assert!(
         preconfs.len() >= 1_000,
         "{} preconfirmations",
@@ -633,7 +711,8 @@ fn a_broken_commitment_is_slashed(fault: &str) {
         "--batcher.inbox",
         l1.inbox.as_str(),
     ];
-    let out = court.prove(&l1, &args, true);
+    // The command line finds it, and the bond agrees (eth_call).
+    let out = court.prove(&l1, &args, false);
     assert_eq!(exit(&out), 0, "{out}");
     let r = report(&out);
     let kind = if fault == "omit" {
@@ -642,9 +721,16 @@ fn a_broken_commitment_is_slashed(fault: &str) {
         "mismatch"
     };
     assert_eq!(r["fault"], json!(kind), "{r}");
-    let gas = r["sent"]["gasUsed"].as_u64().unwrap();
+    assert_eq!(r["check"], json!("the bond would slash"), "{r}");
+    // The watcher, started now, catches up from the first mini-block and proves it.
+    let watcher = Watcher::start(&l1, &l2, &court);
+    let line = watcher.wait_for("the fault", |v| v["fault"] == json!(kind));
+    assert_eq!(line["status"], json!(1), "{line}");
+    assert_eq!(line["miniBlock"], json!(mini), "{line}");
+    let gas = line["gasUsed"].as_u64().unwrap();
     println!("proveMismatch ({kind}) gas: {gas}");
     assert_eq!(court.uint(&l1, "bond()(uint256)"), BONDED - SAFETY_PENALTY);
+    // Proven once: the same proof again is refused.
     let out = court.prove(&l1, &args, true);
     assert_eq!(exit(&out), 1, "{out}");
     assert!(out.stderr.contains("AlreadyProven"), "{out}");
@@ -652,6 +738,9 @@ fn a_broken_commitment_is_slashed(fault: &str) {
         gas <= 150_000,
         "proveMismatch used {gas} gas (goal 150 000)"
     );
+    // One proof per block, and no other fault in this run.
+    let status = watcher.wait_for("a status after the proof", |v| v["faults"].is_u64());
+    assert_eq!(status["faults"], json!(1), "{status}");
 }
 
 #[test]
