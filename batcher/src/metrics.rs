@@ -46,6 +46,8 @@ impl BatcherMetrics {
             counter!("peregrine_batcher_l1_bytes_total", "da" => kind).absolute(0);
             counter!("peregrine_batcher_fees_wei_total", "da" => kind).absolute(0);
         }
+        counter!("peregrine_batcher_commitment_bytes_total").absolute(0);
+        counter!("peregrine_batcher_l2_txs_total").absolute(0);
         Self {
             l1_up: gauge!("peregrine_batcher_l1_up"),
             l1_head: gauge!("peregrine_batcher_l1_head"),
@@ -66,8 +68,17 @@ impl BatcherMetrics {
     }
 
     /// A channel was signed.
-    pub fn channel(&self, kind: DaKind, raw: usize, compressed: usize, l2_txs: u64, l1_txs: usize) {
+    pub fn channel(
+        &self,
+        kind: DaKind,
+        raw: usize,
+        compressed: usize,
+        commitment: usize,
+        l2_txs: u64,
+        l1_txs: usize,
+    ) {
         let da = kind.label();
+        counter!("peregrine_batcher_commitment_bytes_total").increment(commitment as u64);
         counter!("peregrine_batcher_channels_total", "da" => da).increment(1);
         counter!("peregrine_batcher_l1_txs_total", "da" => da).increment(l1_txs as u64);
         counter!("peregrine_batcher_l1_bytes_total", "da" => da).increment(compressed as u64);

@@ -783,8 +783,15 @@ impl Batcher {
         self.channel_salt += 1;
         self.ratio = (channel.len() as f64 / raw.len().max(1) as f64).clamp(0.01, 1.5);
         self.next_nonce = Some(nonce);
-        self.metrics
-            .channel(kind, raw.len(), channel.len(), l2_txs, frames.len());
+        let commitment_bytes = commitments.iter().map(|c| 32 * c.headers.len()).sum();
+        self.metrics.channel(
+            kind,
+            raw.len(),
+            channel.len(),
+            commitment_bytes,
+            l2_txs,
+            frames.len(),
+        );
         tracing::info!(
             first,
             last,

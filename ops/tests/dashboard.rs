@@ -1,6 +1,7 @@
 //! The Grafana dashboard against a real Prometheus: Prometheus scrapes a real
-//! `peregrine dev` under a small load sent with `cast`, and a `peregrine replica`
-//! following it, then every panel's query is
+//! `peregrine dev` under a small load sent with `cast`, posting to an L1 (anvil, with the
+//! inbox contract deployed) through its batcher, and a `peregrine replica` following it,
+//! then every panel's query is
 //! evaluated through Prometheus' HTTP API and must return data. Also checks `/health`
 //! and `/ready`.
 //!
@@ -20,6 +21,52 @@ use std::{
 
 const ALICE_KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
 const BOB: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+/// anvil's second dev key (public), the batcher's on L1; its address is `BOB`.
+const BATCHER_KEY: &str = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+
+/// anvil with blobs on `port`, and the inbox (batcher: `BOB`) deployed on it: its address.
+fn l1_with_inbox(root: &Path, port: u16) -> (Proc, String) {
+    let bin = root.join("tests/js/node_modules/.bin");
+    let anvil = Proc(
+        Command::new(bin.join("anvil"))
+            .args(["--port", &port.to_string(), "--hardfork", "prague"])
+            .args(["--block-time", "1"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let url = format!("http://127.0.0.1:{port}");
+    wait_until("anvil", Duration::from_secs(30), || {
+        Command::new(bin.join("cast"))
+            .args(["block-number", "--rpc-url", &url])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    let compiled = Command::new("node")
+        .current_dir(root.join("tests/js"))
+        .args(["compile.mjs", "../../preconf/contracts"])
+        .output()
+        .unwrap();
+    assert!(compiled.status.success(), "compile.mjs failed");
+    let contracts: Value = serde_json::from_slice(&compiled.stdout).unwrap();
+    let code = format!(
+        "{}{:0>64}",
+        contracts["PeregrineInbox"]["bytecode"].as_str().unwrap(),
+        BOB.trim_start_matches("0x").to_lowercase()
+    );
+    let out = Command::new(bin.join("cast"))
+        .args(["send", "--rpc-url", &url, "--private-key", ALICE_KEY])
+        .args(["--json", "--create", &code])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "deploying the inbox failed");
+    let receipt: Value = serde_json::from_slice(&out.stdout).unwrap();
+    (
+        anvil,
+        receipt["contractAddress"].as_str().unwrap().to_owned(),
+    )
+}
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -70,10 +117,18 @@ fn every_dashboard_panel_returns_data_from_a_real_prometheus() {
     let (rpc_port, metrics_port, prom_port) = (free_port(), free_port(), free_port());
     let rpc = format!("http://127.0.0.1:{rpc_port}");
     let metrics = format!("http://127.0.0.1:{metrics_port}");
+    let l1_port = free_port();
+    let (_anvil, inbox) = l1_with_inbox(&root, l1_port);
+    let batcher_key = dir.path().join("batcher.key");
+    std::fs::write(&batcher_key, BATCHER_KEY).unwrap();
     let _node = Proc(
         Command::new(&peregrine)
             .args(["dev", "--block-time", "200ms", "--datadir"])
             .arg(dir.path().join("chain"))
+            .args(["--l1.rpc", &format!("http://127.0.0.1:{l1_port}")])
+            .arg("--batcher.key")
+            .arg(&batcher_key)
+            .args(["--batcher.inbox", &inbox, "--batcher.da", "calldata"])
             .args(["--rpc.addr", &format!("127.0.0.1:{rpc_port}")])
             .args(["--metrics.addr", &format!("127.0.0.1:{metrics_port}")])
             .stdout(Stdio::null())
@@ -192,6 +247,17 @@ fn every_dashboard_panel_returns_data_from_a_real_prometheus() {
                 .as_str()
                 .and_then(|s| s.parse::<f64>().ok())
                 .is_some_and(|n| n >= TXS as f64)
+        },
+    );
+    wait_until(
+        "prometheus to scrape a batch's fees",
+        Duration::from_secs(30),
+        || {
+            let v = query(&prometheus, "sum(peregrine_batcher_fees_wei_total)");
+            v["data"]["result"][0]["value"][1]
+                .as_str()
+                .and_then(|s| s.parse::<f64>().ok())
+                .is_some_and(|n| n > 0.0)
         },
     );
     // A few more scrapes so every rate() window holds two samples after the load.

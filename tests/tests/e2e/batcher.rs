@@ -119,7 +119,7 @@ impl L1 {
     }
 
     /// The inbox's commitment of L2 block `n`: (root, count, first mini-block, L1 block).
-    fn commitment(&self, n: u64) -> (B256, u64, u64, u64) {
+    pub(crate) fn commitment(&self, n: u64) -> (B256, u64, u64, u64) {
         let out = self.anvil.cast().ok(&[
             "call",
             &self.inbox,
@@ -204,24 +204,25 @@ pub(crate) fn promised(l2: &Node) -> BTreeMap<u64, (u64, Vec<B256>)> {
     out
 }
 
-/// The commitment root, computed here independently: leaves
-/// keccak(keccak(abi.encode(uint256 i, bytes32 digest))), pairs hashed sorted, an odd
-/// node promoted.
-pub(crate) fn root_of(digests: &[B256]) -> B256 {
-    let mut level: Vec<B256> = digests
-        .iter()
-        .enumerate()
-        .map(|(i, d)| {
-            let mut enc = U256::from(i).to_be_bytes::<32>().to_vec();
-            enc.extend_from_slice(d.as_slice());
-            keccak256(keccak256(enc))
-        })
-        .collect();
-    if level.is_empty() {
-        return B256::ZERO;
-    }
-    while level.len() > 1 {
-        level = level
+/// The commitment tree, computed here independently, level by level (leaves first):
+/// leaves keccak(keccak(abi.encode(uint256 i, bytes32 digest))), pairs hashed sorted, an
+/// odd node promoted.
+pub(crate) fn merkle_levels(digests: &[B256]) -> Vec<Vec<B256>> {
+    let mut levels = vec![
+        digests
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                let mut enc = U256::from(i).to_be_bytes::<32>().to_vec();
+                enc.extend_from_slice(d.as_slice());
+                keccak256(keccak256(enc))
+            })
+            .collect::<Vec<B256>>(),
+    ];
+    while levels.last().unwrap().len() > 1 {
+        let next = levels
+            .last()
+            .unwrap()
             .chunks(2)
             .map(|p| match p {
                 [a, b] => {
@@ -232,8 +233,18 @@ pub(crate) fn root_of(digests: &[B256]) -> B256 {
                 _ => unreachable!(),
             })
             .collect();
+        levels.push(next);
     }
-    level[0]
+    levels
+}
+
+/// The commitment root (zero for no mini-blocks).
+pub(crate) fn root_of(digests: &[B256]) -> B256 {
+    merkle_levels(digests)
+        .last()
+        .and_then(|top| top.first())
+        .copied()
+        .unwrap_or(B256::ZERO)
 }
 
 /// Load, then: `safe` reaches the head, derivation reproduces every block, and the
