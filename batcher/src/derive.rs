@@ -86,8 +86,8 @@ pub trait BlobSource {
     fn blobs(&self, tx: &L1Tx, l1_block: u64) -> Result<Vec<Bytes>, DeriveError>;
 }
 
-/// anvil's `anvil_getBlobsByTransactionHash`: for dev and tests. (Production reads the
-/// beacon API's `blob_sidecars`: not built yet.)
+/// anvil's `anvil_getBlobsByTransactionHash`: for dev and tests. (A production L1:
+/// [`crate::beacon::BeaconBlobs`].)
 #[derive(Debug)]
 pub struct AnvilBlobs<'a>(pub &'a L1Client);
 

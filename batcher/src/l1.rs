@@ -31,6 +31,9 @@ pub struct L1Block {
     pub number: u64,
     /// Hash.
     pub hash: B256,
+    /// Timestamp (seconds).
+    #[serde(default, with = "quantity_opt")]
+    pub timestamp: Option<u64>,
     /// Base fee (wei).
     #[serde(default, with = "quantity_opt")]
     pub base_fee_per_gas: Option<u64>,

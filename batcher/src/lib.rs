@@ -10,7 +10,8 @@
 //! reorgs and finality, and sets the chain's `safe` and `finalized` heads.
 //!
 //! The **derivation** ([`derive`]) rebuilds the L2 chain from L1 alone: it reads the
-//! inbox's transactions (calldata, and blobs through a [`derive::BlobSource`]), decodes
+//! inbox's transactions (calldata, and blobs through a [`derive::BlobSource`]: anvil's,
+//! or a beacon node's, [`beacon`]), decodes
 //! the channels and re-executes every transaction with revm, without the sequencer's state
 //! diffs, then compares the block hashes with a live node if asked.
 //!
@@ -22,6 +23,7 @@
 //!
 //! This crate imports nothing from `rpc` or from the sequencer loop.
 
+pub mod beacon;
 pub mod commitment;
 pub mod config;
 pub mod derive;

@@ -63,7 +63,16 @@ pub fn derive(args: &DeriveArgs) -> Result<Value, DeriveCmdError> {
     let (mut derived, mut matched, mut txs) = (0u64, 0u64, 0u64);
     let mut mismatch = None;
     let mut last = None;
-    deriver.scan(&l1, &AnvilBlobs(&l1), args.from_l1_block, to, &mut |d| {
+    let anvil = AnvilBlobs(&l1);
+    let beacon = args
+        .l1_beacon
+        .as_deref()
+        .map(|url| peregrine_batcher::beacon::BeaconBlobs::new(url, &l1));
+    let blobs: &dyn peregrine_batcher::derive::BlobSource = match &beacon {
+        Some(b) => b,
+        None => &anvil,
+    };
+    deriver.scan(&l1, blobs, args.from_l1_block, to, &mut |d| {
         derived += 1;
         txs += d.txs as u64;
         last = Some((d.header.number, d.hash));
