@@ -276,11 +276,11 @@ pub struct DeriveArgs {
     /// The L1 node's JSON-RPC URL.
     #[arg(long = "l1.rpc", value_name = "URL")]
     pub l1_rpc: String,
-    /// The PeregrineInbox contract.
     /// A beacon node's API (e.g. `http://beacon:5052`), where blobs are read from on a
     /// production L1 [default: anvil's `anvil_getBlobsByTransactionHash` on `--l1.rpc`].
     #[arg(long = "l1.beacon", value_name = "URL")]
     pub l1_beacon: Option<String>,
+    /// The PeregrineInbox contract.
     #[arg(long = "batcher.inbox", value_name = "ADDRESS")]
     pub inbox: alloy_primitives::Address,
     /// The batcher's L1 address: posts from anyone else are ignored.

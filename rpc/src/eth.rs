@@ -562,7 +562,7 @@ impl EthApiServer for EthHandler {
         let ingress = match &self.writes {
             crate::forward::Writes::Local(ingress) => ingress.as_ref(),
             crate::forward::Writes::Forward(f) => {
-                return Ok(in_arrival_order_async(ext, || f.send(&self.chain, &raw)).await?);
+                return in_arrival_order_async(ext, || f.send(&self.chain, &raw)).await;
             }
         };
         let started = std::time::Instant::now();

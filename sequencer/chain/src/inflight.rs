@@ -82,6 +82,7 @@ impl Inflight {
     /// the same sender and nonce is displaced from the sender's slots (a replacement) and
     /// returned, for [`Inflight::undo_insert`]; its hash stays in flight until the loop
     /// drops it.
+    #[allow(clippy::result_unit_err)] // the only failure has nothing to say but "already in"
     pub fn insert(
         &mut self,
         hash: B256,

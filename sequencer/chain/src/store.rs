@@ -854,6 +854,49 @@ impl StoreReader {
     }
 }
 
+/// Length of an encoded seal: chain id, block number, block hash, state root, next
+/// mini-block, last mini-block hash, signature.
+const SEAL_LEN: usize = 8 + 8 + 32 + 32 + 8 + 32 + 65;
+
+/// `seal`'s fields in their declared order (integers big-endian), then the 65-byte
+/// signature.
+fn encode_seal(seal: &SignedSeal) -> Vec<u8> {
+    let s = &seal.seal;
+    let mut out = Vec::with_capacity(SEAL_LEN);
+    out.extend_from_slice(&s.chainId.to_be_bytes());
+    out.extend_from_slice(&s.blockNumber.to_be_bytes());
+    out.extend_from_slice(s.blockHash.as_slice());
+    out.extend_from_slice(s.stateRoot.as_slice());
+    out.extend_from_slice(&s.nextMiniBlock.to_be_bytes());
+    out.extend_from_slice(s.lastMiniBlockHash.as_slice());
+    out.extend_from_slice(&seal.signature.as_bytes());
+    out
+}
+
+fn decode_seal(b: &[u8]) -> Result<SignedSeal, StoreError> {
+    if b.len() != SEAL_LEN {
+        return Err(StoreError::Corrupt(format!(
+            "a stored seal of {} bytes, not {SEAL_LEN}",
+            b.len()
+        )));
+    }
+    let u64_at = |i: usize| u64::from_be_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+    let b256_at = |i: usize| B256::from_slice(&b[i..i + 32]);
+    let signature = Signature::from_raw(&b[120..])
+        .map_err(|e| StoreError::Corrupt(format!("a stored seal's signature: {e}")))?;
+    Ok(SignedSeal {
+        seal: BlockSeal {
+            chainId: u64_at(0),
+            blockNumber: u64_at(8),
+            blockHash: b256_at(16),
+            stateRoot: b256_at(48),
+            nextMiniBlock: u64_at(80),
+            lastMiniBlockHash: b256_at(88),
+        },
+        signature,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1209,47 +1252,4 @@ mod tests {
         let err = Store::open(&path).unwrap_err();
         assert!(err.to_string().contains("has no mini-block"), "{err}");
     }
-}
-
-/// Length of an encoded seal: chain id, block number, block hash, state root, next
-/// mini-block, last mini-block hash, signature.
-const SEAL_LEN: usize = 8 + 8 + 32 + 32 + 8 + 32 + 65;
-
-/// `seal`'s fields in their declared order (integers big-endian), then the 65-byte
-/// signature.
-fn encode_seal(seal: &SignedSeal) -> Vec<u8> {
-    let s = &seal.seal;
-    let mut out = Vec::with_capacity(SEAL_LEN);
-    out.extend_from_slice(&s.chainId.to_be_bytes());
-    out.extend_from_slice(&s.blockNumber.to_be_bytes());
-    out.extend_from_slice(s.blockHash.as_slice());
-    out.extend_from_slice(s.stateRoot.as_slice());
-    out.extend_from_slice(&s.nextMiniBlock.to_be_bytes());
-    out.extend_from_slice(s.lastMiniBlockHash.as_slice());
-    out.extend_from_slice(&seal.signature.as_bytes());
-    out
-}
-
-fn decode_seal(b: &[u8]) -> Result<SignedSeal, StoreError> {
-    if b.len() != SEAL_LEN {
-        return Err(StoreError::Corrupt(format!(
-            "a stored seal of {} bytes, not {SEAL_LEN}",
-            b.len()
-        )));
-    }
-    let u64_at = |i: usize| u64::from_be_bytes(b[i..i + 8].try_into().expect("8 bytes"));
-    let b256_at = |i: usize| B256::from_slice(&b[i..i + 32]);
-    let signature = Signature::from_raw(&b[120..])
-        .map_err(|e| StoreError::Corrupt(format!("a stored seal's signature: {e}")))?;
-    Ok(SignedSeal {
-        seal: BlockSeal {
-            chainId: u64_at(0),
-            blockNumber: u64_at(8),
-            blockHash: b256_at(16),
-            stateRoot: b256_at(48),
-            nextMiniBlock: u64_at(80),
-            lastMiniBlockHash: b256_at(88),
-        },
-        signature,
-    })
 }

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 /// One item of the stream.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[allow(clippy::large_enum_variant)] // nearly every item is a mini-block: boxing it costs each one an allocation
 pub enum StreamItem {
     /// A signed mini-block.
     MiniBlock(MiniBlockItem),

@@ -284,7 +284,7 @@ mod tests {
             value: U256::from(i),
             ..Default::default()
         };
-        let sig = Signature::new(U256::from(1 + i), U256::from(2 + i), i % 2 == 0);
+        let sig = Signature::new(U256::from(1 + i), U256::from(2 + i), i.is_multiple_of(2));
         TxEnvelope::Legacy(Signed::new_unchecked(
             tx,
             sig,
@@ -293,7 +293,7 @@ mod tests {
     }
 
     fn receipt(i: usize) -> ReceiptEnvelope {
-        let logs = if i % 3 == 0 {
+        let logs = if i.is_multiple_of(3) {
             vec![Log {
                 address: Address::with_last_byte(i as u8),
                 data: LogData::new_unchecked(vec![B256::with_last_byte(i as u8)], Bytes::new()),
@@ -302,7 +302,7 @@ mod tests {
             vec![]
         };
         ReceiptEnvelope::Legacy(ReceiptWithBloom::from(Receipt {
-            status: (i % 5 != 0).into(),
+            status: (!i.is_multiple_of(5)).into(),
             cumulative_gas_used: 21_000 * (i as u64 + 1),
             logs,
         }))

@@ -9,7 +9,7 @@
 use crate::batcher::{
     DEPLOYER_KEY, L1, block_number, load, merkle_levels, promised, root_of, wait_safe,
 };
-use alloy_primitives::{B256, Bytes, U256, keccak256};
+use alloy_primitives::{B256, Bytes, keccak256};
 use alloy_sol_types::{SolCall, SolError, SolStruct, eip712_domain, sol};
 use peregrine_tests::{
     Node, NodeOptions,
