@@ -19,7 +19,7 @@ SECONDS_EACH="${1:-8}"
 shift || true
 TARGETS=("$@")
 if [ ${#TARGETS[@]} -eq 0 ]; then
-  TARGETS=(raw_tx rpc_params wal_record mini_block_cbor preconf_json)
+  TARGETS=(raw_tx rpc_params wal_record mini_block_cbor preconf_json batch_payload)
 fi
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "[fuzz] installing cargo-fuzz from crates.io"
