@@ -101,43 +101,71 @@ pub fn mismatch(args: &ProveMismatchArgs) -> Result<Value, ProveError> {
             &args.send,
         );
     }
-    let first = stored.first_mini_block;
-    let count = u64::from(stored.count);
-    if m < first || m - first >= count {
+    let Some(position) = position(&h, &stored) else {
         let report = with(
             base,
-            json!({"fault": "omitted", "firstMiniBlock": first, "count": count}),
+            json!({"fault": "omitted", "firstMiniBlock": stored.first_mini_block, "count": stored.count}),
         );
         let calldata = bond::mismatch_calldata(&h, B256::ZERO, Vec::new());
         return finish(report, calldata, Some(&args.l1_rpc), &args.send);
-    }
-    let position = (m - first) as usize;
-    let headers = committed_headers(&l1, args.inbox, n, stored.l1_block)?;
-    let tree = commitment::tree(&headers);
-    if tree.root() != stored.root || headers.len() as u64 != count {
+    };
+    let headers = posted_digests(&l1, args.inbox, n, &stored)?;
+    let Some((committed, proof)) = mismatch_at(&h, position, &headers) else {
+        return Err(ProveError::NoFault(format!(
+            "the commitment of L2 block {n} holds this header at position {position}: the \
+             promise is kept"
+        )));
+    };
+    let report = with(
+        base,
+        json!({"fault": "mismatch", "position": position, "committed": committed}),
+    );
+    let calldata = bond::mismatch_calldata(&h, committed, proof);
+    finish(report, calldata, Some(&args.l1_rpc), &args.send)
+}
+
+/// `h`'s position in its block's posted commitment, `miniBlockNumber - firstMiniBlock`;
+/// `None` when it is outside the commitment (an omission).
+pub(crate) fn position(h: &SignedHeader, stored: &inbox::Stored) -> Option<usize> {
+    let j = h
+        .header
+        .miniBlockNumber
+        .checked_sub(stored.first_mini_block)?;
+    (j < u64::from(stored.count)).then_some(j as usize)
+}
+
+/// The digest committed at `position` and its Merkle proof, when it is not `h`'s (a
+/// mismatch); `None` when the promise is kept there. `digests` are the block's posted
+/// digests ([`posted_digests`]).
+pub(crate) fn mismatch_at(
+    h: &SignedHeader,
+    position: usize,
+    digests: &[B256],
+) -> Option<(B256, Vec<B256>)> {
+    let committed = *digests.get(position)?;
+    (committed != h.hash()).then(|| (committed, commitment::tree(digests).proof(position)))
+}
+
+/// The digests posted for L2 block `n`, checked against the root the inbox stored.
+pub(crate) fn posted_digests(
+    l1: &L1Client,
+    inbox_address: Address,
+    n: u64,
+    stored: &inbox::Stored,
+) -> Result<Vec<B256>, ProveError> {
+    let headers = committed_headers(l1, inbox_address, n, stored.l1_block)?;
+    if commitment::tree(&headers).root() != stored.root || headers.len() != stored.count as usize {
         return Err(ProveError::Input(format!(
             "the digests posted for L2 block {n} do not make its stored root {} (the inbox \
              computes it from them: a different inbox?)",
             stored.root
         )));
     }
-    let committed = headers[position];
-    if committed == digest {
-        return Err(ProveError::NoFault(format!(
-            "the commitment of L2 block {n} holds this header at position {position}: the \
-             promise is kept"
-        )));
-    }
-    let report = with(
-        base,
-        json!({"fault": "mismatch", "position": position, "committed": committed}),
-    );
-    let calldata = bond::mismatch_calldata(&h, committed, tree.proof(position));
-    finish(report, calldata, Some(&args.l1_rpc), &args.send)
+    Ok(headers)
 }
 
 /// The header digests the batcher posted for L2 block `n` in L1 block `l1_block`.
-pub(crate) fn committed_headers(
+fn committed_headers(
     l1: &L1Client,
     inbox_address: Address,
     n: u64,

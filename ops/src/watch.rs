@@ -21,7 +21,7 @@
 //! seconds: `{"recorded", "checkedBlocks", "checkedHeaders", "pending", "faults"}`.
 
 use crate::cli::WatchArgs;
-use crate::prove::{committed_headers, refusal};
+use crate::prove::{mismatch_at, position, posted_digests, refusal};
 use alloy_primitives::{Address, B256, Bytes};
 use alloy_sol_types::SolCall;
 use peregrine_batcher::{commitment, inbox, l1::L1Client};
@@ -358,7 +358,7 @@ impl Watcher {
         let mut posted: Option<Vec<B256>> = None;
         for h in &headers {
             let m = h.header.miniBlockNumber;
-            if m < first || m - first >= count {
+            let Some(j) = position(h, &stored) else {
                 let report = json!({"fault": "omitted", "l2Block": n, "miniBlock": m,
                                     "firstMiniBlock": first, "count": count});
                 self.prove(
@@ -367,9 +367,9 @@ impl Watcher {
                     bond::mismatch_calldata(h, B256::ZERO, Vec::new()),
                 );
                 return Ok(true);
-            }
+            };
             if posted.is_none() {
-                match committed_headers(&self.l1, self.inbox, n, stored.l1_block) {
+                match posted_digests(&self.l1, self.inbox, n, &stored) {
                     Ok(d) => posted = Some(d),
                     Err(e) => {
                         tracing::warn!(block = n, error = %e, "cannot read the posted digests");
@@ -378,14 +378,9 @@ impl Watcher {
                 }
             }
             let digests = posted.as_ref().expect("read above");
-            let j = (m - first) as usize;
-            if digests.get(j) != Some(&h.hash()) {
-                let Some(&committed) = digests.get(j) else {
-                    return Ok(false);
-                };
+            if let Some((committed, proof)) = mismatch_at(h, j, digests) {
                 let report = json!({"fault": "mismatch", "l2Block": n, "miniBlock": m,
                                     "position": j, "committed": committed});
-                let proof = commitment::tree(digests).proof(j);
                 self.prove(&key, report, bond::mismatch_calldata(h, committed, proof));
                 return Ok(true);
             }
