@@ -315,6 +315,47 @@ impl Assembler {
     pub fn incomplete(&self) -> usize {
         self.open.len()
     }
+
+    /// The frames of the channels started and not complete, as an L1 payload
+    /// ([`payload`]); empty when there are none. [`Assembler::restore`] gives this
+    /// assembler back, less its memory of completed channels (their frames seen again
+    /// then reassemble, and the caller takes their blocks once by number).
+    pub fn snapshot(&self) -> Vec<u8> {
+        if self.open.is_empty() {
+            return Vec::new();
+        }
+        let mut channels: Vec<_> = self.open.iter().collect();
+        channels.sort_unstable_by_key(|(id, _)| **id);
+        let last = |id: &[u8; 16]| self.last.get(id).copied();
+        let frames: Vec<Frame> = channels
+            .into_iter()
+            .flat_map(|(id, slots)| {
+                slots.iter().enumerate().filter_map(move |(i, data)| {
+                    data.as_ref().map(|data| Frame {
+                        channel: *id,
+                        number: i as u16,
+                        data: data.clone(),
+                        is_last: last(id) == Some(i as u16),
+                    })
+                })
+            })
+            .collect();
+        payload(&frames)
+    }
+
+    /// The assembler a [`Assembler::snapshot`] was taken of.
+    pub fn restore(snapshot: &[u8]) -> Result<Self, FormatError> {
+        let mut assembler = Self::default();
+        if snapshot.is_empty() {
+            return Ok(assembler);
+        }
+        for frame in parse_payload(snapshot)? {
+            if assembler.push(frame)?.is_some() {
+                return Err(FormatError::Truncated("snapshot: a complete channel"));
+            }
+        }
+        Ok(assembler)
+    }
 }
 
 #[cfg(test)]
@@ -366,6 +407,32 @@ mod tests {
             assert_eq!(out.unwrap(), blocks);
             assert_eq!(a.incomplete(), 0);
         }
+    }
+
+    #[test]
+    fn an_assembler_snapshot_gives_back_its_unfinished_channels() {
+        let blocks: Vec<BatchBlock> = (1..=3).map(|n| block(n, 40)).collect();
+        let mut raw = Vec::new();
+        for b in &blocks {
+            b.encode(&mut raw);
+        }
+        let channel = Codec::Brotli(5).compress(&raw);
+        let frames = split(channel_id(1, 3, 0), &channel, channel.len() / 4 + 1);
+        assert!(frames.len() >= 4);
+        let mut a = Assembler::default();
+        assert!(a.snapshot().is_empty());
+        // All but the first frame (the last among them): unfinished.
+        for f in frames[1..].iter().cloned() {
+            assert!(a.push(f).unwrap().is_none());
+        }
+        let snapshot = a.snapshot();
+        let mut b = Assembler::restore(&snapshot).unwrap();
+        assert_eq!(b.incomplete(), 1);
+        assert_eq!(b.snapshot(), snapshot);
+        assert_eq!(b.push(frames[0].clone()).unwrap().unwrap(), blocks);
+        assert!(b.snapshot().is_empty());
+        // A snapshot that holds a complete channel is not one this code wrote.
+        assert!(Assembler::restore(&payload(&frames)).is_err());
     }
 
     #[test]

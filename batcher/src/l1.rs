@@ -31,6 +31,9 @@ pub struct L1Block {
     pub number: u64,
     /// Hash.
     pub hash: B256,
+    /// The parent's hash.
+    #[serde(default)]
+    pub parent_hash: B256,
     /// Timestamp (seconds).
     #[serde(default, with = "quantity_opt")]
     pub timestamp: Option<u64>,

@@ -295,16 +295,30 @@ pub struct DeriveArgs {
     /// Extra dev accounts in the dev genesis (as `peregrine dev --dev.accounts`).
     #[arg(long = "dev.accounts", value_name = "N", default_value_t = 0)]
     pub dev_accounts: u64,
-    /// First L1 block to read [default: 0].
+    /// First L1 block to read, when the datadir holds nothing yet [default: 0].
     #[arg(long = "from-l1-block", value_name = "N", default_value_t = 0)]
     pub from_l1_block: u64,
-    /// Last L1 block to read [default: L1's latest when it starts].
+    /// Last L1 block to read [default: L1's latest when it starts; with --follow, none].
     #[arg(long = "to-l1-block", value_name = "N")]
     pub to_l1_block: Option<u64>,
     /// Compare every derived block's hash and state root with this L2 node's; exit 1 on
     /// the first mismatch, naming the block.
     #[arg(long, value_name = "L2-RPC-URL")]
     pub check: Option<String>,
+    /// Where the derivation is kept (`derive.redb`): a later run resumes after the last L1
+    /// block read [default: none, in memory, from the start each time].
+    #[arg(long, value_name = "DIR")]
+    pub datadir: Option<PathBuf>,
+    /// Keep following L1 as it grows and reorganises, printing a JSON line for each
+    /// step that derived blocks or undid a reorg, until killed (safe at any instant).
+    #[arg(long)]
+    pub follow: bool,
+    /// How often --follow asks L1 for new blocks.
+    #[arg(long = "poll-interval", value_name = "DURATION", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub poll_interval: Duration,
+    /// L1 blocks remembered for reorgs: the deepest L1 reorg followed.
+    #[arg(long = "max-reorg-depth", value_name = "N", default_value_t = 256)]
+    pub max_reorg_depth: u64,
 }
 
 /// Flags of `peregrine replica`. Each overrides the `[replica]` (and `[chain]`, `[rpc]`,

@@ -373,6 +373,85 @@ pub fn lower(s: &str) -> String {
     s.to_ascii_lowercase()
 }
 
+/// A long-running command that prints JSON lines (`peregrine watch`, `peregrine derive
+/// --follow`): its stdout and stderr go to files in a temporary directory, read back at
+/// will. Killed on drop.
+pub struct JsonLines {
+    name: String,
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl JsonLines {
+    /// Starts `cmd`, named `name` in failure messages.
+    pub fn start(name: &str, cmd: &mut Command) -> JsonLines {
+        let dir = tempfile::tempdir().unwrap();
+        let child = cmd
+            .stdout(std::fs::File::create(dir.path().join("out")).unwrap())
+            .stderr(std::fs::File::create(dir.path().join("log")).unwrap())
+            .env("NO_COLOR", "1")
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {name}: {e}"));
+        JsonLines {
+            name: name.to_owned(),
+            child,
+            dir,
+        }
+    }
+
+    /// The JSON lines it printed so far.
+    pub fn lines(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.dir.path().join("out"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// Its log (stderr) so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
+    }
+
+    /// Waits (`within` at most) for a line that `pred` accepts; the last such line.
+    #[track_caller]
+    pub fn wait_for(
+        &mut self,
+        what: &str,
+        within: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(v) = self.lines().into_iter().rev().find(|v| pred(v)) {
+                return v;
+            }
+            let exited = self.child.try_wait().ok().flatten();
+            assert!(
+                Instant::now() < deadline && exited.is_none(),
+                "{} never printed {what} ({}):\n{:?}\n{}",
+                self.name,
+                exited.map_or("still running".into(), |s| format!("exited: {s}")),
+                self.lines(),
+                self.log()
+            );
+            thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Kills it (as a crash would) and waits for it to go.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for JsonLines {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

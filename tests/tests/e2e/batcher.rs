@@ -9,7 +9,7 @@ use alloy_primitives::{B256, U256, keccak256};
 use peregrine_tests::{
     js::compile_contracts_in,
     node::{Node, NodeOptions, Target, peregrine_bin},
-    util::run_with_timeout,
+    util::{JsonLines, run_with_timeout},
     workspace_root,
     ws::WsClient,
 };
@@ -93,22 +93,32 @@ impl L1 {
         )
     }
 
+    /// `peregrine derive` reading this L1 and checking against `l2`, with `extra` flags.
+    fn derive_cmd(&self, l2: &Node, extra: &[&str]) -> std::process::Command {
+        let mut cmd = std::process::Command::new(peregrine_bin());
+        cmd.args([
+            "derive",
+            "--l1.rpc",
+            &self.anvil.url(),
+            "--batcher.inbox",
+            &self.inbox,
+            "--batcher.address",
+            BATCHER_ADDRESS,
+            "--check",
+            &l2.url(),
+        ])
+        .args(extra);
+        cmd
+    }
+
     /// `peregrine derive --check` against `l2`: its JSON summary.
     fn derive_check(&self, l2: &Node) -> Value {
-        let out = run_with_timeout(
-            std::process::Command::new(peregrine_bin()).args([
-                "derive",
-                "--l1.rpc",
-                &self.anvil.url(),
-                "--batcher.inbox",
-                &self.inbox,
-                "--batcher.address",
-                BATCHER_ADDRESS,
-                "--check",
-                &l2.url(),
-            ]),
-            Duration::from_secs(120),
-        );
+        self.derive_check_with(l2, &[])
+    }
+
+    /// [`L1::derive_check`] with `extra` flags.
+    fn derive_check_with(&self, l2: &Node, extra: &[&str]) -> Value {
+        let out = run_with_timeout(&mut self.derive_cmd(l2, extra), Duration::from_secs(120));
         assert!(
             out.success(),
             "peregrine derive --check failed:\n{}",
@@ -357,7 +367,10 @@ fn a_restart_with_a_batch_transaction_pending_posts_nothing_twice() {
 
 /// anvil_dropAllTransactions while a batch transaction waits: the batcher notices it
 /// is not included and sends it again; then a 3-deep L1 reorg removes included batches:
-/// they are detected and posted again, and `safe` comes back.
+/// they are detected and posted again, and `safe` comes back. All along, `peregrine
+/// derive --follow` with a datadir derives and checks every block as it is posted, goes
+/// back over the reorg, and derives the re-posted blocks again; killed, it resumes from
+/// its datadir.
 #[test]
 fn mempool_wipes_and_l1_reorgs_are_recovered() {
     let l1 = L1::start();
@@ -366,6 +379,20 @@ fn mempool_wipes_and_l1_reorgs_are_recovered() {
         "calldata",
         "[batcher]\nresubmit-after = \"1s\"\nfee-bump-after = \"30s\"\n",
     );
+    let derive_dir = tempfile::tempdir().unwrap();
+    let datadir = derive_dir.path().display().to_string();
+    let follow = [
+        "--datadir",
+        &datadir,
+        "--follow",
+        "--poll-interval",
+        "200ms",
+    ];
+    let mut follower = JsonLines::start(
+        "peregrine derive --follow",
+        &mut l1.derive_cmd(&l2, &follow),
+    );
+    let progress = |v: &Value| v["event"] == json!("progress");
     wait_safe(&l2, 1, Duration::from_secs(30));
     // Mempool wipe.
     rpc.request("evm_setIntervalMining", json!([0]));
@@ -396,7 +423,16 @@ fn mempool_wipes_and_l1_reorgs_are_recovered() {
     let reorged_before = metric(&l2, "peregrine_batcher_reorged_txs_total");
     let head = block_number(&l2, "latest");
     wait_safe(&l2, head, Duration::from_secs(60));
+    // L1 holds still while the follower reads up to its tip, so that the reorg replaces
+    // L1 blocks it has read.
+    rpc.request("evm_setIntervalMining", json!([0]));
+    let tip = l1_block_number(rpc);
+    let before = follower.wait_for("the L1 tip", Duration::from_secs(60), |v| {
+        progress(v) && v["l1Block"].as_u64() >= Some(tip)
+    });
+    assert_eq!(before["matched"], before["derived"], "{before}");
     rpc.request("anvil_reorg", json!([3, []]));
+    rpc.request("evm_setIntervalMining", json!([1]));
     let head = block_number(&l2, "latest");
     wait_safe(&l2, head, Duration::from_secs(60));
     assert!(
@@ -404,8 +440,55 @@ fn mempool_wipes_and_l1_reorgs_are_recovered() {
         "the reorg was not noticed\n{}",
         tail(&l2.log())
     );
+    // The follower went back exactly over the 3 replaced L1 blocks, and with them over
+    // the L2 blocks whose batches they held (the batcher saw at least one of its
+    // transactions go); then it derived those blocks again from their re-posts.
+    let reorg = follower.wait_for("the reorg undone", Duration::from_secs(30), |v| {
+        v["event"] == json!("reorg")
+    });
+    assert_eq!(reorg["removedL1Blocks"], json!(3), "{reorg}");
+    assert_eq!(reorg["l1Ancestor"], json!(tip - 3), "{reorg}");
+    assert!(reorg["droppedL2Blocks"].as_u64() >= Some(1), "{reorg}");
+    let after = follower.wait_for("the blocks again", Duration::from_secs(60), |v| {
+        progress(v) && v["head"]["number"].as_u64() >= Some(head)
+    });
+    assert_eq!(after["matched"], after["derived"], "{after}");
+    assert!(
+        after["derived"].as_u64() > before["derived"].as_u64(),
+        "{before} {after}"
+    );
+    // Killed (as a crash would), it resumes from its datadir where it stopped, and
+    // derives what was posted since.
+    follower.kill();
+    let load = load(&l2, 1).wait().unwrap();
+    assert!(load.success());
+    let newer = block_number(&l2, "latest");
+    wait_safe(&l2, newer, Duration::from_secs(60));
+    let resumed = l1.derive_check_with(&l2, &["--datadir", &datadir]);
+    eprintln!("before the reorg: {before}\nthe reorg: {reorg}\nafter: {after}\nresumed: {resumed}");
+    assert!(resumed["resumedAt"].as_u64() > Some(head), "{resumed}");
+    let resumed_at = resumed["resumedAt"].as_u64().unwrap();
+    assert!(newer >= resumed_at, "{resumed}");
+    assert_eq!(
+        resumed["derived"].as_u64(),
+        resumed["head"]["number"]
+            .as_u64()
+            .map(|h| h + 1 - resumed_at),
+        "{resumed}"
+    );
+    assert!(
+        resumed["head"]["number"].as_u64() >= Some(newer),
+        "{resumed}"
+    );
+    assert_eq!(resumed["matched"], resumed["derived"], "{resumed}");
+    // And from scratch, the same chain.
     let summary = l1.derive_check(&l2);
     assert_eq!(summary["matched"], summary["derived"], "{summary}");
+}
+
+/// L1's newest block number.
+fn l1_block_number(rpc: &peregrine_tests::rpc::Rpc) -> u64 {
+    peregrine_tests::util::hex_quantity(&rpc.request("eth_blockNumber", json!([]))) as u64
 }
 
 /// The batcher's L1 nonce at `tag`.

@@ -16,7 +16,7 @@ use peregrine_tests::{
     cast::Cast,
     js::compile_contracts_in,
     preconf::{DEV_SEQUENCER_ADDRESS, peregrine_cli},
-    util::CmdOutput,
+    util::{CmdOutput, JsonLines},
     workspace_root,
     ws::WsClient,
 };
@@ -154,63 +154,38 @@ impl Court {
 
 /// `peregrine watch` running against `l2` and this court; killed on drop.
 struct Watcher {
-    child: std::process::Child,
-    dir: tempfile::TempDir,
+    lines: JsonLines,
+    /// Its datadir, removed on drop, after the watcher is killed.
+    _datadir: tempfile::TempDir,
 }
 
 impl Watcher {
     fn start(l1: &L1, l2: &Node, court: &Court) -> Watcher {
         let dir = tempfile::tempdir().unwrap();
-        let child = std::process::Command::new(peregrine_tests::node::peregrine_bin())
-            .args([
-                "watch",
-                "--sequencer",
-                &l2.ws_url(),
-                "--l1.rpc",
-                &l1.anvil.url(),
-            ])
-            .args(["--key", &court.key_file.path().display().to_string()])
-            .args(["--bond", &court.bond])
-            .args(["--datadir", &dir.path().join("data").display().to_string()])
-            .stdout(std::fs::File::create(dir.path().join("watch.out")).unwrap())
-            .stderr(std::fs::File::create(dir.path().join("watch.log")).unwrap())
-            .env("NO_COLOR", "1")
-            .spawn()
-            .expect("start peregrine watch");
-        Watcher { child, dir }
-    }
-
-    /// The JSON lines it printed.
-    fn lines(&self) -> Vec<Value> {
-        std::fs::read_to_string(self.dir.path().join("watch.out"))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
+        let lines = JsonLines::start(
+            "the watcher",
+            std::process::Command::new(peregrine_tests::node::peregrine_bin())
+                .args([
+                    "watch",
+                    "--sequencer",
+                    &l2.ws_url(),
+                    "--l1.rpc",
+                    &l1.anvil.url(),
+                ])
+                .args(["--key", &court.key_file.path().display().to_string()])
+                .args(["--bond", &court.bond])
+                .args(["--datadir", &dir.path().join("data").display().to_string()]),
+        );
+        Watcher {
+            lines,
+            _datadir: dir,
+        }
     }
 
     /// Waits (60 s at most) for a line that `pred` accepts; the last such line.
-    fn wait_for(&self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(v) = self.lines().into_iter().rev().find(|v| pred(v)) {
-                return v;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the watcher never printed {what}:\n{:?}\n{}",
-                self.lines(),
-                std::fs::read_to_string(self.dir.path().join("watch.log")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-impl Drop for Watcher {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    #[track_caller]
+    fn wait_for(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        self.lines.wait_for(what, Duration::from_secs(60), pred)
     }
 }
 
@@ -530,7 +505,7 @@ fn an_honest_run_leaves_nothing_to_prove() {
     let l1 = L1::start();
     let l2 = l1.sequencer("calldata", "");
     let court = Court::open(&l1, &l2);
-    let watcher = Watcher::start(&l1, &l2, &court);
+    let mut watcher = Watcher::start(&l1, &l2, &court);
     let status = load(&l2, 4).wait().unwrap();
     assert!(status.success(), "peregrine-loadtest: {status}");
     let head = block_number(&l2, "latest");
@@ -691,7 +666,7 @@ fn a_broken_commitment_is_slashed(fault: &str) {
     assert_eq!(r["fault"], json!(kind), "{r}");
     assert_eq!(r["check"], json!("the bond would slash"), "{r}");
     // The watcher, started now, catches up from the first mini-block and proves it.
-    let watcher = Watcher::start(&l1, &l2, &court);
+    let mut watcher = Watcher::start(&l1, &l2, &court);
     let line = watcher.wait_for("the fault", |v| v["fault"] == json!(kind));
     assert_eq!(line["status"], json!(1), "{line}");
     assert_eq!(line["miniBlock"], json!(mini), "{line}");

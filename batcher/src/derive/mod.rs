@@ -9,12 +9,19 @@
 //!
 //! A block posted twice (a re-post after an L1 reorg, or a resubmission that landed twice)
 //! is taken once; a gap is an error.
+//!
+//! A [`Deriver`] derives in memory from the L1 blocks it is given; a [`follow::Follower`]
+//! drives one over the L1 chain as it grows and reorganises, and keeps what it derived in
+//! a [`store::DeriveStore`] so that a restart resumes where it stopped.
+
+pub mod follow;
+pub mod store;
 
 use crate::{
-    error::L1Error,
+    error::{L1Error, StateError},
     format::{self, Assembler, BatchBlock},
     inbox,
-    l1::{L1Client, L1Tx},
+    l1::{L1Block, L1Client, L1Tx},
 };
 use alloy_consensus::{Header, ReceiptEnvelope, TxEnvelope, transaction::SignerRecoverable};
 use alloy_eips::{
@@ -78,6 +85,31 @@ pub enum DeriveError {
         /// Why.
         why: String,
     },
+    /// The derivation's own database.
+    #[error("derivation database: {0}")]
+    Store(#[from] StateError),
+    /// An L1 reorg that replaced every L1 block still remembered.
+    #[error(
+        "an L1 reorg deeper than the {kept} L1 blocks remembered (from block {oldest}): derive again from an empty datadir"
+    )]
+    DeepReorg {
+        /// L1 blocks remembered.
+        kept: u64,
+        /// The oldest of them.
+        oldest: u64,
+    },
+    /// A block re-executed from the datadir that no longer gives the hash stored for it.
+    #[error(
+        "L2 block {block} re-executed from the datadir gives hash {now}, not the {stored} stored"
+    )]
+    Replay {
+        /// The block.
+        block: u64,
+        /// Its hash now.
+        now: B256,
+        /// Its hash stored.
+        stored: B256,
+    },
 }
 
 /// Where blob contents come from.
@@ -137,6 +169,8 @@ pub struct Derived {
     pub txs: usize,
     /// The L1 block that completed its channel.
     pub l1_block: u64,
+    /// Its data, as posted.
+    pub block: BatchBlock,
 }
 
 /// The derivation's state: the chain rebuilt so far.
@@ -188,6 +222,11 @@ impl Deriver {
         self.next
     }
 
+    /// The last block derived: number and hash.
+    pub fn head(&self) -> Option<(u64, B256)> {
+        self.next.checked_sub(1).map(|n| (n, self.parent))
+    }
+
     /// Derives from L1 blocks `from..=to`, calling `each` for every block derived.
     pub fn scan(
         &mut self,
@@ -201,67 +240,110 @@ impl Deriver {
             let Some(block) = l1.block_at(n, true)? else {
                 break;
             };
-            for tx in block.transactions {
-                let tx = match serde_json::from_value::<L1Tx>(tx) {
-                    Ok(tx) => tx,
-                    Err(e) => {
-                        tracing::debug!(l1_block = n, error = %e, "an L1 transaction that does not parse: skipped");
-                        continue;
-                    }
-                };
-                if tx.to != Some(self.inbox) || tx.from != self.batcher {
-                    continue;
-                }
-                let Some(post) = inbox::decode_post(&tx.input) else {
-                    tracing::warn!(l1_block = n, tx = %tx.hash, "an inbox transaction from the batcher that is not a post: ignored");
-                    continue;
-                };
-                // A reverted post stored nothing: its data does not count either.
-                match l1.receipt(tx.hash)? {
-                    Some(r) if r.status == 1 => {}
-                    r => {
-                        tracing::warn!(l1_block = n, tx = %tx.hash, gas_used = r.map_or(0, |r| r.gas_used), "a reverted post: ignored");
-                        continue;
-                    }
-                }
-                let payload = if tx
-                    .blob_versioned_hashes
-                    .as_ref()
-                    .is_some_and(|h| !h.is_empty())
-                {
-                    decode_blobs(tx.hash, &blobs.blobs(&tx, n)?)?
-                } else {
-                    post.frames.to_vec()
-                };
-                let frames = format::parse_payload(&payload)
-                    .map_err(|error| DeriveError::Format { tx: tx.hash, error })?;
-                for frame in frames {
-                    let done = self
-                        .assembler
-                        .push(frame)
-                        .map_err(|error| DeriveError::Format { tx: tx.hash, error })?;
-                    for b in done.into_iter().flatten() {
-                        if b.number < self.next {
-                            self.reposted += 1;
-                            continue;
-                        }
-                        if b.number > self.next {
-                            return Err(DeriveError::Gap {
-                                expected: self.next,
-                                got: b.number,
-                            });
-                        }
-                        let derived = self.execute(&b, n)?;
-                        each(&derived)?;
-                    }
-                }
+            for d in self.scan_block(l1, blobs, &block)? {
+                each(&d)?;
             }
         }
         Ok(())
     }
 
+    /// The frames of unfinished channels ([`Assembler::snapshot`]).
+    pub fn assembler_snapshot(&self) -> Vec<u8> {
+        self.assembler.snapshot()
+    }
+
+    /// Puts back the unfinished channels of a snapshot.
+    pub fn restore_assembler(&mut self, snapshot: &[u8]) -> Result<(), crate::error::FormatError> {
+        self.assembler = Assembler::restore(snapshot)?;
+        Ok(())
+    }
+
+    /// Derives from one L1 block (read with its transactions): the blocks it completes.
+    ///
+    /// Everything is read from L1 first: an L1 failure leaves the derivation as it was.
+    pub fn scan_block(
+        &mut self,
+        l1: &L1Client,
+        blobs: &dyn BlobSource,
+        block: &L1Block,
+    ) -> Result<Vec<Derived>, DeriveError> {
+        let posts = self.posts(l1, blobs, block)?;
+        let mut out = Vec::new();
+        for (tx, payload) in posts {
+            let frames = format::parse_payload(&payload)
+                .map_err(|error| DeriveError::Format { tx, error })?;
+            for frame in frames {
+                let done = self
+                    .assembler
+                    .push(frame)
+                    .map_err(|error| DeriveError::Format { tx, error })?;
+                for b in done.into_iter().flatten() {
+                    if b.number < self.next {
+                        self.reposted += 1;
+                        continue;
+                    }
+                    if b.number > self.next {
+                        return Err(DeriveError::Gap {
+                            expected: self.next,
+                            got: b.number,
+                        });
+                    }
+                    out.push(self.execute(b, block.number)?);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The payloads of the batcher's successful posts in `block`, in order.
+    fn posts(
+        &self,
+        l1: &L1Client,
+        blobs: &dyn BlobSource,
+        block: &L1Block,
+    ) -> Result<Vec<(B256, Vec<u8>)>, DeriveError> {
+        use serde::Deserialize as _;
+        let n = block.number;
+        let mut out = Vec::new();
+        for tx in &block.transactions {
+            let tx = match L1Tx::deserialize(tx) {
+                Ok(tx) => tx,
+                Err(e) => {
+                    tracing::debug!(l1_block = n, error = %e, "an L1 transaction that does not parse: skipped");
+                    continue;
+                }
+            };
+            if tx.to != Some(self.inbox) || tx.from != self.batcher {
+                continue;
+            }
+            let Some(post) = inbox::decode_post(&tx.input) else {
+                tracing::warn!(l1_block = n, tx = %tx.hash, "an inbox transaction from the batcher that is not a post: ignored");
+                continue;
+            };
+            // A reverted post stored nothing: its data does not count either.
+            match l1.receipt(tx.hash)? {
+                Some(r) if r.status == 1 => {}
+                r => {
+                    tracing::warn!(l1_block = n, tx = %tx.hash, gas_used = r.map_or(0, |r| r.gas_used), "a reverted post: ignored");
+                    continue;
+                }
+            }
+            let payload = if tx
+                .blob_versioned_hashes
+                .as_ref()
+                .is_some_and(|h| !h.is_empty())
+            {
+                decode_blobs(tx.hash, &blobs.blobs(&tx, n)?)?
+            } else {
+                post.frames.to_vec()
+            };
+            out.push((tx.hash, payload));
+        }
+        Ok(out)
+    }
+
     /// Executes one block on the derived state and builds its header.
-    pub fn execute(&mut self, b: &BatchBlock, l1_block: u64) -> Result<Derived, DeriveError> {
+    pub fn execute(&mut self, b: BatchBlock, l1_block: u64) -> Result<Derived, DeriveError> {
         let ctx = BlockContext {
             number: b.number,
             timestamp: b.timestamp,
@@ -277,7 +359,7 @@ impl Deriver {
         let (parts, extra) = if b.number == 0 {
             (ViewParts::default(), self.genesis.extra_data.clone())
         } else {
-            let (back, parts) = self.run_block(state, &ctx, b);
+            let (back, parts) = self.run_block(state, &ctx, &b);
             state = back;
             match parts {
                 Ok(parts) => (parts, Bytes::new()),
@@ -299,6 +381,7 @@ impl Deriver {
             hash,
             txs: b.txs.len(),
             l1_block,
+            block: b,
         })
     }
 
