@@ -101,7 +101,7 @@ impl BatcherConfig {
             max_fee_per_gas: 500_000_000_000,
             max_fee_per_blob_gas: 500_000_000_000,
             max_backlog_bytes: 256 << 20,
-            codec: Codec::Brotli(10),
+            codec: Codec::Brotli(5),
             request_timeout: Duration::from_secs(10),
         }
     }

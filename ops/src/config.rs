@@ -155,7 +155,7 @@ impl Default for BatcherSection {
             max_fee_per_gas: d.max_fee_per_gas as u64,
             max_fee_per_blob_gas: d.max_fee_per_blob_gas as u64,
             max_backlog: ByteSize::b(d.max_backlog_bytes),
-            compression: "brotli-10".into(),
+            compression: "brotli-5".into(),
         }
     }
 }
