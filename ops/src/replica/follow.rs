@@ -1,6 +1,7 @@
 //! The replica's follow thread: one WebSocket subscription to the sequencer's replication
-//! stream at a time, each item read, checked and applied in turn on a thread of its own
-//! (no hop between receiving and applying).
+//! stream at a time. A reader thread receives each item and runs the checks that need no
+//! position in the chain (signature, roots); the follow thread applies the results in
+//! order, so on two cores the two halves of the work overlap.
 //!
 //! **Written by hand** over tungstenite, not with jsonrpsee's client: that client reads
 //! the socket eagerly into a bounded buffer per subscription and drops the subscription
@@ -21,7 +22,8 @@ use peregrine_chain::{
     apply::{Applier, ApplyError},
     clock::now_us,
     fault::Fault,
-    stream::StreamItem,
+    follow::{Follower, Verified, verify},
+    stream::{SealItem, StreamItem},
 };
 use serde::Deserialize;
 use std::{
@@ -180,7 +182,31 @@ fn read(ws: &mut WebSocket<MaybeTlsStream<TcpStream>>) -> Result<Option<Message>
     }
 }
 
+/// What the reader hands the applying thread, in stream order.
+enum Read {
+    /// A mini-block whose position-free checks passed.
+    MiniBlock {
+        verified: Box<Verified>,
+        stream_head: u64,
+    },
+    /// A block's seal.
+    Seal(Box<SealItem>),
+    /// The connection ended (after everything sent before this).
+    End(End),
+}
+
+/// Items read and verified ahead of the applying thread, at most (a bound on memory; TCP
+/// holds the sequencer back beyond it).
+const READ_AHEAD: usize = 256;
+
 /// One connection: subscribe from where the chain stands, apply until it ends.
+///
+/// Two threads: a reader (`peregrine-follow-read`) owns the socket, parses each message
+/// and runs the checks that do not depend on the chain's position (the signature
+/// recovery, the Merkle roots, the raw transactions' hashes:
+/// [`peregrine_chain::follow::verify`]); this thread takes the results in order, checks
+/// that each is the next one, and applies it. A refusal by the reader ends the session
+/// after the items before it are applied, as when one thread did both.
 fn session(cfg: &mut FollowConfig) -> End {
     let (mut ws, _) = match tungstenite::connect(cfg.url.as_str()) {
         Ok(ok) => ok,
@@ -201,13 +227,81 @@ fn session(cfg: &mut FollowConfig) -> End {
     if let Err(e) = ws.send(Message::text(request.to_string())) {
         return End::Retry(format!("cannot subscribe: {e}"));
     }
+    tracing::debug!(sequencer = %cfg.url, from_block, from_mini_block = from_mini, "subscribing");
+    let (tx, rx) = std::sync::mpsc::sync_channel(READ_AHEAD);
+    let follower = cfg.applier.follower();
+    // Set to stop the reader: the replica stops, or this session ends.
+    let done = Arc::new(AtomicBool::new(false));
+    let stop = (cfg.stop.clone(), done.clone());
+    let url = cfg.url.clone();
+    let reader = match std::thread::Builder::new()
+        .name("peregrine-follow-read".into())
+        .spawn(move || read_loop(ws, follower, &stop, &url, &tx))
+    {
+        Ok(t) => t,
+        Err(e) => return End::Retry(format!("cannot start the reader: {e}")),
+    };
+    let end = loop {
+        let item = match rx.recv_timeout(POLL) {
+            Ok(item) => item,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                if cfg.stop.load(Ordering::Acquire) {
+                    break End::Stop;
+                }
+                continue;
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                break End::Retry("the reader stopped".into());
+            }
+        };
+        let applied = match item {
+            Read::MiniBlock {
+                verified,
+                stream_head,
+            } => apply_mini_block(&mut cfg.applier, *verified, stream_head),
+            Read::Seal(seal) => apply_seal(&mut cfg.applier, *seal),
+            Read::End(end) => break end,
+        };
+        if let Err(end) = applied {
+            break end;
+        }
+    };
+    // The reader sees `done` (or the channel closed) within one read's timeout.
+    done.store(true, Ordering::Release);
+    drop(rx);
+    let _ = reader.join();
+    end
+}
+
+/// The reader: subscribes' answer, then each notification parsed and verified, sent on in
+/// order; ends with [`Read::End`] (or when the applying thread hangs up).
+fn read_loop(
+    mut ws: WebSocket<MaybeTlsStream<TcpStream>>,
+    follower: Follower,
+    stop: &(Arc<AtomicBool>, Arc<AtomicBool>),
+    url: &str,
+    tx: &std::sync::mpsc::SyncSender<Read>,
+) {
+    let end = read_until_end(&mut ws, follower, stop, url, tx);
+    if matches!(end, End::Stop) {
+        let _ = ws.close(None);
+    }
+    let _ = tx.send(Read::End(end));
+}
+
+fn read_until_end(
+    ws: &mut WebSocket<MaybeTlsStream<TcpStream>>,
+    follower: Follower,
+    (stop, done): &(Arc<AtomicBool>, Arc<AtomicBool>),
+    url: &str,
+    tx: &std::sync::mpsc::SyncSender<Read>,
+) -> End {
     let mut subscription: Option<String> = None;
     loop {
-        if cfg.stop.load(Ordering::Acquire) {
-            let _ = ws.close(None);
+        if stop.load(Ordering::Acquire) || done.load(Ordering::Acquire) {
             return End::Stop;
         }
-        let text = match read(&mut ws) {
+        let text = match read(ws) {
             Ok(Some(Message::Text(text))) => text,
             Ok(Some(Message::Close(frame))) => {
                 return End::Retry(format!("the sequencer closed the connection ({frame:?})"));
@@ -219,7 +313,7 @@ fn session(cfg: &mut FollowConfig) -> End {
             Ok(m) => m,
             Err(e) => return refused("malformed", format!("a message does not parse: {e}")),
         };
-        match (&subscription, msg) {
+        let item = match (&subscription, msg) {
             (
                 None,
                 Incoming {
@@ -233,7 +327,8 @@ fn session(cfg: &mut FollowConfig) -> End {
                 };
                 subscription = Some(id.to_owned());
                 gauge!("peregrine_replica_connected").set(1.0);
-                tracing::info!(sequencer = %cfg.url, from_block, from_mini_block = from_mini, "following the replication stream");
+                tracing::info!(sequencer = %url, from_mini_block = follower.next, "following the replication stream");
+                continue;
             }
             (
                 None,
@@ -257,53 +352,73 @@ fn session(cfg: &mut FollowConfig) -> End {
                 let Some(item) = n.result else {
                     return refused("malformed", "a notification without a result".into());
                 };
-                if let Err(end) = apply(&mut cfg.applier, item) {
-                    return end;
+                item
+            }
+            _ => continue,
+        };
+        let read = match item {
+            StreamItem::MiniBlock(item) => {
+                let number = item.record.number();
+                match verify(follower.chain_id, follower.sequencer, *item.record) {
+                    Ok(verified) => Read::MiniBlock {
+                        verified: Box::new(verified),
+                        stream_head: item.stream_head,
+                    },
+                    Err(e) => {
+                        return rejected(ApplyError::Rejected(e), format!("mini-block {number}"));
+                    }
                 }
             }
-            _ => {}
+            StreamItem::Seal(seal) => Read::Seal(Box::new(seal)),
+        };
+        if tx.send(read).is_err() {
+            // The applying thread ended the session.
+            return End::Stop;
         }
     }
 }
 
-/// Applies one item, with its metrics.
-fn apply(applier: &mut Applier, item: StreamItem) -> Result<(), End> {
+/// Applies one verified mini-block, with its metrics.
+fn apply_mini_block(
+    applier: &mut Applier,
+    verified: Verified,
+    stream_head: u64,
+) -> Result<(), End> {
     let started = Instant::now();
-    match item {
-        StreamItem::MiniBlock(item) => {
-            let record = item.record;
-            let (number, signed_us) = (record.number(), record.signed);
-            applier
-                .apply(*record)
-                .map_err(|e| rejected(e, format!("mini-block {number}")))?;
-            histogram!("peregrine_replica_apply_seconds", "item" => "miniBlock")
-                .record(started.elapsed().as_secs_f64());
-            // From the sequencer signing it to it being readable here.
-            let lag_us = now_us().saturating_sub(signed_us);
-            histogram!("peregrine_replica_lag_seconds").record(lag_us as f64 / 1e6);
-            gauge!("peregrine_replica_lag_microseconds").set(lag_us as f64);
-            gauge!("peregrine_replica_next_mini_block").set((number + 1) as f64);
-            gauge!("peregrine_replica_lag_mini_blocks")
-                .set(item.stream_head.saturating_sub(number + 1) as f64);
-        }
-        StreamItem::Seal(seal) => {
-            let number = seal.block_number;
-            let Some(signed) = seal.signed() else {
-                return Err(refused(
-                    "bad_signature",
-                    format!("the seal of block {number} has a malformed signature"),
-                ));
-            };
-            applier
-                .seal(signed, seal.context)
-                .map_err(|e| rejected(e, format!("the seal of block {number}")))?;
-            histogram!("peregrine_replica_apply_seconds", "item" => "seal")
-                .record(started.elapsed().as_secs_f64());
-            gauge!("peregrine_replica_head").set(number as f64);
-            gauge!("peregrine_replica_lag_mini_blocks")
-                .set(seal.stream_head.saturating_sub(applier.next_mini_block()) as f64);
-        }
-    }
+    let record = verified.record();
+    let (number, signed_us) = (record.number(), record.signed);
+    applier
+        .apply_verified(verified)
+        .map_err(|e| rejected(e, format!("mini-block {number}")))?;
+    histogram!("peregrine_replica_apply_seconds", "item" => "miniBlock")
+        .record(started.elapsed().as_secs_f64());
+    // From the sequencer signing it to it being readable here.
+    let lag_us = now_us().saturating_sub(signed_us);
+    histogram!("peregrine_replica_lag_seconds").record(lag_us as f64 / 1e6);
+    gauge!("peregrine_replica_lag_microseconds").set(lag_us as f64);
+    gauge!("peregrine_replica_next_mini_block").set((number + 1) as f64);
+    gauge!("peregrine_replica_lag_mini_blocks").set(stream_head.saturating_sub(number + 1) as f64);
+    Ok(())
+}
+
+/// Applies one block seal, with its metrics.
+fn apply_seal(applier: &mut Applier, seal: SealItem) -> Result<(), End> {
+    let started = Instant::now();
+    let number = seal.block_number;
+    let Some(signed) = seal.signed() else {
+        return Err(refused(
+            "bad_signature",
+            format!("the seal of block {number} has a malformed signature"),
+        ));
+    };
+    applier
+        .seal(signed, seal.context)
+        .map_err(|e| rejected(e, format!("the seal of block {number}")))?;
+    histogram!("peregrine_replica_apply_seconds", "item" => "seal")
+        .record(started.elapsed().as_secs_f64());
+    gauge!("peregrine_replica_head").set(number as f64);
+    gauge!("peregrine_replica_lag_mini_blocks")
+        .set(seal.stream_head.saturating_sub(applier.next_mini_block()) as f64);
     Ok(())
 }
 

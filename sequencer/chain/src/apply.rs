@@ -17,7 +17,7 @@ use crate::{
     diff::DiffLog,
     error::OpenError,
     feed::Feed,
-    follow::{Follower, Rejection},
+    follow::{Follower, Rejection, Verified},
     genesis::GenesisSpec,
     record::{MiniBlockRecord, SignedMiniBlock, ViewSlot},
     recycle::Recycled,
@@ -207,6 +207,11 @@ impl Applier {
         Ok(())
     }
 
+    /// Where its follower stands: the chain and key it accepts, the next mini-block.
+    pub fn follower(&self) -> Follower {
+        self.follower
+    }
+
     /// The number of the next mini-block it needs (what a subscription resumes from).
     pub fn next_mini_block(&self) -> u64 {
         self.follower.next
@@ -215,8 +220,24 @@ impl Applier {
     /// Checks mini-block `record` ([`Follower::accept`], then the fields the signed roots
     /// do not cover against those they do), applies it to the open block, and publishes it
     /// on this chain's feed as the sequencer signed it. Nothing is applied on an error.
-    pub fn apply(&mut self, mut record: MiniBlockRecord) -> Result<(), ApplyError> {
-        let number = record.number();
+    pub fn apply(&mut self, record: MiniBlockRecord) -> Result<(), ApplyError> {
+        self.check_open(&record)?;
+        let mut follower = self.follower;
+        follower.accept(&record)?;
+        self.apply_accepted(record, follower)
+    }
+
+    /// [`Applier::apply`] for a record [`crate::follow::verify`] passed (on another thread):
+    /// only whether it is the next one is checked here, then the same.
+    pub fn apply_verified(&mut self, verified: Verified) -> Result<(), ApplyError> {
+        self.check_open(verified.record())?;
+        let mut follower = self.follower;
+        follower.accept_verified(&verified)?;
+        self.apply_accepted(verified.into_record(), follower)
+    }
+
+    /// Whether `record` belongs to the open block.
+    fn check_open(&self, record: &MiniBlockRecord) -> Result<(), ApplyError> {
         let open = self.service.chain.head().header.number + 1;
         if record.block_number() != open {
             return Err(ApplyError::WrongBlock {
@@ -224,8 +245,17 @@ impl Applier {
                 open,
             });
         }
-        let mut follower = self.follower;
-        follower.accept(&record)?;
+        Ok(())
+    }
+
+    /// Applies an accepted record; `follower` is where the follower stands after it (kept
+    /// only on success).
+    fn apply_accepted(
+        &mut self,
+        mut record: MiniBlockRecord,
+        follower: Follower,
+    ) -> Result<(), ApplyError> {
+        let number = record.number();
         let ctx = record.block;
         let payload = |why: String| ApplyError::Payload { number, why };
         if let Some(open_ctx) = self.service.chain.pending.read().open.ctx

@@ -122,10 +122,68 @@ pub struct Follower {
     pub parent: B256,
 }
 
+/// A record whose checks that do not depend on its place in the chain passed
+/// ([`verify`]): its chain, its header's digest, the sequencer's signature over it, and
+/// its payload against the signed roots. Whether it is the next one is
+/// [`Follower::accept_verified`]'s part. Only [`verify`] makes one.
+#[derive(Debug)]
+pub struct Verified {
+    record: MiniBlockRecord,
+    chain_id: u64,
+    sequencer: Address,
+}
+
+impl Verified {
+    /// The record.
+    pub fn record(&self) -> &MiniBlockRecord {
+        &self.record
+    }
+
+    /// The record, to use it.
+    pub fn into_record(self) -> MiniBlockRecord {
+        self.record
+    }
+}
+
+/// The checks of `record` that do not depend on its place in the chain, for the chain
+/// `chain_id` signed by `sequencer`: the expensive part of [`Follower::accept`] (a
+/// signature recovery, the Merkle roots, the raw transactions' hashes), which can run on
+/// another thread than the one applying, ahead of it.
+pub fn verify(
+    chain_id: u64,
+    sequencer: Address,
+    record: MiniBlockRecord,
+) -> Result<Verified, Rejection> {
+    check_chain(&record, chain_id)?;
+    check_content(&record, sequencer)?;
+    Ok(Verified {
+        record,
+        chain_id,
+        sequencer,
+    })
+}
+
 impl Follower {
     /// Checks `record` as the next one; on success the follower moves past it.
     pub fn accept(&mut self, record: &MiniBlockRecord) -> Result<(), Rejection> {
-        check(record, self)?;
+        check_chain(record, self.chain_id)?;
+        check_position(record, self)?;
+        check_content(record, self.sequencer)?;
+        self.next = record.number() + 1;
+        self.parent = record.hash;
+        Ok(())
+    }
+
+    /// [`Follower::accept`] for a record [`verify`] passed: only whether it is the next.
+    pub fn accept_verified(&mut self, verified: &Verified) -> Result<(), Rejection> {
+        if (verified.chain_id, verified.sequencer) != (self.chain_id, self.sequencer) {
+            return Err(Rejection::BadSignature(format!(
+                "verified for chain {} and key {}, not this follower's",
+                verified.chain_id, verified.sequencer
+            )));
+        }
+        let record = &verified.record;
+        check_position(record, self)?;
         self.next = record.number() + 1;
         self.parent = record.hash;
         Ok(())
@@ -164,14 +222,19 @@ impl Follower {
     }
 }
 
-fn check(record: &MiniBlockRecord, at: &Follower) -> Result<(), Rejection> {
-    let h = &record.header;
-    if h.chain_id != at.chain_id {
+fn check_chain(record: &MiniBlockRecord, chain_id: u64) -> Result<(), Rejection> {
+    if record.header.chain_id != chain_id {
         return Err(Rejection::WrongChain {
-            got: h.chain_id,
-            expected: at.chain_id,
+            got: record.header.chain_id,
+            expected: chain_id,
         });
     }
+    Ok(())
+}
+
+/// Whether `record` is the next one after what `at` accepted.
+fn check_position(record: &MiniBlockRecord, at: &Follower) -> Result<(), Rejection> {
+    let h = &record.header;
     if h.mini_block_number != at.next {
         return Err(Rejection::WrongNumber {
             got: h.mini_block_number,
@@ -184,6 +247,12 @@ fn check(record: &MiniBlockRecord, at: &Follower) -> Result<(), Rejection> {
             expected: at.parent,
         });
     }
+    Ok(())
+}
+
+/// Whether `record` is what `sequencer` signed: digest, signature, payload against roots.
+fn check_content(record: &MiniBlockRecord, sequencer: Address) -> Result<(), Rejection> {
+    let h = &record.header;
     let header = MiniBlockHeader::from(h);
     let computed = header.signing_hash();
     if computed != record.hash {
@@ -196,10 +265,9 @@ fn check(record: &MiniBlockRecord, at: &Follower) -> Result<(), Rejection> {
         .map_err(|e| Rejection::BadSignature(format!("malformed: {e}")))?;
     let signer = peregrine_preconf::recover_checked(&signature, computed)
         .map_err(|e| Rejection::BadSignature(e.to_string()))?;
-    if signer != at.sequencer {
+    if signer != sequencer {
         return Err(Rejection::BadSignature(format!(
-            "signed by {signer}, not by the sequencer {}",
-            at.sequencer
+            "signed by {signer}, not by the sequencer {sequencer}"
         )));
     }
     let roots = [
