@@ -6,7 +6,7 @@ use alloy_primitives::{B256, Bytes, Log, U256, keccak256};
 use peregrine_preconf::SequencerKey;
 use peregrine_sequencer::{
     Node,
-    follow::{Follower, Rejection},
+    follow::{Follower, Rejection, verify},
     record::MiniBlockRecord,
 };
 use std::time::{Duration, Instant};
@@ -46,11 +46,33 @@ fn chain() -> (tempfile::TempDir, Node, Vec<MiniBlockRecord>, Follower) {
 #[test]
 fn the_real_stream_is_accepted_in_order() {
     let (_dir, _node, records, mut follower) = chain();
+    let start = follower;
     for r in &records {
         follower.accept(r).unwrap();
     }
     assert_eq!(follower.next, records.len() as u64);
     assert_eq!(follower.parent, records.last().unwrap().hash);
+    // The same in two steps (a reader thread verifies, the applying thread places).
+    let mut split = start;
+    for r in &records {
+        let verified = verify(split.chain_id, split.sequencer, r.clone()).unwrap();
+        split.accept_verified(&verified).unwrap();
+    }
+    assert_eq!(split, follower);
+    // A record verified for another key is not this follower's to place.
+    let other = verify(
+        901,
+        alloy_primitives::Address::repeat_byte(9),
+        records[0].clone(),
+    );
+    assert_eq!(other.unwrap_err().reason(), "bad_signature");
+    let mut elsewhere = start;
+    elsewhere.sequencer = alloy_primitives::Address::repeat_byte(9);
+    let verified = verify(start.chain_id, start.sequencer, records[0].clone()).unwrap();
+    assert_eq!(
+        elsewhere.accept_verified(&verified).unwrap_err().reason(),
+        "bad_signature"
+    );
 }
 
 #[test]
@@ -61,6 +83,12 @@ fn every_forgery_is_refused_and_the_follower_stays_put() {
     let refused = |follower: &mut Follower, r: &MiniBlockRecord| -> Rejection {
         let rejection = follower.accept(r).expect_err("a forgery was accepted");
         assert_eq!(*follower, at, "a refusal moved the follower");
+        // Refused in two steps too (verified on a reader thread, placed on the applier).
+        let mut split = *follower;
+        let placed = verify(split.chain_id, split.sequencer, r.clone())
+            .and_then(|v| split.accept_verified(&v));
+        assert!(placed.is_err(), "the two-step path took it ({rejection})");
+        assert_eq!(split, at, "a refusal moved the follower");
         rejection
     };
 
