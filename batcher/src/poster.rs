@@ -808,9 +808,14 @@ impl Batcher {
         }
         // Stored: a failed broadcast is retried by `resend` (and after a restart).
         for n in nonces {
-            if let Err(e) = self.broadcast(n) {
-                tracing::warn!(nonce = n, error = %e, "cannot broadcast a batch transaction yet; retrying");
-                break;
+            match self.broadcast(n) {
+                Ok(()) => {}
+                // L1 unreachable: this poll fails as any L1 request does (`l1_up` 0).
+                Err(e @ BatcherError::L1(_)) => return Err(e),
+                Err(e) => {
+                    tracing::warn!(nonce = n, error = %e, "cannot broadcast a batch transaction yet; retrying");
+                    break;
+                }
             }
         }
         Ok(())
