@@ -25,7 +25,9 @@ fn main() {
         || std::thread::available_parallelism().map_or(1, |n| n.get()),
         |s| s.parse().expect("threads: a number"),
     );
-    let seconds: f64 = args.next().map_or(5.0, |s| s.parse().expect("seconds: a number"));
+    let seconds: f64 = args
+        .next()
+        .map_or(5.0, |s| s.parse().expect("seconds: a number"));
     let signers = dev_mnemonic_signers();
     let raws: Vec<Vec<u8>> = (0..1024u64)
         .map(|i| {
