@@ -283,8 +283,7 @@ pub async fn compare(cfg: &CompareConfig) -> LoadResult<Comparison> {
     let mut runs = Vec::new();
     for (node_name, program, args, planned) in phases {
         for p in planned {
-            let mut node = NodeProcess::start(node_name, &program, &args)?;
-            node.wait_ready().await?;
+            let node = NodeProcess::start_ready(node_name, &program, &args).await?;
             eprintln!(
                 "compare: {} — {} ({node_name} pid {} on port {}, {})",
                 p.name,

@@ -96,7 +96,34 @@ impl NodeProcess {
         lines[lines.len().saturating_sub(20)..].join("\n")
     }
 
-    /// Waits until the node answers `eth_chainId`.
+    /// [`NodeProcess::start`], then [`NodeProcess::wait_ready`]; started again on other
+    /// ports (three times at most) when it dies because a port it was given was taken in
+    /// between (by another node started at the same moment).
+    pub(crate) async fn start_ready(
+        name: &'static str,
+        program: &Path,
+        args: &[&str],
+    ) -> LoadResult<Self> {
+        const ATTEMPTS: u32 = 3;
+        let mut attempt = 1;
+        loop {
+            let mut node = NodeProcess::start(name, program, args)?;
+            match node.wait_ready().await {
+                Ok(()) => return Ok(node),
+                Err(e)
+                    if attempt < ATTEMPTS && node.log_tail().to_lowercase().contains("in use") =>
+                {
+                    eprintln!("compare: {name} found a port in use ({e}); starting it again");
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Waits until the node answers `eth_chainId` and its own log says it is listening
+    /// (`peregrine dev is running`, anvil's `Listening on 127.0.0.1:<port>`): an answer
+    /// alone could come from another node that took the port first.
     pub(crate) async fn wait_ready(&mut self) -> LoadResult<()> {
         let ep = self.endpoint("http");
         let deadline = Instant::now() + STARTUP_TIMEOUT;
@@ -108,7 +135,11 @@ impl NodeProcess {
                     self.log_tail()
                 )));
             }
-            if let Ok(client) = Client::connect(&ep).await
+            let log = std::fs::read_to_string(self.dir.path().join("node.log")).unwrap_or_default();
+            let listening = log.contains("peregrine dev is running")
+                || log.contains(&format!("Listening on 127.0.0.1:{}", self.port));
+            if listening
+                && let Ok(client) = Client::connect(&ep).await
                 && client
                     .call::<serde_json::Value>("eth_chainId", json!([]))
                     .await

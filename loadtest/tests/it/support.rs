@@ -61,7 +61,43 @@ impl Node {
     }
 
     /// [`Node::start`] with `config` as its `--config` file, when given.
+    ///
+    /// A port found free is released before the node binds it, so another test's node
+    /// may take it in between: the node is ready only once its own log says it is
+    /// running (an answer on the port could come from that other node), and one that
+    /// dies with the address in use is started again on other ports.
     pub(crate) fn start_with_config(dev_accounts: u64, config: Option<&str>) -> Node {
+        const ATTEMPTS: u32 = 3;
+        for attempt in 1..=ATTEMPTS {
+            let mut node = Node::spawn(dev_accounts, config);
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                if let Ok(Some(status)) = node.child.try_wait() {
+                    let log = node.log();
+                    if attempt < ATTEMPTS && log.to_lowercase().contains("in use") {
+                        eprintln!("peregrine exited ({status}) with a port in use; retrying");
+                        break;
+                    }
+                    panic!("peregrine exited with {status}; log:\n{log}");
+                }
+                if node.log().contains("peregrine dev is running")
+                    && node.call("eth_chainId", json!([])).is_ok()
+                {
+                    return node;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "peregrine did not start; log:\n{}",
+                    node.log()
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        unreachable!("the last attempt either returns or panics")
+    }
+
+    /// Starts `peregrine dev` on fresh ports, not waiting for it.
+    fn spawn(dev_accounts: u64, config: Option<&str>) -> Node {
         let port = free_port();
         let dir = tempfile::tempdir().unwrap();
         let log = File::create(dir.path().join("node.log")).unwrap();
@@ -80,25 +116,13 @@ impl Node {
             .args(["--dev.accounts", &dev_accounts.to_string()])
             .args(["--block-time", "200ms", "--datadir"])
             .arg(dir.path().join("data"))
+            .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
             .expect("start peregrine dev");
-        let mut node = Node { port, child, dir };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while node.call("eth_chainId", json!([])).is_err() {
-            if let Ok(Some(status)) = node.child.try_wait() {
-                panic!("peregrine exited with {status}; log:\n{}", node.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "peregrine did not start; log:\n{}",
-                node.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        node
+        Node { port, child, dir }
     }
 
     pub(crate) fn log(&self) -> String {
