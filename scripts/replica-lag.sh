@@ -34,5 +34,7 @@ ADDRESS=$(curl -s -X POST -H 'content-type: application/json' \
 sleep 2
 "$LOADTEST" --rpc ws://127.0.0.1:18801 --replica ws://127.0.0.1:18803 --rate "$RATE" --duration 10s \
   --accounts 64 --mix eth=50,erc20=50 > "$WORK/load.txt" 2>&1
+curl -s http://127.0.0.1:18804/metrics > "$WORK/replica.metrics" || true
+curl -s http://127.0.0.1:18802/metrics > "$WORK/seq.metrics" || true
 grep -E "throughput|replica lag" "$WORK/load.txt"
 echo "logs: $WORK" >&2

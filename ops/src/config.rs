@@ -212,6 +212,12 @@ pub struct ReplicaSection {
     /// Sealed blocks between durable redb commits. A replica killed in between applies
     /// the blocks after the last one again, from the sequencer.
     pub checkpoint_blocks: u64,
+    /// Checked mini-blocks and seals waiting for the chain thread (which applies them
+    /// and seals blocks); the follow thread waits when it is full.
+    pub chain_queue: usize,
+    /// Nice value of the chain thread: above 0 it yields the CPU to the follow thread,
+    /// which publishes mini-blocks, where cores are short.
+    pub chain_service_nice: i32,
 }
 
 impl Default for ReplicaSection {
@@ -223,6 +229,8 @@ impl Default for ReplicaSection {
             reconnect_max: Duration::from_secs(5),
             forward_timeout: Duration::from_secs(30),
             checkpoint_blocks: seq::DEFAULT_CHECKPOINT_BLOCKS,
+            chain_queue: seq::DEFAULT_CHAIN_QUEUE,
+            chain_service_nice: seq::DEFAULT_CHAIN_SERVICE_NICE,
         }
     }
 }

@@ -216,7 +216,7 @@ fn session(cfg: &mut FollowConfig) -> End {
         let _ = tcp.set_read_timeout(Some(POLL));
         let _ = tcp.set_nodelay(true);
     }
-    let from_block = cfg.applier.chain().head().header.number + 1;
+    let from_block = cfg.applier.open_block();
     let from_mini = cfg.applier.next_mini_block();
     let request = serde_json::json!({
         "jsonrpc": "2.0",
@@ -392,7 +392,8 @@ fn apply_mini_block(
         .map_err(|e| rejected(e, format!("mini-block {number}")))?;
     histogram!("peregrine_replica_apply_seconds", "item" => "miniBlock")
         .record(started.elapsed().as_secs_f64());
-    // From the sequencer signing it to it being readable here.
+    // From the sequencer signing it to it being checked and out on this replica's feed
+    // (readable once the chain thread applies it: `peregrine_replica_readable_lag_seconds`).
     let lag_us = now_us().saturating_sub(signed_us);
     histogram!("peregrine_replica_lag_seconds").record(lag_us as f64 / 1e6);
     gauge!("peregrine_replica_lag_microseconds").set(lag_us as f64);
@@ -426,7 +427,7 @@ fn apply_seal(applier: &mut Applier, seal: SealItem) -> Result<(), End> {
 /// refusal.
 fn rejected(e: ApplyError, what: String) -> End {
     let reason = e.reason();
-    if matches!(e, ApplyError::Seal(_)) {
+    if e.is_fatal() {
         counter!("peregrine_replica_rejected_total", "reason" => reason).increment(1);
         let why = format!("{what}: {e}");
         tracing::error!(reason, error = %why, "the block built here is not the one the sequencer sealed (or cannot be stored): stopping");

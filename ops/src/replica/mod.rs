@@ -43,6 +43,18 @@ pub fn resolve(args: &ReplicaArgs) -> Result<PeregrineConfig, RunError> {
                 .into(),
         ));
     }
+    let r = &cfg.replica;
+    if r.chain_queue == 0 || r.checkpoint_blocks == 0 {
+        return Err(RunError::Config(
+            "replica.chain-queue and replica.checkpoint-blocks must be at least 1".into(),
+        ));
+    }
+    if !(-20..=19).contains(&r.chain_service_nice) {
+        return Err(RunError::Config(format!(
+            "replica.chain-service-nice must be in -20..=19, got {}",
+            r.chain_service_nice
+        )));
+    }
     Ok(cfg)
 }
 
@@ -78,7 +90,8 @@ pub async fn replica(cfg: PeregrineConfig) -> Result<(), RunError> {
     let applier = tokio::task::spawn_blocking(move || Applier::open(&applier_cfg, &genesis))
         .await
         .map_err(|e| RunError::Config(e.to_string()))?
-        .map_err(|e| RunError::Config(e.to_string()))?;
+        .map_err(|e| RunError::Config(e.to_string()))?
+        .with_chain_thread(cfg.replica.chain_queue, cfg.replica.chain_service_nice)?;
     boot.check_genesis(applier.chain(), &datadir)?;
     let chain = applier.chain().clone();
     let fault = applier.fault();

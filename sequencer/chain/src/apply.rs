@@ -10,12 +10,22 @@
 //! sequencer's signed one, and the block built here must match it exactly. As on the
 //! sequencer, a storage failure while applying is fatal: it is recorded and ends the
 //! calling thread by unwinding.
+//!
+//! The chain service runs on the calling thread ([`Applier::open`]: every error comes
+//! back at once, for tests and benchmarks) or on a thread of its own
+//! ([`Applier::with_chain_thread`], the replica's): then, as on the sequencer, a block's
+//! seal (its state root and redb commit, tens of milliseconds at 5k tx/s) no longer holds
+//! up the next mini-blocks' checks and publication. A mini-block is on this chain's feed
+//! once checked; `pending` reads wait until the chain thread has applied every announced
+//! one ([`Chain::pending_view`]). A seal that differs is then found on the chain thread,
+//! which stops the replica (the [`Applier::fault`]) as the calling thread would.
 
 use crate::{
     block::{BlockContext, BlockEnd, MiniBlock},
-    chain::{Chain, ChainService, Head, SealError, Sealer, ServiceSetup},
+    chain::{Chain, ChainService, SealError, Sealer, ServiceSetup},
     diff::DiffLog,
     error::OpenError,
+    fault::Fault,
     feed::Feed,
     follow::{Follower, Rejection, Verified},
     genesis::GenesisSpec,
@@ -65,6 +75,9 @@ pub enum ApplyError {
     /// stored. Fatal: the replica must stop.
     #[error("cannot seal: {0}")]
     Seal(#[from] SealError),
+    /// The chain thread has stopped (its cause is the [`Applier::fault`]). Fatal.
+    #[error("the chain thread has stopped: {0}")]
+    Stopped(String),
 }
 
 /// Every [`ApplyError::reason`] label, for metrics registered before their first event.
@@ -80,6 +93,7 @@ pub const REASONS: &[&str] = &[
     "payload_mismatch",
     "wrong_block",
     "store",
+    "stopped",
 ];
 
 impl ApplyError {
@@ -91,7 +105,14 @@ impl ApplyError {
             ApplyError::WrongBlock { .. } => "wrong_block",
             ApplyError::Seal(SealError::Mismatch { .. }) => "seal_mismatch",
             ApplyError::Seal(SealError::Store(_)) => "store",
+            ApplyError::Stopped(_) => "stopped",
         }
+    }
+
+    /// Whether the replica must stop for good (a block that differs from the signed seal,
+    /// a storage failure), rather than refuse the item and ask for it again.
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, ApplyError::Seal(_) | ApplyError::Stopped(_))
     }
 }
 
@@ -114,19 +135,51 @@ pub struct ApplierConfig {
 
 /// A chain built by applying another node's mini-blocks (see the module docs).
 pub struct Applier {
-    service: ChainService,
+    chain: Arc<Chain>,
+    fault: Fault,
+    sink: Sink,
     views: ViewBuilder,
     follower: Follower,
+    /// The open block's number: the next seal's. Kept here, not read from the chain's
+    /// head, which a chain thread moves later.
+    open: u64,
+    /// The open block's context, once one of its mini-blocks gave it.
+    open_ctx: Option<BlockContext>,
     /// The open block: gas and logs so far.
     block_gas: u64,
     block_logs: u64,
     block_txs: u32,
 }
 
+/// Where checked mini-blocks and seals are applied.
+enum Sink {
+    /// On the calling thread.
+    Inline(Box<ChainService>),
+    /// On a chain thread, in order.
+    Thread(ChainThread),
+}
+
+/// The chain thread: the chain service, fed through a bounded queue.
+struct ChainThread {
+    ops: std::sync::mpsc::SyncSender<ChainOp>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+/// What the chain thread is told, in stream order.
+enum ChainOp {
+    /// Apply a checked mini-block.
+    Apply(Arc<SignedMiniBlock>),
+    /// Seal the open block; the built block must match `seal`.
+    Seal { end: BlockEnd, seal: SignedSeal },
+    /// Answer once everything before is applied.
+    Flush(std::sync::mpsc::SyncSender<()>),
+}
+
 impl std::fmt::Debug for Applier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Applier")
-            .field("head", &self.service.chain.head().header.number)
+            .field("head", &self.chain.head().header.number)
+            .field("open", &self.open)
             .field("next", &self.follower.next)
             .finish_non_exhaustive()
     }
@@ -135,7 +188,8 @@ impl std::fmt::Debug for Applier {
 impl Applier {
     /// Opens (or creates from `genesis`, which must be the followed chain's) the chain in
     /// `cfg.datadir`. It continues after the last block sealed there: mini-blocks of a
-    /// block that was open when the process stopped are applied again.
+    /// block that was open when the process stopped are applied again. The chain service
+    /// runs on the calling thread until [`Applier::with_chain_thread`].
     pub fn open(cfg: &ApplierConfig, genesis: &GenesisSpec) -> Result<Self, OpenError> {
         let opened = crate::open::open_chain(
             &cfg.datadir,
@@ -161,21 +215,24 @@ impl Applier {
             feed,
             next_mini,
         ));
+        let fault = Fault::default();
         let service = ChainService::new(
-            chain,
+            chain.clone(),
             ServiceSetup {
                 counters: opened.counters,
                 last_mini_hash: opened.last_mini_hash,
                 checkpoint_blocks: cfg.checkpoint_blocks,
                 sealer: Sealer::Expect(None),
-                fault: Arc::default(),
+                fault: fault.clone(),
                 stop: Arc::new(AtomicBool::new(false)),
                 checkpoint: Arc::new(AtomicU64::new(head_number)),
                 sealing: Arc::new(AtomicBool::new(false)),
             },
         );
         Ok(Self {
-            service,
+            chain,
+            fault,
+            sink: Sink::Inline(Box::new(service)),
             views: ViewBuilder::default(),
             follower: Follower {
                 chain_id: cfg.chain_id,
@@ -183,26 +240,142 @@ impl Applier {
                 next: next_mini,
                 parent: opened.last_mini_hash,
             },
+            open: head_number + 1,
+            open_ctx: None,
             block_gas: 0,
             block_logs: 0,
             block_txs: 0,
         })
     }
 
+    /// Moves the chain service to a thread of its own (`peregrine-chain`, at `nice` when
+    /// not 0, as the sequencer's), fed through a queue of at most `queue` items: a
+    /// mini-block then waits for a seal only when that queue is full. A seal that
+    /// differs from the sequencer's, or a storage failure, ends that thread with its
+    /// cause in [`Applier::fault`]; the calls after it return [`ApplyError::Stopped`].
+    pub fn with_chain_thread(mut self, queue: usize, nice: i32) -> std::io::Result<Self> {
+        let service = match self.sink {
+            Sink::Inline(service) => service,
+            thread @ Sink::Thread(_) => {
+                self.sink = thread;
+                return Ok(self);
+            }
+        };
+        let (ops, rx) = std::sync::mpsc::sync_channel(queue.max(1));
+        let thread = std::thread::Builder::new()
+            .name("peregrine-chain".into())
+            .spawn(move || {
+                if nice != 0 {
+                    crate::sched::deprioritize_current_thread(
+                        nice,
+                        crate::sched::CHAIN_SERVICE_SLICE,
+                    );
+                }
+                // From the sequencer signing a mini-block to it being readable here.
+                let readable = metrics::histogram!("peregrine_replica_readable_lag_seconds");
+                service.run(|service| {
+                    while let Ok(op) = rx.recv() {
+                        match op {
+                            ChainOp::Apply(signed) => {
+                                let signed_us = signed.record.signed;
+                                service.apply(signed);
+                                let lag_us = crate::clock::now_us().saturating_sub(signed_us);
+                                readable.record(lag_us as f64 / 1e6);
+                            }
+                            ChainOp::Seal { end, seal } => {
+                                let number = end.ctx.number;
+                                service.sealer = Sealer::Expect(Some(seal));
+                                if let Err(e) = service.seal_and_checkpoint(end) {
+                                    let e = ApplyError::Seal(e);
+                                    metrics::counter!("peregrine_replica_rejected_total", "reason" => e.reason())
+                                        .increment(1);
+                                    tracing::error!(block = number, reason = e.reason(), error = %e, "the block built here is not the one the sequencer sealed (or cannot be stored): stopping");
+                                    service.fail(format!("the seal of block {number}: {e}"));
+                                }
+                            }
+                            ChainOp::Flush(done) => {
+                                let _ = done.send(());
+                            }
+                        }
+                    }
+                })
+            })?;
+        self.sink = Sink::Thread(ChainThread { ops, thread });
+        Ok(self)
+    }
+
     /// The chain it builds (what `rpc` serves from).
     pub fn chain(&self) -> &Arc<Chain> {
-        &self.service.chain
+        &self.chain
     }
 
-    /// Where a fatal failure (a storage error while applying) is recorded.
+    /// Where a fatal failure (a storage error while applying, on a chain thread a seal
+    /// that differs) is recorded.
     pub fn fault(&self) -> crate::fault::Fault {
-        self.service.fault.clone()
+        self.fault.clone()
     }
 
-    /// Makes every sealed block durable (a clean stop: nothing is applied again).
-    pub fn close(mut self) -> Result<(), crate::error::StoreError> {
-        if self.service.unsynced > 0 {
-            self.service.checkpoint()?;
+    /// Waits until everything given so far is applied (at once without a chain thread).
+    pub fn flush(&mut self) -> Result<(), ApplyError> {
+        if let Sink::Thread(_) = self.sink {
+            let (done, wait) = std::sync::mpsc::sync_channel(1);
+            self.send(ChainOp::Flush(done))?;
+            if wait.recv().is_err() {
+                return Err(self.stopped());
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands `op` to the chain service.
+    fn send(&mut self, op: ChainOp) -> Result<(), ApplyError> {
+        match &mut self.sink {
+            Sink::Inline(service) => {
+                match op {
+                    ChainOp::Apply(signed) => service.apply(signed),
+                    ChainOp::Seal { end, seal } => {
+                        service.sealer = Sealer::Expect(Some(seal));
+                        service.seal_and_checkpoint(end)?;
+                    }
+                    ChainOp::Flush(done) => {
+                        let _ = done.send(());
+                    }
+                }
+                Ok(())
+            }
+            Sink::Thread(t) => {
+                if t.ops.send(op).is_err() {
+                    return Err(self.stopped());
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The error for a chain thread that has ended.
+    fn stopped(&self) -> ApplyError {
+        ApplyError::Stopped(
+            self.fault
+                .get()
+                .cloned()
+                .unwrap_or_else(|| "the chain thread ended".into()),
+        )
+    }
+
+    /// Makes every sealed block durable (a clean stop: nothing is applied again). With a
+    /// chain thread, waits for it to apply what it was given and end (a failure to
+    /// make the last blocks durable is logged there; the write-ahead log is the stream).
+    pub fn close(self) -> Result<(), crate::error::StoreError> {
+        match self.sink {
+            Sink::Inline(mut service) => {
+                if service.unsynced > 0 {
+                    service.checkpoint()?;
+                }
+            }
+            Sink::Thread(ChainThread { ops, thread }) => {
+                drop(ops);
+                let _ = thread.join();
+            }
         }
         Ok(())
     }
@@ -210,6 +383,12 @@ impl Applier {
     /// Where its follower stands: the chain and key it accepts, the next mini-block.
     pub fn follower(&self) -> Follower {
         self.follower
+    }
+
+    /// The number of the block it is building: the next seal's (the chain's head, plus
+    /// one, once the chain thread has sealed what it was given).
+    pub fn open_block(&self) -> u64 {
+        self.open
     }
 
     /// The number of the next mini-block it needs (what a subscription resumes from).
@@ -238,11 +417,10 @@ impl Applier {
 
     /// Whether `record` belongs to the open block.
     fn check_open(&self, record: &MiniBlockRecord) -> Result<(), ApplyError> {
-        let open = self.service.chain.head().header.number + 1;
-        if record.block_number() != open {
+        if record.block_number() != self.open {
             return Err(ApplyError::WrongBlock {
                 got: record.block_number(),
-                open,
+                open: self.open,
             });
         }
         Ok(())
@@ -258,7 +436,7 @@ impl Applier {
         let number = record.number();
         let ctx = record.block;
         let payload = |why: String| ApplyError::Payload { number, why };
-        if let Some(open_ctx) = self.service.chain.pending.read().open.ctx
+        if let Some(open_ctx) = self.open_ctx
             && open_ctx != ctx
         {
             return Err(payload(format!(
@@ -319,6 +497,7 @@ impl Applier {
             });
         }
         self.follower = follower;
+        self.open_ctx = Some(ctx);
         (self.block_gas, self.block_logs, self.block_txs) = (gas, logs, index);
         let parts = self.views.push(
             ctx.number,
@@ -338,34 +517,33 @@ impl Applier {
             mini,
             record: Arc::new(record),
         });
-        self.service.chain.feed.publish(&signed);
-        self.service.apply(signed);
-        Ok(())
+        self.chain.feed.publish(&signed);
+        self.send(ChainOp::Apply(signed))
     }
 
     /// Seals the open block with the sequencer's signed `seal`: the seal is checked
-    /// ([`Follower::accept_seal`]), the block is built here (state root, roots, header),
-    /// and its seal must equal the signed one field for field, or nothing is stored and
-    /// [`ApplyError::Seal`] says why. `ctx` is the block's context: that of its
-    /// mini-blocks, or, for a block without any, the one the seal's hash covers.
-    pub fn seal(&mut self, seal: SignedSeal, ctx: BlockContext) -> Result<Head, ApplyError> {
-        let open = self.service.chain.head().header.number + 1;
-        if seal.seal.blockNumber != open || ctx.number != open {
+    /// ([`Follower::accept_seal`]), the block is built (state root, roots, header), and
+    /// its seal must equal the signed one field for field, or nothing is stored and
+    /// [`ApplyError::Seal`] says why (with a chain thread, there, as the replica's fault).
+    /// `ctx` is the block's context: that of its mini-blocks, or, for a block without
+    /// any, the one the seal's hash covers.
+    pub fn seal(&mut self, seal: SignedSeal, ctx: BlockContext) -> Result<(), ApplyError> {
+        if seal.seal.blockNumber != self.open || ctx.number != self.open {
             return Err(ApplyError::WrongBlock {
                 got: seal.seal.blockNumber,
-                open,
+                open: self.open,
             });
         }
         self.follower.accept_seal(&seal)?;
-        let ctx = self.service.chain.pending.read().open.ctx.unwrap_or(ctx);
-        self.service.sealer = Sealer::Expect(Some(seal));
         let end = BlockEnd {
-            ctx,
+            ctx: self.open_ctx.unwrap_or(ctx),
             gas_used: self.block_gas,
         };
-        self.service.seal_and_checkpoint(end)?;
+        self.send(ChainOp::Seal { end, seal })?;
+        self.open += 1;
+        self.open_ctx = None;
         (self.block_gas, self.block_logs, self.block_txs) = (0, 0, 0);
-        Ok(self.service.chain.head())
+        Ok(())
     }
 }
 

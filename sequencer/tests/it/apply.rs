@@ -20,6 +20,17 @@ const COUNTER_CODE: Bytes = bytes!("6000546001018060005560005260aa60206000a100")
 
 #[test]
 fn applied_mini_blocks_seal_the_same_blocks_without_executing() {
+    follow_the_node(false);
+}
+
+/// The same with the chain service on its own thread (the replica's way): the same
+/// blocks, and a seal that differs, found there, stops it for good.
+#[test]
+fn a_chain_thread_seals_the_same_blocks_and_stops_on_a_seal_that_differs() {
+    follow_the_node(true);
+}
+
+fn follow_the_node(threaded: bool) {
     let mut spec = genesis();
     spec.timestamp = Some(1_800_000_000);
     spec.accounts.push(GenesisAccount {
@@ -84,6 +95,9 @@ fn applied_mini_blocks_seal_the_same_blocks_without_executing() {
         checkpoint_blocks: 4,
     };
     let mut applier = Applier::open(&applier_cfg, &spec).unwrap();
+    if threaded {
+        applier = applier.with_chain_thread(8, 0).unwrap();
+    }
     let source = node.chain().reader().unwrap();
     assert_eq!(
         applier.chain().head().hash,
@@ -111,17 +125,32 @@ fn applied_mini_blocks_seal_the_same_blocks_without_executing() {
             applier.apply((*record).clone()).unwrap();
             next_mini += 1;
         }
-        if number == 2 {
-            // A seal whose block is not the one built here stops the replica before
-            // anything is stored; the genuine one then goes through.
-            let mut forged = seal;
-            forged.seal.stateRoot = B256::repeat_byte(1);
-            forged.signature = SequencerKey::dev().sign_digest(forged.seal.signing_hash());
+        let mut forged = seal.clone();
+        forged.seal.stateRoot = B256::repeat_byte(1);
+        forged.signature = SequencerKey::dev().sign_digest(forged.seal.signing_hash());
+        if number == 2 && !threaded {
+            // A seal whose block is not the one built here is refused before anything
+            // is stored; the genuine one then goes through.
             let err = applier.seal(forged, ctx).unwrap_err();
             assert_eq!(err.reason(), "seal_mismatch", "{err}");
             assert_eq!(applier.chain().head().header.number, 1);
+        } else if number == head && threaded {
+            // On a chain thread, the difference is found there: it stops, with the
+            // cause as the replica's fault, and nothing more is taken.
+            applier.seal(forged, ctx).unwrap();
+            let err = applier.flush().unwrap_err();
+            assert_eq!(err.reason(), "stopped", "{err}");
+            assert!(err.is_fatal());
+            let fault = applier.fault().get().cloned().expect("a fault");
+            assert!(fault.contains("the sequencer signed"), "{fault}");
+            assert_eq!(applier.chain().head().header.number, head - 1);
+            let err = applier.apply((*stray_of(&node)).clone()).unwrap_err();
+            assert!(err.is_fatal() || err.reason() == "wrong_block", "{err}");
+            return;
         }
-        let sealed = applier.seal(seal, ctx).unwrap();
+        applier.seal(seal, ctx).unwrap();
+        applier.flush().unwrap();
+        let sealed = applier.chain().head();
         assert_eq!(sealed.hash, block.hash, "block {number} sealed differently");
         assert_eq!(sealed.header, block.header, "block {number}");
     }
@@ -171,8 +200,8 @@ fn applied_mini_blocks_seal_the_same_blocks_without_executing() {
             continue;
         };
         let source = node.chain().reader().unwrap();
-        while record.block_number() > applier.chain().head().header.number + 1 {
-            let number = applier.chain().head().header.number + 1;
+        while record.block_number() > applier.open_block() {
+            let number = applier.open_block();
             let seal = source.seal(number).unwrap().expect("sealed");
             let ctx = context_of(&source.header(number).unwrap().unwrap());
             applier.seal(seal, ctx).unwrap();
@@ -199,4 +228,9 @@ fn applied_mini_blocks_seal_the_same_blocks_without_executing() {
         reopened.next_mini_block() < n,
         "the open block's mini-blocks were not kept"
     );
+}
+
+/// Mini-block 0 of `node`: of block 1, long sealed.
+fn stray_of(node: &Node) -> std::sync::Arc<peregrine_sequencer::record::MiniBlockRecord> {
+    node.chain().mini_block(0).unwrap().unwrap()
 }
