@@ -170,7 +170,10 @@ enum ChainOp {
     /// Apply a checked mini-block.
     Apply(Arc<SignedMiniBlock>),
     /// Seal the open block; the built block must match `seal`.
-    Seal { end: BlockEnd, seal: SignedSeal },
+    Seal {
+        end: BlockEnd,
+        seal: Box<SignedSeal>,
+    },
     /// Answer once everything before is applied.
     Flush(std::sync::mpsc::SyncSender<()>),
 }
@@ -284,7 +287,7 @@ impl Applier {
                             }
                             ChainOp::Seal { end, seal } => {
                                 let number = end.ctx.number;
-                                service.sealer = Sealer::Expect(Some(seal));
+                                service.sealer = Sealer::Expect(Some(*seal));
                                 if let Err(e) = service.seal_and_checkpoint(end) {
                                     let e = ApplyError::Seal(e);
                                     metrics::counter!("peregrine_replica_rejected_total", "reason" => e.reason())
@@ -334,7 +337,7 @@ impl Applier {
                 match op {
                     ChainOp::Apply(signed) => service.apply(signed),
                     ChainOp::Seal { end, seal } => {
-                        service.sealer = Sealer::Expect(Some(seal));
+                        service.sealer = Sealer::Expect(Some(*seal));
                         service.seal_and_checkpoint(end)?;
                     }
                     ChainOp::Flush(done) => {
@@ -539,7 +542,10 @@ impl Applier {
             ctx: self.open_ctx.unwrap_or(ctx),
             gas_used: self.block_gas,
         };
-        self.send(ChainOp::Seal { end, seal })?;
+        self.send(ChainOp::Seal {
+            end,
+            seal: Box::new(seal),
+        })?;
         self.open += 1;
         self.open_ctx = None;
         (self.block_gas, self.block_logs, self.block_txs) = (0, 0, 0);
