@@ -125,7 +125,7 @@ fn follow_the_node(threaded: bool) {
             applier.apply((*record).clone()).unwrap();
             next_mini += 1;
         }
-        let mut forged = seal.clone();
+        let mut forged = seal;
         forged.seal.stateRoot = B256::repeat_byte(1);
         forged.signature = SequencerKey::dev().sign_digest(forged.seal.signing_hash());
         if number == 2 && !threaded {
