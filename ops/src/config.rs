@@ -280,6 +280,10 @@ pub struct SequencerSection {
     pub ring_capacity: usize,
     /// Transactions per mini-block at most.
     pub max_mini_block_txs: usize,
+    /// Longest a mini-block is held open for the log thread (batching under load); 0
+    /// closes each as soon as the ring is empty.
+    #[serde(with = "humantime_serde")]
+    pub max_mini_block_hold: Duration,
     /// `busy-spin`, `yield` or `park`.
     pub wait: String,
     /// Core to pin the sequencer loop to; unpinned when unset.
@@ -312,6 +316,7 @@ impl Default for SequencerSection {
         Self {
             ring_capacity: seq::DEFAULT_RING_CAPACITY,
             max_mini_block_txs: seq::DEFAULT_MAX_MINI_BLOCK_TXS,
+            max_mini_block_hold: seq::DEFAULT_MAX_MINI_BLOCK_HOLD,
             wait: WaitStrategy::default().name().into(),
             core: None,
             nonce_hold: seq::DEFAULT_NONCE_HOLD,
@@ -622,6 +627,7 @@ impl PeregrineConfig {
         cfg.min_base_fee = self.chain.min_base_fee;
         cfg.ring_capacity = s.ring_capacity;
         cfg.max_mini_block_txs = s.max_mini_block_txs;
+        cfg.max_mini_block_hold = s.max_mini_block_hold;
         cfg.wait_strategy = s
             .wait
             .parse()

@@ -318,7 +318,7 @@ impl Node {
                 views: crate::view::ViewBuilder::default(),
             },
             output: durable_tx,
-            feed,
+            feed: feed.clone(),
             checkpoint,
             metrics: WalMetrics::new(backend.as_str(), cfg.wal.durability.as_str()),
             stages: crate::metrics::StageMetrics::new(),
@@ -355,6 +355,7 @@ impl Node {
         let db = SequencerDb { state, hashes };
         let loop_stop = stop.clone();
         let loop_sealing = sealing;
+        let loop_feed = feed.clone();
         let alive = Alive::new(&liveness.sequencer, "sequencer loop", &failure, &stop);
         let (replayed_tx, replayed_rx) = crossbeam_channel::bounded(1);
         let replay_started = std::time::Instant::now();
@@ -368,7 +369,8 @@ impl Node {
                 // revm's EVM is not `Send`: it is built on the thread that runs it.
                 let mut sequencer =
                     SequencerLoop::new(cfg, consumer, db, events_tx, loop_stop, start)
-                        .with_sealing(loop_sealing);
+                        .with_sealing(loop_sealing)
+                        .with_log_progress(loop_feed);
                 let replayed = sequencer.replay(replay);
                 let ok = replayed.is_ok();
                 let _ = replayed_tx.send(replayed);

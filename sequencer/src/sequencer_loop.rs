@@ -55,6 +55,8 @@ use std::{
 
 /// Longest the loop waits for a transaction before re-checking the stop flag.
 const STOP_POLL: Duration = Duration::from_millis(20);
+/// While a mini-block is held for the log thread, how often the loop looks at its progress.
+const HOLD_POLL: Duration = Duration::from_micros(20);
 /// With `yield`, how often the loop re-checks whether a block seal started or ended.
 const SEALING_POLL: Duration = Duration::from_millis(1);
 /// With the `yield` strategy, how long without work before the loop parks instead.
@@ -149,6 +151,11 @@ pub struct SequencerLoop {
     stop: Arc<AtomicBool>,
     /// Set by the chain service while it seals a block (see [`SequencerLoop::with_sealing`]).
     sealing: Arc<AtomicBool>,
+    /// The feed the log thread publishes to: how far it has got
+    /// ([`SequencerLoop::with_log_progress`]).
+    published: Option<Arc<crate::feed::Feed>>,
+    /// Since when the open mini-block has been held for the log thread.
+    held_since: Option<Instant>,
     block: BlockContext,
     block_gas_used: u64,
     block_txs: u32,
@@ -210,6 +217,8 @@ impl SequencerLoop {
             out,
             stop,
             sealing: Arc::new(AtomicBool::new(false)),
+            published: None,
+            held_since: None,
             block,
             block_gas_used: 0,
             block_txs: 0,
@@ -234,6 +243,32 @@ impl SequencerLoop {
     pub fn with_sealing(mut self, sealing: Arc<AtomicBool>) -> Self {
         self.sealing = sealing;
         self
+    }
+
+    /// Lets the loop see how far the log thread has got (the mini-blocks `feed` has
+    /// published), so that while it is still busy with earlier ones the open mini-block
+    /// is held, up to [`SequencerConfig::max_mini_block_hold`], and takes what arrives
+    /// meanwhile: batching that grows with the load and costs nothing at low load. One
+    /// atomic load per batch of transactions, not per transaction.
+    pub fn with_log_progress(mut self, feed: Arc<crate::feed::Feed>) -> Self {
+        self.published = Some(feed);
+        self
+    }
+
+    /// Whether to hold the open mini-block for the log thread (see
+    /// [`SequencerLoop::with_log_progress`]) rather than close it now.
+    fn hold_open(&mut self, now: Instant) -> bool {
+        let Some(feed) = &self.published else {
+            return false;
+        };
+        if self.txs.is_empty()
+            || self.txs.len() >= self.cfg.max_mini_block_txs
+            || feed.announced_next() >= self.next_mini
+        {
+            return false;
+        }
+        let since = *self.held_since.get_or_insert(now);
+        now.duration_since(since) < self.cfg.max_mini_block_hold
     }
 
     /// Runs until the stop flag is set and the ring is drained; closes the last block.
@@ -265,6 +300,15 @@ impl SequencerLoop {
                 }
                 other => other,
             };
+            let strategy = if self.held_since.is_some() {
+                // A mini-block is held: the log thread is busy for a while yet, so sleep
+                // (a transaction arriving meanwhile is held anyway, and a yielding loop
+                // would take the cores ingress needs), and look at its progress soon.
+                wait_until = wait_until.min(now + HOLD_POLL);
+                WaitStrategy::Park(HOLD_POLL)
+            } else {
+                strategy
+            };
             if let Some(tx) = self.consumer.pop_wait(strategy, Some(wait_until)) {
                 self.process(tx);
                 while self.txs.len() < self.cfg.max_mini_block_txs {
@@ -273,8 +317,12 @@ impl SequencerLoop {
                         None => break,
                     }
                 }
-                self.close_mini_block();
                 last_work = Instant::now();
+                if !self.hold_open(last_work) {
+                    self.close_mini_block();
+                }
+            } else if self.held_since.is_some() && !self.hold_open(Instant::now()) {
+                self.close_mini_block();
             }
             if self.gapped_total > 0 {
                 self.expire_gapped(Instant::now());
@@ -524,6 +572,7 @@ impl SequencerLoop {
     fn close_mini_block_at(&mut self, closed_us: Option<u64>, signed_us: Option<u64>) {
         // Move the journal's state (every account the mini-block loaded) into our state
         // and the diff, even if every transaction was dropped (then nothing is touched).
+        self.held_since = None;
         let mut changes = self.evm.finalize();
         let db = self.evm.ctx.db_mut();
         db.state.commit(&changes, &mut self.diff);
