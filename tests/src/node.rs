@@ -442,10 +442,17 @@ impl Node {
             let last = match probe.try_call("eth_chainId", json!([])) {
                 Ok(Ok(v)) => {
                     let id = v.as_str().map(|_| hex_quantity(&v));
-                    if id == Some(CHAIN_ID as u128) {
-                        return Ok(());
+                    // An answer alone could come from another test's node that took the
+                    // port first (this one then dies with the address in use): it counts
+                    // only once this start's own log says it is listening.
+                    match (id == Some(CHAIN_ID as u128), self.listening()) {
+                        (true, true) => return Ok(()),
+                        (true, false) => {
+                            "the port answers, but this node's log does not say it listens"
+                                .to_owned()
+                        }
+                        (false, _) => format!("eth_chainId returned {v}, expected {CHAIN_ID:#x}"),
                     }
-                    format!("eth_chainId returned {v}, expected {CHAIN_ID:#x}")
                 }
                 Ok(Err(e)) => e.to_string(),
                 Err(e) => e,
@@ -681,6 +688,16 @@ impl Node {
                 Err(e) => self.start_failed(e),
             }
         }
+    }
+
+    /// Whether this start's own log says it is listening on its port
+    /// (`peregrine dev is running`, anvil's `Listening on 127.0.0.1:<port>`); the start
+    /// marker's command line, which names the port too, does not count.
+    fn listening(&self) -> bool {
+        let log = self.last_start_log();
+        let after_marker = log.split_once('\n').map_or("", |(_, rest)| rest);
+        after_marker.contains("is running")
+            || after_marker.contains(&format!("listening on 127.0.0.1:{}", self.port))
     }
 
     fn last_start_log(&self) -> String {
