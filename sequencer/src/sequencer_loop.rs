@@ -56,7 +56,7 @@ use std::{
 /// Longest the loop waits for a transaction before re-checking the stop flag.
 const STOP_POLL: Duration = Duration::from_millis(20);
 /// While a mini-block is held for the log thread, how often the loop looks at its progress.
-const HOLD_POLL: Duration = Duration::from_micros(20);
+pub(crate) const HOLD_POLL: Duration = Duration::from_micros(20);
 /// With `yield`, how often the loop re-checks whether a block seal started or ended.
 const SEALING_POLL: Duration = Duration::from_millis(1);
 /// With the `yield` strategy, how long without work before the loop parks instead.
@@ -156,6 +156,8 @@ pub struct SequencerLoop {
     published: Option<Arc<crate::feed::Feed>>,
     /// Since when the open mini-block has been held for the log thread.
     held_since: Option<Instant>,
+    /// Set while a mini-block is held (read by the log thread, which then parks too).
+    holding: Arc<AtomicBool>,
     block: BlockContext,
     block_gas_used: u64,
     block_txs: u32,
@@ -219,6 +221,7 @@ impl SequencerLoop {
             sealing: Arc::new(AtomicBool::new(false)),
             published: None,
             held_since: None,
+            holding: Arc::new(AtomicBool::new(false)),
             block,
             block_gas_used: 0,
             block_txs: 0,
@@ -250,8 +253,14 @@ impl SequencerLoop {
     /// is held, up to [`SequencerConfig::max_mini_block_hold`], and takes what arrives
     /// meanwhile: batching that grows with the load and costs nothing at low load. One
     /// atomic load per batch of transactions, not per transaction.
-    pub fn with_log_progress(mut self, feed: Arc<crate::feed::Feed>) -> Self {
+    /// `holding` is set while a mini-block is held, for the log thread.
+    pub fn with_log_progress(
+        mut self,
+        feed: Arc<crate::feed::Feed>,
+        holding: Arc<AtomicBool>,
+    ) -> Self {
         self.published = Some(feed);
+        self.holding = holding;
         self
     }
 
@@ -267,7 +276,10 @@ impl SequencerLoop {
         {
             return false;
         }
-        let since = *self.held_since.get_or_insert(now);
+        let since = *self.held_since.get_or_insert_with(|| {
+            self.holding.store(true, Ordering::Relaxed);
+            now
+        });
         now.duration_since(since) < self.cfg.max_mini_block_hold
     }
 
@@ -572,7 +584,9 @@ impl SequencerLoop {
     fn close_mini_block_at(&mut self, closed_us: Option<u64>, signed_us: Option<u64>) {
         // Move the journal's state (every account the mini-block loaded) into our state
         // and the diff, even if every transaction was dropped (then nothing is touched).
-        self.held_since = None;
+        if self.held_since.take().is_some() {
+            self.holding.store(false, Ordering::Relaxed);
+        }
         let mut changes = self.evm.finalize();
         let db = self.evm.ctx.db_mut();
         db.state.commit(&changes, &mut self.diff);

@@ -204,6 +204,11 @@ pub(crate) struct WalService {
     /// Set while the chain service seals a block: `yield` then parks in
     /// [`crate::ring::SEALING_PARK`] steps instead (see [`crate::sequencer_loop::SequencerLoop::with_sealing`]).
     pub(crate) sealing: Arc<AtomicBool>,
+    /// Set while the sequencer loop holds a mini-block for this thread
+    /// ([`crate::sequencer_loop::SequencerLoop::with_log_progress`]): the next event comes
+    /// only after the loop, parked in 20 µs steps, sees what this thread published, so this
+    /// thread parks in such steps too instead of yielding the cores ingress needs.
+    pub(crate) loop_holding: Arc<AtomicBool>,
     /// Signed header hashes of the mini-blocks being replayed, by number: each replayed
     /// mini-block must come out with the hash the log holds.
     pub(crate) expected: HashMap<u64, B256>,
@@ -297,10 +302,15 @@ impl WalService {
             for _ in 0..POLLS_PER_CLOCK_CHECK {
                 match self.input.try_recv() {
                     Ok(event) => return Some(event),
-                    Err(TryRecvError::Empty) => self
-                        .wait
-                        .while_sealing(self.sealing.load(Ordering::Relaxed))
-                        .idle(None),
+                    Err(TryRecvError::Empty) => {
+                        if self.loop_holding.load(Ordering::Relaxed) {
+                            WaitStrategy::Park(crate::sequencer_loop::HOLD_POLL).idle(None)
+                        } else {
+                            self.wait
+                                .while_sealing(self.sealing.load(Ordering::Relaxed))
+                                .idle(None)
+                        }
+                    }
                     Err(TryRecvError::Disconnected) => return None,
                 }
             }
