@@ -271,6 +271,7 @@ impl SequencerLoop {
             return false;
         };
         if self.txs.is_empty()
+            || self.cfg.max_mini_block_hold.is_zero()
             || self.txs.len() >= self.cfg.max_mini_block_txs
             || feed.announced_next() >= self.next_mini
         {

@@ -3,6 +3,7 @@
 mod admission;
 mod apply;
 mod follow;
+mod hold;
 mod mini_block;
 mod node;
 mod sealed;

@@ -1,0 +1,120 @@
+//! Mini-blocks held open while the log thread is still busy with the ones before it
+//! (`SequencerConfig::max_mini_block_hold`, `SequencerLoop::with_log_progress`). Here no
+//! log thread ever publishes, so after the first mini-block the loop always sees it
+//! behind.
+
+use alloy_primitives::{Address, U256, address};
+use peregrine_sequencer::{
+    PendingTx, SequencerConfig,
+    block::ChainEvent,
+    feed::Feed,
+    genesis::{GenesisSpec, dev_mnemonic_signers},
+    ring,
+    testing::{loop_until, transfer},
+};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+const BOB: Address = address!("70997970C51812dc3A010C7d01b50e0d17dc79C8");
+
+/// Runs a loop with `hold`, pushes transfers 0..=`n` (each after the previous one's
+/// mini-block came out when `wait_each`, else 20 ms apart, 50 ms without a hold), and returns the
+/// mini-blocks' sizes and whether the loop said it was holding while the later ones
+/// waited.
+fn run(hold: Duration, n: u64, wait_each: bool) -> (Vec<usize>, bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = SequencerConfig::new(dir.path().to_path_buf());
+    cfg.max_mini_block_hold = hold;
+    // A block end closes the open mini-block too: none during the test.
+    cfg.block_time = Duration::from_secs(60);
+    let signer = dev_mnemonic_signers().remove(0);
+    let genesis = GenesisSpec::dev(0, U256::from(10u64).pow(U256::from(24)));
+    let chain_id = cfg.chain_id;
+    let (producer, consumer) = ring::channel(cfg.ring_capacity).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (looper, received) = loop_until(cfg, genesis.state(), consumer, stop.clone());
+    // Nothing is ever published: announced stays at mini-block 0.
+    let feed = Arc::new(Feed::new(Address::ZERO, 16, 16, 0));
+    let holding = Arc::new(AtomicBool::new(false));
+    let looper = looper.with_log_progress(feed, holding.clone());
+    // The loop is not `Send` (revm): it runs here, the client on another thread.
+    let client = std::thread::spawn(move || {
+        let push = |nonce: u64| {
+            producer
+                .try_push(PendingTx::new(
+                    transfer(&signer, chain_id, nonce, BOB, U256::from(1)),
+                    signer.address(),
+                    0,
+                ))
+                .unwrap();
+        };
+        let next_mini_block = || loop {
+            match received
+                .recv_timeout(Duration::from_secs(30))
+                .expect("a mini-block")
+            {
+                ChainEvent::MiniBlock(mini) => return mini.txs.len(),
+                _ => continue,
+            }
+        };
+        // Mini-block 0: the log thread has published everything before it (nothing).
+        push(0);
+        let mut sizes = vec![next_mini_block()];
+        let mut saw_holding = false;
+        if wait_each {
+            for nonce in 1..=n {
+                push(nonce);
+                sizes.push(next_mini_block());
+                saw_holding |= holding.load(Ordering::Relaxed);
+            }
+        } else {
+            for nonce in 1..=n {
+                push(nonce);
+                std::thread::sleep(Duration::from_millis(if hold.is_zero() { 50 } else { 20 }));
+                saw_holding |= holding.load(Ordering::Relaxed);
+            }
+            let mut got = 0;
+            while got < n as usize {
+                let size = next_mini_block();
+                got += size;
+                sizes.push(size);
+            }
+        }
+        stop.store(true, Ordering::Release);
+        (sizes, saw_holding)
+    });
+    looper.run();
+    client.join().unwrap()
+}
+
+#[test]
+fn a_mini_block_is_held_while_the_log_thread_is_behind() {
+    // Five transfers 20 ms apart, with the log thread "behind" all along: one mini-block,
+    // closed when the hold runs out, not five.
+    let started = Instant::now();
+    let (sizes, saw_holding) = run(Duration::from_secs(3), 5, false);
+    assert_eq!(sizes, vec![1, 5], "held into one mini-block");
+    assert!(saw_holding, "the log thread is told the loop holds");
+    assert!(
+        started.elapsed() >= Duration::from_secs(3),
+        "released by the hold's end, no sooner"
+    );
+}
+
+#[test]
+fn no_hold_closes_each_mini_block_at_once() {
+    // With a zero hold, each transfer's mini-block comes out on its own, although the
+    // log thread is "behind" all along, and the log thread is never told to park.
+    let (sizes, saw_holding) = run(Duration::ZERO, 4, true);
+    assert_eq!(sizes, vec![1, 1, 1, 1, 1]);
+    assert!(!saw_holding);
+    // Transfers 50 ms apart, not waited for: still one mini-block each.
+    let (sizes, saw_holding) = run(Duration::ZERO, 4, false);
+    assert_eq!(sizes, vec![1, 1, 1, 1, 1]);
+    assert!(!saw_holding);
+}
