@@ -7,6 +7,10 @@
 //!                 gap queue (bounded, held `nonce_hold`)
 //! ```
 //!
+//! A mini-block whose ring has drained is held open instead while the log thread is still
+//! busy with the ones before it ([`SequencerLoop::with_log_progress`]): under load,
+//! mini-blocks grow by themselves.
+//!
 //! Per transaction this thread does no logging, takes no lock, makes no syscall (clocks are
 //! read through the vDSO) and no heap allocation. revm's journal holds the state across
 //! the whole mini-block (`transact_one` per transaction, `finalize` + commit once per
@@ -252,8 +256,8 @@ impl SequencerLoop {
     /// published), so that while it is still busy with earlier ones the open mini-block
     /// is held, up to [`SequencerConfig::max_mini_block_hold`], and takes what arrives
     /// meanwhile: batching that grows with the load and costs nothing at low load. One
-    /// atomic load per batch of transactions, not per transaction.
-    /// `holding` is set while a mini-block is held, for the log thread.
+    /// atomic load per batch of transactions, not per transaction. `holding` is set while
+    /// a mini-block is held, for the log thread.
     pub fn with_log_progress(
         mut self,
         feed: Arc<crate::feed::Feed>,
@@ -583,11 +587,11 @@ impl SequencerLoop {
     /// Closes the open mini-block at `closed_us` (the recorded time on replay), or now;
     /// `signed_us` is the recorded signing time on replay.
     fn close_mini_block_at(&mut self, closed_us: Option<u64>, signed_us: Option<u64>) {
-        // Move the journal's state (every account the mini-block loaded) into our state
-        // and the diff, even if every transaction was dropped (then nothing is touched).
         if self.held_since.take().is_some() {
             self.holding.store(false, Ordering::Relaxed);
         }
+        // Move the journal's state (every account the mini-block loaded) into our state
+        // and the diff, even if every transaction was dropped (then nothing is touched).
         let mut changes = self.evm.finalize();
         let db = self.evm.ctx.db_mut();
         db.state.commit(&changes, &mut self.diff);
