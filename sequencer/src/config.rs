@@ -174,12 +174,7 @@ impl SequencerConfig {
             return Err("preconf.recent-mini-blocks must be > 0".into());
         }
         self.wal.validate()?;
-        if !(-20..=19).contains(&self.chain_service_nice) {
-            return Err(format!(
-                "sequencer.chain-service-nice must be in -20..=19, got {}",
-                self.chain_service_nice
-            ));
-        }
+        crate::sched::check_nice("sequencer.chain-service-nice", self.chain_service_nice)?;
         if self.max_inflight_per_sender == 0 || self.max_tx_gas == 0 {
             return Err(
                 "sequencer.max-inflight-per-sender and sequencer.max-tx-gas must be > 0".into(),

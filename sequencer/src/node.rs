@@ -359,7 +359,7 @@ impl Node {
         let loop_stop = stop.clone();
         let loop_sealing = sealing;
         let loop_feed = feed.clone();
-        let loop_holding = holding.clone();
+        let loop_holding = holding;
         let alive = Alive::new(&liveness.sequencer, "sequencer loop", &failure, &stop);
         let (replayed_tx, replayed_rx) = crossbeam_channel::bounded(1);
         let replay_started = std::time::Instant::now();

@@ -49,12 +49,8 @@ pub fn resolve(args: &ReplicaArgs) -> Result<PeregrineConfig, RunError> {
             "replica.chain-queue and replica.checkpoint-blocks must be at least 1".into(),
         ));
     }
-    if !(-20..=19).contains(&r.chain_service_nice) {
-        return Err(RunError::Config(format!(
-            "replica.chain-service-nice must be in -20..=19, got {}",
-            r.chain_service_nice
-        )));
-    }
+    peregrine_chain::sched::check_nice("replica.chain-service-nice", r.chain_service_nice)
+        .map_err(RunError::Config)?;
     Ok(cfg)
 }
 

@@ -178,6 +178,23 @@ enum ChainOp {
     Flush(std::sync::mpsc::SyncSender<()>),
 }
 
+impl ChainOp {
+    /// Carries this out on `service` (on whichever thread runs it).
+    fn run_on(self, service: &mut ChainService) -> Result<(), SealError> {
+        match self {
+            ChainOp::Apply(signed) => service.apply(signed),
+            ChainOp::Seal { end, seal } => {
+                service.sealer = Sealer::Expect(Some(*seal));
+                service.seal_and_checkpoint(end)?;
+            }
+            ChainOp::Flush(done) => {
+                let _ = done.send(());
+            }
+        }
+        Ok(())
+    }
+}
+
 impl std::fmt::Debug for Applier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Applier")
@@ -278,27 +295,22 @@ impl Applier {
                 let readable = metrics::histogram!("peregrine_replica_readable_lag_seconds");
                 service.run(|service| {
                     while let Ok(op) = rx.recv() {
-                        match op {
-                            ChainOp::Apply(signed) => {
-                                let signed_us = signed.record.signed;
-                                service.apply(signed);
-                                let lag_us = crate::clock::now_us().saturating_sub(signed_us);
-                                readable.record(lag_us as f64 / 1e6);
-                            }
-                            ChainOp::Seal { end, seal } => {
-                                let number = end.ctx.number;
-                                service.sealer = Sealer::Expect(Some(*seal));
-                                if let Err(e) = service.seal_and_checkpoint(end) {
-                                    let e = ApplyError::Seal(e);
-                                    metrics::counter!("peregrine_replica_rejected_total", "reason" => e.reason())
-                                        .increment(1);
-                                    tracing::error!(block = number, reason = e.reason(), error = %e, "the block built here is not the one the sequencer sealed (or cannot be stored): stopping");
-                                    service.fail(format!("the seal of block {number}: {e}"));
-                                }
-                            }
-                            ChainOp::Flush(done) => {
-                                let _ = done.send(());
-                            }
+                        let (signed_us, sealing) = match &op {
+                            ChainOp::Apply(signed) => (Some(signed.record.signed), None),
+                            ChainOp::Seal { end, .. } => (None, Some(end.ctx.number)),
+                            ChainOp::Flush(_) => (None, None),
+                        };
+                        if let Err(e) = op.run_on(service) {
+                            let number = sealing.unwrap_or_default();
+                            let e = ApplyError::Seal(e);
+                            metrics::counter!("peregrine_replica_rejected_total", "reason" => e.reason())
+                                .increment(1);
+                            tracing::error!(block = number, reason = e.reason(), error = %e, "the block built here is not the one the sequencer sealed (or cannot be stored): stopping");
+                            service.fail(format!("the seal of block {number}: {e}"));
+                        }
+                        if let Some(signed_us) = signed_us {
+                            let lag_us = crate::clock::now_us().saturating_sub(signed_us);
+                            readable.record(lag_us as f64 / 1e6);
                         }
                     }
                 })
@@ -333,19 +345,7 @@ impl Applier {
     /// Hands `op` to the chain service.
     fn send(&mut self, op: ChainOp) -> Result<(), ApplyError> {
         match &mut self.sink {
-            Sink::Inline(service) => {
-                match op {
-                    ChainOp::Apply(signed) => service.apply(signed),
-                    ChainOp::Seal { end, seal } => {
-                        service.sealer = Sealer::Expect(Some(*seal));
-                        service.seal_and_checkpoint(end)?;
-                    }
-                    ChainOp::Flush(done) => {
-                        let _ = done.send(());
-                    }
-                }
-                Ok(())
-            }
+            Sink::Inline(service) => Ok(op.run_on(service)?),
             Sink::Thread(t) => {
                 if t.ops.send(op).is_err() {
                     return Err(self.stopped());

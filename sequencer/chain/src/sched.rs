@@ -71,6 +71,14 @@ fn set_current_thread_nice(nice: i32) {
     }
 }
 
+/// Checks that `nice` is a Linux nice value (-20..=19); `key` names the setting.
+pub fn check_nice(key: &str, nice: i32) -> Result<(), String> {
+    if (-20..=19).contains(&nice) {
+        return Ok(());
+    }
+    Err(format!("{key} must be in -20..=19, got {nice}"))
+}
+
 /// Checks that `core`, when set, is one this process may run on; `key` names the setting.
 pub fn check_core(key: &str, core: Option<usize>) -> Result<(), String> {
     let Some(core) = core else { return Ok(()) };
