@@ -273,7 +273,7 @@ impl Node {
         // then park instead of yielding (see `SequencerLoop::with_sealing`).
         let sealing = Arc::new(AtomicBool::new(false));
         // Set by the loop while it holds a mini-block for the log thread, which then parks.
-        let holding = Arc::new(AtomicBool::new(false));
+        let parking = Arc::new(AtomicBool::new(false));
         let failure: Fault = Arc::default();
         let service = ChainService::new(
             chain.clone(),
@@ -328,7 +328,7 @@ impl Node {
             max_write: usize::try_from(cfg.wal.max_write).unwrap_or(usize::MAX),
             wait: cfg.wal.wait,
             sealing: sealing.clone(),
-            loop_holding: holding.clone(),
+            loop_parking: parking.clone(),
             expected,
             stop: stop.clone(),
             failure: failure.clone(),
@@ -359,7 +359,7 @@ impl Node {
         let loop_stop = stop.clone();
         let loop_sealing = sealing;
         let loop_feed = feed.clone();
-        let loop_holding = holding;
+        let loop_parking = parking;
         let alive = Alive::new(&liveness.sequencer, "sequencer loop", &failure, &stop);
         let (replayed_tx, replayed_rx) = crossbeam_channel::bounded(1);
         let replay_started = std::time::Instant::now();
@@ -374,7 +374,7 @@ impl Node {
                 let mut sequencer =
                     SequencerLoop::new(cfg, consumer, db, events_tx, loop_stop, start)
                         .with_sealing(loop_sealing)
-                        .with_log_progress(loop_feed, loop_holding);
+                        .with_log_progress(loop_feed, loop_parking);
                 let replayed = sequencer.replay(replay);
                 let ok = replayed.is_ok();
                 let _ = replayed_tx.send(replayed);

@@ -68,6 +68,12 @@ const IDLE_BEFORE_PARK: Duration = Duration::from_millis(10);
 /// How long each park lasts once idle (bounds the extra latency of the first transaction
 /// after a quiet period).
 const IDLE_PARK: Duration = Duration::from_micros(100);
+/// With `yield`, the mean mini-block size (transactions, a moving average over about the
+/// last eight) from which the loop counts as busy and parks in [`HOLD_POLL`] steps when
+/// the ring is empty instead of yielding: under that load a transaction waits for a
+/// mini-block anyway, and a yielding loop and log thread took ~20 % of a 2-core machine at
+/// saturation, CPU that ingress needs. At 1 000 tx/s mini-blocks hold one transaction.
+pub const BUSY_MINI_BLOCK_TXS: u32 = 8;
 
 /// Most accounts kept loaded in revm's journal from one mini-block to the next.
 ///
@@ -160,8 +166,14 @@ pub struct SequencerLoop {
     published: Option<Arc<crate::feed::Feed>>,
     /// Since when the open mini-block has been held for the log thread.
     held_since: Option<Instant>,
-    /// Set while a mini-block is held (read by the log thread, which then parks too).
-    holding: Arc<AtomicBool>,
+    /// Set while the loop parks between looks at the ring (a mini-block is held, or the
+    /// loop is busy): read by the log thread, which then parks too.
+    parking: Arc<AtomicBool>,
+    /// What `parking` was last set to (stored only when it changes).
+    parking_now: bool,
+    /// Moving average of the transactions per mini-block, times 16 (see
+    /// [`BUSY_MINI_BLOCK_TXS`]).
+    mini_block_txs_x16: u32,
     block: BlockContext,
     block_gas_used: u64,
     block_txs: u32,
@@ -225,7 +237,9 @@ impl SequencerLoop {
             sealing: Arc::new(AtomicBool::new(false)),
             published: None,
             held_since: None,
-            holding: Arc::new(AtomicBool::new(false)),
+            parking: Arc::new(AtomicBool::new(false)),
+            parking_now: false,
+            mini_block_txs_x16: 0,
             block,
             block_gas_used: 0,
             block_txs: 0,
@@ -256,16 +270,31 @@ impl SequencerLoop {
     /// published), so that while it is still busy with earlier ones the open mini-block
     /// is held, up to [`SequencerConfig::max_mini_block_hold`], and takes what arrives
     /// meanwhile: batching that grows with the load and costs nothing at low load. One
-    /// atomic load per batch of transactions, not per transaction. `holding` is set while
-    /// a mini-block is held, for the log thread.
+    /// atomic load per batch of transactions, not per transaction. `parking` is set while
+    /// the loop parks between looks at the ring (a mini-block is held, or the loop is busy:
+    /// [`BUSY_MINI_BLOCK_TXS`]), for the log thread, which then parks too.
     pub fn with_log_progress(
         mut self,
         feed: Arc<crate::feed::Feed>,
-        holding: Arc<AtomicBool>,
+        parking: Arc<AtomicBool>,
     ) -> Self {
         self.published = Some(feed);
-        self.holding = holding;
+        self.parking = parking;
         self
+    }
+
+    /// Whether recent mini-blocks were large enough for the `yield` strategy to park
+    /// instead ([`BUSY_MINI_BLOCK_TXS`]).
+    fn busy(&self) -> bool {
+        self.mini_block_txs_x16 >= BUSY_MINI_BLOCK_TXS * 16
+    }
+
+    /// Tells the log thread whether the loop parks between looks (a store only on change).
+    fn set_parking(&mut self, parking: bool) {
+        if parking != self.parking_now {
+            self.parking_now = parking;
+            self.parking.store(parking, Ordering::Relaxed);
+        }
     }
 
     /// Whether to hold the open mini-block for the log thread (see
@@ -281,10 +310,8 @@ impl SequencerLoop {
         {
             return false;
         }
-        let since = *self.held_since.get_or_insert_with(|| {
-            self.holding.store(true, Ordering::Relaxed);
-            now
-        });
+        let since = *self.held_since.get_or_insert(now);
+        self.set_parking(true);
         now.duration_since(since) < self.cfg.max_mini_block_hold
     }
 
@@ -317,10 +344,14 @@ impl SequencerLoop {
                 }
                 other => other,
             };
-            let strategy = if self.held_since.is_some() {
-                // A mini-block is held: the log thread is busy for a while yet, so sleep
-                // (a transaction arriving meanwhile is held anyway, and a yielding loop
-                // would take the cores ingress needs), and look at its progress soon.
+            // A mini-block is held: the log thread is busy for a while yet, so sleep (a
+            // transaction arriving meanwhile is held anyway, and a yielding loop would take
+            // the cores ingress needs), and look at its progress soon. The same when busy:
+            // mini-blocks are large, so a transaction waits for its mini-block anyway.
+            let park = self.held_since.is_some()
+                || (self.busy() && matches!(strategy, WaitStrategy::Yield));
+            self.set_parking(park);
+            let strategy = if park {
                 wait_until = wait_until.min(now + HOLD_POLL);
                 WaitStrategy::Park(HOLD_POLL)
             } else {
@@ -587,9 +618,7 @@ impl SequencerLoop {
     /// Closes the open mini-block at `closed_us` (the recorded time on replay), or now;
     /// `signed_us` is the recorded signing time on replay.
     fn close_mini_block_at(&mut self, closed_us: Option<u64>, signed_us: Option<u64>) {
-        if self.held_since.take().is_some() {
-            self.holding.store(false, Ordering::Relaxed);
-        }
+        self.held_since = None;
         // Move the journal's state (every account the mini-block loaded) into our state
         // and the diff, even if every transaction was dropped (then nothing is touched).
         let mut changes = self.evm.finalize();
@@ -611,6 +640,9 @@ impl SequencerLoop {
             next.reserve(self.txs.len());
         }
         let txs = std::mem::replace(&mut self.txs, next);
+        // Moving average over ~8 mini-blocks, times 16: x += (16 n - x) / 8.
+        let n = txs.len().min(1 << 16) as u32;
+        self.mini_block_txs_x16 = self.mini_block_txs_x16 - self.mini_block_txs_x16 / 8 + 2 * n;
         let first_seq = txs[0].seq;
         let closed_us = closed_us.unwrap_or_else(now_us);
         let m = &self.metrics;

@@ -204,11 +204,12 @@ pub(crate) struct WalService {
     /// Set while the chain service seals a block: `yield` then parks in
     /// [`crate::ring::SEALING_PARK`] steps instead (see [`crate::sequencer_loop::SequencerLoop::with_sealing`]).
     pub(crate) sealing: Arc<AtomicBool>,
-    /// Set while the sequencer loop holds a mini-block for this thread
-    /// ([`crate::sequencer_loop::SequencerLoop::with_log_progress`]): the next event comes
-    /// only after the loop, parked in 20 µs steps, sees what this thread published, so this
-    /// thread parks in such steps too instead of yielding the cores ingress needs.
-    pub(crate) loop_holding: Arc<AtomicBool>,
+    /// Set while the sequencer loop parks in 20 µs steps between looks at the ring
+    /// ([`crate::sequencer_loop::SequencerLoop::with_log_progress`]): it holds a mini-block
+    /// until it sees what this thread published, or it is busy (mini-blocks are large).
+    /// The next event cannot come sooner than the loop's next look, so this thread parks
+    /// in such steps too instead of yielding the cores ingress needs.
+    pub(crate) loop_parking: Arc<AtomicBool>,
     /// Signed header hashes of the mini-blocks being replayed, by number: each replayed
     /// mini-block must come out with the hash the log holds.
     pub(crate) expected: HashMap<u64, B256>,
@@ -303,7 +304,7 @@ impl WalService {
                 match self.input.try_recv() {
                     Ok(event) => return Some(event),
                     Err(TryRecvError::Empty) => {
-                        if self.loop_holding.load(Ordering::Relaxed) {
+                        if self.loop_parking.load(Ordering::Relaxed) {
                             WaitStrategy::Park(crate::sequencer_loop::HOLD_POLL).idle(None)
                         } else {
                             self.wait

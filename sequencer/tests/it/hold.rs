@@ -118,3 +118,77 @@ fn no_hold_closes_each_mini_block_at_once() {
     assert_eq!(sizes, vec![1, 1, 1, 1, 1]);
     assert!(!saw_holding);
 }
+
+#[test]
+fn a_busy_loop_parks_and_tells_the_log_thread_until_mini_blocks_shrink() {
+    // No hold: only the size of recent mini-blocks decides. 64 transfers queued before the
+    // loop starts come out as large mini-blocks, after which the idle loop parks (and says
+    // so); single-transfer mini-blocks then bring it back to yielding.
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = SequencerConfig::new(dir.path().to_path_buf());
+    cfg.max_mini_block_hold = Duration::ZERO;
+    cfg.block_time = Duration::from_secs(60);
+    assert_eq!(cfg.wait_strategy, ring::WaitStrategy::Yield);
+    let signer = dev_mnemonic_signers().remove(0);
+    let genesis = GenesisSpec::dev(0, U256::from(10u64).pow(U256::from(24)));
+    let chain_id = cfg.chain_id;
+    let (producer, consumer) = ring::channel(cfg.ring_capacity).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (looper, received) = loop_until(cfg, genesis.state(), consumer, stop.clone());
+    let feed = Arc::new(Feed::new(Address::ZERO, 16, 16, 0));
+    let parking = Arc::new(AtomicBool::new(false));
+    let looper = looper.with_log_progress(feed, parking.clone());
+    let push = move |nonce: u64| {
+        producer
+            .try_push(PendingTx::new(
+                transfer(&signer, chain_id, nonce, BOB, U256::from(1)),
+                signer.address(),
+                0,
+            ))
+            .unwrap();
+    };
+    const BURST: u64 = 64;
+    for nonce in 0..BURST {
+        push(nonce);
+    }
+    let client = std::thread::spawn(move || {
+        let next_mini_block = || loop {
+            match received
+                .recv_timeout(Duration::from_secs(30))
+                .expect("a mini-block")
+            {
+                ChainEvent::MiniBlock(mini) => return mini.txs.len(),
+                _ => continue,
+            }
+        };
+        let mut got = 0;
+        let mut sizes = Vec::new();
+        while got < BURST as usize {
+            let size = next_mini_block();
+            got += size;
+            sizes.push(size);
+        }
+        let until_parking = |want: bool| {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while parking.load(Ordering::Relaxed) != want {
+                assert!(Instant::now() < deadline, "parking never became {want}");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        };
+        until_parking(true);
+        // Eight single-transfer mini-blocks: the average drops below the threshold.
+        for nonce in BURST..BURST + 8 {
+            push(nonce);
+            assert_eq!(next_mini_block(), 1, "no hold: each closes at once");
+        }
+        until_parking(false);
+        stop.store(true, Ordering::Release);
+        sizes
+    });
+    looper.run();
+    let sizes = client.join().unwrap();
+    assert!(
+        sizes.iter().any(|&n| n >= 16),
+        "the queued burst made large mini-blocks: {sizes:?}"
+    );
+}

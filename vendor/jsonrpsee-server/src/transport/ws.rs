@@ -33,8 +33,26 @@ enum Incoming {
 	Pong,
 }
 
-pub(crate) async fn send_message(sender: &mut Sender, response: Box<RawValue>) -> Result<(), SokettoError> {
-	sender.send_text_owned(String::from(Box::<str>::from(response))).await?;
+/// Peregrine: the most messages [`send_queued`] writes before one flush.
+const MAX_COALESCED: usize = 256;
+
+/// Peregrine: writes `first`, then whatever else the connection has queued already (at most
+/// [`MAX_COALESCED`] messages in all), then flushes once, so a backlog of responses and
+/// subscription notifications leaves in a few `write`s rather than one each. Nothing waits
+/// for more: an idle queue is flushed at once, as before.
+async fn send_queued<S>(sender: &mut Sender, first: Box<RawValue>, rx: &mut S) -> Result<(), SokettoError>
+where
+	S: futures_util::Stream<Item = Box<RawValue>> + Unpin,
+{
+	use futures_util::FutureExt;
+	sender.send_text_owned(String::from(Box::<str>::from(first))).await?;
+	for _ in 1..MAX_COALESCED {
+		match rx.next().now_or_never() {
+			Some(Some(next)) => sender.send_text_owned(String::from(Box::<str>::from(next))).await?,
+			// Nothing queued now, or the channel is closed (the caller sees that next).
+			_ => break,
+		}
+	}
 	sender.flush().await
 }
 
@@ -236,7 +254,7 @@ async fn send_task(
 			// Received message.
 			Either::Left((Some(response), not_ready)) => {
 				// If websocket message send fail then terminate the connection.
-				if let Err(err) = send_message(&mut ws_sender, response).await {
+				if let Err(err) = send_queued(&mut ws_sender, response, &mut rx).await {
 					tracing::debug!(target: LOG_TARGET, "WS send error: {}", err);
 					break;
 				}
