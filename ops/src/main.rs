@@ -14,7 +14,7 @@ fn main() -> std::process::ExitCode {
         Command::Dev(args) => *args,
         Command::Replica(args) => {
             return match peregrine_ops::replica::resolve(&args).and_then(start_logging) {
-                Ok(cfg) => block_on(peregrine_ops::replica::replica(cfg)),
+                Ok(cfg) => block_on(cfg.rpc.worker_threads, peregrine_ops::replica::replica(cfg)),
                 Err(e) => {
                     eprintln!("error: {e}");
                     std::process::ExitCode::FAILURE
@@ -108,7 +108,7 @@ fn main() -> std::process::ExitCode {
         }
     };
     match run::resolve(&args).and_then(start_logging) {
-        Ok(cfg) => block_on(run::dev(cfg)),
+        Ok(cfg) => block_on(cfg.rpc.worker_threads, run::dev(cfg)),
         Err(e) => {
             eprintln!("error: {e}");
             std::process::ExitCode::FAILURE
@@ -123,11 +123,14 @@ fn start_logging(cfg: PeregrineConfig) -> Result<PeregrineConfig, run::RunError>
     Ok(cfg)
 }
 
-/// Runs `node` on a multi-threaded runtime and turns its outcome into the exit code.
+/// Runs `node` on a multi-threaded runtime of `workers` threads (`rpc.worker-threads`) and
+/// turns its outcome into the exit code.
 fn block_on(
+    workers: usize,
     node: impl std::future::Future<Output = Result<(), run::RunError>>,
 ) -> std::process::ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
         .enable_all()
         .thread_name("peregrine-rpc")
         .build()

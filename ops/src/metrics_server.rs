@@ -34,6 +34,10 @@ pub fn install_recorder() -> Result<PrometheusHandle, BuildError> {
             GAS_BUCKETS,
         )?
         .install_recorder()?;
+    // The runtime this node runs on (`rpc.worker-threads`).
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        metrics::gauge!("peregrine_rpc_worker_threads").set(runtime.metrics().num_workers() as f64);
+    }
     Ok(handle)
 }
 

@@ -91,6 +91,9 @@ pub fn resolve(args: &DevArgs) -> Result<PeregrineConfig, RunError> {
         cfg.batcher.da = da.clone();
     }
     set_endpoints(&mut cfg, args.rpc_addr, args.metrics_addr, args.log_format);
+    // Checked now: the runtime is built from `rpc.worker-threads` before the node starts.
+    cfg.rpc_config()
+        .map_err(|e| RunError::Config(e.to_string()))?;
     Ok(cfg)
 }
 

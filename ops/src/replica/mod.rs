@@ -51,6 +51,9 @@ pub fn resolve(args: &ReplicaArgs) -> Result<PeregrineConfig, RunError> {
     }
     peregrine_chain::sched::check_nice("replica.chain-service-nice", r.chain_service_nice)
         .map_err(RunError::Config)?;
+    // Checked now: the runtime is built from `rpc.worker-threads` before the node starts.
+    cfg.rpc_config()
+        .map_err(|e| RunError::Config(e.to_string()))?;
     Ok(cfg)
 }
 
