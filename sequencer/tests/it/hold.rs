@@ -22,16 +22,54 @@ use std::{
 
 const BOB: Address = address!("70997970C51812dc3A010C7d01b50e0d17dc79C8");
 
-/// Runs a loop with `hold`, pushes transfers 0..=`n` (each after the previous one's
-/// mini-block came out when `wait_each`, else 20 ms apart, 50 ms without a hold), and returns the
-/// mini-blocks' sizes and whether the loop said it was holding while the later ones
-/// waited.
-fn run(hold: Duration, n: u64, wait_each: bool) -> (Vec<usize>, bool) {
+/// A loop with `hold` whose log thread never publishes, and the client's ends of it.
+struct Rig {
+    looper: peregrine_sequencer::sequencer_loop::SequencerLoop,
+    client: Client,
+    /// The loop's "parking" flag, as the log thread would read it.
+    parking: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+}
+
+/// What the client thread holds: the ring's producer and the loop's output.
+struct Client {
+    producer: ring::Producer<PendingTx>,
+    received: crossbeam_channel::Receiver<ChainEvent>,
+    signer: alloy_signer_local::PrivateKeySigner,
+    chain_id: u64,
+}
+
+impl Client {
+    /// Pushes transfer `nonce` of 1 wei to Bob.
+    fn push(&self, nonce: u64) {
+        let tx = transfer(&self.signer, self.chain_id, nonce, BOB, U256::from(1));
+        self.producer
+            .try_push(PendingTx::new(tx, self.signer.address(), 0))
+            .unwrap();
+    }
+
+    /// The next mini-block's size.
+    fn next_mini_block(&self) -> usize {
+        loop {
+            match self
+                .received
+                .recv_timeout(Duration::from_secs(30))
+                .expect("a mini-block")
+            {
+                ChainEvent::MiniBlock(mini) => return mini.txs.len(),
+                _ => continue,
+            }
+        }
+    }
+}
+
+fn rig(hold: Duration) -> (Rig, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = SequencerConfig::new(dir.path().to_path_buf());
     cfg.max_mini_block_hold = hold;
     // A block end closes the open mini-block too: none during the test.
     cfg.block_time = Duration::from_secs(60);
+    assert_eq!(cfg.wait_strategy, ring::WaitStrategy::Yield);
     let signer = dev_mnemonic_signers().remove(0);
     let genesis = GenesisSpec::dev(0, U256::from(10u64).pow(U256::from(24)));
     let chain_id = cfg.chain_id;
@@ -40,47 +78,58 @@ fn run(hold: Duration, n: u64, wait_each: bool) -> (Vec<usize>, bool) {
     let (looper, received) = loop_until(cfg, genesis.state(), consumer, stop.clone());
     // Nothing is ever published: announced stays at mini-block 0.
     let feed = Arc::new(Feed::new(Address::ZERO, 16, 16, 0));
-    let holding = Arc::new(AtomicBool::new(false));
-    let looper = looper.with_log_progress(feed, holding.clone());
+    let parking = Arc::new(AtomicBool::new(false));
+    let looper = looper.with_log_progress(feed, parking.clone());
+    let client = Client {
+        producer,
+        received,
+        signer,
+        chain_id,
+    };
+    (
+        Rig {
+            looper,
+            client,
+            parking,
+            stop,
+        },
+        dir,
+    )
+}
+
+/// Runs a loop with `hold`, pushes transfers 0..=`n` (each after the previous one's
+/// mini-block came out when `wait_each`, else 20 ms apart, 50 ms without a hold), and returns the
+/// mini-blocks' sizes and whether the loop said it was holding while the later ones
+/// waited.
+fn run(hold: Duration, n: u64, wait_each: bool) -> (Vec<usize>, bool) {
+    let (rig, _dir) = rig(hold);
+    let Rig {
+        looper,
+        client,
+        parking,
+        stop,
+    } = rig;
     // The loop is not `Send` (revm): it runs here, the client on another thread.
     let client = std::thread::spawn(move || {
-        let push = |nonce: u64| {
-            producer
-                .try_push(PendingTx::new(
-                    transfer(&signer, chain_id, nonce, BOB, U256::from(1)),
-                    signer.address(),
-                    0,
-                ))
-                .unwrap();
-        };
-        let next_mini_block = || loop {
-            match received
-                .recv_timeout(Duration::from_secs(30))
-                .expect("a mini-block")
-            {
-                ChainEvent::MiniBlock(mini) => return mini.txs.len(),
-                _ => continue,
-            }
-        };
         // Mini-block 0: the log thread has published everything before it (nothing).
-        push(0);
-        let mut sizes = vec![next_mini_block()];
+        client.push(0);
+        let mut sizes = vec![client.next_mini_block()];
         let mut saw_holding = false;
         if wait_each {
             for nonce in 1..=n {
-                push(nonce);
-                sizes.push(next_mini_block());
-                saw_holding |= holding.load(Ordering::Relaxed);
+                client.push(nonce);
+                sizes.push(client.next_mini_block());
+                saw_holding |= parking.load(Ordering::Relaxed);
             }
         } else {
             for nonce in 1..=n {
-                push(nonce);
+                client.push(nonce);
                 std::thread::sleep(Duration::from_millis(if hold.is_zero() { 50 } else { 20 }));
-                saw_holding |= holding.load(Ordering::Relaxed);
+                saw_holding |= parking.load(Ordering::Relaxed);
             }
             let mut got = 0;
             while got < n as usize {
-                let size = next_mini_block();
+                let size = client.next_mini_block();
                 got += size;
                 sizes.push(size);
             }
@@ -124,47 +173,22 @@ fn a_busy_loop_parks_and_tells_the_log_thread_until_mini_blocks_shrink() {
     // No hold: only the size of recent mini-blocks decides. 64 transfers queued before the
     // loop starts come out as large mini-blocks, after which the idle loop parks (and says
     // so); single-transfer mini-blocks then bring it back to yielding.
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = SequencerConfig::new(dir.path().to_path_buf());
-    cfg.max_mini_block_hold = Duration::ZERO;
-    cfg.block_time = Duration::from_secs(60);
-    assert_eq!(cfg.wait_strategy, ring::WaitStrategy::Yield);
-    let signer = dev_mnemonic_signers().remove(0);
-    let genesis = GenesisSpec::dev(0, U256::from(10u64).pow(U256::from(24)));
-    let chain_id = cfg.chain_id;
-    let (producer, consumer) = ring::channel(cfg.ring_capacity).unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let (looper, received) = loop_until(cfg, genesis.state(), consumer, stop.clone());
-    let feed = Arc::new(Feed::new(Address::ZERO, 16, 16, 0));
-    let parking = Arc::new(AtomicBool::new(false));
-    let looper = looper.with_log_progress(feed, parking.clone());
-    let push = move |nonce: u64| {
-        producer
-            .try_push(PendingTx::new(
-                transfer(&signer, chain_id, nonce, BOB, U256::from(1)),
-                signer.address(),
-                0,
-            ))
-            .unwrap();
-    };
+    let (rig, _dir) = rig(Duration::ZERO);
+    let Rig {
+        looper,
+        client,
+        parking,
+        stop,
+    } = rig;
     const BURST: u64 = 64;
     for nonce in 0..BURST {
-        push(nonce);
+        client.push(nonce);
     }
     let client = std::thread::spawn(move || {
-        let next_mini_block = || loop {
-            match received
-                .recv_timeout(Duration::from_secs(30))
-                .expect("a mini-block")
-            {
-                ChainEvent::MiniBlock(mini) => return mini.txs.len(),
-                _ => continue,
-            }
-        };
         let mut got = 0;
         let mut sizes = Vec::new();
         while got < BURST as usize {
-            let size = next_mini_block();
+            let size = client.next_mini_block();
             got += size;
             sizes.push(size);
         }
@@ -178,8 +202,8 @@ fn a_busy_loop_parks_and_tells_the_log_thread_until_mini_blocks_shrink() {
         until_parking(true);
         // Eight single-transfer mini-blocks: the average drops below the threshold.
         for nonce in BURST..BURST + 8 {
-            push(nonce);
-            assert_eq!(next_mini_block(), 1, "no hold: each closes at once");
+            client.push(nonce);
+            assert_eq!(client.next_mini_block(), 1, "no hold: each closes at once");
         }
         until_parking(false);
         stop.store(true, Ordering::Release);
