@@ -272,7 +272,8 @@ impl Node {
         // Set by the chain service while it seals a block; the loop and the log thread
         // then park instead of yielding (see `SequencerLoop::with_sealing`).
         let sealing = Arc::new(AtomicBool::new(false));
-        // Set by the loop while it holds a mini-block for the log thread, which then parks.
+        // Set by the loop while it parks between looks at the ring (a mini-block held for
+        // the log thread, or mini-blocks large under load); the log thread then parks too.
         let parking = Arc::new(AtomicBool::new(false));
         let failure: Fault = Arc::default();
         let service = ChainService::new(

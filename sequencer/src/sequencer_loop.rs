@@ -169,8 +169,6 @@ pub struct SequencerLoop {
     /// Set while the loop parks between looks at the ring (a mini-block is held, or the
     /// loop is busy): read by the log thread, which then parks too.
     parking: Arc<AtomicBool>,
-    /// What `parking` was last set to (stored only when it changes).
-    parking_now: bool,
     /// Moving average of the transactions per mini-block, times 16 (see
     /// [`BUSY_MINI_BLOCK_TXS`]).
     mini_block_txs_x16: u32,
@@ -238,7 +236,6 @@ impl SequencerLoop {
             published: None,
             held_since: None,
             parking: Arc::new(AtomicBool::new(false)),
-            parking_now: false,
             mini_block_txs_x16: 0,
             block,
             block_gas_used: 0,
@@ -289,10 +286,10 @@ impl SequencerLoop {
         self.mini_block_txs_x16 >= BUSY_MINI_BLOCK_TXS * 16
     }
 
-    /// Tells the log thread whether the loop parks between looks (a store only on change).
-    fn set_parking(&mut self, parking: bool) {
-        if parking != self.parking_now {
-            self.parking_now = parking;
+    /// Tells the log thread whether the loop parks between looks. The loop is the flag's
+    /// only writer, so reading it says what it holds; it is stored only on change.
+    fn set_parking(&self, parking: bool) {
+        if self.parking.load(Ordering::Relaxed) != parking {
             self.parking.store(parking, Ordering::Relaxed);
         }
     }

@@ -22,21 +22,15 @@ use std::{
 
 const BOB: Address = address!("70997970C51812dc3A010C7d01b50e0d17dc79C8");
 
-/// A loop with `hold` whose log thread never publishes, and the client's ends of it.
-struct Rig {
-    looper: peregrine_sequencer::sequencer_loop::SequencerLoop,
-    client: Client,
-    /// The loop's "parking" flag, as the log thread would read it.
-    parking: Arc<AtomicBool>,
-    stop: Arc<AtomicBool>,
-}
-
-/// What the client thread holds: the ring's producer and the loop's output.
+/// What the client thread holds: the ring's producer, the loop's output, its "parking"
+/// flag (as the log thread would read it) and its stop flag.
 struct Client {
     producer: ring::Producer<PendingTx>,
     received: crossbeam_channel::Receiver<ChainEvent>,
     signer: alloy_signer_local::PrivateKeySigner,
     chain_id: u64,
+    parking: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
 }
 
 impl Client {
@@ -63,7 +57,15 @@ impl Client {
     }
 }
 
-fn rig(hold: Duration) -> (Rig, tempfile::TempDir) {
+/// A loop with `hold` whose log thread never publishes, the client's ends of it, and its
+/// data directory.
+fn rig(
+    hold: Duration,
+) -> (
+    peregrine_sequencer::sequencer_loop::SequencerLoop,
+    Client,
+    tempfile::TempDir,
+) {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = SequencerConfig::new(dir.path().to_path_buf());
     cfg.max_mini_block_hold = hold;
@@ -85,16 +87,10 @@ fn rig(hold: Duration) -> (Rig, tempfile::TempDir) {
         received,
         signer,
         chain_id,
+        parking,
+        stop,
     };
-    (
-        Rig {
-            looper,
-            client,
-            parking,
-            stop,
-        },
-        dir,
-    )
+    (looper, client, dir)
 }
 
 /// Runs a loop with `hold`, pushes transfers 0..=`n` (each after the previous one's
@@ -102,13 +98,7 @@ fn rig(hold: Duration) -> (Rig, tempfile::TempDir) {
 /// mini-blocks' sizes and whether the loop said it was holding while the later ones
 /// waited.
 fn run(hold: Duration, n: u64, wait_each: bool) -> (Vec<usize>, bool) {
-    let (rig, _dir) = rig(hold);
-    let Rig {
-        looper,
-        client,
-        parking,
-        stop,
-    } = rig;
+    let (looper, client, _dir) = rig(hold);
     // The loop is not `Send` (revm): it runs here, the client on another thread.
     let client = std::thread::spawn(move || {
         // Mini-block 0: the log thread has published everything before it (nothing).
@@ -119,13 +109,13 @@ fn run(hold: Duration, n: u64, wait_each: bool) -> (Vec<usize>, bool) {
             for nonce in 1..=n {
                 client.push(nonce);
                 sizes.push(client.next_mini_block());
-                saw_holding |= parking.load(Ordering::Relaxed);
+                saw_holding |= client.parking.load(Ordering::Relaxed);
             }
         } else {
             for nonce in 1..=n {
                 client.push(nonce);
                 std::thread::sleep(Duration::from_millis(if hold.is_zero() { 50 } else { 20 }));
-                saw_holding |= parking.load(Ordering::Relaxed);
+                saw_holding |= client.parking.load(Ordering::Relaxed);
             }
             let mut got = 0;
             while got < n as usize {
@@ -134,7 +124,7 @@ fn run(hold: Duration, n: u64, wait_each: bool) -> (Vec<usize>, bool) {
                 sizes.push(size);
             }
         }
-        stop.store(true, Ordering::Release);
+        client.stop.store(true, Ordering::Release);
         (sizes, saw_holding)
     });
     looper.run();
@@ -173,13 +163,7 @@ fn a_busy_loop_parks_and_tells_the_log_thread_until_mini_blocks_shrink() {
     // No hold: only the size of recent mini-blocks decides. 64 transfers queued before the
     // loop starts come out as large mini-blocks, after which the idle loop parks (and says
     // so); single-transfer mini-blocks then bring it back to yielding.
-    let (rig, _dir) = rig(Duration::ZERO);
-    let Rig {
-        looper,
-        client,
-        parking,
-        stop,
-    } = rig;
+    let (looper, client, _dir) = rig(Duration::ZERO);
     const BURST: u64 = 64;
     for nonce in 0..BURST {
         client.push(nonce);
@@ -194,7 +178,7 @@ fn a_busy_loop_parks_and_tells_the_log_thread_until_mini_blocks_shrink() {
         }
         let until_parking = |want: bool| {
             let deadline = Instant::now() + Duration::from_secs(10);
-            while parking.load(Ordering::Relaxed) != want {
+            while client.parking.load(Ordering::Relaxed) != want {
                 assert!(Instant::now() < deadline, "parking never became {want}");
                 std::thread::sleep(Duration::from_millis(1));
             }
@@ -206,7 +190,7 @@ fn a_busy_loop_parks_and_tells_the_log_thread_until_mini_blocks_shrink() {
             assert_eq!(client.next_mini_block(), 1, "no hold: each closes at once");
         }
         until_parking(false);
-        stop.store(true, Ordering::Release);
+        client.stop.store(true, Ordering::Release);
         sizes
     });
     looper.run();
