@@ -213,30 +213,21 @@ fn signed_header(root: &Obj<'_>) -> Result<SignedHeader, VerifyError> {
 /// [`Value`] first: the preconfirmation feeds send one per transaction per subscriber.
 impl Serialize for Preconfirmation {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let h = &self.header.header;
+        self.json_form(typed_data(&self.header), None)
+            .serialize(serializer)
+    }
+}
+
+impl Preconfirmation {
+    /// The document to write, borrowing this preconfirmation, with `typed_data` (this
+    /// preconfirmation's header) and, for the feeds, `transactionHash` at the end.
+    fn json_form<'a, T: Serialize>(
+        &'a self,
+        typed_data: T,
+        transaction_hash: Option<&'a B256>,
+    ) -> JsonForm<'a, T> {
         JsonForm {
-            typed_data: TypedData {
-                domain: Domain {
-                    name: DOMAIN_NAME,
-                    version: DOMAIN_VERSION,
-                    chain_id: h.chainId,
-                },
-                types: &TYPES_JSON,
-                primary_type: PRIMARY_TYPE,
-                message: Message {
-                    chain_id: h.chainId,
-                    block_number: h.blockNumber,
-                    mini_block_number: h.miniBlockNumber,
-                    parent_hash: &h.parentHash,
-                    first_sequence: h.firstSequence,
-                    transactions_root: &h.transactionsRoot,
-                    receipts_root: &h.receiptsRoot,
-                    state_diff_root: &h.stateDiffRoot,
-                    timestamp_micros: h.timestampMicros,
-                    senders_hash: &h.sendersHash,
-                    block_context_hash: &h.blockContextHash,
-                },
-            },
+            typed_data,
             signature: FixedBytes(self.header.signature.as_bytes()),
             transaction: TransactionRef {
                 index: self.index,
@@ -253,21 +244,98 @@ impl Serialize for Preconfirmation {
                 receipt: &self.receipt_proof,
             },
             timestamps: &self.timestamps,
+            transaction_hash,
         }
-        .serialize(serializer)
     }
 }
 
-/// The document [`Preconfirmation`]'s `Serialize` writes, borrowing its fields.
+/// `typedData` of `header`, borrowing it.
+fn typed_data(header: &SignedHeader) -> TypedData<'_> {
+    let h = &header.header;
+    TypedData {
+        domain: Domain {
+            name: DOMAIN_NAME,
+            version: DOMAIN_VERSION,
+            chain_id: h.chainId,
+        },
+        types: &TYPES_JSON,
+        primary_type: PRIMARY_TYPE,
+        message: Message {
+            chain_id: h.chainId,
+            block_number: h.blockNumber,
+            mini_block_number: h.miniBlockNumber,
+            parent_hash: &h.parentHash,
+            first_sequence: h.firstSequence,
+            transactions_root: &h.transactionsRoot,
+            receipts_root: &h.receiptsRoot,
+            state_diff_root: &h.stateDiffRoot,
+            timestamp_micros: h.timestampMicros,
+            senders_hash: &h.sendersHash,
+            block_context_hash: &h.blockContextHash,
+        },
+    }
+}
+
+/// A mini-block's `typedData` (its signed header as EIP-712 typed data, ~1.4 KB of JSON),
+/// rendered once for the preconfirmations of all its transactions
+/// ([`FeedPreconfirmation`]).
+#[derive(Debug)]
+pub struct RenderedHeader {
+    header: SignedHeader,
+    typed_data: Box<serde_json::value::RawValue>,
+}
+
+impl RenderedHeader {
+    /// Renders `header`'s `typedData`.
+    pub fn new(header: &SignedHeader) -> Self {
+        let typed_data = serde_json::value::to_raw_value(&typed_data(header))
+            .expect("typed data of plain numbers and hashes always serializes");
+        Self {
+            header: *header,
+            typed_data,
+        }
+    }
+}
+
+/// A preconfirmation as the `preconfirmations` feed sends it: its JSON form (as its
+/// `Serialize` writes it), then `transactionHash`. The `typedData` is copied from `header`
+/// when `header` renders this preconfirmation's own header, as it does for every
+/// transaction of one mini-block, and written afresh otherwise.
+#[derive(Debug, Clone, Copy)]
+pub struct FeedPreconfirmation<'a> {
+    /// The preconfirmation.
+    pub preconfirmation: &'a Preconfirmation,
+    /// Its mini-block's header, rendered once.
+    pub header: &'a RenderedHeader,
+}
+
+impl Serialize for FeedPreconfirmation<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let p = self.preconfirmation;
+        let hash = Some(&p.receipt.tx_hash);
+        if self.header.header == p.header {
+            p.json_form(&*self.header.typed_data, hash)
+                .serialize(serializer)
+        } else {
+            p.json_form(typed_data(&p.header), hash)
+                .serialize(serializer)
+        }
+    }
+}
+
+/// The document [`Preconfirmation`]'s `Serialize` writes, borrowing its fields;
+/// `typed_data` is [`TypedData`] or the same already rendered ([`RenderedHeader`]).
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct JsonForm<'a> {
-    typed_data: TypedData<'a>,
+struct JsonForm<'a, T> {
+    typed_data: T,
     signature: FixedBytes<65>,
     transaction: TransactionRef<'a>,
     receipt: ReceiptJson<'a>,
     proofs: Proofs<'a>,
     timestamps: &'a StageTimestamps,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    transaction_hash: Option<&'a B256>,
 }
 
 #[derive(Serialize)]

@@ -60,10 +60,18 @@ impl ReceiptLeaf {
     }
 }
 
+/// [`logs_hash`] of no logs: `keccak256(0xc0)`.
+const EMPTY_LOGS_HASH: B256 =
+    alloy_primitives::b256!("0x1dcc4de8dec75d7aab85b567b6ccd41ad312451b948a7413f0a142fd40d49347");
+
 /// `keccak256(rlp(logs))`: the RLP list of the logs exactly as in an Ethereum receipt, each log
 /// `[address, [topic, ...], data]`. No logs: `keccak256(0xc0)` =
 /// `0x1dcc4de8dec75d7aab85b567b6ccd41ad312451b948a7413f0a142fd40d49347`.
 pub fn logs_hash(logs: &[Log]) -> B256 {
+    if logs.is_empty() {
+        // Most transactions (every transfer) have no logs: no buffer, no hashing.
+        return EMPTY_LOGS_HASH;
+    }
     let mut out = Vec::new();
     alloy_rlp::encode_list(logs, &mut out);
     keccak256(out)
@@ -204,6 +212,8 @@ mod tests {
 
     #[test]
     fn logs_hash_is_keccak_of_the_rlp_log_list() {
+        // The constant returned for no logs is the hash of the empty list's RLP.
+        assert_eq!(logs_hash(&[]), keccak256([0xc0]));
         assert_eq!(
             logs_hash(&[]),
             b256!("0x1dcc4de8dec75d7aab85b567b6ccd41ad312451b948a7413f0a142fd40d49347")

@@ -122,7 +122,9 @@ pub use error::{KeyError, VerifyError};
 pub use header::{
     DOMAIN_NAME, DOMAIN_VERSION, MiniBlockHeader, SignedHeader, domain, recover_checked,
 };
-pub use json::{HEADER_FIELDS, PRIMARY_TYPE, typed_data_types};
+pub use json::{
+    FeedPreconfirmation, HEADER_FIELDS, PRIMARY_TYPE, RenderedHeader, typed_data_types,
+};
 pub use key::{DEV_KEY_SEED, DEV_SEQUENCER_ADDRESS, SequencerKey};
 pub use leaf::{AccountDiffLeaf, ReceiptLeaf, logs_hash, mini_block_leaf, transaction_leaf};
 pub use merkle::{MerkleTree, verify_proof};

@@ -16,7 +16,7 @@ use jsonrpsee::{
     types::ErrorObjectOwned,
 };
 use peregrine_chain::{feed::DropNotice, record::MiniBlockRecord};
-use peregrine_preconf::Preconfirmation;
+use peregrine_preconf::{FeedPreconfirmation, RenderedHeader};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json, value::RawValue};
 use std::{sync::Arc, time::Duration};
@@ -93,6 +93,8 @@ impl Emit {
         match self {
             Emit::MiniBlocks(json) => out.push(json.get(record)?),
             Emit::Preconfirmations(p) => {
+                // Rendered once, for the first transaction sent: the rest share it.
+                let mut header = None;
                 for (i, tx) in record.transactions.iter().enumerate() {
                     let wanted = p.tx_hashes.as_ref().is_none_or(|h| h.contains(&tx.hash))
                         && p.from.as_ref().is_none_or(|f| f.contains(&tx.from))
@@ -101,9 +103,12 @@ impl Emit {
                             .is_none_or(|t| tx.to.is_some_and(|to| t.contains(&to)));
                     if wanted {
                         let sent = peregrine_chain::clock::now_us();
-                        out.push(raw(&PreconfNotification {
-                            preconfirmation: &record.preconfirmation(i, sent),
-                            transaction_hash: tx.hash,
+                        let preconfirmation = record.preconfirmation(i, sent);
+                        let header = header
+                            .get_or_insert_with(|| RenderedHeader::new(&preconfirmation.header));
+                        out.push(raw(&FeedPreconfirmation {
+                            preconfirmation: &preconfirmation,
+                            header,
                         })?);
                     }
                 }
@@ -150,16 +155,6 @@ impl Emit {
         }
         Ok(())
     }
-}
-
-/// A `preconfirmations` notification: the preconfirmation's JSON form plus the
-/// transaction's hash at the top level.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct PreconfNotification<'a> {
-    #[serde(flatten)]
-    preconfirmation: &'a Preconfirmation,
-    transaction_hash: B256,
 }
 
 /// `item` as JSON text, ready for a subscription message.

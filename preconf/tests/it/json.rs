@@ -137,6 +137,33 @@ fn serialized_text_matches_a_field_by_field_reference() {
     }
 }
 
+/// The feed's form is the preconfirmation's own form plus `transactionHash`, whichever
+/// header was rendered for it: its own mini-block's (shared by its transactions), or
+/// another's, which must not leak into it.
+#[test]
+fn the_feed_form_adds_the_hash_and_always_carries_its_own_header() {
+    use peregrine_preconf::{FeedPreconfirmation, RenderedHeader};
+    let (first, second) = (mini_block(3, 7), mini_block(2, 8));
+    let other = RenderedHeader::new(&second[0].header);
+    let own = RenderedHeader::new(&first[0].header);
+    for p in &first {
+        let mut expected = p.to_json();
+        expected["transactionHash"] = serde_json::json!(p.receipt.tx_hash);
+        for header in [&own, &other] {
+            let text = serde_json::to_string(&FeedPreconfirmation {
+                preconfirmation: p,
+                header,
+            })
+            .unwrap();
+            let mut parsed: Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(parsed, expected, "{text}");
+            // Less the hash, the strict parser takes it and its signature verifies.
+            parsed.as_object_mut().unwrap().remove("transactionHash");
+            parse_and_verify(&parsed).unwrap();
+        }
+    }
+}
+
 /// Every scalar in `v` with its path, as a list of JSON pointers.
 fn scalar_pointers(v: &Value, at: String, out: &mut Vec<String>) {
     match v {

@@ -86,6 +86,40 @@ fn protocol_errors_use_standard_codes() {
     assert_eq!(err.code, -32601, "{err}");
     still_up(rpc);
 
+    // Request ids come back exactly as sent: any unsigned integer that fits 64 bits, a
+    // string (escapes included), or null.
+    for id in [
+        json!(0),
+        json!(1u64 << 53),
+        json!("abc"),
+        json!("a \"quoted\" \u{e9} id"),
+        json!(""),
+        Value::Null,
+    ] {
+        let body = json!({"jsonrpc": "2.0", "id": id, "method": "eth_chainId", "params": []});
+        let resp = rpc.post_raw(&body.to_string());
+        assert_eq!(resp.json()["id"], id, "{body}");
+        assert_eq!(resp.json()["result"], json!("0x385"), "{body}");
+    }
+    // Any other id makes an invalid request, answered with id null (before, such a
+    // message ran as a notification and got no answer at all). anvil answers some of
+    // them and refuses u64::MAX, so this is checked on peregrine only.
+    if !node.is_anvil() {
+        let body = json!({"jsonrpc": "2.0", "id": u64::MAX, "method": "eth_chainId", "params": []});
+        assert_eq!(
+            rpc.post_raw(&body.to_string()).json()["id"],
+            json!(u64::MAX)
+        );
+        for id in ["-1", "1.5", "18446744073709551616", "{}", "[1]", "true"] {
+            let body =
+                format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"eth_chainId","params":[]}}"#);
+            let resp = rpc.post_raw(&body);
+            assert_code(&node, &resp.error(), -32600, false);
+            assert_eq!(resp.json()["id"], Value::Null, "{body}");
+        }
+    }
+    still_up(rpc);
+
     // Wrong params: -32602.
     for (method, params) in [
         ("eth_getBalance", json!(["0x1234", "latest"])), // address too short

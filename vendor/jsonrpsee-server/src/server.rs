@@ -1295,10 +1295,21 @@ where
 {
 	// Single request or notification
 	if is_single {
-		if let Ok(req) = deserialize_with_ext::call::from_slice(body, &extensions) {
+		// Peregrine patch: the message's extensions are moved into its request, not
+		// cloned (a clone is a map and a box per entry, for every message).
+		if let Ok(mut req) = serde_json::from_slice::<jsonrpsee_types::Request>(body) {
+			*req.extensions_mut() = extensions;
 			rpc_service.call(req).await
-		} else if let Ok(notif) = deserialize_with_ext::notif::from_slice::<Notif>(body, &extensions) {
+		} else if !has_id_member(body)
+			&& let Ok(mut notif) = serde_json::from_slice::<jsonrpsee_types::Notification<Notif>>(body)
+		{
+			*notif.extensions_mut() = extensions;
 			rpc_service.notification(notif).await
+		} else if has_id_member(body) {
+			// Peregrine patch: a request whose id is neither a string, a number nor null
+			// is an invalid request, not a notification left unanswered.
+			let id = serde_json::from_slice::<jsonrpsee_types::InvalidRequest>(body).map_or(Id::Null, |r| r.id);
+			MethodResponse::error(id, ErrorObject::from(ErrorCode::InvalidRequest))
 		} else {
 			let (id, code) = prepare_error(body);
 			MethodResponse::error(id, ErrorObject::from(code))
@@ -1328,7 +1339,9 @@ where
 			for call in unchecked_batch {
 				if let Ok(req) = deserialize_with_ext::call::from_str(call.get(), &extensions) {
 					batch.push(Ok(BatchEntry::Call(req)));
-				} else if let Ok(notif) = deserialize_with_ext::notif::from_str::<Notif>(call.get(), &extensions) {
+				} else if !has_id_member(call.get().as_bytes())
+					&& let Ok(notif) = deserialize_with_ext::notif::from_str::<Notif>(call.get(), &extensions)
+				{
 					batch.push(Ok(BatchEntry::Notification(notif)));
 				} else {
 					let id = match serde_json::from_str::<jsonrpsee_types::InvalidRequest>(call.get()) {
@@ -1345,4 +1358,24 @@ where
 			MethodResponse::error(Id::Null, ErrorObject::from(ErrorCode::ParseError))
 		}
 	}
+}
+
+/// Peregrine patch: whether `body` is a JSON object with an `id` member, whatever its
+/// value. Such a message is a request (JSON-RPC 2.0, section 4.1), so one whose id has
+/// the wrong type is answered `-32600` rather than run as a notification. Called only
+/// for messages that did not parse as a request.
+fn has_id_member(body: &[u8]) -> bool {
+	#[derive(serde::Deserialize)]
+	struct Probe {
+		#[serde(default)]
+		id: Present,
+	}
+	#[derive(Default)]
+	struct Present(bool);
+	impl<'de> serde::Deserialize<'de> for Present {
+		fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+			serde::de::IgnoredAny::deserialize(d).map(|_| Present(true))
+		}
+	}
+	serde_json::from_slice::<Probe>(body).is_ok_and(|p| p.id.0)
 }

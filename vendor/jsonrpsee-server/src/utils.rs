@@ -205,16 +205,6 @@ pub mod deserialize_with_ext {
 	pub mod call {
 		use jsonrpsee_types::Request;
 
-		/// Wrapper over `serde_json::from_slice` that sets the extensions.
-		pub fn from_slice<'a>(
-			data: &'a [u8],
-			extensions: &'a http::Extensions,
-		) -> Result<Request<'a>, serde_json::Error> {
-			let mut req: Request = serde_json::from_slice(data)?;
-			*req.extensions_mut() = extensions.clone();
-			Ok(req)
-		}
-
 		/// Wrapper over `serde_json::from_str` that sets the extensions.
 		pub fn from_str<'a>(data: &'a str, extensions: &'a http::Extensions) -> Result<Request<'a>, serde_json::Error> {
 			let mut req: Request = serde_json::from_str(data)?;
@@ -226,19 +216,6 @@ pub mod deserialize_with_ext {
 	/// Notification.
 	pub mod notif {
 		use jsonrpsee_types::Notification;
-
-		/// Wrapper over `serde_json::from_slice` that sets the extensions.
-		pub fn from_slice<'a, T>(
-			data: &'a [u8],
-			extensions: &'a http::Extensions,
-		) -> Result<Notification<'a, T>, serde_json::Error>
-		where
-			T: serde::Deserialize<'a>,
-		{
-			let mut notif: Notification<T> = serde_json::from_slice(data)?;
-			*notif.extensions_mut() = extensions.clone();
-			Ok(notif)
-		}
 
 		/// Wrapper over `serde_json::from_str` that sets the extensions.
 		pub fn from_str<'a, T>(
