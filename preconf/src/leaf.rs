@@ -10,12 +10,41 @@ fn standard_leaf(encoded: &[u8]) -> B256 {
     keccak256(keccak256(encoded))
 }
 
+/// The ABI encoding of `N` static 32-byte words, on the stack: what `abi_encode_params`
+/// writes for a tuple of `uint256`, `bytes32`, `bool` and `address` values, without its
+/// heap buffer (a leaf is built for every transaction and every changed account).
+fn words<const N: usize, const BYTES: usize>(values: [[u8; 32]; N]) -> [u8; BYTES] {
+    const { assert!(BYTES == 32 * N) };
+    let mut out = [0u8; BYTES];
+    for (chunk, word) in out.chunks_exact_mut(32).zip(values) {
+        chunk.copy_from_slice(&word);
+    }
+    out
+}
+
+/// A `uint256` word.
+fn uint(v: u64) -> [u8; 32] {
+    U256::from(v).to_be_bytes()
+}
+
+/// A `bool` word.
+fn boolean(v: bool) -> [u8; 32] {
+    uint(u64::from(v))
+}
+
+/// An `address` word: left-padded.
+fn address_word(a: &Address) -> [u8; 32] {
+    let mut w = [0u8; 32];
+    w[12..].copy_from_slice(a.as_slice());
+    w
+}
+
 /// Leaf of the transaction at `index` in its mini-block:
 /// `abi.encode(uint256 index, bytes32 txHash)`, double-hashed.
 ///
 /// OpenZeppelin: `StandardMerkleTree.verify(root, ["uint256", "bytes32"], [index, txHash], proof)`.
 pub fn transaction_leaf(index: u32, tx_hash: B256) -> B256 {
-    standard_leaf(&(U256::from(index), tx_hash).abi_encode_params())
+    standard_leaf(&words::<2, 64>([uint(index.into()), tx_hash.0]))
 }
 
 /// Leaf of the mini-block at `index` in its L2 block, in the batcher's commitment:
@@ -24,7 +53,7 @@ pub fn transaction_leaf(index: u32, tx_hash: B256) -> B256 {
 ///
 /// OpenZeppelin: `StandardMerkleTree.verify(root, ["uint256", "bytes32"], [index, digest], proof)`.
 pub fn mini_block_leaf(index: u32, header_digest: B256) -> B256 {
-    standard_leaf(&(U256::from(index), header_digest).abi_encode_params())
+    standard_leaf(&words::<2, 64>([uint(index.into()), header_digest.0]))
 }
 
 /// What a receipt leaf commits to: the transaction's outcome.
@@ -46,17 +75,14 @@ impl ReceiptLeaf {
     /// The leaf at position `index`: `abi.encode(uint256 index, bytes32 txHash, bool success,
     /// uint256 gasUsed, uint256 cumulativeGasUsed, bytes32 logsHash)`, double-hashed.
     pub fn leaf(&self, index: u32) -> B256 {
-        standard_leaf(
-            &(
-                U256::from(index),
-                self.tx_hash,
-                self.success,
-                U256::from(self.gas_used),
-                U256::from(self.cumulative_gas_used),
-                self.logs_hash,
-            )
-                .abi_encode_params(),
-        )
+        standard_leaf(&words::<6, 192>([
+            uint(index.into()),
+            self.tx_hash.0,
+            boolean(self.success),
+            uint(self.gas_used),
+            uint(self.cumulative_gas_used),
+            self.logs_hash.0,
+        ]))
     }
 }
 
@@ -76,6 +102,12 @@ pub fn logs_hash(logs: &[Log]) -> B256 {
     alloy_rlp::encode_list(logs, &mut out);
     keccak256(out)
 }
+
+/// [`AccountDiffLeaf::storage_hash`] of no storage changes: `abi.encode` of two empty
+/// `uint256[]`, hashed.
+static EMPTY_STORAGE_HASH: std::sync::LazyLock<B256> = std::sync::LazyLock::new(|| {
+    keccak256((Vec::<U256>::new(), Vec::<U256>::new()).abi_encode_params())
+});
 
 /// One account's change in a mini-block's state diff.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
@@ -100,6 +132,10 @@ pub struct AccountDiffLeaf {
 impl AccountDiffLeaf {
     /// `keccak256(abi.encode(uint256[] slots, uint256[] values))` over `storage` in its order.
     pub fn storage_hash(&self) -> B256 {
+        if self.storage.is_empty() {
+            // Most changed accounts (every transfer's two) change no storage.
+            return *EMPTY_STORAGE_HASH;
+        }
         let (slots, values): (Vec<U256>, Vec<U256>) = self.storage.iter().copied().unzip();
         keccak256((slots, values).abi_encode_params())
     }
@@ -108,18 +144,15 @@ impl AccountDiffLeaf {
     /// bytes32 codeHash, bool storageCleared, bytes32 storageHash)`, double-hashed, with
     /// `storageHash` from [`AccountDiffLeaf::storage_hash`].
     pub fn leaf(&self) -> B256 {
-        standard_leaf(
-            &(
-                self.address,
-                self.deleted,
-                U256::from(self.nonce),
-                self.balance,
-                self.code_hash,
-                self.storage_cleared,
-                self.storage_hash(),
-            )
-                .abi_encode_params(),
-        )
+        standard_leaf(&words::<7, 224>([
+            address_word(&self.address),
+            boolean(self.deleted),
+            uint(self.nonce),
+            self.balance.to_be_bytes(),
+            self.code_hash.0,
+            boolean(self.storage_cleared),
+            self.storage_hash().0,
+        ]))
     }
 }
 

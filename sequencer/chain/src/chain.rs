@@ -833,7 +833,15 @@ impl ChainService {
         // the state root (it updates the trie's cache, ~0.1 ms at 1k transactions); the
         // block is built under a read lock, while ingress checks and `pending` reads go on.
         // (Cloning the transactions under the write lock held them up 0.3-1.5 ms a block.)
-        let state_root = self.chain.pending.write().state.state_root();
+        let state_root = {
+            let mut pending = self.chain.pending.write();
+            let started = std::time::Instant::now();
+            let root = pending.state.state_root();
+            self.metrics
+                .state_root
+                .record(started.elapsed().as_secs_f64());
+            root
+        };
         let (block, records) = {
             let pending = self.chain.pending.read();
             let open = &pending.open;

@@ -8,6 +8,9 @@ use metrics::{Counter, Gauge, Histogram, counter, gauge, histogram};
 pub struct ChainMetrics {
     /// `peregrine_block_seal_seconds`: state root, roots, header and the redb write.
     pub seal: Histogram,
+    /// `peregrine_block_state_root_seconds`: the state root at a seal, computed under the
+    /// pending state's write lock (ingress checks wait for it).
+    pub state_root: Histogram,
     /// `peregrine_store_checkpoint_seconds`: making the blocks sealed since the last
     /// checkpoint durable (one synced redb commit).
     pub checkpoint: Histogram,
@@ -30,6 +33,7 @@ impl ChainMetrics {
     pub fn new() -> Self {
         Self {
             seal: histogram!("peregrine_block_seal_seconds"),
+            state_root: histogram!("peregrine_block_state_root_seconds"),
             checkpoint: histogram!("peregrine_store_checkpoint_seconds"),
             head: gauge!("peregrine_head_block"),
             accounts: gauge!("peregrine_state_accounts"),
