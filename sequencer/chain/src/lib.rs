@@ -35,6 +35,7 @@ pub mod hashes;
 pub mod inflight;
 pub mod metrics;
 pub mod open;
+mod recent_index;
 pub mod record;
 pub mod recycle;
 pub mod sched;

@@ -5,7 +5,13 @@
 //! (or a restart) always sees a whole block or none of it. The state tables hold the state
 //! as of the head block: `latest` reads are served from them.
 
-use crate::{diff::StateDiff, error::StoreError, record::MiniBlockRecord, state::WorldState};
+use crate::{
+    diff::StateDiff,
+    error::StoreError,
+    recent_index::{Location, RecentIndex},
+    record::MiniBlockRecord,
+    state::WorldState,
+};
 use alloy_consensus::{Header, ReceiptEnvelope, TxEnvelope};
 use alloy_eips::{Decodable2718, Encodable2718};
 use alloy_primitives::{Address, B256, Bytes, Signature, U256};
@@ -23,7 +29,8 @@ const SENDERS: TableDefinition<u64, &[u8]> = TableDefinition::new("senders");
 const RECEIPTS: TableDefinition<u64, &[u8]> = TableDefinition::new("receipts");
 const BLOCK_NUMBERS: TableDefinition<&[u8; 32], u64> = TableDefinition::new("block_numbers");
 /// Where each sealed transaction is: (block number, index in the block, mini-block number,
-/// index in the mini-block). One table, so a seal inserts each hash once.
+/// index in the mini-block). One table, so each hash is inserted once. It covers the
+/// durable blocks; those committed since are indexed in memory ([`crate::recent_index`]).
 const TX_LOCATIONS: TableDefinition<&[u8; 32], (u64, u32, u64, u32)> =
     TableDefinition::new("tx_locations");
 const ACCOUNTS: TableDefinition<&[u8; 20], &[u8]> = TableDefinition::new("accounts");
@@ -112,6 +119,8 @@ pub struct Counters {
 #[derive(Debug)]
 pub struct Store {
     db: Database,
+    /// The index entries of blocks committed since the last durable commit.
+    recent: RecentIndex,
     /// A second, read-only handle on the database file, to start its writeback
     /// ([`Store::start_writeback`]).
     file: std::fs::File,
@@ -317,7 +326,11 @@ impl Store {
         }
         txn.commit()?;
         let file = std::fs::File::open(path)?;
-        Ok(Self { db, file })
+        Ok(Self {
+            db,
+            recent: RecentIndex::default(),
+            file,
+        })
     }
 
     /// Starts writing the database file's dirty pages to disk and returns without waiting
@@ -333,6 +346,8 @@ impl Store {
     pub fn reader(&self) -> Result<StoreReader, StoreError> {
         Ok(StoreReader {
             txn: self.db.begin_read()?,
+            recent: self.recent.clone(),
+            head: std::sync::OnceLock::new(),
         })
     }
 
@@ -352,10 +367,14 @@ impl Store {
         writer.commit(block, diff, counters, chain_id)
     }
 
-    /// Makes every commit so far durable: one empty commit, synced to disk. Blocks
-    /// committed with [`BlockWriter::defer_sync`] become durable with it.
+    /// Makes every commit so far durable: one commit, synced to disk, that also writes
+    /// the index entries of the blocks committed with [`BlockWriter::defer_sync`] since
+    /// the last durable commit. Those blocks become durable with it.
     pub fn persist(&self) -> Result<(), StoreError> {
-        self.db.begin_write()?.commit()?;
+        let txn = self.db.begin_write()?;
+        let through = write_recent(&txn, &self.recent, &[])?;
+        txn.commit()?;
+        self.recent.flushed(through);
         Ok(())
     }
 
@@ -368,6 +387,9 @@ impl Store {
         Ok(BlockWriter {
             txn: self.db.begin_write()?,
             hashes: Vec::new(),
+            locations: Vec::new(),
+            durable: true,
+            recent: self.recent.clone(),
             last_mini: None,
             buf: Vec::new(),
         })
@@ -379,6 +401,11 @@ pub struct BlockWriter {
     txn: WriteTransaction,
     /// The block's transactions so far, in the order its mini-blocks listed them.
     hashes: Vec<B256>,
+    /// Their index entries, written at the commit.
+    locations: Vec<(B256, Location)>,
+    /// Whether the commit syncs (not after [`BlockWriter::defer_sync`]).
+    durable: bool,
+    recent: RecentIndex,
     /// The block number and hash of the last mini-block added.
     last_mini: Option<(u64, B256)>,
     buf: Vec<u8>,
@@ -394,7 +421,6 @@ impl BlockWriter {
         records: impl IntoIterator<Item = (&'a MiniBlockRecord, Option<B256>)>,
     ) -> Result<(), StoreError> {
         let mut stored = self.txn.open_table(MINI_BLOCKS)?;
-        let mut locations = self.txn.open_table(TX_LOCATIONS)?;
         let mut views = self.txn.open_table(VIEWS)?;
         for (record, view) in records {
             let block = record.header.block_number;
@@ -421,7 +447,7 @@ impl BlockWriter {
                     )));
                 }
                 let location = (block, tx.block_index, record.number(), i as u32);
-                locations.insert(&tx.hash.0, location)?;
+                self.locations.push((tx.hash, location));
                 self.hashes.push(tx.hash);
             }
             if let Some(view) = view {
@@ -447,6 +473,7 @@ impl BlockWriter {
     /// reopens at the last durable commit; the write-ahead log holds what came after.
     pub fn defer_sync(&mut self) -> Result<(), StoreError> {
         self.txn.set_durability(redb::Durability::None)?;
+        self.durable = false;
         Ok(())
     }
 
@@ -520,9 +547,33 @@ impl BlockWriter {
             meta.insert(META_NEXT_SEQ, counters.next_seq)?;
             meta.insert(META_NEXT_MINI, counters.next_mini_block)?;
         }
-        txn.commit()?;
+        if self.durable {
+            // This commit makes the blocks before it durable too: their entries go with it.
+            let through = write_recent(&txn, &self.recent, &self.locations)?;
+            txn.commit()?;
+            self.recent.flushed(through);
+        } else {
+            txn.commit()?;
+            self.recent.add(number, &self.locations);
+        }
         Ok(())
     }
+}
+
+/// Writes the entries of `recent` not yet on disk, and `more`, into `tx_locations` in
+/// `txn`; returns the newest block of `recent` written, for [`RecentIndex::flushed`] once
+/// `txn` committed.
+fn write_recent(
+    txn: &WriteTransaction,
+    recent: &RecentIndex,
+    more: &[(B256, Location)],
+) -> Result<Option<u64>, StoreError> {
+    let (entries, through) = recent.unflushed();
+    let mut table = txn.open_table(TX_LOCATIONS)?;
+    for (hash, location) in entries.iter().chain(more) {
+        table.insert(&hash.0, *location)?;
+    }
+    Ok(through)
 }
 
 impl std::fmt::Debug for BlockWriter {
@@ -537,6 +588,10 @@ impl std::fmt::Debug for BlockWriter {
 /// A read transaction over the store: one consistent head.
 pub struct StoreReader {
     txn: ReadTransaction,
+    /// Index entries not on disk yet, for the blocks this snapshot holds.
+    recent: RecentIndex,
+    /// This snapshot's head, read once when the in-memory index answers.
+    head: std::sync::OnceLock<Option<u64>>,
 }
 
 impl std::fmt::Debug for StoreReader {
@@ -604,7 +659,14 @@ impl StoreReader {
         Ok(self.location(hash)?.map(|(_, _, mini, i)| (mini, i)))
     }
 
-    fn location(&self, hash: &B256) -> Result<Option<(u64, u32, u64, u32)>, StoreError> {
+    fn location(&self, hash: &B256) -> Result<Option<Location>, StoreError> {
+        if let Some(location) = self.recent.get(hash) {
+            let head = *self.head.get_or_init(|| self.head().ok().flatten());
+            // A block committed after this snapshot was taken is not in it.
+            if head.is_some_and(|head| location.0 <= head) {
+                return Ok(Some(location));
+            }
+        }
         Ok(self
             .txn
             .open_table(TX_LOCATIONS)?
@@ -1184,10 +1246,94 @@ mod tests {
             let tx2 = reader.tx_location(txs[1].tx_hash()).unwrap();
             (reader.head().unwrap(), tx2)
         };
+        // Block 2's index entry is in memory until the persist writes it.
+        assert_eq!(
+            store
+                .reader()
+                .unwrap()
+                .tx_location(txs[1].tx_hash())
+                .unwrap(),
+            Some((2, 0))
+        );
         store.start_writeback().unwrap();
         assert_eq!(crash_image("before-persist"), (Some(1), None));
         store.persist().unwrap();
         assert_eq!(crash_image("after-persist"), (Some(2), Some((2, 0))));
+    }
+
+    /// Deferred blocks are indexed in memory, for the readers whose snapshot holds them;
+    /// the next durable commit (a block written with a sync, or `persist`) writes the
+    /// entries with it, and memory lets go of them one durable commit later.
+    #[test]
+    fn the_index_of_deferred_blocks_is_written_by_the_next_durable_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let store = Store::open(&path).unwrap();
+        let txs = txs(4);
+        let (diff, counters) = (StateDiff::default(), Counters::default());
+        let deferred = |number: u64, i: usize| {
+            let mut writer = store.begin_block().unwrap();
+            let mut r = record(i as u64, &txs[i..=i], 0);
+            r.header.block_number = number;
+            writer.add_mini_blocks([(&r, None)]).unwrap();
+            writer.defer_sync().unwrap();
+            writer
+                .commit(&block(number, &txs[i..=i]), &diff, counters, CHAIN_ID)
+                .unwrap();
+        };
+        let records = [Arc::new(record(0, &txs[..1], 0))];
+        store
+            .put_block(&block(1, &txs[..1]), &records, &diff, counters, CHAIN_ID)
+            .unwrap();
+        let before = store.reader().unwrap();
+        deferred(2, 1);
+        assert_eq!(store.recent.len(), 1);
+        // A snapshot from before block 2 does not see its entry; a new one does.
+        assert_eq!(before.tx_location(txs[1].tx_hash()).unwrap(), None);
+        assert_eq!(before.head().unwrap(), Some(1));
+        let reader = store.reader().unwrap();
+        assert_eq!(reader.tx_location(txs[1].tx_hash()).unwrap(), Some((2, 0)));
+        assert_eq!(
+            reader.tx_mini_block(txs[1].tx_hash()).unwrap(),
+            Some((1, 0))
+        );
+
+        // A block written with a sync takes block 2's entry to disk with its own.
+        let mut r = record(2, &txs[2..3], 0);
+        r.header.block_number = 3;
+        store
+            .put_block(
+                &block(3, &txs[2..3]),
+                &[Arc::new(r)],
+                &diff,
+                counters,
+                CHAIN_ID,
+            )
+            .unwrap();
+        let on_disk = |name: &str, hash: &B256| {
+            let copy = dir.path().join(name);
+            std::fs::copy(&path, &copy).unwrap();
+            let image = Store::open(&copy).unwrap();
+            let reader = image.reader().unwrap();
+            assert_eq!(image.recent.len(), 0, "a reopened store starts from disk");
+            reader.tx_location(hash).unwrap()
+        };
+        assert_eq!(on_disk("a", txs[1].tx_hash()), Some((2, 0)));
+        assert_eq!(on_disk("b", txs[2].tx_hash()), Some((3, 0)));
+        // Still held: the durable commit just wrote it.
+        assert_eq!(store.recent.len(), 1);
+
+        deferred(4, 3);
+        assert_eq!(store.recent.len(), 2);
+        assert_eq!(on_disk("c", txs[3].tx_hash()), None);
+        store.persist().unwrap();
+        assert_eq!(on_disk("d", txs[3].tx_hash()), Some((4, 0)));
+        // Block 2's entry left memory; block 4's stays one more durable commit.
+        assert_eq!(store.recent.len(), 1);
+        let reader = store.reader().unwrap();
+        for (i, hash) in txs.iter().map(|t| *t.tx_hash()).enumerate() {
+            assert_eq!(reader.tx_location(&hash).unwrap(), Some((i as u64 + 1, 0)));
+        }
     }
 
     #[test]
