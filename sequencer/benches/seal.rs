@@ -116,6 +116,63 @@ fn seal(c: &mut Criterion) {
             black_box(state.state_root())
         })
     });
+    // The same work in the seal's three steps, timing only the two that need the pending
+    // state's write lock (`begin_root`, `end_root`): what ingress may wait for.
+    group.bench_function(
+        "state_root_write_locked_part_1M_accounts_40k_changed",
+        |b| {
+            b.iter_custom(|iters| {
+                let mut locked = std::time::Duration::ZERO;
+                for _ in 0..iters {
+                    round += 1;
+                    state.apply(&block_diff(round));
+                    let started = std::time::Instant::now();
+                    let mut work = state.begin_root();
+                    locked += started.elapsed();
+                    black_box(work.root(&state));
+                    let started = std::time::Instant::now();
+                    state.end_root(work);
+                    locked += started.elapsed();
+                }
+                locked
+            })
+        },
+    );
+    // A token with 100k holders whose block moves 2k balances (1k transfers): the
+    // storage trie is kept, so only the written slots' paths are rehashed.
+    let token = Address::repeat_byte(0x70);
+    let mut contract = WorldState::new();
+    contract.insert_account(
+        token,
+        1,
+        U256::ZERO,
+        None,
+        (0..100_000u64).map(|i| (U256::from(i), U256::from(1_000_000 + i))),
+    );
+    contract.state_root();
+    group.bench_function("state_root_contract_100k_slots_2k_written", |b| {
+        b.iter(|| {
+            round += 1;
+            let mut diff = StateDiff::default();
+            diff.update(
+                token,
+                AccountFields {
+                    nonce: 1,
+                    balance: U256::ZERO,
+                    code_hash: alloy_trie::KECCAK_EMPTY,
+                },
+                false,
+                (0..2_000u64).map(|i| {
+                    (
+                        U256::from((round * 7919 + i * 50) % 100_000),
+                        U256::from(round + i),
+                    )
+                }),
+            );
+            contract.apply(&diff);
+            black_box(contract.state_root())
+        })
+    });
     let envelopes: Vec<_> = txs.iter().map(|t| t.envelope.clone()).collect();
     let receipts: Vec<_> = txs.iter().map(|t| t.receipt.clone()).collect();
     group.bench_function("header_20k_txs_tx_and_receipt_roots", |b| {

@@ -57,5 +57,5 @@ pub use error::{IngressError, OpenError, StoreError};
 pub use feed::TxStatus;
 pub use genesis::GenesisSpec;
 pub use sink::TxSink;
-pub use state::WorldState;
+pub use state::{RootWork, WorldState};
 pub use tx::{ExecutedTx, PendingTx};

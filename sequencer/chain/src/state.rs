@@ -12,9 +12,9 @@ use crate::{
 };
 use alloy_primitives::{
     Address, B256, Bytes, U256, keccak256,
-    map::{AddressMap, AddressSet, B256Map, HashMap},
+    map::{AddressMap, AddressSet, B256Map, HashMap, HashSet},
 };
-use alloy_trie::{KECCAK_EMPTY, TrieAccount};
+use alloy_trie::{EMPTY_ROOT_HASH, KECCAK_EMPTY, TrieAccount};
 use revm::{
     bytecode::Bytecode,
     state::{AccountInfo, EvmState},
@@ -31,8 +31,18 @@ pub struct AccountState {
     pub code_hash: B256,
     /// Non-zero storage slots.
     pub storage: HashMap<U256, U256>,
-    /// Cached storage root; `None` after any storage write.
-    storage_root: Option<B256>,
+    /// The storage trie, built at the first root asked for and kept up to date from then
+    /// on (boxed: most accounts have no storage and never build one).
+    storage_trie: Option<Box<StorageTrie>>,
+}
+
+/// An account's storage trie and the slots written since its last root.
+#[derive(Debug, Clone, Default)]
+struct StorageTrie {
+    trie: MerkleTrie,
+    dirty: HashSet<U256>,
+    /// The root, while no slot was written since it was computed.
+    root: Option<B256>,
 }
 
 impl AccountState {
@@ -45,7 +55,10 @@ impl AccountState {
     }
 
     fn set_slot(&mut self, slot: U256, value: U256) {
-        self.storage_root = None;
+        if let Some(trie) = &mut self.storage_trie {
+            trie.dirty.insert(slot);
+            trie.root = None;
+        }
         if value.is_zero() {
             self.storage.remove(&slot);
         } else {
@@ -53,25 +66,104 @@ impl AccountState {
         }
     }
 
-    /// The root of this account's storage trie (cached until the next write).
+    /// Drops the storage and its trie (a created or cleared account).
+    fn clear_storage(&mut self) {
+        self.storage.clear();
+        self.storage_trie = None;
+    }
+
+    /// The root of this account's storage trie. The first call builds the trie (a full
+    /// pass); later calls update only the slots written since, and rehash only the nodes
+    /// on their paths, so a contract with many slots costs what its block changed.
     pub fn storage_root(&mut self) -> B256 {
-        if let Some(root) = self.storage_root {
+        if self.storage.is_empty() {
+            // No trie to keep for no storage (an EOA, or a contract whose slots are all zero).
+            self.storage_trie = None;
+            return EMPTY_ROOT_HASH;
+        }
+        let storage = &self.storage;
+        let trie = self.storage_trie.get_or_insert_with(|| {
+            Box::new(StorageTrie {
+                dirty: storage.keys().copied().collect(),
+                ..StorageTrie::default()
+            })
+        });
+        if let Some(root) = trie.root {
             return root;
         }
-        let root = alloy_trie::root::storage_root_unhashed(
-            self.storage.iter().map(|(k, v)| (B256::from(*k), *v)),
-        );
-        self.storage_root = Some(root);
+        for slot in trie.dirty.drain() {
+            let key = keccak256(slot.to_be_bytes::<32>());
+            match storage.get(&slot) {
+                Some(value) => trie.trie.insert(key, alloy_rlp::encode(value)),
+                None => trie.trie.remove(key),
+            }
+        }
+        let root = trie.trie.root();
+        trie.root = Some(root);
         root
+    }
+
+    /// The storage root without updating anything: the one [`AccountState::storage_root`]
+    /// last computed, or, if a slot was written since, one computed from scratch.
+    fn storage_root_computed(&self) -> B256 {
+        if self.storage.is_empty() {
+            return EMPTY_ROOT_HASH;
+        }
+        match self.storage_trie.as_ref().and_then(|t| t.root) {
+            Some(root) => root,
+            None => {
+                debug_assert!(false, "a storage root was not brought up to date first");
+                alloy_trie::root::storage_root_unhashed(
+                    self.storage.iter().map(|(k, v)| (B256::from(*k), *v)),
+                )
+            }
+        }
     }
 }
 
-/// The account trie, kept up to date incrementally once the first root was asked for.
+/// What the state root keeps between roots, once the first was asked for.
 #[derive(Debug, Clone, Default)]
-struct AccountTrie {
-    trie: MerkleTrie,
+struct RootTracking {
+    /// The account trie; `None` while a [`RootWork`] holds it.
+    trie: Option<MerkleTrie>,
     /// Accounts changed since the last root.
     dirty: AddressSet,
+    /// Those of them whose storage changed.
+    dirty_storage: AddressSet,
+}
+
+/// The account trie, taken out of a [`WorldState`] to compute its root while the state
+/// is only read: [`WorldState::begin_root`] (which needs `&mut`, briefly), then
+/// [`RootWork::root`] (`&`), then [`WorldState::end_root`] (`&mut`, briefly). A state
+/// shared behind a lock thus holds its write lock only for the first and last steps, and
+/// readers go on during the hashing. Changes made in between are not lost: they go into
+/// the next root.
+#[derive(Debug)]
+pub struct RootWork {
+    trie: MerkleTrie,
+    dirty: AddressSet,
+}
+
+impl RootWork {
+    /// The root of `state`, the one this work was begun on, unchanged since.
+    pub fn root(&mut self, state: &WorldState) -> B256 {
+        for address in self.dirty.drain() {
+            let key = keccak256(address);
+            match state.accounts.get(&address) {
+                Some(account) => {
+                    let leaf = TrieAccount {
+                        nonce: account.nonce,
+                        balance: account.balance,
+                        storage_root: account.storage_root_computed(),
+                        code_hash: account.code_hash,
+                    };
+                    self.trie.insert(key, alloy_rlp::encode(leaf));
+                }
+                None => self.trie.remove(key),
+            }
+        }
+        self.trie.root()
+    }
 }
 
 /// Accounts, storage and code of the whole chain.
@@ -79,9 +171,9 @@ struct AccountTrie {
 pub struct WorldState {
     accounts: AddressMap<AccountState>,
     codes: B256Map<Bytecode>,
-    /// Built on the first [`WorldState::state_root`] call (only the readers' copy ever
-    /// asks), so the sequencer loop's copy pays nothing for it.
-    trie: Option<AccountTrie>,
+    /// Set up by the first root asked for (only the readers' copy ever asks), so the
+    /// sequencer loop's copy pays nothing for it.
+    tracking: Option<RootTracking>,
 }
 
 impl WorldState {
@@ -90,9 +182,13 @@ impl WorldState {
         Self::default()
     }
 
-    fn touch(&mut self, address: Address) {
-        if let Some(t) = &mut self.trie {
+    /// Notes that `address` changed (and whether its storage did) for the next root.
+    fn touch(&mut self, address: Address, storage: bool) {
+        if let Some(t) = &mut self.tracking {
             t.dirty.insert(address);
+            if storage {
+                t.dirty_storage.insert(address);
+            }
         }
     }
 
@@ -171,7 +267,7 @@ impl WorldState {
             account.set_slot(slot, value);
         }
         self.accounts.insert(address, account);
-        self.touch(address);
+        self.touch(address, true);
     }
 
     /// Inserts an account whose code is already stored under `code_hash` (loading from disk).
@@ -193,7 +289,7 @@ impl WorldState {
             account.set_slot(slot, value);
         }
         self.accounts.insert(address, account);
-        self.touch(address);
+        self.touch(address, true);
     }
 
     /// Inserts code under its hash (loading from disk).
@@ -213,7 +309,10 @@ impl WorldState {
             if !account.is_touched() {
                 continue;
             }
-            self.touch(*address);
+            self.touch(
+                *address,
+                account.is_created() || !account.storage.is_empty(),
+            );
             if account.is_selfdestructed() || account.is_empty() {
                 if self.accounts.remove(address).is_some() || account.is_selfdestructed() {
                     diff.delete(*address);
@@ -231,8 +330,7 @@ impl WorldState {
             let created = account.is_created();
             let entry = self.accounts.entry(*address).or_default();
             if created {
-                entry.storage.clear();
-                entry.storage_root = None;
+                entry.clear_storage();
             }
             entry.nonce = info.nonce;
             entry.balance = info.balance;
@@ -259,15 +357,17 @@ impl WorldState {
                 .or_insert_with(|| Bytecode::new_raw(code.clone()));
         }
         for (address, change) in &diff.accounts {
-            self.touch(*address);
+            self.touch(
+                *address,
+                change.storage_cleared || !change.storage.is_empty(),
+            );
             let Some(fields) = change.info else {
                 self.accounts.remove(address);
                 continue;
             };
             let entry = self.accounts.entry(*address).or_default();
             if change.storage_cleared {
-                entry.storage.clear();
-                entry.storage_root = None;
+                entry.clear_storage();
             }
             entry.nonce = fields.nonce;
             entry.balance = fields.balance;
@@ -280,41 +380,67 @@ impl WorldState {
 
     /// The Merkle-Patricia root over all accounts and their storage.
     ///
-    /// The first call builds the account trie (a full pass); later calls update only
-    /// the accounts changed since, and rehash only the nodes on their paths.
+    /// The first call builds the tries (a full pass); later calls update only the
+    /// accounts and slots changed since, and rehash only the nodes on their paths.
     pub fn state_root(&mut self) -> B256 {
-        let trie = self.trie.get_or_insert_with(|| AccountTrie {
-            trie: MerkleTrie::new(),
-            dirty: self.accounts.keys().copied().collect(),
-        });
-        for address in trie.dirty.drain() {
-            let key = keccak256(address);
-            match self.accounts.get_mut(&address) {
-                Some(account) => {
-                    let leaf = TrieAccount {
-                        nonce: account.nonce,
-                        balance: account.balance,
-                        storage_root: account.storage_root(),
-                        code_hash: account.code_hash,
-                    };
-                    trie.trie.insert(key, alloy_rlp::encode(leaf));
+        let mut work = self.begin_root();
+        let root = work.root(self);
+        self.end_root(work);
+        root
+    }
+
+    /// The first step of a root computed in three ([`RootWork`]): brings the storage
+    /// roots of the accounts whose storage changed up to date (incrementally: a few
+    /// contracts a block) and takes the account trie out with the accounts changed since
+    /// the last root.
+    pub fn begin_root(&mut self) -> RootWork {
+        let accounts = &mut self.accounts;
+        let tracking = self.tracking.get_or_insert_default();
+        let trie = match tracking.trie.take() {
+            Some(trie) => trie,
+            // The first root, or a [`RootWork`] that never came back: from scratch.
+            None => {
+                tracking.dirty = accounts.keys().copied().collect();
+                tracking.dirty_storage.clear();
+                for account in accounts.values_mut() {
+                    account.storage_root();
                 }
-                None => trie.trie.remove(key),
+                MerkleTrie::new()
+            }
+        };
+        for address in tracking.dirty_storage.drain() {
+            if let Some(account) = accounts.get_mut(&address) {
+                account.storage_root();
             }
         }
-        trie.trie.root()
+        RootWork {
+            trie,
+            dirty: std::mem::take(&mut tracking.dirty),
+        }
+    }
+
+    /// The last step of a root computed in three ([`RootWork`]): puts the account trie
+    /// back.
+    pub fn end_root(&mut self, work: RootWork) {
+        if let Some(tracking) = &mut self.tracking {
+            tracking.trie = Some(work.trie);
+        }
     }
 
     /// The root computed from scratch with alloy-trie (reference for tests).
-    pub fn state_root_from_scratch(&mut self) -> B256 {
+    /// Storage roots too are computed from scratch, with alloy-trie, ignoring the tries
+    /// that [`WorldState::state_root`] keeps.
+    pub fn state_root_from_scratch(&self) -> B256 {
         let hashed: Vec<(B256, TrieAccount)> = self
             .accounts
-            .iter_mut()
+            .iter()
             .map(|(address, account)| {
                 let trie = TrieAccount {
                     nonce: account.nonce,
                     balance: account.balance,
-                    storage_root: account.storage_root(),
+                    storage_root: alloy_trie::root::storage_root_unhashed(
+                        account.storage.iter().map(|(k, v)| (B256::from(*k), *v)),
+                    ),
                     code_hash: account.code_hash,
                 };
                 (keccak256(address), trie)
@@ -386,6 +512,114 @@ mod tests {
         );
         s.apply(&diff);
         assert_eq!(s.state_root(), s.state_root_from_scratch());
+    }
+
+    /// A contract with many slots: writes, deletions and clears over several blocks, the
+    /// kept storage trie's root checked against alloy-trie's from scratch after each.
+    #[test]
+    fn incremental_storage_root_follows_writes_deletions_and_clears() {
+        let contract = Address::repeat_byte(7);
+        let fields = AccountFields {
+            nonce: 1,
+            balance: U256::ZERO,
+            code_hash: KECCAK_EMPTY,
+        };
+        let mut s = WorldState::new();
+        s.insert_account(contract, 1, U256::ZERO, None, []);
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut roots = std::collections::HashSet::new();
+        for block in 0..12 {
+            let mut diff = StateDiff::default();
+            // Slots from a small range, so blocks overwrite and delete earlier ones.
+            let writes: Vec<(U256, U256)> = (0..300)
+                .map(|_| {
+                    let slot = U256::from(next() % 2_000);
+                    let value = match next() % 4 {
+                        0 => U256::ZERO,
+                        _ => U256::from(next()),
+                    };
+                    (slot, value)
+                })
+                .collect();
+            // Block 6 clears the storage first (a re-created contract).
+            diff.update(contract, fields, block == 6, writes.into_iter());
+            s.apply(&diff);
+            let root = s.state_root();
+            assert_eq!(root, s.state_root_from_scratch(), "block {block}");
+            assert_eq!(
+                root,
+                s.state_root(),
+                "a second root without writes, block {block}"
+            );
+            roots.insert(root);
+        }
+        assert_eq!(roots.len(), 12, "every block changed the root");
+        // Every slot deleted: the empty storage root again.
+        let slots: Vec<U256> = s
+            .account(&contract)
+            .unwrap()
+            .storage
+            .keys()
+            .copied()
+            .collect();
+        let mut diff = StateDiff::default();
+        diff.update(
+            contract,
+            fields,
+            false,
+            slots.into_iter().map(|k| (k, U256::ZERO)),
+        );
+        s.apply(&diff);
+        assert!(s.account(&contract).unwrap().storage.is_empty());
+        let mut plain = WorldState::new();
+        plain.insert_account(contract, 1, U256::ZERO, None, []);
+        assert_eq!(s.state_root(), plain.state_root());
+        assert_eq!(s.state_root(), s.state_root_from_scratch());
+    }
+
+    /// The three steps give the root of the state they began on, and changes made between
+    /// `begin_root` and `end_root` go into the next root, not lost.
+    #[test]
+    fn a_root_in_three_steps_keeps_changes_made_meanwhile() {
+        let fields = |balance: u64| AccountFields {
+            nonce: 1,
+            balance: U256::from(balance),
+            code_hash: KECCAK_EMPTY,
+        };
+        let mut s = WorldState::new();
+        for i in 0..20u8 {
+            s.insert_account(Address::repeat_byte(i), 0, U256::from(i), None, []);
+        }
+        s.state_root();
+        let mut diff = StateDiff::default();
+        diff.update(
+            Address::repeat_byte(1),
+            fields(100),
+            false,
+            [(U256::from(3), U256::from(4))].into_iter(),
+        );
+        s.apply(&diff);
+        let expected = s.state_root_from_scratch();
+        let mut work = s.begin_root();
+        let mut later = StateDiff::default();
+        later.update(
+            Address::repeat_byte(2),
+            fields(200),
+            false,
+            [(U256::from(5), U256::from(6))].into_iter(),
+        );
+        let root = work.root(&s);
+        s.apply(&later);
+        s.end_root(work);
+        assert_eq!(root, expected);
+        assert_eq!(s.state_root(), s.state_root_from_scratch());
+        assert_ne!(s.state_root(), expected);
     }
 
     #[test]
