@@ -587,35 +587,28 @@ mod tests {
     /// `begin_root` and `end_root` go into the next root, not lost.
     #[test]
     fn a_root_in_three_steps_keeps_changes_made_meanwhile() {
-        let fields = |balance: u64| AccountFields {
-            nonce: 1,
-            balance: U256::from(balance),
-            code_hash: KECCAK_EMPTY,
+        // Account `i`'s balance and one of its slots set to `i`.
+        let write = |i: u8| {
+            let mut diff = StateDiff::default();
+            let fields = AccountFields {
+                nonce: 1,
+                balance: U256::from(i),
+                code_hash: KECCAK_EMPTY,
+            };
+            let slot = (U256::from(i), U256::from(i));
+            diff.update(Address::repeat_byte(i), fields, false, [slot].into_iter());
+            diff
         };
         let mut s = WorldState::new();
         for i in 0..20u8 {
             s.insert_account(Address::repeat_byte(i), 0, U256::from(i), None, []);
         }
         s.state_root();
-        let mut diff = StateDiff::default();
-        diff.update(
-            Address::repeat_byte(1),
-            fields(100),
-            false,
-            [(U256::from(3), U256::from(4))].into_iter(),
-        );
-        s.apply(&diff);
+        s.apply(&write(1));
         let expected = s.state_root_from_scratch();
         let mut work = s.begin_root();
-        let mut later = StateDiff::default();
-        later.update(
-            Address::repeat_byte(2),
-            fields(200),
-            false,
-            [(U256::from(5), U256::from(6))].into_iter(),
-        );
         let root = work.root(&s);
-        s.apply(&later);
+        s.apply(&write(2));
         s.end_root(work);
         assert_eq!(root, expected);
         assert_eq!(s.state_root(), s.state_root_from_scratch());
