@@ -77,18 +77,11 @@ if [ ! -x "$PEREGRINE_BIN" ] || [ ! -x "$LOADTEST_BIN" ]; then
   cargo build --release --locked -p peregrine-ops -p peregrine-loadtest
 fi
 
+# shellcheck source=scripts/lib/bench-node.sh
+. "$ROOT/scripts/lib/bench-node.sh"
 NODE_FLAGS=(--wal.durability os --dev.accounts 64)
-if [ -n "$PINNED" ]; then
-  LOOP_CORE="${PINNED%%,*}" LOG_CORE="${PINNED##*,}"
-  if [ -z "$LOOP_CORE" ] || [ "$LOOP_CORE" = "$PINNED" ]; then
-    echo "latency.sh: --pinned wants LOOP,LOG (two core numbers)" >&2; exit 2
-  fi
-  NODE_FLAGS+=(--sequencer.core "$LOOP_CORE" --wal.core "$LOG_CORE"
-    --sequencer.wait busy-spin --wal.wait busy-spin)
-fi
-node_prefix=() client_prefix=()
-[ -n "$NODE_CORES" ] && node_prefix=(taskset -c "$NODE_CORES")
-[ -n "$CLIENT_CORES" ] && client_prefix=(taskset -c "$CLIENT_CORES")
+bench_pin "$PINNED" latency.sh
+bench_prefixes "$NODE_CORES" "$CLIENT_CORES"
 
 OUT="${OUT:-$ROOT/target/latency/$(date -u +%Y%m%dT%H%M%SZ)}"
 mkdir -p "$OUT"
@@ -96,34 +89,10 @@ PORT=$((20000 + RANDOM % 20000))
 echo "[latency] $(nproc) cores; node: ${node_prefix[*]:-unpinned} ${NODE_FLAGS[*]} ${EXTRA[*]:-}"
 echo "[latency] client: ${client_prefix[*]:-unpinned}; $RATE TPS for $DURATION after $WARMUP of warm-up, $RUNS runs; $STALLED stalled subscribers; reports in $OUT"
 
-NODE_PID=""
-DATADIR=""
-cleanup() {
-  if [ -n "$NODE_PID" ]; then kill -TERM "$NODE_PID" 2>/dev/null || true; wait "$NODE_PID" 2>/dev/null || true; fi
-  if [ -n "$DATADIR" ]; then rm -rf "$DATADIR"; fi
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT
 
 for run in $(seq 1 "$RUNS"); do
-  DATADIR="$(mktemp -d)"
-  "${node_prefix[@]}" "$PEREGRINE_BIN" dev --datadir "$DATADIR" \
-    --rpc.addr "127.0.0.1:$PORT" --metrics.addr "127.0.0.1:$((PORT + 1))" \
-    "${NODE_FLAGS[@]}" "${EXTRA[@]}" >"$OUT/node-$run.log" 2>&1 &
-  NODE_PID=$!
-  up=""
-  for _ in $(seq 1 100); do
-    if ! kill -0 "$NODE_PID" 2>/dev/null; then break; fi
-    # The RPC port accepts connections once the node serves (bash's /dev/tcp: no curl needed).
-    if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
-      up=1; break
-    fi
-    sleep 0.1
-  done
-  if [ -z "$up" ]; then
-    echo "[latency] the node did not start; its log:" >&2
-    cat "$OUT/node-$run.log" >&2
-    exit 1
-  fi
+  bench_start_node "$OUT/node-$run.log"
   echo "== run $run"
   case "$WARMUP" in
     0 | 0s | 0ms) ;;
@@ -138,9 +107,7 @@ for run in $(seq 1 "$RUNS"); do
     --rate "$RATE" --duration "$DURATION" --send async --accounts 64 \
     --stalled-subscribers "$STALLED" --out "$OUT/run-$run.json" 2>&1 |
     sed -n '/transactions/,/errors/p;/stalled/p'
-  kill -TERM "$NODE_PID"; wait "$NODE_PID" || true
-  NODE_PID=""
-  rm -rf "$DATADIR"; DATADIR=""
+  bench_stop_node
 done
 
 # The end-to-end latency (submit -> signed preconfirmation received) of each run, from

@@ -89,18 +89,11 @@ if wants ceiling && [ ! -x "$CEILING_BIN" ]; then
   cargo build --release --locked -p peregrine-sequencer --example recovery_ceiling
 fi
 
+# shellcheck source=scripts/lib/bench-node.sh
+. "$ROOT/scripts/lib/bench-node.sh"
 NODE_FLAGS=(--dev.accounts 1024)
-if [ -n "$PINNED" ]; then
-  LOOP_CORE="${PINNED%%,*}" LOG_CORE="${PINNED##*,}"
-  if [ -z "$LOOP_CORE" ] || [ "$LOOP_CORE" = "$PINNED" ]; then
-    echo "throughput.sh: --pinned wants LOOP,LOG (two core numbers)" >&2; exit 2
-  fi
-  NODE_FLAGS+=(--sequencer.core "$LOOP_CORE" --wal.core "$LOG_CORE"
-    --sequencer.wait busy-spin --wal.wait busy-spin)
-fi
-node_prefix=() client_prefix=()
-[ -n "$NODE_CORES" ] && node_prefix=(taskset -c "$NODE_CORES")
-[ -n "$CLIENT_CORES" ] && client_prefix=(taskset -c "$CLIENT_CORES")
+bench_pin "$PINNED" throughput.sh
+bench_prefixes "$NODE_CORES" "$CLIENT_CORES"
 # The cores recovery can use: those of --node-cores, else all of this machine's.
 if [ -n "$NODE_CORES" ]; then
   RECOVERY_THREADS=$(taskset -c "$NODE_CORES" nproc)
@@ -121,36 +114,12 @@ if wants ceiling; then
   CEILING=$(awk '/transactions\/s with nothing but sender recovery/ { print $3 }' "$OUT/ceiling.txt")
 fi
 
-NODE_PID=""
-DATADIR=""
-cleanup() {
-  if [ -n "$NODE_PID" ]; then kill -TERM "$NODE_PID" 2>/dev/null || true; wait "$NODE_PID" 2>/dev/null || true; fi
-  if [ -n "$DATADIR" ]; then rm -rf "$DATADIR"; fi
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT
 
 # run NAME LOADTEST-ARGS...: a fresh node, one load-generator run, the report in NAME.json.
 run() {
   local name="$1"; shift
-  DATADIR="$(mktemp -d)"
-  "${node_prefix[@]}" "$PEREGRINE_BIN" dev --datadir "$DATADIR" \
-    --rpc.addr "127.0.0.1:$PORT" --metrics.addr "127.0.0.1:$((PORT + 1))" \
-    "${NODE_FLAGS[@]}" "${EXTRA[@]}" >"$OUT/node-$name.log" 2>&1 &
-  NODE_PID=$!
-  local up=""
-  for _ in $(seq 1 100); do
-    if ! kill -0 "$NODE_PID" 2>/dev/null; then break; fi
-    # The RPC port accepts connections once the node serves (bash's /dev/tcp: no curl needed).
-    if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
-      up=1; break
-    fi
-    sleep 0.1
-  done
-  if [ -z "$up" ]; then
-    echo "[throughput] the node did not start; its log:" >&2
-    cat "$OUT/node-$name.log" >&2
-    exit 1
-  fi
+  bench_start_node "$OUT/node-$name.log"
   echo "== $name: $*"
   if ! "${client_prefix[@]}" "$LOADTEST_BIN" --rpc "ws://127.0.0.1:$PORT" --duration "$DURATION" \
     --send async --accounts 1024 --no-progress --out "$OUT/$name.json" "$@" >"$OUT/$name.txt" 2>&1; then
@@ -158,9 +127,7 @@ run() {
     cat "$OUT/$name.txt" >&2
     exit 1
   fi
-  kill -TERM "$NODE_PID"; wait "$NODE_PID" || true
-  NODE_PID=""
-  rm -rf "$DATADIR"; DATADIR=""
+  bench_stop_node
 }
 
 wants open && run open --mode open --rate "$RATE"
