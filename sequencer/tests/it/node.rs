@@ -260,6 +260,25 @@ fn ingress_rejects_bad_transactions_with_reasons() {
         ingress.submit(&[0x02, 0xf8, 0x01]),
         Err(IngressError::Decode(_))
     ));
+    // A hash we return is keccak of the bytes received, and the block stores the
+    // transaction re-encoded: only a decoder that refuses every non-canonical encoding
+    // keeps the two equal. A signature's y-parity of 0 written 0x00 instead of 0x80 (the
+    // same length, so the hash would cover the altered bytes) is refused.
+    let (value, raw) = (1..64u128)
+        .map(|v| (v, transfer(&alice, 0, BOB, v)))
+        // ... 0x80 (y-parity 0), 0xa0 ‖ r (32 bytes), 0xa0 ‖ s (32 bytes): the end.
+        .find(|(_, raw)| {
+            let n = raw.len();
+            raw[n - 67] == 0x80 && raw[n - 66] == 0xa0 && raw[n - 33] == 0xa0
+        })
+        .expect("a y-parity of 0 within 63 signatures");
+    let mut altered = raw.clone();
+    let at = altered.len() - 67;
+    altered[at] = 0x00;
+    assert!(
+        matches!(ingress.submit(&altered), Err(IngressError::Decode(_))),
+        "a y-parity written 0x00 was accepted (value {value})"
+    );
     let wrong_chain = transfer_on(&alice, 1, 0, BOB, 1, 1_000_000_000);
     assert!(matches!(
         ingress.submit(&wrong_chain),
